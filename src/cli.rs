@@ -1,0 +1,148 @@
+//! Command line: what was typed (`Cli`) and the decisions made from it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::render::{TextOptions, TimeMode};
+use crate::replay::{Format, ReplayOptions, StreamSel};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sockscope",
+    version,
+    about = "Shows what socket programs put on the wire: annotated SEQ/ACK timelines",
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the annotated timeline of a saved pcap or pcapng capture (no root needed).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Capture file: pcap (µs or ns, either byte order) or pcapng.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// tcpdump filter expression, e.g. 'tcp port 80' or 'host ::1' (may be given as several words).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter: Vec<String>,
+    /// Output format: an aligned timeline for people, or JSON Lines for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
+    pub format: FormatArg,
+    /// Time column: relative to the first packet, absolute UTC, or delta from the previous line.
+    #[arg(short = 't', long = "time", value_enum, default_value_t = TimeArg::Rel, value_name = "MODE")]
+    pub time: TimeArg,
+    /// Show one conversation: a TCP stream index (tshark's tcp.stream), or udp:N for a UDP one.
+    #[arg(long, value_name = "N|tcp:N|udp:N", value_parser = parse_stream)]
+    pub stream: Option<StreamSel>,
+    /// Do not print the summary after the timeline.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TimeArg {
+    Rel,
+    Abs,
+    Delta,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_stream(s: &str) -> Result<StreamSel, String> {
+    let (kind, n) = match s.split_once(':') {
+        Some((k, n)) => (k, n),
+        None => ("tcp", s),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a stream number (give N, tcp:N or udp:N)"))?;
+    match kind {
+        "tcp" => Ok(StreamSel::Tcp(n)),
+        "udp" => Ok(StreamSel::Udp(n)),
+        _ => Err(format!("'{kind}' is not tcp or udp")),
+    }
+}
+
+/// Whether to colour stdout: `auto` means a terminal, and NO_COLOR unset or empty, and TERM
+/// not `dumb`.
+pub fn use_color(arg: ColorArg) -> bool {
+    match arg {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+impl ReplayArgs {
+    pub fn options(&self) -> ReplayOptions {
+        ReplayOptions {
+            format: match self.format {
+                FormatArg::Text => Format::Text,
+                FormatArg::Jsonl => Format::Jsonl,
+            },
+            text: TextOptions {
+                time: match self.time {
+                    TimeArg::Rel => TimeMode::Rel,
+                    TimeArg::Abs => TimeMode::Abs,
+                    TimeArg::Delta => TimeMode::Delta,
+                },
+                color: use_color(self.color),
+            },
+            filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
+            stream: self.stream,
+            summary: !self.no_summary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filter_words_are_joined() {
+        let cli = Cli::try_parse_from(["sockscope", "replay", "f.pcap", "tcp", "port", "80"]).unwrap();
+        let Command::Replay(r) = cli.command;
+        assert_eq!(r.options().filter.as_deref(), Some("tcp port 80"));
+    }
+
+    #[test]
+    fn stream_selector() {
+        assert_eq!(parse_stream("3"), Ok(StreamSel::Tcp(3)));
+        assert_eq!(parse_stream("udp:2"), Ok(StreamSel::Udp(2)));
+        assert!(parse_stream("x").is_err());
+    }
+}

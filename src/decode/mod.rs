@@ -1,0 +1,254 @@
+//! Decoding: from a frame's bytes to borrowed views of its network and transport headers.
+//!
+//! Damaged packets are data, not errors: a packet is decoded as far as its bytes go and says
+//! where and why it stopped ([`Stop`]). Lengths follow tshark: TCP's payload length comes from the
+//! IP header's length fields even when the snaplen cut the bytes short.
+//!
+//! IP fragments are shown per packet (no reassembly): the first fragment carries the transport
+//! header, later fragments are labelled as fragments. This is tshark's view with
+//! `ip.defragment:FALSE`.
+
+pub mod link;
+pub mod options;
+pub mod transport;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+
+pub use link::{linktype, linktype_name, LinkError};
+pub use transport::{Icmp, Tcp, Transport, Udp};
+
+use crate::source::{Frame, FrameKind};
+
+/// The network layer of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ip {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// IPv4 TOS byte or IPv6 traffic class.
+    pub tos: u8,
+    /// Transport protocol number (after IPv6 extension headers).
+    pub proto: u8,
+    /// Set when this packet is a fragment of a larger datagram.
+    pub fragment: Option<Fragment>,
+    /// Transport bytes the IP header declares (may exceed what was captured).
+    pub payload_len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Offset in bytes.
+    pub offset: u32,
+    pub more: bool,
+    pub id: u32,
+}
+
+impl Fragment {
+    pub fn is_first(&self) -> bool {
+        self.offset == 0
+    }
+}
+
+/// Where and why decoding stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The link layer could not be read.
+    Link(LinkError),
+    /// The frame ends inside the named header.
+    Short { layer: &'static str, need: usize, have: usize },
+    /// A header's content is impossible (bad version, bad header length, ...).
+    Bad { layer: &'static str, what: &'static str },
+}
+
+/// A frame decoded as far as it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// EtherType of the network layer, when the link layer says.
+    pub ether_type: Option<u16>,
+    pub vlans: [u16; 2],
+    pub vlan_count: u8,
+    pub ip: Option<Ip>,
+    pub transport: Transport<'a>,
+    /// The snaplen cut this frame (caplen < wire length).
+    pub truncated: bool,
+    pub stop: Option<Stop>,
+}
+
+impl Packet<'_> {
+    fn empty(truncated: bool) -> Self {
+        Packet {
+            ether_type: None,
+            vlans: [0; 2],
+            vlan_count: 0,
+            ip: None,
+            transport: Transport::None,
+            truncated,
+            stop: None,
+        }
+    }
+}
+
+/// Decodes one frame.
+pub fn decode<'a>(frame: &Frame<'a>) -> Packet<'a> {
+    let mut pkt = Packet::empty(frame.is_truncated());
+    if frame.kind == FrameKind::CustomBlock {
+        return pkt;
+    }
+    let data = frame.data;
+    let (start, at) = match link::strip(frame.linktype, data) {
+        Ok(v) => v,
+        Err(e) => {
+            pkt.stop = Some(Stop::Link(e));
+            return pkt;
+        }
+    };
+    let ip_at = match start {
+        link::NetStart::Ip => at,
+        link::NetStart::EtherType(et) => {
+            let (et, at, ids, n) = link::strip_vlans(et, data, at);
+            pkt.ether_type = Some(et);
+            pkt.vlans = ids;
+            pkt.vlan_count = n;
+            if et != 0x0800 && et != 0x86dd {
+                return pkt;
+            }
+            at
+        }
+    };
+    decode_ip(&mut pkt, data.get(ip_at..).unwrap_or(&[]));
+    pkt
+}
+
+/// Decodes an IP packet and its transport header into `pkt`.
+fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
+    let Some(&first) = bytes.first() else {
+        pkt.stop = Some(Stop::Short {
+            layer: "IP",
+            need: 1,
+            have: 0,
+        });
+        return;
+    };
+    let version = first >> 4;
+    let min = match version {
+        4 => 20,
+        6 => 40,
+        _ => {
+            pkt.stop = Some(Stop::Bad {
+                layer: "IP",
+                what: "version is neither 4 nor 6",
+            });
+            return;
+        }
+    };
+    if bytes.len() < min {
+        pkt.stop = Some(Stop::Short {
+            layer: if version == 4 { "IPv4" } else { "IPv6" },
+            need: min,
+            have: bytes.len(),
+        });
+        return;
+    }
+    let Ok((slice, _ext_err)) = LaxIpSlice::from_slice(bytes) else {
+        pkt.stop = Some(Stop::Bad {
+            layer: if version == 4 { "IPv4" } else { "IPv6" },
+            what: "header length out of range",
+        });
+        return;
+    };
+    let payload = slice.payload();
+    let payload_at = offset_in(bytes, payload.payload);
+    let ip = match &slice {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let declared_end = (h.total_len() as usize).max(h.ihl() as usize * 4);
+            Ip {
+                src: IpAddr::V4(Ipv4Addr::from(h.source())),
+                dst: IpAddr::V4(Ipv4Addr::from(h.destination())),
+                ttl: h.ttl(),
+                tos: bytes[1],
+                proto: payload.ip_number.0,
+                fragment: v4.is_payload_fragmented().then(|| Fragment {
+                    offset: h.fragments_offset().value() as u32 * 8,
+                    more: h.more_fragments(),
+                    id: h.identification() as u32,
+                }),
+                payload_len: declared_end.saturating_sub(payload_at) as u32,
+            }
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let mut fragment = None;
+            let mut jumbo = None;
+            for ext in v6.extensions().clone().into_iter() {
+                match ext {
+                    Ipv6ExtensionSlice::Fragment(f) => {
+                        fragment = Some(Fragment {
+                            offset: f.fragment_offset().value() as u32 * 8,
+                            more: f.more_fragments(),
+                            id: f.identification(),
+                        });
+                    }
+                    Ipv6ExtensionSlice::HopByHop(hbh) => jumbo = jumbo_len(hbh.payload()),
+                    _ => {}
+                }
+            }
+            let declared_end = match (h.payload_length(), jumbo) {
+                (0, Some(j)) => 40 + j as usize,
+                (0, None) => bytes.len(),
+                (n, _) => 40 + n as usize,
+            };
+            Ip {
+                src: IpAddr::V6(Ipv6Addr::from(h.source())),
+                dst: IpAddr::V6(Ipv6Addr::from(h.destination())),
+                ttl: h.hop_limit(),
+                tos: h.traffic_class(),
+                proto: payload.ip_number.0,
+                fragment: fragment.filter(|f| f.more || f.offset != 0),
+                payload_len: declared_end.saturating_sub(payload_at) as u32,
+            }
+        }
+    };
+    pkt.ip = Some(ip);
+    if ip.fragment.is_some_and(|f| !f.is_first()) {
+        pkt.transport = Transport::Fragment;
+        return;
+    }
+    let (t, stop) = transport::decode(ip.proto, payload.payload, ip.payload_len, ip.src);
+    pkt.transport = t;
+    if pkt.stop.is_none() {
+        pkt.stop = stop;
+    }
+}
+
+/// The IPv6 Jumbo Payload option (type 0xC2) in hop-by-hop options, if present.
+fn jumbo_len(opts: &[u8]) -> Option<u32> {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => i += 1,
+            t => {
+                let len = *opts.get(i + 1)? as usize;
+                if t == 0xC2 && len == 4 {
+                    let v = opts.get(i + 2..i + 6)?;
+                    return Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+                }
+                i += 2 + len;
+            }
+        }
+    }
+    None
+}
+
+/// Byte offset of `inner` within `outer` (both from the same buffer).
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize)
+        .saturating_sub(outer.as_ptr() as usize)
+        .min(outer.len())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! Transport headers: TCP, UDP and ICMP, read as far as the captured bytes go.
+//!
+//! A header cut short still shows what it has: tshark shows the ports of a TCP header of which
+//! only 12 bytes were captured, so do we.
+
+use std::net::IpAddr;
+
+use super::Stop;
+
+mod field {
+    use core::ops::Range;
+    pub const SPORT: Range<usize> = 0..2;
+    pub const DPORT: Range<usize> = 2..4;
+    pub const SEQ: Range<usize> = 4..8;
+    pub const ACK: Range<usize> = 8..12;
+    pub const OFF_FLAGS: Range<usize> = 12..14;
+    pub const WIN: Range<usize> = 14..16;
+    pub const UDP_LEN: Range<usize> = 4..6;
+    pub const TCP_MIN: usize = 20;
+    pub const UDP_LEN_END: usize = 8;
+}
+
+pub mod ipproto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// The fixed part of a TCP header (present when ≥ 20 bytes were captured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFixed {
+    pub seq: u32,
+    pub ack: u32,
+    /// Header length in bytes (data offset × 4).
+    pub header_len: u8,
+    /// 12 bits: NS/AE and reserved bits above the classic flags byte.
+    pub flags: u16,
+    pub win: u16,
+    /// Payload length from the IP lengths (tshark's `tcp.len`), None if the header length is bad.
+    pub len: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tcp<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    /// None when fewer than 20 header bytes were captured.
+    pub fixed: Option<TcpFixed>,
+    /// Captured option bytes (may be cut short).
+    pub options: &'a [u8],
+    /// Options run past the captured bytes.
+    pub options_cut: bool,
+    /// Captured payload bytes.
+    pub payload: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udp<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    /// The UDP length field (header included), when captured.
+    pub length: Option<u16>,
+    /// The length field is consistent with the IP payload (tshark gives such datagrams a stream).
+    pub length_ok: bool,
+    pub payload: &'a [u8],
+}
+
+impl Udp<'_> {
+    /// Payload bytes per the length field (tshark: `udp.length - 8`).
+    pub fn payload_len(&self) -> Option<u32> {
+        self.length.map(|l| (l as u32).saturating_sub(8))
+    }
+}
+
+/// An ICMP or ICMPv6 message; errors quote the start of the packet that caused them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Icmp<'a> {
+    pub v6: bool,
+    pub kind: u8,
+    pub code: u8,
+    /// For error messages: the quoted IP packet (header + at least 8 bytes).
+    pub quoted: Option<&'a [u8]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport<'a> {
+    /// No transport layer (not IP, or decoding stopped before it).
+    None,
+    Tcp(Tcp<'a>),
+    Udp(Udp<'a>),
+    Icmp(Icmp<'a>),
+    /// A non-first IP fragment: its bytes continue an earlier transport header.
+    Fragment,
+    /// Another IP protocol, by number.
+    Other(u8),
+}
+
+fn be16(b: &[u8], r: core::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([b[r.start], b[r.start + 1]])
+}
+
+fn be32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
+    u32::from_be_bytes([b[r.start], b[r.start + 1], b[r.start + 2], b[r.start + 3]])
+}
+
+/// Decodes the transport header of protocol `proto` from the captured `bytes`; `declared` is the
+/// transport length the IP header gives.
+pub fn decode(proto: u8, bytes: &[u8], declared: u32, _src: IpAddr) -> (Transport<'_>, Option<Stop>) {
+    match proto {
+        ipproto::TCP => tcp(bytes, declared),
+        ipproto::UDP => udp(bytes, declared),
+        ipproto::ICMP | ipproto::ICMPV6 => icmp(bytes, proto == ipproto::ICMPV6),
+        other => (Transport::Other(other), None),
+    }
+}
+
+fn short(layer: &'static str, need: usize, have: usize) -> Option<Stop> {
+    Some(Stop::Short { layer, need, have })
+}
+
+fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
+    if b.len() < 4 {
+        return (Transport::None, short("TCP", field::TCP_MIN, b.len()));
+    }
+    let mut t = Tcp {
+        sport: be16(b, field::SPORT),
+        dport: be16(b, field::DPORT),
+        fixed: None,
+        options: &[],
+        options_cut: false,
+        payload: &[],
+    };
+    if b.len() < field::TCP_MIN {
+        return (Transport::Tcp(t), short("TCP", field::TCP_MIN, b.len()));
+    }
+    let off_flags = be16(b, field::OFF_FLAGS);
+    let header_len = ((off_flags >> 12) * 4) as u8;
+    let hl = header_len as usize;
+    let len = (hl >= field::TCP_MIN && hl as u32 <= declared).then(|| declared - hl as u32);
+    t.fixed = Some(TcpFixed {
+        seq: be32(b, field::SEQ),
+        ack: be32(b, field::ACK),
+        header_len,
+        flags: off_flags & 0x0FFF,
+        win: be16(b, field::WIN),
+        len,
+    });
+    let mut stop = None;
+    if hl < field::TCP_MIN {
+        stop = Some(Stop::Bad {
+            layer: "TCP",
+            what: "header length below 20 bytes",
+        });
+    } else {
+        let opt_end = hl.min(b.len());
+        t.options = &b[field::TCP_MIN..opt_end];
+        t.options_cut = hl > b.len();
+        if t.options_cut {
+            stop = short("TCP options", hl, b.len());
+        }
+        t.payload = b.get(hl..).unwrap_or(&[]);
+        if let Some(l) = len {
+            t.payload = &t.payload[..t.payload.len().min(l as usize)];
+        }
+    }
+    (Transport::Tcp(t), stop)
+}
+
+fn udp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
+    if b.len() < 4 {
+        return (Transport::None, short("UDP", field::UDP_LEN_END, b.len()));
+    }
+    let mut u = Udp {
+        sport: be16(b, field::SPORT),
+        dport: be16(b, field::DPORT),
+        length: None,
+        length_ok: false,
+        payload: &[],
+    };
+    if b.len() < field::UDP_LEN_END {
+        return (Transport::Udp(u), short("UDP", field::UDP_LEN_END, b.len()));
+    }
+    let length = be16(b, field::UDP_LEN);
+    u.length = Some(length);
+    u.length_ok = length >= 8 && length as u32 <= declared;
+    let end = (length as usize).clamp(8, b.len());
+    u.payload = &b[8..end];
+    let stop = (!u.length_ok).then_some(Stop::Bad {
+        layer: "UDP",
+        what: "length field disagrees with the IP length",
+    });
+    (Transport::Udp(u), stop)
+}
+
+fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<Stop>) {
+    if b.len() < 4 {
+        return (Transport::None, short("ICMP", 4, b.len()));
+    }
+    let (kind, code) = (b[0], b[1]);
+    let is_error = if v6 {
+        kind < 128
+    } else {
+        matches!(kind, 3 | 4 | 5 | 11 | 12)
+    };
+    let quoted = (is_error && b.len() > 8).then(|| &b[8..]);
+    (
+        Transport::Icmp(Icmp {
+            v6,
+            kind,
+            code,
+            quoted,
+        }),
+        None,
+    )
+}

@@ -1,0 +1,92 @@
+//! tcpdump/BPF filter expressions, compiled by libpcap and run on each frame as tcpdump does.
+//!
+//! A pcapng file may mix link types, and a BPF program is compiled for one link type, so the
+//! expression is compiled once per link type met.
+
+use pcap::{BpfProgram, Capture, Linktype};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("invalid filter expression '{expr}' for link type {linktype}: {msg} (use tcpdump syntax, e.g. 'tcp port 80' or 'host ::1')")]
+    Compile {
+        expr: String,
+        linktype: u16,
+        msg: String,
+    },
+}
+
+pub struct Filter {
+    expr: String,
+    compiled: Vec<(u16, Option<BpfProgram>)>,
+}
+
+impl Filter {
+    /// Checks the expression now (against Ethernet) so that a typo fails before any output.
+    pub fn new(expr: &str) -> Result<Filter, FilterError> {
+        let mut f = Filter {
+            expr: expr.to_owned(),
+            compiled: Vec::new(),
+        };
+        f.program(1)?;
+        Ok(f)
+    }
+
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+
+    fn program(&mut self, linktype: u16) -> Result<Option<&BpfProgram>, FilterError> {
+        let i = match self.compiled.iter().position(|(lt, _)| *lt == linktype) {
+            Some(i) => i,
+            None => {
+                let prog = compile(&self.expr, linktype)?;
+                self.compiled.push((linktype, prog));
+                self.compiled.len() - 1
+            }
+        };
+        Ok(self.compiled[i].1.as_ref())
+    }
+
+    /// Whether a frame of `linktype` passes. A link type libpcap cannot filter on matches nothing.
+    pub fn matches(&mut self, linktype: u16, data: &[u8]) -> Result<bool, FilterError> {
+        Ok(self.program(linktype)?.is_some_and(|p| p.filter(data)))
+    }
+}
+
+/// Compiles for one link type; `Ok(None)` when libpcap has no such link type.
+fn compile(expr: &str, linktype: u16) -> Result<Option<BpfProgram>, FilterError> {
+    let Ok(cap) = Capture::dead(Linktype(linktype as i32)) else {
+        return Ok(None);
+    };
+    cap.compile(expr, true)
+        .map(Some)
+        .map_err(|e| FilterError::Compile {
+            expr: expr.to_owned(),
+            linktype,
+            msg: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_expression_is_rejected_up_front() {
+        let e = Filter::new("tcp prot 80").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("invalid filter expression 'tcp prot 80'")));
+    }
+
+    #[test]
+    fn port_filter_on_ethernet() {
+        let mut f = Filter::new("udp port 53").unwrap();
+        // Ethernet + IPv4 + UDP 1234 -> 53
+        let mut p = vec![0u8; 12];
+        p.extend([0x08, 0x00]);
+        p.extend([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        p.extend([0x04, 0xd2, 0, 53, 0, 8, 0, 0]);
+        assert!(f.matches(1, &p).unwrap());
+        p[14 + 20 + 3] = 54;
+        assert!(!f.matches(1, &p).unwrap());
+    }
+}

@@ -1,0 +1,12 @@
+//! sockscope: shows what socket programs put on the wire.
+//!
+//! Pipeline: `source (file | live) → decode → analyse → render`. Each stage passes plain data
+//! to the next; only `source::live` and the scenario runner touch sockets or privileges.
+
+pub mod analyse;
+pub mod cli;
+pub mod decode;
+pub mod filter;
+pub mod render;
+pub mod replay;
+pub mod source;

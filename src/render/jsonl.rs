@@ -1,0 +1,171 @@
+//! JSON Lines: one object per frame, keys as tshark's fields (see `../shared/README.md`).
+//!
+//! `frame, ts, src, dst, sport, dport, proto, flags, seq, ack, seq_raw, ack_raw, len, win, stream`
+//! plus `kind`, `caplen`, `origlen`, `truncated`, `win_scaled`, `analysis` (Wireshark's
+//! `tcp.analysis.*` names), `dup_ack`, `options`, `label` and `ts_invalid`.
+//! Absent values are `null`. On a SYN without ACK, `ack` and `ack_raw` are null (tshark prints 0).
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use super::describe::{other_label, tcp_options};
+use crate::analyse::{flags as f, Findings, Record};
+use crate::decode::Transport;
+
+/// Appends the JSON object for `rec` and a newline.
+pub fn line(out: &mut String, rec: &Record<'_>) {
+    let fr = &rec.frame;
+    out.push_str("{\"kind\":\"packet\",\"frame\":");
+    num(out, fr.number);
+    out.push_str(",\"ts\":");
+    match fr.ts {
+        Some(ts) => {
+            let _ = write!(out, "\"{ts}\"");
+        }
+        None => out.push_str("null"),
+    }
+    if fr.ts.is_some_and(|t| t.invalid) {
+        out.push_str(",\"ts_invalid\":true");
+    }
+    out.push_str(",\"caplen\":");
+    num(out, fr.caplen as u64);
+    out.push_str(",\"origlen\":");
+    num(out, fr.origlen as u64);
+    if rec.pkt.truncated {
+        out.push_str(",\"truncated\":true");
+    }
+    let ip = rec.pkt.ip;
+    out.push_str(",\"src\":");
+    addr(out, ip.map(|i| i.src));
+    out.push_str(",\"dst\":");
+    addr(out, ip.map(|i| i.dst));
+    match (ip.is_some(), rec.pkt.transport) {
+        (true, Transport::Tcp(t)) => {
+            out.push_str(",\"proto\":\"tcp\",\"sport\":");
+            num(out, t.sport as u64);
+            out.push_str(",\"dport\":");
+            num(out, t.dport as u64);
+            let fx = t.fixed;
+            out.push_str(",\"flags\":");
+            opt(out, fx.map(|x| (x.flags & 0xFF) as u64));
+            let v = rec.analysis.tcp;
+            let acked = fx.is_some_and(|x| x.flags & f::ACK != 0);
+            out.push_str(",\"seq\":");
+            opt(out, v.map(|v| v.rel_seq as u64).or(fx.map(|x| x.seq as u64)));
+            out.push_str(",\"ack\":");
+            opt(
+                out,
+                v.map(|v| v.rel_ack as u64)
+                    .or(fx.map(|x| x.ack as u64))
+                    .filter(|_| acked),
+            );
+            out.push_str(",\"seq_raw\":");
+            opt(out, fx.map(|x| x.seq as u64));
+            out.push_str(",\"ack_raw\":");
+            opt(out, fx.map(|x| x.ack as u64).filter(|_| acked));
+            out.push_str(",\"len\":");
+            opt(out, fx.and_then(|x| x.len).filter(|_| v.is_some()).map(u64::from));
+            out.push_str(",\"win\":");
+            opt(out, fx.map(|x| x.win as u64));
+            out.push_str(",\"win_scaled\":");
+            opt(out, v.and_then(|v| v.win_scaled));
+            out.push_str(",\"stream\":");
+            opt(out, rec.analysis.stream);
+            if let Some(v) = v {
+                analysis(out, v.findings, v.dup_ack_num);
+            }
+            if !t.options.is_empty() || t.options_cut {
+                out.push_str(",\"options\":");
+                let mut s = String::new();
+                tcp_options(&mut s, t.options, t.options_cut);
+                string(out, &s);
+            }
+        }
+        (true, Transport::Udp(u)) => {
+            out.push_str(",\"proto\":\"udp\",\"sport\":");
+            num(out, u.sport as u64);
+            out.push_str(",\"dport\":");
+            num(out, u.dport as u64);
+            out.push_str(",\"len\":");
+            opt(out, u.payload_len().map(u64::from));
+            out.push_str(",\"stream\":");
+            opt(out, rec.analysis.stream);
+        }
+        (_, t) => {
+            let proto = match t {
+                Transport::Icmp(i) if i.v6 => "icmpv6",
+                Transport::Icmp(_) => "icmp",
+                _ if ip.is_some() => "ip",
+                _ => "other",
+            };
+            let _ = write!(out, ",\"proto\":\"{proto}\"");
+            out.push_str(",\"label\":");
+            let mut s = String::new();
+            other_label(&mut s, fr.kind, fr.linktype, &rec.pkt);
+            string(out, &s);
+        }
+    }
+    out.push_str("}\n");
+}
+
+fn analysis(out: &mut String, fs: Findings, dup_num: u32) {
+    if fs.is_empty() {
+        return;
+    }
+    out.push_str(",\"analysis\":[");
+    let mut first = true;
+    for &(bit, key, _) in Findings::NAMES {
+        if fs.has(bit) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(out, "\"{key}\"");
+        }
+    }
+    out.push(']');
+    if fs.has(Findings::DUPLICATE_ACK) {
+        out.push_str(",\"dup_ack\":");
+        num(out, dup_num as u64);
+    }
+}
+
+fn num(out: &mut String, n: u64) {
+    let mut b = itoa::Buffer::new();
+    out.push_str(b.format(n));
+}
+
+fn opt(out: &mut String, n: Option<u64>) {
+    match n {
+        Some(n) => num(out, n),
+        None => out.push_str("null"),
+    }
+}
+
+fn addr(out: &mut String, a: Option<IpAddr>) {
+    match a {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// A JSON string with the escapes RFC 8259 requires.
+pub fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

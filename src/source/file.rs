@@ -1,0 +1,439 @@
+//! Streaming reader for classic pcap and pcapng files, built on `pcap-parser`.
+//!
+//! Memory is bounded: records are read through one circular buffer that starts at
+//! [`INITIAL_BUFFER`] and may grow, by doubling, to [`MAX_BUFFER`] for a large record. A length
+//! field in the file never sizes an allocation; a record larger than the cap is an error.
+//!
+//! Unlike libpcap, this reader accepts pcapng files whose interfaces have different link types,
+//! several sections of either byte order, Simple Packet Blocks and Custom Blocks.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+
+use super::{Frame, FrameKind, Timestamp};
+
+/// Starting size of the read buffer.
+pub const INITIAL_BUFFER: usize = 1 << 20;
+/// Largest record the reader accepts (the buffer never grows past this).
+pub const MAX_BUFFER: usize = 32 << 20;
+
+/// Which container the file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Pcap { nanos: bool, big_endian: bool },
+    PcapNg,
+}
+
+/// Why reading stopped before the end of the file. Each variant names the file and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot open: {source} (check the path and that you may read it)")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file is empty: not a pcap or pcapng capture")]
+    Empty { path: PathBuf },
+    #[error("{path}: not a pcap or pcapng capture (bad magic number at byte 0); give a file written by tcpdump, Wireshark or sockscope --save")]
+    NotACapture { path: PathBuf },
+    #[error("{path}: the file ends inside the {what} at byte {offset} (after packet {packets}): the capture was cut short; packets before it are shown")]
+    Truncated {
+        path: PathBuf,
+        what: &'static str,
+        offset: u64,
+        packets: u64,
+    },
+    #[error("{path}: record at byte {offset} (after packet {packets}) is larger than {max} MiB: the length field is corrupt")]
+    RecordTooLarge {
+        path: PathBuf,
+        offset: u64,
+        packets: u64,
+        max: usize,
+    },
+    #[error("{path}: corrupt {what} at byte {offset} (after packet {packets}): the file is damaged; packets before it are shown")]
+    Corrupt {
+        path: PathBuf,
+        what: &'static str,
+        offset: u64,
+        packets: u64,
+    },
+    #[error("{path}: read error at byte {offset}: {source}")]
+    Io {
+        path: PathBuf,
+        offset: u64,
+        source: std::io::Error,
+    },
+}
+
+/// A pcapng interface: link type, timestamp clock and snaplen.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: u16,
+    units_per_sec: u64,
+    offset_secs: i64,
+    snaplen: u32,
+}
+
+/// Counts the bytes taken from the underlying reader, to name offsets in errors.
+struct Counting<R> {
+    inner: R,
+    error: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                let kind = e.kind();
+                self.error = Some(e);
+                Err(kind.into())
+            }
+        }
+    }
+}
+
+/// An open capture file. Call [`CaptureFile::for_each`] to stream its frames.
+pub struct CaptureFile {
+    path: PathBuf,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    format: FileFormat,
+    /// Classic pcap: one link type and clock for the whole file.
+    legacy: Option<Interface>,
+    /// pcapng: the interfaces of the current section.
+    interfaces: Vec<Interface>,
+    frames: u64,
+    capacity: usize,
+}
+
+impl CaptureFile {
+    pub fn open(path: &Path) -> Result<CaptureFile, ReadError> {
+        let file = File::open(path).map_err(|source| ReadError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_reader(path, file)
+    }
+
+    /// Reads a capture from any byte stream; `path` is only used in messages.
+    pub fn from_reader<R: Read + Send + 'static>(
+        path: &Path,
+        read: R,
+    ) -> Result<CaptureFile, ReadError> {
+        let path = path.to_owned();
+        let counting = Counting {
+            inner: read,
+            error: None,
+        };
+        let reader = match create_reader(INITIAL_BUFFER, counting) {
+            Ok(r) => r,
+            Err(PcapError::Eof) => return Err(ReadError::Empty { path }),
+            Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+                return Err(ReadError::Truncated {
+                    path,
+                    what: "file header",
+                    offset: 0,
+                    packets: 0,
+                })
+            }
+            Err(PcapError::ReadError) => {
+                return Err(ReadError::Io {
+                    path,
+                    offset: 0,
+                    source: std::io::Error::other("read failed"),
+                })
+            }
+            Err(_) => return Err(ReadError::NotACapture { path }),
+        };
+        let mut file = CaptureFile {
+            path,
+            reader,
+            format: FileFormat::PcapNg,
+            legacy: None,
+            interfaces: Vec::new(),
+            frames: 0,
+            capacity: INITIAL_BUFFER,
+        };
+        file.read_header()?;
+        Ok(file)
+    }
+
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes of the file consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.reader.consumed() as u64
+    }
+
+    /// Link type of a classic pcap file, or of the first pcapng interface seen so far.
+    pub fn first_linktype(&self) -> Option<u16> {
+        self.legacy
+            .or_else(|| self.interfaces.first().copied())
+            .map(|i| i.linktype)
+    }
+
+    /// Peeks the first block so that the format is known before any frame is read.
+    fn read_header(&mut self) -> Result<(), ReadError> {
+        let mut header = None;
+        if let Ok((_, PcapBlockOwned::LegacyHeader(h))) = self.reader.next() {
+            header = Some(h);
+        }
+        if let Some(h) = header {
+            let nanos = h.is_nanosecond_precision();
+            self.format = FileFormat::Pcap {
+                nanos,
+                big_endian: h.is_bigendian(),
+            };
+            self.legacy = Some(Interface {
+                linktype: (h.network.0 as u32 & 0xFFFF) as u16,
+                units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
+                // thiszone is ignored, as libpcap and tshark ignore it (always 0 in practice;
+                // fuzzed files carry junk there).
+                offset_secs: 0,
+                snaplen: h.snaplen,
+            });
+            self.reader.consume(h.size());
+        }
+        Ok(())
+    }
+
+    /// Streams every frame to `f`, in file order. Stops at the end of the file, at the first
+    /// file-level fault (returned as the error, after every frame before it was delivered), or
+    /// when `f` returns `false`.
+    pub fn for_each<F>(&mut self, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(&Frame<'_>) -> bool,
+    {
+        loop {
+            let step = match self.reader.next() {
+                Ok((consumed, block)) => {
+                    let mut go_on = true;
+                    match block {
+                        PcapBlockOwned::Legacy(b) => {
+                            let Some(iface) = self.legacy else {
+                                return Err(self.corrupt("packet record outside a pcap file"));
+                            };
+                            self.frames += 1;
+                            let units = iface.units_per_sec;
+                            let frame = Frame {
+                                number: self.frames,
+                                ts: Some(Timestamp::from_parts(
+                                    b.ts_sec as i64 + iface.offset_secs,
+                                    b.ts_usec as u64,
+                                    units,
+                                )),
+                                linktype: iface.linktype,
+                                caplen: b.data.len() as u32,
+                                origlen: b.origlen,
+                                data: b.data,
+                                interface: None,
+                                kind: FrameKind::Packet,
+                            };
+                            go_on = f(&frame);
+                        }
+                        PcapBlockOwned::LegacyHeader(_) => {}
+                        PcapBlockOwned::NG(block) => {
+                            if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
+                            {
+                                self.frames += 1;
+                                go_on = f(&frame);
+                            }
+                        }
+                    }
+                    Step::Consume(consumed, go_on)
+                }
+                Err(PcapError::Eof) => return Ok(()),
+                Err(PcapError::Incomplete(_)) => Step::Refill,
+                Err(PcapError::BufferTooSmall) => Step::Grow,
+                Err(PcapError::UnexpectedEof) => Step::Fail(Fault::Truncated),
+                Err(PcapError::ReadError) => Step::Fail(Fault::Io),
+                Err(_) => Step::Fail(Fault::Corrupt),
+            };
+            match step {
+                Step::Consume(n, go_on) => {
+                    self.reader.consume(n);
+                    if !go_on {
+                        return Ok(());
+                    }
+                }
+                Step::Refill => {
+                    let before = self.reader.data().len();
+                    if self.reader.refill().is_err() {
+                        return Err(self.io_error());
+                    }
+                    if self.reader.data().len() == before && self.reader.reader_exhausted() {
+                        if before == 0 {
+                            return Ok(());
+                        }
+                        return Err(self.truncated());
+                    }
+                }
+                Step::Grow => {
+                    if self.capacity >= MAX_BUFFER {
+                        return Err(ReadError::RecordTooLarge {
+                            path: self.path.clone(),
+                            offset: self.offset(),
+                            packets: self.frames,
+                            max: MAX_BUFFER >> 20,
+                        });
+                    }
+                    self.capacity *= 2;
+                    self.reader.grow(self.capacity);
+                    if self.reader.refill().is_err() {
+                        return Err(self.io_error());
+                    }
+                }
+                Step::Fail(Fault::Truncated) => return Err(self.truncated()),
+                Step::Fail(Fault::Io) => return Err(self.io_error()),
+                Step::Fail(Fault::Corrupt) => {
+                    let what = self.block_name();
+                    return Err(self.corrupt(what));
+                }
+            }
+        }
+    }
+
+    fn record_name(&self) -> &'static str {
+        match self.format {
+            FileFormat::Pcap { .. } => "packet record",
+            FileFormat::PcapNg => "pcapng block",
+        }
+    }
+
+    fn block_name(&self) -> &'static str {
+        match self.format {
+            FileFormat::Pcap { .. } => "packet record header",
+            FileFormat::PcapNg => "pcapng block (bad block type or length)",
+        }
+    }
+
+    fn truncated(&self) -> ReadError {
+        ReadError::Truncated {
+            path: self.path.clone(),
+            what: self.record_name(),
+            offset: self.offset(),
+            packets: self.frames,
+        }
+    }
+
+    fn corrupt(&self, what: &'static str) -> ReadError {
+        ReadError::Corrupt {
+            path: self.path.clone(),
+            what,
+            offset: self.offset(),
+            packets: self.frames,
+        }
+    }
+
+    fn io_error(&self) -> ReadError {
+        ReadError::Io {
+            path: self.path.clone(),
+            offset: self.offset(),
+            source: std::io::Error::other("the read failed"),
+        }
+    }
+}
+
+enum Fault {
+    Truncated,
+    Io,
+    Corrupt,
+}
+
+enum Step {
+    Consume(usize, bool),
+    Refill,
+    Grow,
+    Fail(Fault),
+}
+
+/// Turns a pcapng block into a frame (packets and Custom Blocks), or updates the section's
+/// interface table (SHB, IDB) and returns None.
+fn ng_frame<'a>(block: &'a Block<'a>, ifaces: &mut Vec<Interface>, frames: u64) -> Option<Frame<'a>> {
+    let number = frames + 1;
+    match block {
+        Block::SectionHeader(_) => {
+            ifaces.clear();
+            None
+        }
+        Block::InterfaceDescription(idb) => {
+            ifaces.push(Interface {
+                linktype: (idb.linktype.0 as u32 & 0xFFFF) as u16,
+                units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
+                offset_secs: idb.if_tsoffset,
+                snaplen: idb.snaplen,
+            });
+            None
+        }
+        Block::EnhancedPacket(epb) => {
+            let iface = ifaces.get(epb.if_id as usize).copied();
+            let data = epb.packet_data();
+            let ts = iface.map(|i| {
+                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                let units = i.units_per_sec.max(1);
+                Timestamp::from_parts(
+                    (raw / units) as i64 + i.offset_secs,
+                    raw % units,
+                    units,
+                )
+            });
+            Some(Frame {
+                number,
+                ts,
+                linktype: iface.map_or(LINKTYPE_UNKNOWN, |i| i.linktype),
+                caplen: data.len() as u32,
+                origlen: epb.origlen,
+                data,
+                interface: Some(epb.if_id),
+                kind: FrameKind::Packet,
+            })
+        }
+        Block::SimplePacket(spb) => {
+            // An SPB belongs to interface 0; its captured length is the smaller of the
+            // original length, the interface's snaplen and the block's room.
+            let iface = ifaces.first().copied();
+            let mut data = spb.packet_data();
+            if let Some(i) = iface {
+                if i.snaplen > 0 && data.len() > i.snaplen as usize {
+                    data = &data[..i.snaplen as usize];
+                }
+            }
+            Some(Frame {
+                number,
+                ts: None,
+                linktype: iface.map_or(LINKTYPE_UNKNOWN, |i| i.linktype),
+                caplen: data.len() as u32,
+                origlen: spb.origlen,
+                data,
+                interface: Some(0),
+                kind: FrameKind::Packet,
+            })
+        }
+        Block::Custom(cb) => Some(Frame {
+            number,
+            ts: None,
+            linktype: LINKTYPE_UNKNOWN,
+            caplen: cb.data.len() as u32,
+            origlen: cb.data.len() as u32,
+            data: cb.data,
+            interface: None,
+            kind: FrameKind::CustomBlock,
+        }),
+        _ => None,
+    }
+}
+
+/// Used for packets whose interface is not described (no IDB with that id).
+pub const LINKTYPE_UNKNOWN: u16 = 0xFFFF;

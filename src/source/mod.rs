@@ -1,0 +1,44 @@
+//! Packet sources: saved capture files (pcap, pcapng) and, for live runs, libpcap.
+//!
+//! Every source yields [`Frame`]s: the captured bytes of one record with its timestamp and
+//! link type. Nothing here decodes protocols.
+
+pub mod file;
+pub mod time;
+
+pub use file::{CaptureFile, FileFormat, ReadError};
+pub use time::Timestamp;
+
+/// What kind of record a frame is. tshark numbers pcapng Custom Blocks as frames, so we do too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Packet,
+    /// A pcapng Custom Block (CB or DCB): no packet, shown as a labelled line.
+    CustomBlock,
+}
+
+/// One record of a capture, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based record number, as tshark's `frame.number`.
+    pub number: u64,
+    /// None for records without a timestamp (pcapng Simple Packet Blocks, Custom Blocks).
+    pub ts: Option<Timestamp>,
+    /// Link-layer header type (LINKTYPE_*), upper bits already masked off.
+    pub linktype: u16,
+    /// Bytes captured (== data.len()).
+    pub caplen: u32,
+    /// Length of the packet on the wire.
+    pub origlen: u32,
+    pub data: &'a [u8],
+    /// pcapng interface id (None for classic pcap).
+    pub interface: Option<u32>,
+    pub kind: FrameKind,
+}
+
+impl Frame<'_> {
+    /// The packet was cut by the snaplen.
+    pub fn is_truncated(&self) -> bool {
+        self.caplen < self.origlen
+    }
+}
