@@ -24,6 +24,52 @@ pub struct Cli {
 pub enum Command {
     /// Print the annotated timeline of a saved pcap or pcapng capture (no root needed).
     Replay(ReplayArgs),
+    /// List the scenarios, one line each, with the lesson each belongs to.
+    List,
+    /// Run a scenario over loopback, capture it live, and show its calls and packets
+    /// (needs root or CAP_NET_RAW; under sudo, privileges are dropped once the capture is open).
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario name (see `sockscope list`), or `all` to run every one with a one-line verdict.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: String,
+    /// Output format: the interleaved timeline for people, or JSON Lines (events and packets,
+    /// with a `kind` key) for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
+    pub format: FormatArg,
+    /// Also write the capture to FILE (pcapng; the program's events are packet comments that
+    /// Wireshark shows). The file belongs to the invoking user.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Add the longer explanation of what to look at.
+    #[arg(long)]
+    pub explain: bool,
+    /// Time column: relative to the first event, absolute UTC, or delta from the previous line.
+    #[arg(short = 't', long = "time", value_enum, default_value_t = TimeArg::Rel, value_name = "MODE")]
+    pub time: TimeArg,
+    /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+impl RunArgs {
+    pub fn text_options(&self) -> TextOptions {
+        TextOptions {
+            time: time_mode(self.time),
+            color: use_color(self.color),
+        }
+    }
+}
+
+fn time_mode(t: TimeArg) -> TimeMode {
+    match t {
+        TimeArg::Rel => TimeMode::Rel,
+        TimeArg::Abs => TimeMode::Abs,
+        TimeArg::Delta => TimeMode::Delta,
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,7 +97,7 @@ pub struct ReplayArgs {
     pub color: ColorArg,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Text,
     Jsonl,
@@ -108,11 +154,7 @@ impl ReplayArgs {
                 FormatArg::Jsonl => Format::Jsonl,
             },
             text: TextOptions {
-                time: match self.time {
-                    TimeArg::Rel => TimeMode::Rel,
-                    TimeArg::Abs => TimeMode::Abs,
-                    TimeArg::Delta => TimeMode::Delta,
-                },
+                time: time_mode(self.time),
                 color: use_color(self.color),
             },
             filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
@@ -134,8 +176,11 @@ mod tests {
 
     #[test]
     fn filter_words_are_joined() {
-        let cli = Cli::try_parse_from(["sockscope", "replay", "f.pcap", "tcp", "port", "80"]).unwrap();
-        let Command::Replay(r) = cli.command;
+        let cli =
+            Cli::try_parse_from(["sockscope", "replay", "f.pcap", "tcp", "port", "80"]).unwrap();
+        let Command::Replay(r) = cli.command else {
+            panic!("not replay")
+        };
         assert_eq!(r.options().filter.as_deref(), Some("tcp port 80"));
     }
 

@@ -7,6 +7,8 @@ pub mod analyse;
 pub mod cli;
 pub mod decode;
 pub mod filter;
+pub mod live;
 pub mod render;
 pub mod replay;
+pub mod scenario;
 pub mod source;

@@ -17,12 +17,16 @@ fn main() -> ExitCode {
             let _ = out.flush();
             match result {
                 Ok(_) => ExitCode::SUCCESS,
-                Err(ReplayError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(ReplayError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("sockscope: {e}");
                     ExitCode::from(2)
                 }
             }
         }
+        Command::List => sockscope::live::list(),
+        Command::Run(args) => sockscope::live::run(&args),
     }
 }

@@ -58,7 +58,11 @@ const FLUSH_AT: usize = 64 * 1024;
 
 /// Replays `path` to `out`. On a file-level fault, everything before it is written (and the
 /// summary), then the error is returned.
-pub fn replay(path: &Path, opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, ReplayError> {
+pub fn replay(
+    path: &Path,
+    opts: &ReplayOptions,
+    out: &mut dyn Write,
+) -> Result<ReplayStats, ReplayError> {
     let mut filter = opts.filter.as_deref().map(Filter::new).transpose()?;
     let mut file = CaptureFile::open(path)?;
     let mut analyser = Analyser::new();

@@ -70,16 +70,44 @@ impl Findings {
 
     /// (bit, JSON key, human label) in the order they are shown.
     pub const NAMES: &'static [(u32, &'static str, &'static str)] = &[
-        (Self::REUSED_PORTS, "reused_ports", "TCP port numbers reused"),
-        (Self::SPURIOUS_RETRANSMISSION, "spurious_retransmission", "spurious retransmission"),
-        (Self::FAST_RETRANSMISSION, "fast_retransmission", "fast retransmission"),
+        (
+            Self::REUSED_PORTS,
+            "reused_ports",
+            "TCP port numbers reused",
+        ),
+        (
+            Self::SPURIOUS_RETRANSMISSION,
+            "spurious_retransmission",
+            "spurious retransmission",
+        ),
+        (
+            Self::FAST_RETRANSMISSION,
+            "fast_retransmission",
+            "fast retransmission",
+        ),
         (Self::RETRANSMISSION, "retransmission", "retransmission"),
         (Self::OUT_OF_ORDER, "out_of_order", "out-of-order"),
-        (Self::LOST_SEGMENT, "lost_segment", "previous segment not captured"),
-        (Self::ACK_LOST_SEGMENT, "ack_lost_segment", "ACKed unseen segment"),
+        (
+            Self::LOST_SEGMENT,
+            "lost_segment",
+            "previous segment not captured",
+        ),
+        (
+            Self::ACK_LOST_SEGMENT,
+            "ack_lost_segment",
+            "ACKed unseen segment",
+        ),
         (Self::DUPLICATE_ACK, "duplicate_ack", "dup ACK"),
-        (Self::ZERO_WINDOW_PROBE, "zero_window_probe", "zero-window probe"),
-        (Self::ZERO_WINDOW_PROBE_ACK, "zero_window_probe_ack", "zero-window probe ACK"),
+        (
+            Self::ZERO_WINDOW_PROBE,
+            "zero_window_probe",
+            "zero-window probe",
+        ),
+        (
+            Self::ZERO_WINDOW_PROBE_ACK,
+            "zero_window_probe_ack",
+            "zero-window probe ACK",
+        ),
         (Self::ZERO_WINDOW, "zero_window", "zero window"),
         (Self::KEEP_ALIVE, "keep_alive", "keep-alive"),
         (Self::KEEP_ALIVE_ACK, "keep_alive_ack", "keep-alive ACK"),

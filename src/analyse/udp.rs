@@ -112,7 +112,11 @@ mod tests {
             let k = ConvKey::new(ip("10.0.0.1"), (i % 60000) as u16, ip("10.0.0.2"), 9);
             u.stream(k, Some(i as i128 * step / 1000));
         }
-        assert_eq!(u.count(), 100_000, "revisits after the idle time get new numbers");
+        assert_eq!(
+            u.count(),
+            100_000,
+            "revisits after the idle time get new numbers"
+        );
         assert!(u.live() < 5_000, "held {} conversations", u.live());
     }
 }

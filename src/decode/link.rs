@@ -144,7 +144,10 @@ mod tests {
     fn sll_gives_protocol_at_14() {
         let mut b = [0u8; 16];
         b[14] = 0x08;
-        assert_eq!(strip(linktype::LINUX_SLL, &b), Ok((NetStart::EtherType(0x0800), 16)));
+        assert_eq!(
+            strip(linktype::LINUX_SLL, &b),
+            Ok((NetStart::EtherType(0x0800), 16))
+        );
         assert_eq!(
             strip(linktype::LINUX_SLL, &b[..15]),
             Err(LinkError::Short { need: 16, have: 15 })
@@ -156,7 +159,10 @@ mod tests {
         let mut b = [0u8; 20];
         b[0] = 0x86;
         b[1] = 0xdd;
-        assert_eq!(strip(linktype::LINUX_SLL2, &b), Ok((NetStart::EtherType(0x86dd), 20)));
+        assert_eq!(
+            strip(linktype::LINUX_SLL2, &b),
+            Ok((NetStart::EtherType(0x86dd), 20))
+        );
     }
 
     #[test]
@@ -169,7 +175,10 @@ mod tests {
             strip(linktype::NULL, &[0, 0, 0, 30]),
             Ok((NetStart::EtherType(0x86dd), 4))
         );
-        assert_eq!(strip(linktype::NULL, &[7, 0, 0, 0]), Err(LinkError::Family(7)));
+        assert_eq!(
+            strip(linktype::NULL, &[7, 0, 0, 0]),
+            Err(LinkError::Family(7))
+        );
     }
 
     #[test]

@@ -58,9 +58,16 @@ pub enum Stop {
     /// The link layer could not be read.
     Link(LinkError),
     /// The frame ends inside the named header.
-    Short { layer: &'static str, need: usize, have: usize },
+    Short {
+        layer: &'static str,
+        need: usize,
+        have: usize,
+    },
     /// A header's content is impossible (bad version, bad header length, ...).
-    Bad { layer: &'static str, what: &'static str },
+    Bad {
+        layer: &'static str,
+        what: &'static str,
+    },
 }
 
 /// A frame decoded as far as it goes.

@@ -106,7 +106,12 @@ fn be32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
 
 /// Decodes the transport header of protocol `proto` from the captured `bytes`; `declared` is the
 /// transport length the IP header gives.
-pub fn decode(proto: u8, bytes: &[u8], declared: u32, _src: IpAddr) -> (Transport<'_>, Option<Stop>) {
+pub fn decode(
+    proto: u8,
+    bytes: &[u8],
+    declared: u32,
+    _src: IpAddr,
+) -> (Transport<'_>, Option<Stop>) {
     match proto {
         ipproto::TCP => tcp(bytes, declared),
         ipproto::UDP => udp(bytes, declared),

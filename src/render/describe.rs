@@ -81,7 +81,15 @@ pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool) {
             Ok(TcpOption::Mptcp { subtype }) => {
                 write!(out, "mptcp {}", mptcp_subtype_name(subtype))
             }
-            Ok(TcpOption::FastOpen(d)) => write!(out, "tfo{}", if d.is_empty() { " cookiereq" } else { " cookie" }),
+            Ok(TcpOption::FastOpen(d)) => write!(
+                out,
+                "tfo{}",
+                if d.is_empty() {
+                    " cookiereq"
+                } else {
+                    " cookie"
+                }
+            ),
             Ok(TcpOption::Unknown { kind, data }) => write!(out, "opt-{kind}:{}", data.len()),
             Err(()) => write!(out, "bad opt"),
         };
@@ -225,7 +233,12 @@ pub fn other_label(out: &mut String, kind: FrameKind, linktype: u16, pkt: &Packe
                 )
             }
             Transport::Icmp(i) => {
-                let _ = write!(out, "{} {}", if i.v6 { "ICMPv6" } else { "ICMP" }, icmp_name(&i));
+                let _ = write!(
+                    out,
+                    "{} {}",
+                    if i.v6 { "ICMPv6" } else { "ICMP" },
+                    icmp_name(&i)
+                );
                 if let Some(q) = i.quoted {
                     out.push_str(", quoting ");
                     icmp_quote(out, q);
@@ -293,7 +306,9 @@ mod tests {
 
     #[test]
     fn options_as_tcpdump() {
-        let b = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
+        let b = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
         let mut s = String::new();
         tcp_options(&mut s, &b, false);
         assert_eq!(s, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7");

@@ -51,7 +51,10 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             let v = rec.analysis.tcp;
             let acked = fx.is_some_and(|x| x.flags & f::ACK != 0);
             out.push_str(",\"seq\":");
-            opt(out, v.map(|v| v.rel_seq as u64).or(fx.map(|x| x.seq as u64)));
+            opt(
+                out,
+                v.map(|v| v.rel_seq as u64).or(fx.map(|x| x.seq as u64)),
+            );
             out.push_str(",\"ack\":");
             opt(
                 out,
@@ -64,7 +67,12 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             out.push_str(",\"ack_raw\":");
             opt(out, fx.map(|x| x.ack as u64).filter(|_| acked));
             out.push_str(",\"len\":");
-            opt(out, fx.and_then(|x| x.len).filter(|_| v.is_some()).map(u64::from));
+            opt(
+                out,
+                fx.and_then(|x| x.len)
+                    .filter(|_| v.is_some())
+                    .map(u64::from),
+            );
             out.push_str(",\"win\":");
             opt(out, fx.map(|x| x.win as u64));
             out.push_str(",\"win_scaled\":");

@@ -48,7 +48,11 @@ impl Summary {
         let (rows, count, len) = match (rec.pkt.ip, rec.pkt.transport) {
             (Some(_), Transport::Tcp(t)) => {
                 self.tcp += 1;
-                (&mut self.tcp_rows, &mut self.tcp_streams, t.fixed.and_then(|x| x.len))
+                (
+                    &mut self.tcp_rows,
+                    &mut self.tcp_streams,
+                    t.fixed.and_then(|x| x.len),
+                )
             }
             (Some(_), Transport::Udp(u)) => {
                 self.udp += 1;
@@ -120,19 +124,37 @@ impl Summary {
             }
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED);
-            t.set_header(vec![format!("{name} stream"), "conversation".into(), "segments".into(), "payload bytes".into()]);
+            t.set_header(vec![
+                format!("{name} stream"),
+                "conversation".into(),
+                "segments".into(),
+                "payload bytes".into(),
+            ]);
             for (i, (label, r)) in rows.iter().enumerate() {
-                t.add_row(vec![i.to_string(), label.clone(), r.segments.to_string(), r.bytes.to_string()]);
+                t.add_row(vec![
+                    i.to_string(),
+                    label.clone(),
+                    r.segments.to_string(),
+                    r.bytes.to_string(),
+                ]);
             }
             for c in [0usize, 2, 3] {
                 if let Some(col) = t.column_mut(c) {
                     col.set_cell_alignment(CellAlignment::Right);
                 }
             }
-            let _ = writeln!(out, "{total} {name} stream{}", if total == 1 { "" } else { "s" });
+            let _ = writeln!(
+                out,
+                "{total} {name} stream{}",
+                if total == 1 { "" } else { "s" }
+            );
             let _ = writeln!(out, "{t}");
             if total as usize > rows.len() {
-                let _ = writeln!(out, "({} more {name} streams not itemised)", total as usize - rows.len());
+                let _ = writeln!(
+                    out,
+                    "({} more {name} streams not itemised)",
+                    total as usize - rows.len()
+                );
             }
         }
         let mut any = false;

@@ -46,7 +46,14 @@ const WINLEN: usize = 7;
 const NCOLS: usize = 8;
 
 const HEADERS: [&str; NCOLS] = [
-    "frame", "time", "stream", "conversation", "proto", "flags", "seq / ack", "win / len",
+    "frame",
+    "time",
+    "stream",
+    "conversation",
+    "proto",
+    "flags",
+    "seq / ack",
+    "win / len",
 ];
 
 /// Lines held back before the first output, so their widths set the columns.
@@ -164,7 +171,12 @@ impl Timeline {
         let mut flags_style = "";
         match (rec.pkt.ip, rec.pkt.transport) {
             (Some(ip), Transport::Tcp(t)) => {
-                conversation(&mut self.cur.cells[CONV], ip.src, ip.dst, Some((t.sport, t.dport)));
+                conversation(
+                    &mut self.cur.cells[CONV],
+                    ip.src,
+                    ip.dst,
+                    Some((t.sport, t.dport)),
+                );
                 self.cur.cells[PROTO].push_str("TCP");
                 if let Some(fx) = t.fixed {
                     self.cur.cells[FLAGS].push('[');
@@ -182,7 +194,12 @@ impl Timeline {
                 }
             }
             (Some(ip), Transport::Udp(u)) => {
-                conversation(&mut self.cur.cells[CONV], ip.src, ip.dst, Some((u.sport, u.dport)));
+                conversation(
+                    &mut self.cur.cells[CONV],
+                    ip.src,
+                    ip.dst,
+                    Some((u.sport, u.dport)),
+                );
                 self.cur.cells[PROTO].push_str("UDP");
                 match u.payload_len() {
                     Some(l) => {
@@ -220,7 +237,9 @@ impl Timeline {
         // Notes: analysis findings, then damage.
         if let Some(v) = rec.analysis.tcp {
             findings(&mut notes, v.findings, v.dup_ack_num, v.dup_ack_of);
-            if v.findings.has(Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT) {
+            if v.findings
+                .has(Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT)
+            {
                 notes_style = Palette::RED;
             }
         } else if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some())
@@ -262,7 +281,15 @@ impl Timeline {
         self.prev = Some(ns);
     }
 
-    fn tcp_cells(&mut self, rec: &Record<'_>, seq: u32, ack: u32, flags: u16, win: u16, len: Option<u32>) {
+    fn tcp_cells(
+        &mut self,
+        rec: &Record<'_>,
+        seq: u32,
+        ack: u32,
+        flags: u16,
+        win: u16,
+        len: Option<u32>,
+    ) {
         let sa = &mut self.cur.cells[SEQACK];
         match rec.analysis.tcp {
             Some(v) => {
@@ -360,7 +387,12 @@ impl Timeline {
 }
 
 /// `a:1 → b:2`, or `127.0.0.1:1 → :2` when both ends share the address.
-fn conversation(out: &mut String, src: std::net::IpAddr, dst: std::net::IpAddr, ports: Option<(u16, u16)>) {
+fn conversation(
+    out: &mut String,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    ports: Option<(u16, u16)>,
+) {
     endpoint(out, src, ports.map(|p| p.0));
     out.push_str(" → ");
     if src == dst {
@@ -415,7 +447,12 @@ fn duration(out: &mut String, ns: i128, digits: u8) {
     if neg {
         out.push('-');
     }
-    let _ = write_secs_frac(out, (a / 1_000_000_000) as i64, (a % 1_000_000_000) as u32, digits);
+    let _ = write_secs_frac(
+        out,
+        (a / 1_000_000_000) as i64,
+        (a % 1_000_000_000) as u32,
+        digits,
+    );
 }
 
 /// `YYYY-MM-DD HH:MM:SS.frac` in UTC, computed without the time zone database.
@@ -423,7 +460,12 @@ pub fn utc(out: &mut String, ts: Timestamp) {
     let days = ts.secs.div_euclid(86_400);
     let sod = ts.secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:", sod / 3600, sod / 60 % 60);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:",
+        sod / 3600,
+        sod / 60 % 60
+    );
     let mut tail = String::new();
     let _ = write_secs_frac(&mut tail, sod % 60, ts.nanos, ts.digits);
     if sod % 60 < 10 {
@@ -453,7 +495,10 @@ mod tests {
     #[test]
     fn utc_dates() {
         let mut s = String::new();
-        utc(&mut s, Timestamp::from_parts(1_418_145_369, 924_505_488, 1_000_000_000));
+        utc(
+            &mut s,
+            Timestamp::from_parts(1_418_145_369, 924_505_488, 1_000_000_000),
+        );
         assert_eq!(s, "2014-12-09 17:16:09.924505488");
         let mut s = String::new();
         utc(&mut s, Timestamp::from_parts(4_294_967_296, 0, 1_000_000));

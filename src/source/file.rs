@@ -361,7 +361,11 @@ enum Step {
 
 /// Turns a pcapng block into a frame (packets and Custom Blocks), or updates the section's
 /// interface table (SHB, IDB) and returns None.
-fn ng_frame<'a>(block: &'a Block<'a>, ifaces: &mut Vec<Interface>, frames: u64) -> Option<Frame<'a>> {
+fn ng_frame<'a>(
+    block: &'a Block<'a>,
+    ifaces: &mut Vec<Interface>,
+    frames: u64,
+) -> Option<Frame<'a>> {
     let number = frames + 1;
     match block {
         Block::SectionHeader(_) => {
@@ -383,11 +387,7 @@ fn ng_frame<'a>(block: &'a Block<'a>, ifaces: &mut Vec<Interface>, frames: u64) 
             let ts = iface.map(|i| {
                 let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                 let units = i.units_per_sec.max(1);
-                Timestamp::from_parts(
-                    (raw / units) as i64 + i.offset_secs,
-                    raw % units,
-                    units,
-                )
+                Timestamp::from_parts((raw / units) as i64 + i.offset_secs, raw % units, units)
             });
             Some(Frame {
                 number,

@@ -73,22 +73,12 @@ impl fmt::Display for Timestamp {
 }
 
 /// `secs.frac` of a (possibly negative) duration or epoch time in ns, `digits` fractional digits.
-pub fn write_secs_frac(
-    f: &mut impl fmt::Write,
-    secs: i64,
-    nanos: u32,
-    digits: u8,
-) -> fmt::Result {
+pub fn write_secs_frac(f: &mut impl fmt::Write, secs: i64, nanos: u32, digits: u8) -> fmt::Result {
     if digits == 0 {
         return write!(f, "{secs}");
     }
     let div = 10u32.pow(9 - digits.min(9) as u32);
-    write!(
-        f,
-        "{secs}.{:0width$}",
-        nanos / div,
-        width = digits as usize
-    )
+    write!(f, "{secs}.{:0width$}", nanos / div, width = digits as usize)
 }
 
 #[cfg(test)]

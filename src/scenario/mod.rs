@@ -1,0 +1,1 @@
+//! Scenarios: small socket programs written as the classic texts write them.
