@@ -78,7 +78,7 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// tcpdump filter expression, e.g. 'tcp port 80' or 'host ::1' (may be given as several words).
-    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
     /// Output format: an aligned timeline for people, or JSON Lines for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]

@@ -77,6 +77,7 @@ pub fn replay(
     }
     let read = file.for_each(|frame| {
         stats.frames += 1;
+        timeline.origin(frame.ts);
         let pkt = decode(frame);
         let analysis = analyser.analyse(frame, &pkt);
         let rec = Record {

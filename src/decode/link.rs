@@ -114,12 +114,28 @@ pub fn strip(lt: u16, data: &[u8]) -> Result<(NetStart, usize), LinkError> {
     }
 }
 
-/// Strips 802.1Q / 802.1ad tags: returns the inner EtherType, its offset and the VLAN ids.
-pub fn strip_vlans(mut ether_type: u16, data: &[u8], mut at: usize) -> (u16, usize, [u16; 2], u8) {
+/// VLAN tags stripped from a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vlans {
+    /// EtherType after the tags.
+    pub ether_type: u16,
+    /// Offset of the network layer.
+    pub at: usize,
+    /// The first two VLAN ids.
+    pub ids: [u16; 2],
+    pub count: u8,
+    /// The frame ends inside a tag.
+    pub cut: bool,
+}
+
+/// Strips 802.1Q / 802.1ad tags starting at `at`.
+pub fn strip_vlans(mut ether_type: u16, data: &[u8], mut at: usize) -> Vlans {
     let mut ids = [0u16; 2];
     let mut n = 0u8;
+    let mut cut = false;
     while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
         let Some(tag) = data.get(at..at + 4) else {
+            cut = true;
             break;
         };
         if (n as usize) < ids.len() {
@@ -129,7 +145,13 @@ pub fn strip_vlans(mut ether_type: u16, data: &[u8], mut at: usize) -> (u16, usi
         ether_type = u16::from_be_bytes([tag[2], tag[3]]);
         at += 4;
     }
-    (ether_type, at, ids, n)
+    Vlans {
+        ether_type,
+        at,
+        ids,
+        count: n,
+        cut,
+    }
 }
 
 fn be16(d: &[u8], at: usize) -> u16 {
@@ -184,7 +206,9 @@ mod tests {
     #[test]
     fn vlan_tags_are_stripped() {
         let b = [0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00];
-        assert_eq!(strip_vlans(0x8100, &b, 0), (0x0800, 8, [100, 200], 2));
+        let v = strip_vlans(0x8100, &b, 0);
+        assert_eq!((v.ether_type, v.at, v.ids, v.count, v.cut), (0x0800, 8, [100, 200], 2, false));
+        assert!(strip_vlans(0x8100, &b[..6], 0).cut);
     }
 
     #[test]

@@ -115,14 +115,22 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Packet<'a> {
     let ip_at = match start {
         link::NetStart::Ip => at,
         link::NetStart::EtherType(et) => {
-            let (et, at, ids, n) = link::strip_vlans(et, data, at);
-            pkt.ether_type = Some(et);
-            pkt.vlans = ids;
-            pkt.vlan_count = n;
-            if et != 0x0800 && et != 0x86dd {
+            let v = link::strip_vlans(et, data, at);
+            pkt.ether_type = Some(v.ether_type);
+            pkt.vlans = v.ids;
+            pkt.vlan_count = v.count;
+            if v.cut {
+                pkt.stop = Some(Stop::Short {
+                    layer: "802.1Q",
+                    need: v.at + 4,
+                    have: data.len(),
+                });
                 return pkt;
             }
-            at
+            if v.ether_type != 0x0800 && v.ether_type != 0x86dd {
+                return pkt;
+            }
+            v.at
         }
     };
     decode_ip(&mut pkt, data.get(ip_at..).unwrap_or(&[]));
@@ -159,7 +167,7 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
         });
         return;
     }
-    let Ok((slice, _ext_err)) = LaxIpSlice::from_slice(bytes) else {
+    let Ok((slice, ext_err)) = LaxIpSlice::from_slice(bytes) else {
         pkt.stop = Some(Stop::Bad {
             layer: if version == 4 { "IPv4" } else { "IPv6" },
             what: "header length out of range",
@@ -171,7 +179,12 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
     let ip = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
-            let declared_end = (h.total_len() as usize).max(h.ihl() as usize * 4);
+            // A total length of 0 is what TSO / IPv4 BIG TCP senders capture: the frame
+            // gives the length (tshark's ip.tso_support).
+            let declared_end = match h.total_len() {
+                0 => bytes.len(),
+                n => (n as usize).max(h.ihl() as usize * 4),
+            };
             Ip {
                 src: IpAddr::V4(Ipv4Addr::from(h.source())),
                 dst: IpAddr::V4(Ipv4Addr::from(h.destination())),
@@ -190,7 +203,26 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
             let h = v6.header();
             let mut fragment = None;
             let mut jumbo = None;
-            for ext in v6.extensions().clone().into_iter() {
+            if let Some((e, _)) = &ext_err {
+                pkt.stop = Some(match e {
+                    etherparse::err::ipv6_exts::HeaderSliceError::Len(l) => Stop::Short {
+                        layer: "IPv6 extension header",
+                        need: l.required_len,
+                        have: l.len,
+                    },
+                    etherparse::err::ipv6_exts::HeaderSliceError::Content(_) => Stop::Bad {
+                        layer: "IPv6 extension header",
+                        what: "malformed extension header chain",
+                    },
+                });
+            }
+            // Walk the chain only when etherparse read it whole (its iterator trusts the chain).
+            let exts = if ext_err.is_none() {
+                Some(v6.extensions().clone())
+            } else {
+                None
+            };
+            for ext in exts.into_iter().flatten() {
                 match ext {
                     Ipv6ExtensionSlice::Fragment(f) => {
                         fragment = Some(Fragment {
@@ -220,11 +252,14 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
         }
     };
     pkt.ip = Some(ip);
+    if pkt.stop.is_some() {
+        return;
+    }
     if ip.fragment.is_some_and(|f| !f.is_first()) {
         pkt.transport = Transport::Fragment;
         return;
     }
-    let (t, stop) = transport::decode(ip.proto, payload.payload, ip.payload_len, ip.src);
+    let (t, stop) = transport::decode(ip.proto, payload.payload, ip.payload_len, ip.fragment.is_some());
     pkt.transport = t;
     if pkt.stop.is_none() {
         pkt.stop = stop;

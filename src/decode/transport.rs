@@ -3,8 +3,6 @@
 //! A header cut short still shows what it has: tshark shows the ports of a TCP header of which
 //! only 12 bytes were captured, so do we.
 
-use std::net::IpAddr;
-
 use super::Stop;
 
 mod field {
@@ -105,16 +103,17 @@ fn be32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
 }
 
 /// Decodes the transport header of protocol `proto` from the captured `bytes`; `declared` is the
-/// transport length the IP header gives.
+/// transport length the IP header gives. `first_fragment`: the bytes start a fragmented
+/// datagram, so a UDP length field describes the whole datagram, not these bytes.
 pub fn decode(
     proto: u8,
     bytes: &[u8],
     declared: u32,
-    _src: IpAddr,
+    first_fragment: bool,
 ) -> (Transport<'_>, Option<Stop>) {
     match proto {
         ipproto::TCP => tcp(bytes, declared),
-        ipproto::UDP => udp(bytes, declared),
+        ipproto::UDP => udp(bytes, if first_fragment { u32::MAX } else { declared }),
         ipproto::ICMP | ipproto::ICMPV6 => icmp(bytes, proto == ipproto::ICMPV6),
         other => (Transport::Other(other), None),
     }

@@ -98,7 +98,7 @@ pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool) {
         if !first {
             out.push(',');
         }
-        out.push_str("[cut]");
+        out.push_str("options cut by the snaplen");
     }
 }
 

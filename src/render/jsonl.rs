@@ -82,11 +82,11 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             if let Some(v) = v {
                 analysis(out, v.findings, v.dup_ack_num);
             }
-            if !t.options.is_empty() || t.options_cut {
+            let mut opts = String::new();
+            tcp_options(&mut opts, t.options, t.options_cut);
+            if !opts.is_empty() {
                 out.push_str(",\"options\":");
-                let mut s = String::new();
-                tcp_options(&mut s, t.options, t.options_cut);
-                string(out, &s);
+                string(out, &opts);
             }
         }
         (true, Transport::Udp(u)) => {

@@ -109,6 +109,14 @@ impl Timeline {
         self.pal
     }
 
+    /// Makes `ts` the origin of relative times if none is set yet. Replay calls this for every
+    /// frame, shown or not, so times are relative to the file's first packet as in Wireshark.
+    pub fn origin(&mut self, ts: Option<Timestamp>) {
+        if self.first.is_none() {
+            self.first = ts.map(|t| t.as_nanos());
+        }
+    }
+
     /// Asks for the column header line before the first line.
     pub fn header(&mut self, out: &mut String) {
         if self.pending.is_some() {
@@ -183,10 +191,15 @@ impl Timeline {
                     flag_letters(&mut self.cur.cells[FLAGS], fx.flags);
                     self.cur.cells[FLAGS].push(']');
                     flags_style = flag_style(fx.flags);
-                    self.tcp_cells(rec, fx.seq, fx.ack, fx.flags, fx.win, fx.len);
-                    if !t.options.is_empty() || t.options_cut {
-                        details.push('<');
-                        tcp_options(&mut details, t.options, t.options_cut);
+                    // A first fragment's IP length is the fragment's, not the segment's.
+                    let len = if ip.fragment.is_some() { None } else { fx.len };
+                    self.tcp_cells(rec, fx.seq, fx.ack, fx.flags, fx.win, len);
+                    let before = details.len();
+                    details.push('<');
+                    tcp_options(&mut details, t.options, t.options_cut);
+                    if details.len() == before + 1 {
+                        details.truncate(before);
+                    } else {
                         details.push('>');
                     }
                 } else {

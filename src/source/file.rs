@@ -108,6 +108,8 @@ pub struct CaptureFile {
     legacy: Option<Interface>,
     /// pcapng: the interfaces of the current section.
     interfaces: Vec<Interface>,
+    /// pcapng: the current section is big-endian.
+    ng_big_endian: bool,
     frames: u64,
     capacity: usize,
 }
@@ -118,6 +120,15 @@ impl CaptureFile {
             path: path.to_owned(),
             source,
         })?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(ReadError::Open {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "it is a directory, not a capture file",
+                ),
+            });
+        }
         Self::from_reader(path, file)
     }
 
@@ -157,6 +168,7 @@ impl CaptureFile {
             format: FileFormat::PcapNg,
             legacy: None,
             interfaces: Vec::new(),
+            ng_big_endian: false,
             frames: 0,
             capacity: INITIAL_BUFFER,
         };
@@ -245,6 +257,9 @@ impl CaptureFile {
                         }
                         PcapBlockOwned::LegacyHeader(_) => {}
                         PcapBlockOwned::NG(block) => {
+                            if let Block::SectionHeader(shb) = &block {
+                                self.ng_big_endian = shb.big_endian();
+                            }
                             if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
                             {
                                 self.frames += 1;
@@ -281,13 +296,10 @@ impl CaptureFile {
                     }
                 }
                 Step::Grow => {
-                    if self.capacity >= MAX_BUFFER {
-                        return Err(ReadError::RecordTooLarge {
-                            path: self.path.clone(),
-                            offset: self.offset(),
-                            packets: self.frames,
-                            max: MAX_BUFFER >> 20,
-                        });
+                    if self.capacity >= MAX_BUFFER
+                        || self.pending_record_len().is_some_and(|l| l > MAX_BUFFER as u64)
+                    {
+                        return Err(self.too_large());
                     }
                     self.capacity *= 2;
                     self.reader.grow(self.capacity);
@@ -319,12 +331,38 @@ impl CaptureFile {
         }
     }
 
+    /// The length the next record claims (pcap: its caplen; pcapng: its block length), when
+    /// its header is in the buffer.
+    fn pending_record_len(&self) -> Option<u64> {
+        let d = self.reader.data();
+        let (at, be) = match self.format {
+            FileFormat::Pcap { big_endian, .. } => (8, big_endian),
+            FileFormat::PcapNg => (4, self.ng_big_endian),
+        };
+        let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+        Some(if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as u64)
+    }
+
+    /// The file ended inside a record: cut short, unless the record's length field is itself
+    /// absurd, which is corruption, not a short file.
     fn truncated(&self) -> ReadError {
+        if self.pending_record_len().is_some_and(|l| l > MAX_BUFFER as u64) {
+            return self.too_large();
+        }
         ReadError::Truncated {
             path: self.path.clone(),
             what: self.record_name(),
             offset: self.offset(),
             packets: self.frames,
+        }
+    }
+
+    fn too_large(&self) -> ReadError {
+        ReadError::RecordTooLarge {
+            path: self.path.clone(),
+            offset: self.offset(),
+            packets: self.frames,
+            max: MAX_BUFFER >> 20,
         }
     }
 

@@ -1,0 +1,125 @@
+//! `sockscope replay` as a user runs it: filters, stream selection, time modes, colour, JSON.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn corpus(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(name);
+    assert!(p.is_file(), "corpus capture missing: {}", p.display());
+    p
+}
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join(name)
+}
+
+fn sockscope() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    c.env_remove("NO_COLOR").timeout(std::time::Duration::from_secs(30));
+    c
+}
+
+fn stdout_of(args: &[&str], file: &Path) -> String {
+    let out = sockscope()
+        .arg("replay")
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn jsonl(args: &[&str], file: &Path) -> Vec<serde_json::Value> {
+    let mut a = vec!["--format", "jsonl"];
+    a.extend_from_slice(args);
+    stdout_of(&a, file)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn every_jsonl_line_is_an_object_with_the_documented_keys() {
+    for f in ["example2.pcap", "test202.pcapng", "ip6_fragments.pcap", "sll2.pcap"] {
+        let rows = jsonl(&[], &corpus(f));
+        assert!(!rows.is_empty());
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r["frame"].as_u64(), Some(i as u64 + 1), "{f}: frames numbered in order");
+            assert_eq!(r["kind"], "packet");
+            for k in ["ts", "src", "dst", "proto"] {
+                assert!(r.get(k).is_some(), "{f} frame {}: key {k} missing", i + 1);
+            }
+            if r["proto"] == "tcp" {
+                for k in ["sport", "dport", "flags", "seq", "ack", "seq_raw", "ack_raw", "len", "win", "stream"] {
+                    assert!(r.get(k).is_some(), "{f} frame {}: key {k} missing", i + 1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn filter_selects_like_tcpdump_and_keeps_file_frame_numbers() {
+    let all = jsonl(&[], &corpus("ldp-common-session.pcap"));
+    let want: Vec<_> = all.iter().filter(|r| r["proto"] == "udp").map(|r| r["frame"].clone()).collect();
+    assert!(!want.is_empty());
+    // As in tcpdump, `udp` alone does not look inside 802.1Q tags; `vlan and udp` does.
+    let plain = jsonl(&["udp"], &corpus("ldp-common-session.pcap"));
+    assert!(!plain.is_empty() && plain.len() < want.len());
+    let both = jsonl(&["udp", "or", "(vlan", "and", "udp)"], &corpus("ldp-common-session.pcap"));
+    let got: Vec<_> = both.iter().map(|r| r["frame"].clone()).collect();
+    assert_eq!(got, want, "tagged and untagged UDP frames, with their file numbers");
+    let port = jsonl(&["tcp", "port", "646"], &corpus("ldp-common-session.pcap"));
+    assert!(!port.is_empty());
+    assert!(port.iter().all(|r| r["proto"] == "tcp" && (r["sport"] == 646 || r["dport"] == 646)));
+}
+
+#[test]
+fn stream_option_shows_one_conversation_with_its_file_numbering() {
+    let all = jsonl(&[], &corpus("resp_1_benchmark.pcap"));
+    let one = jsonl(&["--stream", "3"], &corpus("resp_1_benchmark.pcap"));
+    let want: Vec<_> = all.iter().filter(|r| r["stream"] == 3 && r["proto"] == "tcp").collect();
+    assert!(!want.is_empty());
+    assert_eq!(one.len(), want.len());
+    assert!(one.iter().all(|r| r["stream"] == 3));
+}
+
+#[test]
+fn time_modes() {
+    let f = corpus("tcp-handshake-nano.pcap");
+    let abs = stdout_of(&["-t", "abs", "--no-summary"], &f);
+    assert!(abs.contains("2014-12-09 17:16:09.924505488"), "{abs}");
+    let rel = stdout_of(&["--no-summary"], &f);
+    assert!(rel.contains("0.127521774"), "{rel}");
+    let delta = stdout_of(&["-t", "delta", "--no-summary"], &f);
+    assert!(delta.contains("0.000087895"), "{delta}");
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let f = corpus("tcp-handshake-nano.pcap");
+    let piped = stdout_of(&[], &f);
+    assert!(!piped.contains('\x1b'), "no escapes in a pipe");
+    let forced = stdout_of(&["--color", "always"], &f);
+    assert!(forced.contains("\x1b["), "escapes with --color always");
+}
+
+#[test]
+fn summary_counts_and_can_be_suppressed() {
+    let f = corpus("resp_1_benchmark.pcap");
+    let s = stdout_of(&[], &f);
+    assert!(s.contains("150 packets: 150 TCP, 0 UDP, 0 other"), "{s}");
+    assert!(s.contains("15 TCP streams"), "{s}");
+    let quiet = stdout_of(&["--no-summary"], &f);
+    assert!(!quiet.contains("packets:"));
+    assert_eq!(quiet.lines().count(), 151, "header + one line per packet");
+}
+
+#[test]
+fn saved_loopback_capture_replays() {
+    let s = stdout_of(&["--no-summary"], &capture("hello-tcpdump.pcap"));
+    assert_eq!(s.lines().count(), 10);
+    assert!(s.contains("[S]") && s.contains("[S.]") && s.contains("[P.]") && s.contains("[F.]"));
+}
