@@ -396,7 +396,7 @@ fn directory_as_file_is_one_error_line() {
 /// capture file" variant); and keep the first `io::Error` from `Counting` in a shared cell
 /// (e.g. `Arc<Mutex<Option<io::Error>>>`) so `ReadError::Io` carries the real cause.
 #[test]
-fn regression_directory_error_does_not_say_it_is_a_directory() {
+fn regression_directory_error_says_it_is_a_directory() {
     let dir = tempdir();
     let sub = dir.path().join("captures.d");
     std::fs::create_dir(&sub).unwrap();
@@ -535,7 +535,7 @@ fn pcap_with_an_absurd_record_length_reports_record_and_offset() {
 /// `RecordTooLarge` when it exceeds `MAX_BUFFER` (tshark also rejects a pcap caplen above
 /// 262144: "File has 4294967280-byte packet, bigger than maximum of 262144").
 #[test]
-fn regression_absurd_length_in_a_small_file_is_reported_as_cut_short() {
+fn regression_absurd_length_in_a_small_file_is_not_called_cut_short() {
     let dir = tempdir();
     let mut pcap = corpus_bytes("ssh.pcap");
     let fourth = pcap_record_offsets(&pcap)[3];
@@ -786,7 +786,7 @@ fn fuzzed_corpus_files_replay_to_the_end() {
 /// violated") and prints nothing at all, not even the packets before; a release build reads
 /// out of bounds. Expected: the packet is shown and marked, like any damaged packet, exit 0.
 #[test]
-fn regression_damaged_ipv6_extension_chain_kills_the_process() {
+fn regression_damaged_ipv6_extension_chain_does_not_kill_the_process() {
     let dir = tempdir();
     let bytes = pcap_file(
         101, // LINKTYPE_RAW

@@ -5,18 +5,23 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn corpus(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(name);
     assert!(p.is_file(), "corpus capture missing: {}", p.display());
     p
 }
 
 fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
 }
 
 fn sockscope() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sockscope"));
-    c.env_remove("NO_COLOR").timeout(std::time::Duration::from_secs(30));
+    c.env_remove("NO_COLOR")
+        .timeout(std::time::Duration::from_secs(30));
     c
 }
 
@@ -27,7 +32,11 @@ fn stdout_of(args: &[&str], file: &Path) -> String {
         .args(args)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -42,17 +51,29 @@ fn jsonl(args: &[&str], file: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_jsonl_line_is_an_object_with_the_documented_keys() {
-    for f in ["example2.pcap", "test202.pcapng", "ip6_fragments.pcap", "sll2.pcap"] {
+    for f in [
+        "example2.pcap",
+        "test202.pcapng",
+        "ip6_fragments.pcap",
+        "sll2.pcap",
+    ] {
         let rows = jsonl(&[], &corpus(f));
         assert!(!rows.is_empty());
         for (i, r) in rows.iter().enumerate() {
-            assert_eq!(r["frame"].as_u64(), Some(i as u64 + 1), "{f}: frames numbered in order");
+            assert_eq!(
+                r["frame"].as_u64(),
+                Some(i as u64 + 1),
+                "{f}: frames numbered in order"
+            );
             assert_eq!(r["kind"], "packet");
             for k in ["ts", "src", "dst", "proto"] {
                 assert!(r.get(k).is_some(), "{f} frame {}: key {k} missing", i + 1);
             }
             if r["proto"] == "tcp" {
-                for k in ["sport", "dport", "flags", "seq", "ack", "seq_raw", "ack_raw", "len", "win", "stream"] {
+                for k in [
+                    "sport", "dport", "flags", "seq", "ack", "seq_raw", "ack_raw", "len", "win",
+                    "stream",
+                ] {
                     assert!(r.get(k).is_some(), "{f} frame {}: key {k} missing", i + 1);
                 }
             }
@@ -63,24 +84,39 @@ fn every_jsonl_line_is_an_object_with_the_documented_keys() {
 #[test]
 fn filter_selects_like_tcpdump_and_keeps_file_frame_numbers() {
     let all = jsonl(&[], &corpus("ldp-common-session.pcap"));
-    let want: Vec<_> = all.iter().filter(|r| r["proto"] == "udp").map(|r| r["frame"].clone()).collect();
+    let want: Vec<_> = all
+        .iter()
+        .filter(|r| r["proto"] == "udp")
+        .map(|r| r["frame"].clone())
+        .collect();
     assert!(!want.is_empty());
     // As in tcpdump, `udp` alone does not look inside 802.1Q tags; `vlan and udp` does.
     let plain = jsonl(&["udp"], &corpus("ldp-common-session.pcap"));
     assert!(!plain.is_empty() && plain.len() < want.len());
-    let both = jsonl(&["udp", "or", "(vlan", "and", "udp)"], &corpus("ldp-common-session.pcap"));
+    let both = jsonl(
+        &["udp", "or", "(vlan", "and", "udp)"],
+        &corpus("ldp-common-session.pcap"),
+    );
     let got: Vec<_> = both.iter().map(|r| r["frame"].clone()).collect();
-    assert_eq!(got, want, "tagged and untagged UDP frames, with their file numbers");
+    assert_eq!(
+        got, want,
+        "tagged and untagged UDP frames, with their file numbers"
+    );
     let port = jsonl(&["tcp", "port", "646"], &corpus("ldp-common-session.pcap"));
     assert!(!port.is_empty());
-    assert!(port.iter().all(|r| r["proto"] == "tcp" && (r["sport"] == 646 || r["dport"] == 646)));
+    assert!(port
+        .iter()
+        .all(|r| r["proto"] == "tcp" && (r["sport"] == 646 || r["dport"] == 646)));
 }
 
 #[test]
 fn stream_option_shows_one_conversation_with_its_file_numbering() {
     let all = jsonl(&[], &corpus("resp_1_benchmark.pcap"));
     let one = jsonl(&["--stream", "3"], &corpus("resp_1_benchmark.pcap"));
-    let want: Vec<_> = all.iter().filter(|r| r["stream"] == 3 && r["proto"] == "tcp").collect();
+    let want: Vec<_> = all
+        .iter()
+        .filter(|r| r["stream"] == 3 && r["proto"] == "tcp")
+        .collect();
     assert!(!want.is_empty());
     assert_eq!(one.len(), want.len());
     assert!(one.iter().all(|r| r["stream"] == 3));

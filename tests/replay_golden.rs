@@ -17,7 +17,11 @@ fn timeline(rel: &str, extra: &[&str]) -> String {
         .args(extra)
         .output()
         .expect("run sockscope");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -39,15 +43,39 @@ golden!(sll2_retransmission, "../shared/corpus/sll2.pcap");
 golden!(ssh_sack_and_dup_acks, "../shared/corpus/ssh.pcap");
 golden!(seq_wrap, "../shared/corpus/one_tcp_stream_max_seq.pcap");
 golden!(pptp_big_endian, "../shared/corpus/pptp.pcap");
-golden!(damaged_tcp_header, "../shared/corpus/heapoverflow-tcp_print.pcap");
-golden!(cut_tcp_header, "../shared/corpus/tcp_header_heapoverflow.pcap");
-golden!(rst_with_payload_truncated, "../shared/corpus/tcp_rst_diag_payload-trunc.pcap");
+golden!(
+    damaged_tcp_header,
+    "../shared/corpus/heapoverflow-tcp_print.pcap"
+);
+golden!(
+    cut_tcp_header,
+    "../shared/corpus/tcp_header_heapoverflow.pcap"
+);
+golden!(
+    rst_with_payload_truncated,
+    "../shared/corpus/tcp_rst_diag_payload-trunc.pcap"
+);
 golden!(mptcp_options, "../shared/corpus/mptcp-tcprst.pcap");
 golden!(pcapng_custom_blocks, "../shared/corpus/test202.pcapng");
 golden!(null_loopback_ipv6, "../shared/corpus/null_loopback.pcap");
 golden!(ip_fragments, "../shared/corpus/frag_http_req.pcap");
-golden!(ipv6_fragments, "../shared/corpus/ip6_fragments.pcap", &["--no-summary"]);
+golden!(
+    ipv6_fragments,
+    "../shared/corpus/ip6_fragments.pcap",
+    &["--no-summary"]
+);
 golden!(vlan_ldp, "../shared/corpus/ldp-common-session.pcap");
-golden!(invalid_timestamps_abs, "../shared/corpus/timestamp_invalid_nano.pcap", &["-t", "abs"]);
-golden!(ecn_accecn_flags, "../shared/corpus/TcpPacketNoOptionsAccEcn.pcap");
-golden!(mixed_linktypes, "../shared/corpus/many_interfaces-1.pcapng", &["--no-summary"]);
+golden!(
+    invalid_timestamps_abs,
+    "../shared/corpus/timestamp_invalid_nano.pcap",
+    &["-t", "abs"]
+);
+golden!(
+    ecn_accecn_flags,
+    "../shared/corpus/TcpPacketNoOptionsAccEcn.pcap"
+);
+golden!(
+    mixed_linktypes,
+    "../shared/corpus/many_interfaces-1.pcapng",
+    &["--no-summary"]
+);

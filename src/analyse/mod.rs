@@ -184,31 +184,18 @@ impl Analyser {
         let time = frame.ts.map(|t| t.as_nanos());
         match pkt.transport {
             Transport::Tcp(t) => {
-                let Some(fx) = t.fixed else {
+                let Some(seg) = tcp_segment(frame.number, time, &ip, &t) else {
                     return Analysis::default();
                 };
-                let seg = TcpSegment {
-                    frame: frame.number,
-                    time,
-                    src: ip.src,
-                    dst: ip.dst,
-                    sport: t.sport,
-                    dport: t.dport,
-                    seq: fx.seq,
-                    ack: fx.ack,
-                    flags: fx.flags,
-                    win: fx.win,
-                    len: fx.len.unwrap_or(0),
-                    options: t.options,
-                };
-                if ip.fragment.is_some() || fx.len.is_none() {
+                let fixed_len = t.fixed.and_then(|x| x.len);
+                if ip.fragment.is_some() || fixed_len.is_none() {
                     let stream = self.tcp.stream_for_fragment(&seg);
                     return Analysis {
                         stream: Some(stream),
                         tcp: None,
                     };
                 }
-                let v = self.tcp.observe(&seg);
+                let v = self.tcp.observe_with(&seg, t.options_cut);
                 Analysis {
                     stream: Some(v.stream),
                     tcp: Some(v),
@@ -221,7 +208,31 @@ impl Analyser {
                     tcp: None,
                 }
             }
+            Transport::Icmp(i) => {
+                // tshark gives a TCP header quoted in an ICMP error a tcp.stream of its own
+                // conversation (a new one if unseen), so later numbers depend on it.
+                if let Some(q) = i.quoted {
+                    self.quoted_tcp(frame, time, q);
+                }
+                Analysis::default()
+            }
             _ => Analysis::default(),
+        }
+    }
+
+    fn quoted_tcp(&mut self, frame: &Frame<'_>, time: TimeNs, quoted: &[u8]) {
+        let inner = Frame {
+            linktype: crate::decode::linktype::RAW,
+            caplen: quoted.len() as u32,
+            origlen: quoted.len() as u32,
+            data: quoted,
+            ..*frame
+        };
+        let p = crate::decode::decode(&inner);
+        if let (Some(ip), Transport::Tcp(t)) = (p.ip, p.transport) {
+            if let Some(seg) = tcp_segment(frame.number, time, &ip, &t) {
+                self.tcp.stream_for_fragment(&seg);
+            }
         }
     }
 
@@ -237,6 +248,30 @@ impl Analyser {
     pub fn live_streams(&self) -> usize {
         self.tcp.live_streams() + self.udp.live()
     }
+}
+
+/// The analyser's view of a TCP header that has its fixed 20 bytes.
+fn tcp_segment<'a>(
+    frame: u64,
+    time: TimeNs,
+    ip: &crate::decode::Ip,
+    t: &crate::decode::Tcp<'a>,
+) -> Option<TcpSegment<'a>> {
+    let fx = t.fixed?;
+    Some(TcpSegment {
+        frame,
+        time,
+        src: ip.src,
+        dst: ip.dst,
+        sport: t.sport,
+        dport: t.dport,
+        seq: fx.seq,
+        ack: fx.ack,
+        flags: fx.flags,
+        win: fx.win,
+        len: fx.len.unwrap_or(0),
+        options: t.options,
+    })
 }
 
 /// Everything known about one frame: what the renderers print.

@@ -1,15 +1,19 @@
 //! UDP conversations, numbered as tshark numbers `udp.stream`: 0-based, in order of first
 //! appearance of the unordered pair of endpoints.
 //!
-//! Memory is bounded by expiry: a conversation idle for [`IDLE_EXPIRY_NS`] of capture time is
-//! forgotten (a later datagram on it starts a new number). Sweeps are amortised: one runs when
-//! the table has doubled since the last sweep.
+//! Memory is bounded by expiry: once more than [`EXPIRY_MIN_LIVE`] conversations are held, a
+//! conversation idle for [`IDLE_EXPIRY_NS`] of capture time is forgotten (a later datagram on
+//! it starts a new number). Below that, numbering is exactly tshark's. Sweeps are amortised:
+//! one runs when the table has doubled since the last sweep.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use super::TimeNs;
+
+/// Expiry only runs while more conversations than this are held (as for TCP).
+pub const EXPIRY_MIN_LIVE: usize = 16_384;
 
 /// Capture time after which an idle UDP conversation is forgotten.
 pub const IDLE_EXPIRY_NS: i128 = 600 * 1_000_000_000;
@@ -42,15 +46,17 @@ pub struct UdpStreams {
 impl UdpStreams {
     pub fn new() -> Self {
         UdpStreams {
-            sweep_at: 1024,
+            sweep_at: EXPIRY_MIN_LIVE,
             ..Default::default()
         }
     }
 
     /// The stream index of a datagram.
     pub fn stream(&mut self, key: ConvKey, time: TimeNs) -> u64 {
+        let crowded = self.map.len() > EXPIRY_MIN_LIVE;
         if let Some((idx, last)) = self.map.get_mut(&key) {
-            let expired = matches!((time, *last), (Some(t), Some(l)) if t - l > IDLE_EXPIRY_NS);
+            let expired =
+                crowded && matches!((time, *last), (Some(t), Some(l)) if t - l > IDLE_EXPIRY_NS);
             if !expired {
                 *last = time.or(*last);
                 return *idx;
@@ -80,7 +86,7 @@ impl UdpStreams {
             self.map
                 .retain(|_, (_, last)| last.is_none_or(|l| now - l <= IDLE_EXPIRY_NS));
         }
-        self.sweep_at = (self.map.len() * 2).max(1024);
+        self.sweep_at = (self.map.len() * 2).max(EXPIRY_MIN_LIVE);
     }
 }
 
@@ -107,16 +113,34 @@ mod tests {
     #[test]
     fn idle_conversations_expire_and_memory_stays_bounded() {
         let mut u = UdpStreams::new();
-        let step = IDLE_EXPIRY_NS;
-        for i in 0..100_000u32 {
-            let k = ConvKey::new(ip("10.0.0.1"), (i % 60000) as u16, ip("10.0.0.2"), 9);
-            u.stream(k, Some(i as i128 * step / 1000));
+        // 1000 new conversations per idle period, 200 000 in all
+        let step = IDLE_EXPIRY_NS / 1000;
+        for i in 0..200_000u32 {
+            let k = ConvKey::new(
+                ip("10.0.0.1"),
+                (i % 60000) as u16,
+                ip("10.0.0.2"),
+                (i / 60000) as u16,
+            );
+            u.stream(k, Some(i as i128 * step));
         }
-        assert_eq!(
-            u.count(),
-            100_000,
-            "revisits after the idle time get new numbers"
+        assert_eq!(u.count(), 200_000, "every conversation is new");
+        assert!(
+            u.live() <= 2 * EXPIRY_MIN_LIVE,
+            "held {} conversations",
+            u.live()
         );
-        assert!(u.live() < 5_000, "held {} conversations", u.live());
+    }
+
+    #[test]
+    fn below_the_threshold_nothing_expires() {
+        let mut u = UdpStreams::new();
+        let k = ConvKey::new(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2);
+        assert_eq!(u.stream(k, Some(0)), 0);
+        assert_eq!(
+            u.stream(k, Some(3 * IDLE_EXPIRY_NS)),
+            0,
+            "same stream after a long gap"
+        );
     }
 }

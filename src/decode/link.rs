@@ -207,7 +207,10 @@ mod tests {
     fn vlan_tags_are_stripped() {
         let b = [0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00];
         let v = strip_vlans(0x8100, &b, 0);
-        assert_eq!((v.ether_type, v.at, v.ids, v.count, v.cut), (0x0800, 8, [100, 200], 2, false));
+        assert_eq!(
+            (v.ether_type, v.at, v.ids, v.count, v.cut),
+            (0x0800, 8, [100, 200], 2, false)
+        );
         assert!(strip_vlans(0x8100, &b[..6], 0).cut);
     }
 

@@ -259,7 +259,12 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
         pkt.transport = Transport::Fragment;
         return;
     }
-    let (t, stop) = transport::decode(ip.proto, payload.payload, ip.payload_len, ip.fragment.is_some());
+    let (t, stop) = transport::decode(
+        ip.proto,
+        payload.payload,
+        ip.payload_len,
+        ip.fragment.is_some(),
+    );
     pkt.transport = t;
     if pkt.stop.is_none() {
         pkt.stop = stop;

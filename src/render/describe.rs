@@ -58,7 +58,9 @@ pub fn endpoint(out: &mut String, ip: IpAddr, port: Option<u16>) {
 }
 
 /// TCP options as tcpdump lists them: `mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7`.
-pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool) {
+/// `sack_base`: the peer's initial sequence number, to show SACK edges relative (as the ACK is);
+/// None shows them raw.
+pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool, sack_base: Option<u32>) {
     let mut first = true;
     for o in options(bytes) {
         if !first {
@@ -72,8 +74,14 @@ pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool) {
             Ok(TcpOption::SackPermitted) => write!(out, "sackOK"),
             Ok(TcpOption::Sack { blocks, count }) => {
                 let _ = write!(out, "sack {count}");
+                let base = sack_base.unwrap_or(0);
                 for (l, r) in blocks.iter().take(count as usize) {
-                    let _ = write!(out, " {{{l}:{r}}}");
+                    let _ = write!(
+                        out,
+                        " {{{}:{}}}",
+                        l.wrapping_sub(base),
+                        r.wrapping_sub(base)
+                    );
                 }
                 Ok(())
             }
@@ -310,7 +318,15 @@ mod tests {
             2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
         ];
         let mut s = String::new();
-        tcp_options(&mut s, &b, false);
+        tcp_options(&mut s, &b, false, None);
         assert_eq!(s, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7");
+    }
+
+    #[test]
+    fn sack_edges_relative_to_the_peer_isn() {
+        let b = [5, 10, 0, 0, 0, 110, 0, 0, 0, 120];
+        let mut s = String::new();
+        tcp_options(&mut s, &b, false, Some(100));
+        assert_eq!(s, "sack 1 {10:20}");
     }
 }

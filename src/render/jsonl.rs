@@ -83,7 +83,7 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
                 analysis(out, v.findings, v.dup_ack_num);
             }
             let mut opts = String::new();
-            tcp_options(&mut opts, t.options, t.options_cut);
+            tcp_options(&mut opts, t.options, t.options_cut, None);
             if !opts.is_empty() {
                 out.push_str(",\"options\":");
                 string(out, &opts);

@@ -196,7 +196,13 @@ impl Timeline {
                     self.tcp_cells(rec, fx.seq, fx.ack, fx.flags, fx.win, len);
                     let before = details.len();
                     details.push('<');
-                    tcp_options(&mut details, t.options, t.options_cut);
+                    // The peer's ISN, from this segment's raw and relative ACK.
+                    let sack_base = rec
+                        .analysis
+                        .tcp
+                        .filter(|_| fx.flags & f::ACK != 0)
+                        .map(|v| fx.ack.wrapping_sub(v.rel_ack));
+                    tcp_options(&mut details, t.options, t.options_cut, sack_base);
                     if details.len() == before + 1 {
                         details.truncate(before);
                     } else {

@@ -297,7 +297,9 @@ impl CaptureFile {
                 }
                 Step::Grow => {
                     if self.capacity >= MAX_BUFFER
-                        || self.pending_record_len().is_some_and(|l| l > MAX_BUFFER as u64)
+                        || self
+                            .pending_record_len()
+                            .is_some_and(|l| l > MAX_BUFFER as u64)
                     {
                         return Err(self.too_large());
                     }
@@ -340,13 +342,20 @@ impl CaptureFile {
             FileFormat::PcapNg => (4, self.ng_big_endian),
         };
         let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
-        Some(if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as u64)
+        Some(if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        } as u64)
     }
 
     /// The file ended inside a record: cut short, unless the record's length field is itself
     /// absurd, which is corruption, not a short file.
     fn truncated(&self) -> ReadError {
-        if self.pending_record_len().is_some_and(|l| l > MAX_BUFFER as u64) {
+        if self
+            .pending_record_len()
+            .is_some_and(|l| l > MAX_BUFFER as u64)
+        {
             return self.too_large();
         }
         ReadError::Truncated {
