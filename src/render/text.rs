@@ -142,7 +142,7 @@ impl Timeline {
     fn write_header(&self, out: &mut String) {
         let mut line = String::new();
         for (i, h) in HEADERS.iter().enumerate() {
-            if i == FRAME {
+            if i == FRAME || i == TIME {
                 for _ in width(h)..self.widths[i] {
                     line.push(' ');
                 }
@@ -383,13 +383,18 @@ impl Timeline {
                 STREAM => Palette::CYAN,
                 _ => "",
             };
+            // Times are right-aligned so their decimal points line up.
+            let fill = self.widths[i].saturating_sub(width(cell));
+            if i == TIME {
+                line.extend(std::iter::repeat_n(' ', fill));
+            }
             if style.is_empty() {
                 line.push_str(cell);
             } else {
                 pal.paint(&mut line, style, cell);
             }
-            for _ in width(cell)..self.widths[i] {
-                line.push(' ');
+            if i != TIME {
+                line.extend(std::iter::repeat_n(' ', fill));
             }
             line.push_str("  ");
         }
