@@ -92,6 +92,9 @@ pub struct ReplayArgs {
     /// Do not print the summary after the timeline.
     #[arg(long)]
     pub no_summary: bool,
+    /// No progress display on stderr (it only appears on a terminal, for runs over a second).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
@@ -160,6 +163,7 @@ impl ReplayArgs {
             filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
             stream: self.stream,
             summary: !self.no_summary,
+            progress: !self.quiet && std::io::stderr().is_terminal(),
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct ReplayOptions {
     pub filter: Option<String>,
     pub stream: Option<StreamSel>,
     pub summary: bool,
+    /// Show progress on stderr (packets, MB/s, percent) once a run takes over a second.
+    /// The caller decides: only when stderr is a terminal and `--quiet` is not given.
+    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +74,22 @@ pub fn replay(
     let mut buf = String::with_capacity(FLUSH_AT + 4096);
     let mut stats = ReplayStats::default();
     let mut failure: Option<ReplayError> = None;
+    let mut progress = opts.progress.then(|| Progress::new(path));
+    let mut read_bytes = 24u64;
 
     if opts.format == Format::Text {
         timeline.header(&mut buf);
     }
     let read = file.for_each(|frame| {
         stats.frames += 1;
+        // Record bytes read so far: the data plus a pcap record header (close enough for
+        // a progress bar on pcapng too).
+        read_bytes += frame.caplen as u64 + 16;
+        if stats.frames % PROGRESS_EVERY == 0 {
+            if let Some(p) = progress.as_mut() {
+                p.update(stats.frames, read_bytes);
+            }
+        }
         timeline.origin(frame.ts);
         let pkt = decode(frame);
         let analysis = analyser.analyse(frame, &pkt);
@@ -115,6 +128,9 @@ pub fn replay(
         }
         true
     });
+    if let Some(p) = progress {
+        p.finish();
+    }
     if let Some(e) = failure {
         return Err(e);
     }
@@ -128,6 +144,51 @@ pub fn replay(
     out.flush()?;
     read?;
     Ok(stats)
+}
+
+/// Frames between two progress updates.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// A progress bar on stderr that appears only once a replay has run for a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(path: &Path) -> Progress {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(len),
+            indicatif::ProgressDrawTarget::hidden(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{percent:>3}% {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Progress {
+            bar,
+            start: std::time::Instant::now(),
+            shown: false,
+        }
+    }
+
+    fn update(&mut self, frames: u64, offset: u64) {
+        if !self.shown && self.start.elapsed() >= std::time::Duration::from_secs(1) {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        self.bar.set_position(offset);
+        self.bar.set_message(format!("{frames} packets"));
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn selected(sel: Option<StreamSel>, rec: &Record<'_>) -> bool {
