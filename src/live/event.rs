@@ -248,8 +248,7 @@ fn latin1_to_bytes(s: &str) -> Result<Vec<u8>, String> {
 /// characters with `…`.
 pub fn show_bytes(out: &mut String, b: &[u8], max: usize) {
     out.push('"');
-    let mut n = 0;
-    for &c in b {
+    for (n, &c) in b.iter().enumerate() {
         if n >= max {
             out.push('…');
             break;
@@ -265,7 +264,6 @@ pub fn show_bytes(out: &mut String, b: &[u8], max: usize) {
                 let _ = write!(out, "\\x{c:02x}");
             }
         }
-        n += 1;
     }
     out.push('"');
 }
@@ -276,7 +274,12 @@ mod tests {
 
     #[test]
     fn event_round_trips_through_json() {
-        let mut e = Event::new(Role::Server, "server child", "read", 1_700_000_000_123_456_789);
+        let mut e = Event::new(
+            Role::Server,
+            "server child",
+            "read",
+            1_700_000_000_123_456_789,
+        );
         e.end = e.start + 5;
         e.pid = 10;
         e.tid = 11;

@@ -76,7 +76,11 @@ impl Reader<'_> {
     }
 
     fn skip_ws(&mut self) {
-        while self.chars.next_if(|&(_, c)| c.is_ascii_whitespace()).is_some() {}
+        while self
+            .chars
+            .next_if(|&(_, c)| c.is_ascii_whitespace())
+            .is_some()
+        {}
     }
 
     fn expect(&mut self, want: char, what: &'static str) -> Result<(), JsonError> {
@@ -137,7 +141,8 @@ impl Reader<'_> {
             Some('"') => self.string().map(Value::Str),
             Some('-' | '0'..='9') => {
                 let mut digits = String::new();
-                while let Some((_, c)) = self.chars.next_if(|&(_, c)| c == '-' || c.is_ascii_digit())
+                while let Some((_, c)) =
+                    self.chars.next_if(|&(_, c)| c == '-' || c.is_ascii_digit())
                 {
                     digits.push(c);
                 }

@@ -1,0 +1,237 @@
+//! Self-checks: what TCP and UDP must do, asserted on a run's real packets and events.
+//!
+//! Only what is certain on a loss-free loopback run is asserted; timing-dependent details
+//! (how many segments a write became, whether an ACK was delayed) are shown, not checked.
+//! Sequence arithmetic uses the raw header fields, so the checks hold whatever the stream
+//! analyser says; the analyser is consulted only for its retransmission findings.
+
+use crate::analyse::{flags as f, Analyser, Findings};
+use crate::decode::decode;
+
+use super::event::Role;
+use super::model::{Dir, Proto, View};
+
+/// One self-check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    /// What must hold, e.g. `SYN+ACK acknowledges the client's ISN + 1`.
+    pub what: String,
+    /// The numbers behind the verdict.
+    pub detail: String,
+}
+
+impl Check {
+    pub fn new(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check {
+            ok,
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A check that could not be evaluated because something it needs is missing.
+    pub fn missing(what: impl Into<String>, why: impl Into<String>) -> Check {
+        Check::new(false, what, why)
+    }
+}
+
+/// No segment re-sends sequence space already on the wire (raw SEQ ranges never overlap).
+///
+/// Delivery order is not checked: on a busy machine lo may deliver a packet queued on one CPU
+/// after a later one queued on another, which is reordering, not retransmission. Wireshark's
+/// analysis (which may call such a late original a retransmission) is shown, not asserted.
+pub fn no_retransmission(v: &View) -> Check {
+    let what = "no retransmission: no segment re-sends sequence numbers already sent";
+    let mut repeats = Vec::new();
+    let mut segments = 0;
+    for (ci, c) in v.conns.iter().enumerate() {
+        if c.proto != Proto::Tcp {
+            continue;
+        }
+        // Sequence ranges seen each way, relative to the ISN: [client, server].
+        let mut seen: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
+        for p in v.conn_pkts(ci) {
+            let Some(t) = &p.tcp else { continue };
+            if t.space() == 0 {
+                continue;
+            }
+            segments += 1;
+            let start = v.rel_seq(p);
+            let end = start.wrapping_add(t.space());
+            let ranges = &mut seen[(p.dir == Dir::ToClient) as usize];
+            if ranges.iter().any(|&(a, b)| start < b && a < end) {
+                repeats.push(p.index + 1);
+            }
+            ranges.push((start, end));
+        }
+    }
+    let mut analyser = Analyser::new();
+    let flagged_bits = Findings::RETRANSMISSION
+        | Findings::FAST_RETRANSMISSION
+        | Findings::SPURIOUS_RETRANSMISSION
+        | Findings::OUT_OF_ORDER;
+    let mut flagged = Vec::new();
+    for i in 0..v.run.packets.len() {
+        let Some(frame) = v.run.frame(i) else {
+            continue;
+        };
+        let a = analyser.analyse(&frame, &decode(&frame));
+        if a.tcp.is_some_and(|t| t.findings.has(flagged_bits)) {
+            flagged.push(i + 1);
+        }
+    }
+    let mut detail = if repeats.is_empty() {
+        format!("{segments} segments carry data, SYN or FIN; no two cover the same numbers")
+    } else {
+        format!("frames {repeats:?} re-send numbers already sent")
+    };
+    if !flagged.is_empty() {
+        detail.push_str(&format!(
+            "; Wireshark's analysis flags frames {flagged:?} (delivered out of order)"
+        ));
+    }
+    Check::new(repeats.is_empty(), what, detail)
+}
+
+/// Every ACK number equals the next SEQ after some segment the peer had sent before it (ACKs
+/// are cumulative and never acknowledge unsent bytes).
+pub fn acks_match_next_seq(v: &View) -> Check {
+    let what = "every ACK = the peer's next SEQ after a segment it sent";
+    let mut acks = 0;
+    let mut bad = Vec::new();
+    for (ci, c) in v.conns.iter().enumerate() {
+        if c.proto != Proto::Tcp {
+            continue;
+        }
+        // Next-SEQ values each side has reached: [client, server].
+        let mut ends: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        for p in v.conn_pkts(ci) {
+            let Some(t) = &p.tcp else { continue };
+            let me = (p.dir == Dir::ToClient) as usize;
+            if t.has(f::ACK) {
+                acks += 1;
+                if !ends[1 - me].contains(&t.ack) {
+                    bad.push(p.index + 1);
+                }
+            }
+            if t.space() > 0 {
+                ends[me].push(t.next_seq());
+            }
+        }
+    }
+    if bad.is_empty() {
+        Check::new(true, what, format!("{acks} segments with ACK checked"))
+    } else {
+        Check::new(
+            false,
+            what,
+            format!("ACK of no sent segment in frames {bad:?}"),
+        )
+    }
+}
+
+/// The bytes of connection `c` in direction `dir`, in SEQ order, each byte once.
+pub fn wire_bytes(v: &View, c: usize, dir: Dir) -> Vec<u8> {
+    let mut segs: Vec<(u32, &[u8])> = v
+        .conn_pkts(c)
+        .filter(|p| p.dir == dir && p.len > 0)
+        .map(|p| (v.rel_seq(p), p.payload.as_slice()))
+        .collect();
+    segs.sort_by_key(|s| s.0);
+    let mut out: Vec<u8> = Vec::new();
+    let mut next: Option<u32> = None;
+    for (seq, data) in segs {
+        let n = next.unwrap_or(seq);
+        let skip = n.saturating_sub(seq) as usize;
+        if let Some(rest) = data.get(skip..) {
+            out.extend_from_slice(rest);
+        }
+        next = Some(n.max(seq.saturating_add(data.len() as u32)));
+    }
+    out
+}
+
+/// The bytes that `role`'s calls among `calls` moved on connection `c`, in time order, and
+/// whether all are known (an event keeps only its first bytes of a long write).
+fn call_bytes(v: &View, c: usize, role: Role, calls: &[&str]) -> (Vec<u8>, usize, bool) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    let mut complete = true;
+    for e in &v.run.events {
+        if e.role != role || !calls.contains(&e.call.as_str()) || v.conn_of(e) != Some(c) {
+            continue;
+        }
+        if let (Some(d), Some(r)) = (&e.data, e.ret) {
+            if r > 0 {
+                n += 1;
+                out.extend_from_slice(d);
+                complete &= !e.data_cut;
+            }
+        }
+    }
+    (out, n, complete)
+}
+
+/// What the sender wrote on connection `c` is exactly what the wire carried, in order.
+pub fn writes_on_wire(v: &View, c: usize, dir: Dir) -> Check {
+    let role = dir.sender();
+    let what = format!(
+        "every byte the {} wrote is on the wire once, in order",
+        role.name()
+    );
+    let (wrote, n, complete) = call_bytes(v, c, role, &["write", "send"]);
+    let wire = wire_bytes(v, c, dir);
+    let segs = v.conn_pkts(c).filter(|p| p.dir == dir && p.len > 0).count();
+    let ok = if complete {
+        wire == wrote
+    } else {
+        wire.len() >= wrote.len() && wire.starts_with(&wrote)
+    };
+    Check::new(
+        ok,
+        what,
+        format!(
+            "{} bytes in {n} write(s) → {} bytes in {segs} segment(s)",
+            wrote.len(),
+            wire.len()
+        ),
+    )
+}
+
+/// What the receiver read on connection `c` is what the sender wrote (boundaries may differ).
+pub fn reads_match_writes(v: &View, c: usize, dir: Dir) -> Check {
+    let (sender, receiver) = match dir {
+        Dir::ToServer => (Role::Client, Role::Server),
+        Dir::ToClient => (Role::Server, Role::Client),
+    };
+    let what = format!(
+        "the {} read exactly the bytes the {} wrote",
+        receiver.name(),
+        sender.name()
+    );
+    let (wrote, nw, cw) = call_bytes(v, c, sender, &["write", "send"]);
+    let (read, nr, cr) = call_bytes(v, c, receiver, &["read", "recv"]);
+    let ok = if cw && cr {
+        wrote == read
+    } else {
+        wrote.len() == read.len()
+    };
+    Check::new(
+        ok,
+        what,
+        format!(
+            "{} bytes in {nw} write(s), {} bytes in {nr} read(s) returning data",
+            wrote.len(),
+            read.len()
+        ),
+    )
+}
+
+/// The index of the first TCP connection, or a failed check saying there is none.
+pub fn first_tcp(v: &View) -> Result<usize, Check> {
+    v.conns
+        .iter()
+        .position(|c| c.proto == Proto::Tcp)
+        .ok_or_else(|| Check::missing("a TCP connection was captured", "no TCP packets"))
+}

@@ -1,0 +1,44 @@
+//! Errors of live runs. Each says what failed and, where there is one, what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// Opening the capture was refused: no root and no CAP_NET_RAW.
+    #[error("live capture needs CAP_NET_RAW: run with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip {exe}")]
+    NeedPrivilege { exe: String },
+    #[error("cannot capture on lo: {0}")]
+    Capture(String),
+    #[error(
+        "dropping root privileges to uid {uid}, gid {gid} failed: {what}; the scenario was not run"
+    )]
+    Privilege { uid: u32, gid: u32, what: String },
+    /// A traced socket call failed (the failure is also an event).
+    #[error("{call}() failed: {source}")]
+    Call {
+        call: &'static str,
+        source: io::Error,
+    },
+    /// The scenario's program went wrong in a way that is not one failed call.
+    #[error("{0}")]
+    Scenario(String),
+    #[error("the scenario did not finish within {secs} s{why}")]
+    Timeout { secs: u64, why: String },
+    #[error("event log: {0}")]
+    Events(String),
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl LiveError {
+    /// Wraps an I/O error with the file it concerns.
+    pub fn file(path: &std::path::Path, source: io::Error) -> LiveError {
+        LiveError::File {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The ladder diagram: one per conversation, client on the left, server on the right, one
+//! arrow per packet with its flags and relative numbers.
+//!
+//! ```text
+//! TCP 127.0.0.1:53422 → 127.0.0.1:40123
+//!              client                                              server
+//!  0.000081      │ [S] seq=0 ────────────────────────────────────────▶ │
+//!  0.000090      │ ◀──────────────────────────────── [S.] seq=0 ack=1 │
+//! ```
+//! Long conversations keep their first and last arrows; the middle is counted.
+
+use std::fmt::Write;
+
+use crate::analyse::flags as f;
+use crate::render::describe::flag_letters;
+use crate::render::{width, Palette, TextOptions};
+
+use super::model::{Dir, Pkt, Proto, View};
+use super::timeline::{flag_style, paint, time_cell};
+
+/// Columns between the two lifelines.
+const SPAN: usize = 52;
+/// Conversations longer than HEAD + TAIL + 1 arrows are cut in the middle.
+const HEAD: usize = 14;
+const TAIL: usize = 8;
+
+/// `[S.] seq=0 ack=1`, `[P.] seq=1:13 ack=1`, `UDP 12 bytes`.
+pub fn label(v: &View, p: &Pkt) -> String {
+    let mut s = String::new();
+    match &p.tcp {
+        Some(t) => {
+            s.push('[');
+            flag_letters(&mut s, t.flags);
+            s.push(']');
+            let seq = v.rel_seq(p);
+            if t.len > 0 {
+                let _ = write!(s, " seq={seq}:{}", seq.wrapping_add(t.len));
+            } else {
+                let _ = write!(s, " seq={seq}");
+            }
+            if t.has(f::ACK) {
+                let _ = write!(s, " ack={}", v.rel_ack(p));
+            }
+            if t.len > 0 {
+                let _ = write!(s, " ({} B)", t.len);
+            }
+        }
+        None => {
+            let _ = write!(s, "UDP {} B", p.len);
+        }
+    }
+    s
+}
+
+/// Appends the ladders of every conversation.
+pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
+    let pal = Palette { on: opts.color };
+    let t0 = v.run.t0().unwrap_or(0);
+    for (ci, c) in v.conns.iter().enumerate() {
+        let proto = match c.proto {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        };
+        let title = format!("{proto} {}", c.label());
+        pal.paint(out, Palette::BOLD, &title);
+        out.push('\n');
+        let pkts: Vec<&Pkt> = v.conn_pkts(ci).collect();
+        let mut times = Vec::with_capacity(pkts.len());
+        let mut prev = t0;
+        for p in &pkts {
+            let mut s = String::new();
+            time_cell(&mut s, opts.time, p.ts, t0, prev);
+            prev = p.ts;
+            times.push(s);
+        }
+        let tw = times.iter().map(|s| width(s)).max().unwrap_or(8);
+        let left = format!("client :{}", c.client.port());
+        let right = format!("server :{}", c.server.port());
+        // Each label centred over its lifeline (columns tw + 6 and tw + SPAN + 8).
+        let l_start = (tw + 6).saturating_sub(width(&left) / 2);
+        let r_start = (tw + SPAN + 8).saturating_sub(width(&right) / 2);
+        let mut head = " ".repeat(l_start);
+        head.push_str(&left);
+        head.push_str(&" ".repeat(r_start.saturating_sub(l_start + width(&left)).max(2)));
+        head.push_str(&right);
+        pal.paint(out, Palette::DIM, &head);
+        out.push('\n');
+        let cut = pkts.len() > HEAD + TAIL + 1;
+        for (i, (p, tm)) in pkts.iter().zip(&times).enumerate() {
+            if cut && i == HEAD {
+                let hidden = pkts.len() - HEAD - TAIL;
+                let mut line = String::new();
+                for _ in 0..tw + 2 + 6 {
+                    line.push(' ');
+                }
+                let note = format!("┆ … {hidden} more packets (all in the timeline above) …");
+                pal.paint(&mut line, Palette::DIM, &note);
+                out.push_str(&line);
+                out.push('\n');
+            }
+            if cut && i >= HEAD && i < pkts.len() - TAIL {
+                continue;
+            }
+            arrow(out, pal, v, p, tm, tw);
+        }
+        out.push('\n');
+    }
+}
+
+fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize) {
+    let text = label(v, p);
+    let style = p.tcp.as_ref().map_or("", |t| flag_style(t.flags));
+    let mut line = String::new();
+    for _ in width(tm)..tw {
+        line.push(' ');
+    }
+    pal.paint(&mut line, Palette::DIM, tm);
+    line.push_str("      │ ");
+    let fill = SPAN.saturating_sub(width(&text) + 3).max(2);
+    let bar = "─".repeat(fill);
+    match p.dir {
+        Dir::ToServer => {
+            paint(pal, &mut line, style, &text);
+            line.push(' ');
+            line.push_str(&bar);
+            line.push('▶');
+        }
+        Dir::ToClient => {
+            line.push('◀');
+            line.push_str(&bar);
+            line.push(' ');
+            paint(pal, &mut line, style, &text);
+        }
+    }
+    line.push_str(" │");
+    out.push_str(&line);
+    out.push('\n');
+}

@@ -1,0 +1,402 @@
+//! What a run produced (packets, events, counters) and a decoded view of it that the checks and
+//! the renderers share. Pure: no sockets, clocks or files.
+//!
+//! Relative sequence numbers here are computed from the raw fields and each side's SYN (every
+//! scenario captures its handshakes), so the view does not depend on the stream analyser.
+
+use std::net::SocketAddr;
+
+use crate::analyse::flags as f;
+use crate::decode::options::{options, TcpOption};
+use crate::decode::{decode, Transport};
+use crate::source::{Frame, FrameKind, Timestamp};
+
+use super::capture::{CaptureStats, Captured};
+use super::event::{Event, Role};
+
+/// Everything one run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunData {
+    pub scenario: String,
+    /// LINKTYPE_* of the capture.
+    pub linktype: u16,
+    /// The BPF filter's port part.
+    pub filter: String,
+    /// Packets in time order.
+    pub packets: Vec<Captured>,
+    /// Events in time order (of their start).
+    pub events: Vec<Event>,
+    pub stats: CaptureStats,
+    /// The run was stopped by Ctrl-C: packets and events are those seen until then.
+    pub interrupted: bool,
+}
+
+impl RunData {
+    /// A frame for packet `i` (1-based frame numbers, ns timestamps).
+    pub fn frame(&self, i: usize) -> Option<Frame<'_>> {
+        let p = self.packets.get(i)?;
+        Some(Frame {
+            number: i as u64 + 1,
+            ts: Some(Timestamp::from_nanos(p.ts, 9)),
+            linktype: self.linktype,
+            caplen: p.data.len() as u32,
+            origlen: p.origlen,
+            data: &p.data,
+            interface: Some(0),
+            kind: FrameKind::Packet,
+        })
+    }
+
+    /// Sorts packets and events by time (stable, so capture order breaks ties).
+    pub fn sort(&mut self) {
+        self.packets.sort_by_key(|p| p.ts);
+        self.events.sort_by_key(|e| e.start);
+    }
+
+    /// Time of the first packet or event.
+    pub fn t0(&self) -> Option<i128> {
+        let p = self.packets.iter().map(|p| p.ts).min();
+        let e = self.events.iter().map(|e| e.start).min();
+        match (p, e) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The TCP or UDP endpoints of a packet (`None` for anything else).
+pub fn endpoints(linktype: u16, data: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    let frame = Frame {
+        number: 0,
+        ts: None,
+        linktype,
+        caplen: data.len() as u32,
+        origlen: data.len() as u32,
+        data,
+        interface: None,
+        kind: FrameKind::Packet,
+    };
+    let p = decode(&frame);
+    let ip = p.ip?;
+    let (s, d) = match p.transport {
+        Transport::Tcp(t) => (t.sport, t.dport),
+        Transport::Udp(u) => (u.sport, u.dport),
+        _ => return None,
+    };
+    Some((SocketAddr::new(ip.src, s), SocketAddr::new(ip.dst, d)))
+}
+
+/// Transport of a packet or conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// Which way a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+impl Dir {
+    pub fn sender(self) -> Role {
+        match self {
+            Dir::ToServer => Role::Client,
+            Dir::ToClient => Role::Server,
+        }
+    }
+}
+
+/// The TCP header fields the views use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpHdr {
+    pub flags: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub win: u16,
+    /// Payload bytes (from the IP lengths).
+    pub len: u32,
+    pub options: Vec<u8>,
+}
+
+impl TcpHdr {
+    pub fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Sequence space the segment uses: its bytes, plus one for SYN and one for FIN.
+    pub fn space(&self) -> u32 {
+        self.len + self.has(f::SYN) as u32 + self.has(f::FIN) as u32
+    }
+
+    /// The sequence number after this segment.
+    pub fn next_seq(&self) -> u32 {
+        self.seq.wrapping_add(self.space())
+    }
+
+    /// The window scale option, if the segment carries one.
+    pub fn wscale(&self) -> Option<u8> {
+        options(&self.options).find_map(|o| match o {
+            Ok(TcpOption::WindowScale(s)) => Some(s),
+            _ => None,
+        })
+    }
+}
+
+/// One decoded packet of a run.
+#[derive(Debug, Clone)]
+pub struct Pkt {
+    /// Index in `RunData::packets` (frame number − 1).
+    pub index: usize,
+    pub ts: i128,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub proto: Proto,
+    pub tcp: Option<TcpHdr>,
+    /// Payload bytes as captured.
+    pub payload: Vec<u8>,
+    /// Payload length on the wire (TCP len or UDP length − 8).
+    pub len: u32,
+    pub conn: usize,
+    pub dir: Dir,
+}
+
+/// A TCP connection or a UDP socket pair.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub proto: Proto,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// Indexes into `View::pkts`.
+    pub pkts: Vec<usize>,
+    /// Initial sequence numbers (from the SYNs, else the first segment each way).
+    pub isn_client: Option<u32>,
+    pub isn_server: Option<u32>,
+    /// Window scale in force each way (both SYNs carried the option).
+    pub wscale: Option<(u8, u8)>,
+}
+
+impl Conn {
+    fn isn(&self, d: Dir) -> Option<u32> {
+        match d {
+            Dir::ToServer => self.isn_client,
+            Dir::ToClient => self.isn_server,
+        }
+    }
+
+    /// `client ⇄ server` as `127.0.0.1:53422 → 127.0.0.1:40123`.
+    pub fn label(&self) -> String {
+        format!("{} → {}", self.client, self.server)
+    }
+}
+
+/// A run decoded: packets with their conversation and direction.
+pub struct View<'a> {
+    pub run: &'a RunData,
+    pub pkts: Vec<Pkt>,
+    pub conns: Vec<Conn>,
+    /// Packets that are neither TCP nor UDP over IP (index, label).
+    pub others: Vec<usize>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(run: &'a RunData) -> View<'a> {
+        let servers: Vec<SocketAddr> = run
+            .events
+            .iter()
+            .filter(|e| e.role == Role::Server && matches!(e.call.as_str(), "bind" | "accept"))
+            .filter_map(|e| e.local)
+            .collect();
+        let mut v = View {
+            run,
+            pkts: Vec::new(),
+            conns: Vec::new(),
+            others: Vec::new(),
+        };
+        for i in 0..run.packets.len() {
+            let Some(frame) = run.frame(i) else { continue };
+            let p = decode(&frame);
+            let (Some(ip), ts) = (p.ip, run.packets[i].ts) else {
+                v.others.push(i);
+                continue;
+            };
+            let (proto, sport, dport, tcp, payload, len) = match p.transport {
+                Transport::Tcp(t) => match t.fixed {
+                    Some(fx) => (
+                        Proto::Tcp,
+                        t.sport,
+                        t.dport,
+                        Some(TcpHdr {
+                            flags: fx.flags,
+                            seq: fx.seq,
+                            ack: fx.ack,
+                            win: fx.win,
+                            len: fx.len.unwrap_or(0),
+                            options: t.options.to_vec(),
+                        }),
+                        t.payload.to_vec(),
+                        fx.len.unwrap_or(0),
+                    ),
+                    None => {
+                        v.others.push(i);
+                        continue;
+                    }
+                },
+                Transport::Udp(u) => (
+                    Proto::Udp,
+                    u.sport,
+                    u.dport,
+                    None,
+                    u.payload.to_vec(),
+                    u.payload_len().unwrap_or(0),
+                ),
+                _ => {
+                    v.others.push(i);
+                    continue;
+                }
+            };
+            let src = SocketAddr::new(ip.src, sport);
+            let dst = SocketAddr::new(ip.dst, dport);
+            let syn_only = tcp
+                .as_ref()
+                .is_some_and(|t| t.has(f::SYN) && !t.has(f::ACK));
+            let conn = match v.conns.iter().position(|c| {
+                c.proto == proto
+                    && ((c.client == src && c.server == dst)
+                        || (c.client == dst && c.server == src))
+            }) {
+                Some(c) => c,
+                None => {
+                    let to_server = servers.contains(&dst)
+                        || (!servers.contains(&src) && (syn_only || tcp.is_none()));
+                    let (client, server) = if to_server { (src, dst) } else { (dst, src) };
+                    v.conns.push(Conn {
+                        proto,
+                        client,
+                        server,
+                        pkts: Vec::new(),
+                        isn_client: None,
+                        isn_server: None,
+                        wscale: None,
+                    });
+                    v.conns.len() - 1
+                }
+            };
+            let c = &mut v.conns[conn];
+            let dir = if src == c.client {
+                Dir::ToServer
+            } else {
+                Dir::ToClient
+            };
+            if let Some(t) = &tcp {
+                let isn = match dir {
+                    Dir::ToServer => &mut c.isn_client,
+                    Dir::ToClient => &mut c.isn_server,
+                };
+                if t.has(f::SYN) || isn.is_none() {
+                    *isn = Some(t.seq);
+                }
+            }
+            c.pkts.push(v.pkts.len());
+            v.pkts.push(Pkt {
+                index: i,
+                ts,
+                src,
+                dst,
+                proto,
+                tcp,
+                payload,
+                len,
+                conn,
+                dir,
+            });
+        }
+        for c in &mut v.conns {
+            let syn = |d: Dir| {
+                c.pkts
+                    .iter()
+                    .filter_map(|&i| v.pkts.get(i))
+                    .find(|p| p.dir == d && p.tcp.as_ref().is_some_and(|t| t.has(f::SYN)))
+                    .and_then(|p| p.tcp.as_ref().and_then(TcpHdr::wscale))
+            };
+            if let (Some(a), Some(b)) = (syn(Dir::ToServer), syn(Dir::ToClient)) {
+                c.wscale = Some((a, b));
+            }
+        }
+        v
+    }
+
+    /// Sequence number relative to the sender's ISN.
+    pub fn rel_seq(&self, p: &Pkt) -> u32 {
+        let t = p.tcp.as_ref().map_or(0, |t| t.seq);
+        let isn = self.conns[p.conn].isn(p.dir).unwrap_or(t);
+        t.wrapping_sub(isn)
+    }
+
+    /// Acknowledgment number relative to the receiver's ISN.
+    pub fn rel_ack(&self, p: &Pkt) -> u32 {
+        let a = p.tcp.as_ref().map_or(0, |t| t.ack);
+        let other = match p.dir {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        };
+        let isn = self.conns[p.conn].isn(other).unwrap_or(a);
+        a.wrapping_sub(isn)
+    }
+
+    /// The window in bytes: scaled when both SYNs offered scaling (never on a SYN).
+    pub fn window(&self, p: &Pkt) -> u64 {
+        let Some(t) = &p.tcp else { return 0 };
+        let shift = match (self.conns[p.conn].wscale, t.has(f::SYN)) {
+            (Some((c, s)), false) => match p.dir {
+                Dir::ToServer => c,
+                Dir::ToClient => s,
+            },
+            _ => 0,
+        };
+        (t.win as u64) << shift.min(14)
+    }
+
+    /// The TCP packets of connection `c` (in time order).
+    pub fn conn_pkts(&self, c: usize) -> impl Iterator<Item = &Pkt> {
+        self.conns
+            .get(c)
+            .into_iter()
+            .flat_map(|c| c.pkts.iter().filter_map(|&i| self.pkts.get(i)))
+    }
+
+    /// The connection an event's socket belongs to (by its local and peer addresses).
+    pub fn conn_of(&self, e: &Event) -> Option<usize> {
+        let (l, a) = (e.local?, e.addr?);
+        self.conns
+            .iter()
+            .position(|c| (c.client == l && c.server == a) || (c.client == a && c.server == l))
+    }
+
+    /// The time span of the phase a `mark` with `key` opens: until the next mark, or the end.
+    pub fn phase(&self, key: &str) -> Option<(i128, i128)> {
+        let marks: Vec<&Event> = self
+            .run
+            .events
+            .iter()
+            .filter(|e| e.call == "mark")
+            .collect();
+        let i = marks.iter().position(|m| m.args == key)?;
+        let end = marks.get(i + 1).map_or(i128::MAX, |m| m.start);
+        Some((marks[i].start, end))
+    }
+
+    /// Events of `role` with `call` in time span `span`.
+    pub fn calls<'s>(
+        &'s self,
+        role: Role,
+        call: &'s str,
+        span: (i128, i128),
+    ) -> impl Iterator<Item = &'s Event> {
+        self.run.events.iter().filter(move |e| {
+            e.role == role && e.call == call && e.start >= span.0 && e.start < span.1
+        })
+    }
+}

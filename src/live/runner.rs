@@ -1,0 +1,239 @@
+//! Runs one scenario live: its program in a thread (which may fork), the capture started when
+//! the program has bound its ports, the stop once every connection has settled.
+//!
+//! Order of a run:
+//! 1. the program runs; its first [`Tracer::ready`] sets the BPF filter to the bound ports and
+//!    starts the capture thread;
+//! 2. when the program returns, wait until its connections are closed or in TIME_WAIT (so the
+//!    last ACK has been sent), then stop the capture with the sentinels (see `capture`);
+//! 3. collect the events, keep the packets between the program's own endpoints, sort by time.
+//!
+//! Ctrl-C or a time limit ends step 1 early; the run then holds what was seen until then.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::scenario::Scenario;
+
+use super::capture::{CaptureStats, Captured, LiveCapture, Running};
+use super::collect;
+use super::model::RunData;
+use super::tcpstate;
+use super::tracer::ReadyHook;
+use super::LiveError;
+
+/// How long a scenario may run.
+pub const LIMIT: Duration = Duration::from_secs(20);
+/// How long its connections may take to close after it returns.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// What the runner waits for.
+pub enum Msg {
+    Done(Result<(), LiveError>),
+    Interrupted,
+}
+
+/// Where Ctrl-C is reported while a run is in progress.
+static CURRENT: Mutex<Option<Sender<Msg>>> = Mutex::new(None);
+
+fn current() -> MutexGuard<'static, Option<Sender<Msg>>> {
+    match CURRENT.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Tells the run in progress that it is interrupted; false when no run is in progress.
+pub fn interrupt() -> bool {
+    match current().as_ref() {
+        Some(tx) => tx.send(Msg::Interrupted).is_ok(),
+        None => false,
+    }
+}
+
+enum Slot {
+    Idle(LiveCapture),
+    Running(Running),
+    Empty,
+}
+
+fn lock(s: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    match s.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// What a stopped capture yields: packets, counters, the filter's port part.
+type Stopped = (Vec<Captured>, CaptureStats, String);
+
+/// Stops whatever the slot holds; returns the handle (when it survived) and what it captured.
+fn stop(slot: &Mutex<Slot>) -> (Option<LiveCapture>, Result<Stopped, LiveError>) {
+    match std::mem::replace(&mut *lock(slot), Slot::Empty) {
+        Slot::Idle(cap) => (
+            Some(cap),
+            Ok((Vec::new(), CaptureStats::default(), String::new())),
+        ),
+        Slot::Running(r) => {
+            let filter = r.filter().to_owned();
+            match r.stop() {
+                Ok((cap, packets, stats)) => (Some(cap), Ok((packets, stats, filter))),
+                Err(e) => (None, Err(e)),
+            }
+        }
+        Slot::Empty => (None, Err(LiveError::Capture("the capture was lost".into()))),
+    }
+}
+
+/// Runs `sc` with the open capture `cap`. Returns the capture for the next run (None if it
+/// failed) and the run, or why it failed.
+pub fn run_scenario(
+    sc: &Scenario,
+    cap: LiveCapture,
+    limit: Duration,
+) -> (Option<LiveCapture>, Result<RunData, LiveError>) {
+    let linktype = cap.linktype();
+    let slot = Arc::new(Mutex::new(Slot::Idle(cap)));
+    let s2 = slot.clone();
+    let hook: ReadyHook = Box::new(move |ports: &[u16]| {
+        let mut g = lock(&s2);
+        match std::mem::replace(&mut *g, Slot::Empty) {
+            Slot::Idle(cap) => {
+                *g = Slot::Running(cap.start(ports)?);
+                Ok(())
+            }
+            other => {
+                *g = other;
+                Err(LiveError::Scenario("ready() called twice".into()))
+            }
+        }
+    });
+    let (tracer, collector) = match collect::channel(Some(hook)) {
+        Ok(x) => x,
+        Err(e) => return (stop(&slot).0, Err(e.into())),
+    };
+    let (tx, rx) = mpsc::channel();
+    *current() = Some(tx.clone());
+    let t2 = tracer.clone();
+    let program = sc.run;
+    let spawned = std::thread::Builder::new()
+        .name(format!("scenario-{}", sc.name))
+        .spawn(move || {
+            let r = program(&t2);
+            let _ = tx.send(Msg::Done(r));
+        });
+    let outcome = match spawned {
+        Err(e) => Err(LiveError::Io(e)),
+        Ok(_) => match rx.recv_timeout(limit) {
+            Ok(Msg::Done(r)) => r.map(|()| false),
+            Ok(Msg::Interrupted) => Ok(true),
+            Err(RecvTimeoutError::Timeout) => Err(LiveError::Timeout {
+                secs: limit.as_secs(),
+                why: String::new(),
+            }),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(LiveError::Scenario("the scenario thread vanished".into()))
+            }
+        },
+    };
+    *current() = None;
+    tracer.kill_children();
+    tracer.end();
+    drop(tracer);
+    let ended = collector.wait_end(Duration::from_secs(2));
+    let (events, errors) = collector.take();
+    let interrupted = match outcome {
+        Ok(i) => i,
+        Err(LiveError::Timeout { secs, .. }) => {
+            // A thread is stuck, most likely waiting for a peer whose call failed: say which.
+            let failed: Vec<String> = events
+                .iter()
+                .filter(|e| !e.ok() || e.call == "error")
+                .map(|e| format!("{} {}", e.who, super::timeline::event_line(e)))
+                .collect();
+            let why = if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (failed: {})", failed.join("; "))
+            };
+            return (stop(&slot).0, Err(LiveError::Timeout { secs, why }));
+        }
+        Err(e) => return (stop(&slot).0, Err(e)),
+    };
+    let settled = if interrupted { Ok(()) } else { settle(&events) };
+    let (cap, stopped) = stop(&slot);
+    if let Err(e) = settled {
+        return (cap, Err(e));
+    }
+    let (packets, stats, filter) = match stopped {
+        Ok(x) => x,
+        Err(e) => return (cap, Err(e)),
+    };
+    if !errors.is_empty() || (!ended && !interrupted) {
+        let why = if errors.is_empty() {
+            "the end of the event log was not seen".to_owned()
+        } else {
+            errors.join("; ")
+        };
+        return (cap, Err(LiveError::Events(why)));
+    }
+    let mut run = RunData {
+        scenario: sc.name.to_owned(),
+        linktype,
+        filter,
+        packets: own_packets(linktype, packets, &events),
+        events,
+        stats,
+        interrupted,
+    };
+    run.sort();
+    (cap, Ok(run))
+}
+
+/// Waits until every TCP connection the events name is closed or in TIME_WAIT: its last
+/// packet has then been sent (and, on lo, received).
+fn settle(events: &[super::Event]) -> Result<(), LiveError> {
+    let conns: HashSet<(SocketAddr, SocketAddr)> = events
+        .iter()
+        .filter_map(|e| Some((e.local?, e.addr?)))
+        .flat_map(|(l, a)| [(l, a), (a, l)])
+        .collect();
+    let conns: Vec<_> = conns.into_iter().collect();
+    match tcpstate::settle(&conns, SETTLE)? {
+        Ok(()) => Ok(()),
+        Err(busy) => {
+            let list: Vec<String> = busy
+                .iter()
+                .map(|e| format!("{} → {} {}", e.local, e.remote, e.state.name()))
+                .collect();
+            Err(LiveError::Scenario(format!(
+                "connections still open {} s after the program ended: {}",
+                SETTLE.as_secs(),
+                list.join(", ")
+            )))
+        }
+    }
+}
+
+/// Keeps the packets whose both ends are addresses the program's sockets used (the BPF filter
+/// names ports only; another program could reuse one of them after this one closed it).
+fn own_packets(linktype: u16, packets: Vec<Captured>, events: &[super::Event]) -> Vec<Captured> {
+    let ends: HashSet<SocketAddr> = events
+        .iter()
+        .flat_map(|e| [e.local, e.addr])
+        .flatten()
+        .collect();
+    if ends.is_empty() {
+        return packets;
+    }
+    packets
+        .into_iter()
+        .filter(|p| {
+            super::model::endpoints(linktype, &p.data)
+                .is_none_or(|(src, dst)| ends.contains(&src) && ends.contains(&dst))
+        })
+        .collect()
+}

@@ -1,0 +1,200 @@
+//! `data`: writes of different sizes and their ACKs, with a forked server child as in the
+//! classic concurrent server.
+//!
+//! ```c
+//! /* server */                                  /* client */
+//! listen(s, 16);                                connect(c, server);
+//! conn = accept(s);                             write(c, "hello\n", 6);
+//! if (fork() == 0) {         /* child */        write(c, "this is the second write\n", 25);
+//!     close(s);                                 write(c, "0123456789…", 100);
+//!     read(conn, …) until 131 bytes;            n = read(c, buf, 64);   /* "Hello world!" */
+//!     write(conn, "Hello world!", 12);          printf("Message from server: %s\n", buf);
+//!     close(conn); exit(0);                     read(c, …) == 0; close(c);
+//! }
+//! close(conn); waitpid(child);
+//! ```
+
+use std::fmt::Write;
+use std::thread;
+
+use socket2::{Domain, Type};
+
+use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use crate::live::checks::{self, Check};
+use crate::live::model::Dir;
+use crate::live::{LiveError, Role, SockOpt, Tracer, View};
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "data",
+    lesson: "lesson 2: data transfer",
+    summary: "three writes of different sizes, their SEQ/ACK arithmetic, and the reply",
+    explain: EXPLAIN,
+    run,
+    checks,
+    facts,
+};
+
+const EXPLAIN: &str = "
+The client writes 6, 25 and 100 bytes (TCP_NODELAY is on so that each write leaves at once as
+its own segment; see `sockscope run nagle` for what happens without it). Each data segment
+shows seq FIRST:NEXT and len: the next segment starts exactly where the previous one ended,
+
+    next SEQ = SEQ + bytes          1 + 6 = 7,  7 + 25 = 32,  32 + 100 = 132
+
+with no \"+1\" (a popular textbook adds one per segment). Only SYN and FIN consume a number
+without carrying a byte.
+
+An ACK number is the next byte the receiver expects, so it acknowledges every byte before it:
+ACKs are cumulative, and one ACK may cover several segments. The receiver may also wait before
+acknowledging (a delayed ACK, up to 40 ms on Linux) to send the ACK with its reply; the facts
+above list what each ACK covered and how long after the data it came.
+
+The server is a child process made by fork() after accept(), as the classic concurrent server
+does: its calls are on the server side marked [child] (they carry the child's own pid). The reads
+return what arrived, not what was written: TCP keeps no message boundaries (compare the read
+sizes with the write sizes). The run has no loss and so no retransmission.";
+
+const MESSAGES: [&[u8]; 3] = [
+    b"hello\n",
+    b"this is the second write\n",
+    b"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+];
+const REPLY: &[u8] = b"Hello world!";
+
+fn total() -> usize {
+    MESSAGES.iter().map(|m| m.len()).sum()
+}
+
+fn run(t: &Tracer) -> Result<(), LiveError> {
+    let listener = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
+    t.bind(&listener, any_port())?;
+    t.listen(&listener, 16)?;
+    let server = bound(&listener)?;
+    t.ready()?;
+
+    let tc = t.clone();
+    let (gate, waiter) = gate();
+    let client = thread::spawn(move || -> Result<(), LiveError> {
+        waiter.wait()?;
+        let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
+        tc.setsockopt(&s, SockOpt::TcpNodelay(true))?;
+        tc.connect(&s, server)?;
+        for m in MESSAGES {
+            tc.write(&s, m)?;
+        }
+        let reply = read_exactly(&tc, &s, REPLY.len())?;
+        tc.print(
+            Role::Client,
+            &format!("Message from server: {}", String::from_utf8_lossy(&reply)),
+        );
+        let mut buf = [0u8; 64];
+        tc.read(&s, &mut buf)?;
+        tc.close(s)?;
+        Ok(())
+    });
+
+    gate.open();
+    let conn = t.accept(&listener)?;
+    let child = t.fork(Role::Server, "child", |ct| {
+        ct.close_copy(&listener)?;
+        let got = read_exactly(ct, &conn, total())?;
+        ct.print(
+            Role::Server,
+            &format!("received {} bytes; replying", got.len()),
+        );
+        ct.write(&conn, REPLY)?;
+        ct.close_copy(&conn)
+    })?;
+    t.close(conn)?;
+    t.waitpid(Role::Server, child)?;
+    t.close(listener)?;
+    join(client)
+}
+
+fn checks(v: &View) -> Vec<Check> {
+    let c = match checks::first_tcp(v) {
+        Ok(c) => c,
+        Err(missing) => return vec![missing],
+    };
+    // In SEQ order: on a busy machine lo may deliver segments out of order.
+    let mut segs: Vec<(u32, u32)> = v
+        .conn_pkts(c)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| (v.rel_seq(p), p.len))
+        .collect();
+    segs.sort_unstable();
+    segs.dedup();
+    let mut steps = Vec::new();
+    let mut ok = true;
+    let mut prev: Option<(u32, u32)> = None;
+    for &(seq, len) in &segs {
+        if let Some((s, l)) = prev {
+            ok &= s.wrapping_add(l) == seq;
+        }
+        steps.push(format!("{seq} + {len} = {}", seq.wrapping_add(len)));
+        prev = Some((seq, len));
+    }
+    vec![
+        Check::new(
+            ok && !steps.is_empty(),
+            "next SEQ = SEQ + bytes: each data segment starts where the previous one ended",
+            steps.join(", "),
+        ),
+        checks::writes_on_wire(v, c, Dir::ToServer),
+        checks::writes_on_wire(v, c, Dir::ToClient),
+        checks::reads_match_writes(v, c, Dir::ToServer),
+        checks::reads_match_writes(v, c, Dir::ToClient),
+        checks::acks_match_next_seq(v),
+        checks::no_retransmission(v),
+    ]
+}
+
+/// What each ACK from the server covered, and how long after the data it came.
+fn facts(v: &View) -> Vec<String> {
+    let Ok(c) = checks::first_tcp(v) else {
+        return Vec::new();
+    };
+    let mut out =
+        vec!["ACKs of the client's bytes (an ACK names the next byte expected):".to_owned()];
+    let data: Vec<_> = v
+        .conn_pkts(c)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .collect();
+    let mut acked = 1u32;
+    for p in v.conn_pkts(c).filter(|p| p.dir == Dir::ToClient) {
+        let ack = v.rel_ack(p);
+        if ack <= acked || data.is_empty() {
+            continue;
+        }
+        let covered: Vec<_> = data
+            .iter()
+            .filter(|d| {
+                let end = v.rel_seq(d).wrapping_add(d.len);
+                end > acked && end <= ack
+            })
+            .collect();
+        let Some(last) = covered.last() else { continue };
+        let mut line = format!(
+            "  ack {ack:<5} covers bytes {acked}–{}  ({} segment{}",
+            ack - 1,
+            covered.len(),
+            if covered.len() == 1 {
+                ""
+            } else {
+                "s: cumulative"
+            }
+        );
+        let gap = p.ts - last.ts;
+        let _ = write!(line, ", {:.3} ms after the data", gap as f64 / 1e6);
+        if gap > 10_000_000 {
+            line.push_str(": delayed");
+        }
+        if p.len > 0 {
+            line.push_str(", riding on the reply");
+        }
+        line.push(')');
+        out.push(line);
+        acked = ack;
+    }
+    out
+}

@@ -1,0 +1,292 @@
+//! `nagle`: the same small-write workload with Nagle's algorithm (the default) and with
+//! TCP_NODELAY, one after the other.
+//!
+//! Per connection: the server greets, then 3 requests each sent as write(4) + write(8) and
+//! answered with 2 bytes (the write-write-read pattern that meets the peer's delayed ACK), then
+//! 16 writes of 1 byte answered with 4 bytes. Only robust inequalities are checked.
+
+use std::fmt::Write;
+use std::thread;
+
+use socket2::{Domain, Type};
+
+use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use crate::live::checks::Check;
+use crate::live::model::Dir;
+use crate::live::{LiveError, Role, Sock, SockOpt, Tracer, View};
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "nagle",
+    lesson: "lesson 4: small writes",
+    summary:
+        "Nagle's algorithm vs TCP_NODELAY: write-write-read requests and a burst of 1-byte writes",
+    explain: EXPLAIN,
+    run,
+    checks,
+    facts,
+};
+
+const EXPLAIN: &str = "
+Nagle's algorithm (on by default) lets at most one small segment be unacknowledged: a small
+write while one is in flight waits in the kernel until the ACK comes, and is then sent with
+whatever else was written meanwhile.
+
+Requests: each is write(4 bytes) + write(8 bytes) and then a read of the reply. With Nagle,
+the 4 bytes leave at once; the 8 wait for their ACK. But the server will not answer before it
+has the whole request, and it delays its ACK (up to 40 ms on Linux) hoping to send it with
+the answer. Both wait: about 40 ms per request. With TCP_NODELAY both writes leave at once
+and a request takes well under a millisecond. (The server sets TCP_QUICKACK=0 before each read,
+as Linux does by itself once a connection looks interactive, so every request sees it.)
+
+Burst: 16 writes of 1 byte. With Nagle the first byte leaves and the next 15 gather until its
+ACK comes: few segments, many bytes each. With TCP_NODELAY every write is its own 1-byte
+segment (41 bytes of headers for 1 byte of data on IPv4).
+
+Cure the request pattern with one write per request (writev, or building the message first),
+not by turning Nagle off; TCP_NODELAY suits programs that must send each small message now.";
+
+const REQUESTS: usize = 3;
+const BURST: usize = 16;
+const HEAD: &[u8] = b"LEN8";
+const BODY: &[u8] = b"request!";
+const GREETING: &[u8] = b"hi";
+const ANSWER: &[u8] = b"ok";
+const DONE: &[u8] = b"done";
+
+/// The two ways the same client runs.
+const MODES: [(&str, &str, bool); 2] = [
+    ("nagle", "Nagle on (default)", false),
+    ("nodelay", "TCP_NODELAY", true),
+];
+
+fn run(t: &Tracer) -> Result<(), LiveError> {
+    let listener = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
+    t.bind(&listener, any_port())?;
+    t.listen(&listener, 16)?;
+    let server = bound(&listener)?;
+    t.ready()?;
+
+    let tc = t.clone();
+    let (gate, waiter) = gate();
+    let client = thread::spawn(move || -> Result<(), LiveError> {
+        for (key, label, nodelay) in MODES {
+            waiter.wait()?;
+            let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
+            if nodelay {
+                tc.setsockopt(&s, SockOpt::TcpNodelay(true))?;
+            }
+            tc.connect(&s, server)?;
+            read_exactly(&tc, &s, GREETING.len())?;
+            tc.mark(
+                &format!("{key}/requests"),
+                &format!(
+                    "{label}: {REQUESTS} requests, each write(4) + write(8), then read the answer"
+                ),
+            );
+            for _ in 0..REQUESTS {
+                tc.write(&s, HEAD)?;
+                tc.write(&s, BODY)?;
+                read_exactly(&tc, &s, ANSWER.len())?;
+            }
+            tc.mark(
+                &format!("{key}/burst"),
+                &format!("{label}: {BURST} writes of 1 byte, then read the answer"),
+            );
+            for _ in 0..BURST {
+                tc.write(&s, b"x")?;
+            }
+            read_exactly(&tc, &s, DONE.len())?;
+            tc.close(s)?;
+        }
+        Ok(())
+    });
+
+    for _ in MODES {
+        gate.open();
+        let conn = t.accept(&listener)?;
+        serve(t, &conn)?;
+        t.close(conn)?;
+    }
+    t.close(listener)?;
+    join(client)
+}
+
+fn serve(t: &Tracer, conn: &Sock) -> Result<(), LiveError> {
+    t.setsockopt(conn, SockOpt::TcpQuickack(false))?;
+    t.write(conn, GREETING)?;
+    for _ in 0..REQUESTS {
+        t.setsockopt(conn, SockOpt::TcpQuickack(false))?;
+        read_exactly(t, conn, HEAD.len() + BODY.len())?;
+        t.write(conn, ANSWER)?;
+    }
+    t.setsockopt(conn, SockOpt::TcpQuickack(false))?;
+    read_exactly(t, conn, BURST)?;
+    t.write(conn, DONE)?;
+    let mut buf = [0u8; 16];
+    t.read(conn, &mut buf)?;
+    Ok(())
+}
+
+/// What one mode's run measured.
+struct Measured {
+    conn: usize,
+    /// First request write to the last answer read.
+    requests_ns: i128,
+    burst_segments: usize,
+    burst_bytes: u64,
+    /// First burst write to the answer read.
+    burst_ns: i128,
+}
+
+fn measure(v: &View, key: &str) -> Option<Measured> {
+    let req = v.phase(&format!("{key}/requests"))?;
+    let burst = v.phase(&format!("{key}/burst"))?;
+    let conn = v
+        .run
+        .events
+        .iter()
+        .rfind(|e| e.role == Role::Client && e.call == "connect" && e.start < req.0)
+        .and_then(|e| v.conn_of(e))?;
+    let first_write = v.calls(Role::Client, "write", req).next()?.start;
+    let last_read = v.calls(Role::Client, "read", req).last()?.end;
+    let burst_start = v.calls(Role::Client, "write", burst).next()?.start;
+    let burst_end = v.calls(Role::Client, "read", burst).last()?.end;
+    let segs: Vec<u32> = v
+        .conn_pkts(conn)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0 && p.ts >= burst_start && p.ts <= burst_end)
+        .map(|p| p.len)
+        .collect();
+    Some(Measured {
+        conn,
+        requests_ns: last_read - first_write,
+        burst_segments: segs.len(),
+        burst_bytes: segs.iter().map(|&l| l as u64).sum(),
+        burst_ns: burst_end - burst_start,
+    })
+}
+
+fn ms(ns: i128) -> String {
+    format!("{:.3} ms", ns as f64 / 1e6)
+}
+
+/// Nagle's rule on connection `c`: no small segment leaves while an earlier one is
+/// unacknowledged. Returns the frames that broke it.
+fn nagle_violations(v: &View, c: usize) -> Vec<usize> {
+    let mut outstanding: Option<u32> = None;
+    let mut acked: Option<u32> = None;
+    let mut bad = Vec::new();
+    for p in v.conn_pkts(c) {
+        let Some(t) = &p.tcp else { continue };
+        match p.dir {
+            Dir::ToClient
+                if t.has(crate::analyse::flags::ACK)
+                    && acked.is_none_or(|a| (t.ack.wrapping_sub(a) as i32) > 0) =>
+            {
+                acked = Some(t.ack);
+            }
+            Dir::ToServer if t.len > 0 => {
+                if let Some(end) = outstanding {
+                    if acked.is_none_or(|a| (end.wrapping_sub(a) as i32) > 0) {
+                        bad.push(p.index + 1);
+                    }
+                }
+                outstanding = Some(t.next_seq());
+            }
+            _ => {}
+        }
+    }
+    bad
+}
+
+fn checks(v: &View) -> Vec<Check> {
+    let (Some(n), Some(d)) = (measure(v, "nagle"), measure(v, "nodelay")) else {
+        return vec![Check::missing(
+            "both runs (Nagle, TCP_NODELAY) were captured",
+            "a phase mark, a call or a connection is missing",
+        )];
+    };
+    let bad = nagle_violations(v, n.conn);
+    vec![
+        Check::new(
+            n.requests_ns > d.requests_ns,
+            format!(
+                "{REQUESTS} write-write-read requests take longer with Nagle than with TCP_NODELAY"
+            ),
+            format!(
+                "{} with Nagle, {} with TCP_NODELAY",
+                ms(n.requests_ns),
+                ms(d.requests_ns)
+            ),
+        ),
+        Check::new(
+            n.burst_segments < d.burst_segments,
+            format!(
+                "{BURST} one-byte writes leave in fewer segments with Nagle than with TCP_NODELAY"
+            ),
+            format!(
+                "{} segments with Nagle, {} with TCP_NODELAY",
+                n.burst_segments, d.burst_segments
+            ),
+        ),
+        Check::new(
+            bad.is_empty(),
+            "with Nagle, no small segment left while an earlier one was unacknowledged",
+            if bad.is_empty() {
+                "every client data segment waited for the ACK of the previous one".to_owned()
+            } else {
+                format!("frames {bad:?}")
+            },
+        ),
+    ]
+}
+
+fn facts(v: &View) -> Vec<String> {
+    let (Some(n), Some(d)) = (measure(v, "nagle"), measure(v, "nodelay")) else {
+        return Vec::new();
+    };
+    let per = |b: u64, s: usize| {
+        if s == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1}", b as f64 / s as f64)
+        }
+    };
+    let rows: [(String, String, String); 6] = [
+        (
+            format!("{REQUESTS} requests"),
+            ms(n.requests_ns),
+            ms(d.requests_ns),
+        ),
+        (
+            "  per request".into(),
+            ms(n.requests_ns / REQUESTS as i128),
+            ms(d.requests_ns / REQUESTS as i128),
+        ),
+        (
+            format!("{BURST} one-byte writes"),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "  segments".into(),
+            n.burst_segments.to_string(),
+            d.burst_segments.to_string(),
+        ),
+        (
+            "  bytes per segment".into(),
+            per(n.burst_bytes, n.burst_segments),
+            per(d.burst_bytes, d.burst_segments),
+        ),
+        ("  until the answer".into(), ms(n.burst_ns), ms(d.burst_ns)),
+    ];
+    let mut out = vec![format!(
+        "{:<22}{:>16}{:>16}",
+        "", "Nagle (default)", "TCP_NODELAY"
+    )];
+    for (a, b, c) in rows {
+        let mut l = String::new();
+        let _ = write!(l, "{a:<22}{b:>16}{c:>16}");
+        out.push(l.trim_end().to_owned());
+    }
+    out
+}

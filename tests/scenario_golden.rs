@@ -1,0 +1,185 @@
+//! The live runner's renderer on saved runs, without root: each scenario's capture in
+//! `captures/<name>.pcapng` and its event log `captures/<name>.events.jsonl` (both written by
+//! `sockscope run <name> --save captures/<name>.pcapng`) are rendered as `sockscope run` would
+//! render them (colour off, times relative to the first line) and compared with the snapshots
+//! in `tests/snapshots/`. The saved runs must pass their scenario's self-checks too.
+
+use std::path::{Path, PathBuf};
+
+use sockscope::live::{json, pcapng, report, ReportOptions, RunData};
+use sockscope::render::{TextOptions, TimeMode};
+use sockscope::scenario;
+
+const SCENARIOS: [&str; 5] = ["handshake", "data", "teardown", "nagle", "udp"];
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn load(name: &str) -> RunData {
+    let dir = captures();
+    pcapng::load(
+        &dir.join(format!("{name}.pcapng")),
+        &dir.join(format!("{name}.events.jsonl")),
+    )
+    .unwrap_or_else(|e| panic!("loading the saved {name} run: {e}"))
+}
+
+fn options(time: TimeMode, color: bool, explain: bool) -> ReportOptions {
+    ReportOptions {
+        text: TextOptions { time, color },
+        explain,
+    }
+}
+
+/// The text report of a saved run, asserting that its self-checks pass.
+fn render(name: &str) -> String {
+    let run = load(name);
+    let sc = scenario::find(name).expect("a scenario of that name");
+    assert_eq!(run.scenario, name, "the event log names another scenario");
+    let checks = report::checks(&run, Some(sc));
+    assert!(!checks.is_empty(), "{name}: no checks");
+    for c in &checks {
+        assert!(c.ok, "{name}: ✗ {} ({})", c.what, c.detail);
+    }
+    report::text(
+        &run,
+        Some(sc),
+        &checks,
+        &options(TimeMode::Rel, false, true),
+    )
+}
+
+#[test]
+fn handshake() {
+    insta::assert_snapshot!(render("handshake"));
+}
+
+#[test]
+fn data() {
+    insta::assert_snapshot!(render("data"));
+}
+
+#[test]
+fn teardown() {
+    insta::assert_snapshot!(render("teardown"));
+}
+
+#[test]
+fn nagle() {
+    insta::assert_snapshot!(render("nagle"));
+}
+
+#[test]
+fn udp() {
+    insta::assert_snapshot!(render("udp"));
+}
+
+#[test]
+fn every_scenario_has_a_saved_run() {
+    let names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
+    assert_eq!(names, SCENARIOS);
+    for n in SCENARIOS {
+        let run = load(n);
+        assert!(!run.packets.is_empty() && !run.events.is_empty(), "{n}");
+        assert_eq!(run.stats.dropped, 0, "{n}: the saved run dropped packets");
+        assert!(!run.interrupted, "{n}");
+    }
+}
+
+/// `--format jsonl`: one stream, `run` first, then events and packets in time order, then the
+/// checks, then the capture counters; every line a JSON object with a `kind`.
+#[test]
+fn jsonl_stream_interleaves_events_and_packets() {
+    for n in SCENARIOS {
+        let run = load(n);
+        let sc = scenario::find(n).expect("scenario");
+        let checks = report::checks(&run, Some(sc));
+        let out = report::jsonl(&run, &checks);
+        let lines: Vec<&str> = out.lines().collect();
+        let kind = |l: &str| -> String {
+            // Packet lines may carry arrays (analysis findings); read just the leading kind.
+            let head = l.split(',').next().unwrap_or("");
+            head.trim_start_matches("{\"kind\":\"")
+                .trim_end_matches('"')
+                .to_owned()
+        };
+        let kinds: Vec<String> = lines.iter().map(|l| kind(l)).collect();
+        assert_eq!(kinds.first().map(String::as_str), Some("run"), "{n}");
+        assert_eq!(kinds.last().map(String::as_str), Some("capture"), "{n}");
+        let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+        assert_eq!(count("packet"), run.packets.len(), "{n}");
+        assert_eq!(count("event"), run.events.len(), "{n}");
+        assert_eq!(count("check"), checks.len(), "{n}");
+        let first_check = kinds.iter().position(|k| k == "check").expect("checks");
+        assert!(kinds[..first_check]
+            .iter()
+            .skip(1)
+            .all(|k| k == "event" || k == "packet"));
+        let mut last = i128::MIN;
+        for l in &lines[1..first_check] {
+            let ts = l
+                .split("\"ts\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(sockscope::live::event::parse_time)
+                .unwrap_or_else(|| panic!("{n}: no ts in {l}"));
+            assert!(ts >= last, "{n}: out of time order: {l}");
+            last = ts;
+        }
+        for l in lines.iter().filter(|l| kind(l) != "packet") {
+            json::parse(l).unwrap_or_else(|e| panic!("{n}: {e}: {l}"));
+        }
+    }
+}
+
+/// A saved run written again reads back the same.
+#[test]
+fn save_and_load_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in SCENARIOS {
+        let run = load(n);
+        let path = dir.path().join(format!("{n}.pcapng"));
+        let log = pcapng::save(&path, &run).expect("save");
+        assert_eq!(log, dir.path().join(format!("{n}.events.jsonl")));
+        let back = pcapng::load(&path, &log).expect("load");
+        assert_eq!(back.packets, run.packets, "{n}");
+        assert_eq!(back.events, run.events, "{n}");
+        assert_eq!(back.stats, run.stats, "{n}");
+        assert_eq!(back.filter, run.filter, "{n}");
+        assert_eq!(back.linktype, run.linktype, "{n}");
+    }
+}
+
+/// The other time modes and colour render without trouble.
+#[test]
+fn time_modes_and_colour() {
+    let run = load("handshake");
+    let sc = scenario::find("handshake");
+    let checks = report::checks(&run, sc);
+    let plain = report::text(&run, sc, &checks, &options(TimeMode::Delta, false, false));
+    assert!(!plain.contains('\u{1b}'));
+    assert!(!plain.contains("what to look at"));
+    let abs = report::text(&run, sc, &checks, &options(TimeMode::Abs, false, false));
+    assert!(abs.lines().nth(3).is_some_and(|l| l.contains(':')), "{abs}");
+    let colour = report::text(&run, sc, &checks, &options(TimeMode::Rel, true, false));
+    assert!(colour.contains("\u{1b}[32m✓"));
+}
+
+/// `sockscope replay` reads a saved run (the pcapng the runner writes).
+#[test]
+fn replay_reads_a_saved_run() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--no-summary", "--color", "never"])
+        .arg(captures().join("handshake.pcapng"))
+        .output()
+        .expect("run sockscope replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 7, "{text}");
+    assert!(text.contains("[S.]"), "{text}");
+}
