@@ -200,6 +200,584 @@ fn udp_keeps_boundaries() {
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
 }
 
+#[test]
+fn hello_one_connection_one_message() {
+    let Some(run) = run("hello") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    assert!((7..=10).contains(&p.len()), "{} segments", p.len());
+    let data: Vec<&&Pkt> = p.iter().filter(|x| x.len > 0).collect();
+    assert_eq!(data.len(), 1, "the message is one segment");
+    assert_eq!(data[0].dir, Dir::ToClient);
+    assert_ne!(tcp(data[0]).0 & f::PSH, 0, "with PSH");
+    assert_eq!(
+        data[0].payload, b"Hello world!\0",
+        "sizeof(message) counts the NUL"
+    );
+    let fins = p.iter().filter(|x| tcp(x).0 & f::FIN != 0).count();
+    assert_eq!(fins, 2);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.text.as_deref() == Some("Message from server: Hello world!")));
+}
+
+#[test]
+fn addr_sockaddr_bytes_are_in_the_headers() {
+    let Some(run) = run("addr") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "the connection and the trap");
+    let sa = run
+        .events
+        .iter()
+        .find(|e| e.call == "sockaddr_in" && e.role == sockscope::live::Role::Client)
+        .and_then(|e| e.data.clone())
+        .expect("the client's sockaddr_in bytes");
+    let syn = v.conn_pkts(0).next().expect("a SYN");
+    assert_eq!(tcp(syn).0, f::SYN);
+    // lo is Ethernet: the IPv4 header (20 bytes, no options) at 14, the TCP header after it.
+    let frame = &run.packets[syn.index].data;
+    assert_eq!((run.linktype, frame[14]), (1, 0x45));
+    assert_eq!(
+        frame[14 + 16..14 + 20],
+        sa[4..8],
+        "IP destination = sin_addr"
+    );
+    assert_eq!(
+        frame[34 + 2..34 + 4],
+        sa[2..4],
+        "TCP destination = sin_port"
+    );
+    let data = v.conn_pkts(0).find(|p| p.len > 0).expect("the data");
+    assert_eq!(data.payload[4..], [0x12, 0x34, 0x56, 0x78], "htonl()");
+    let trap: Vec<&Pkt> = v.conn_pkts(1).collect();
+    assert_eq!(trap.len(), 2);
+    assert_eq!(trap[0].dst.port(), 0, "sin_port = htonl(port) is port 0");
+    assert_eq!(tcp(trap[1]).0, f::RST | f::ACK);
+    let errs: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(errs, ["ECONNREFUSED"]);
+}
+
+#[test]
+fn stream_three_writes_one_read() {
+    let Some(run) = run("stream") else { return };
+    let reads = |role: sockscope::live::Role| {
+        run.events
+            .iter()
+            .filter(|e| e.call == "read" && e.role == role)
+            .filter_map(|e| e.ret)
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(
+        reads(sockscope::live::Role::Server),
+        [16],
+        "three writes, one read"
+    );
+    assert_eq!(
+        reads(sockscope::live::Role::Client),
+        [5, 5, 5, 1, 0],
+        "one write, four reads"
+    );
+    let v = View::new(&run);
+    let sent: u32 = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer)
+        .map(|p| p.len)
+        .sum();
+    assert_eq!(sent, 16);
+}
+
+#[test]
+fn proto_reads_until_the_count_is_met() {
+    let Some(run) = run("proto") else { return };
+    let reads: Vec<i64> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "read" && e.role == sockscope::live::Role::Server)
+        .filter_map(|e| e.ret)
+        .filter(|&n| n > 0)
+        .collect();
+    assert_eq!(reads, [1, 13, 1, 9, 1, 6, 11], "count, then 4 × count + 1");
+    let v = View::new(&run);
+    let segs: Vec<u32> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.len)
+        .collect();
+    assert_eq!(segs, [14, 17, 11]);
+    let results: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "print" && e.role == sockscope::live::Role::Client)
+        .filter_map(|e| e.text.as_deref())
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "Operation result: 12 + 24 + 36 = 72",
+            "Operation result: 7 * 5 = 35",
+            "Operation result: 1 - 2 - 3 - 4 = -8"
+        ]
+    );
+}
+
+#[test]
+fn halfclose_data_flows_after_the_fin() {
+    let Some(run) = run("halfclose") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let fin = |d: Dir| {
+        p.iter()
+            .filter(|x| x.dir == d && tcp(x).0 & f::FIN != 0)
+            .map(|x| x.ts)
+            .collect::<Vec<_>>()
+    };
+    let (server_fin, client_fin) = (fin(Dir::ToClient), fin(Dir::ToServer));
+    assert_eq!(
+        (server_fin.len(), client_fin.len()),
+        (1, 1),
+        "one FIN each way"
+    );
+    let answer: Vec<&&Pkt> = p
+        .iter()
+        .filter(|x| x.dir == Dir::ToServer && x.len > 0)
+        .collect();
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0].payload, b"Thank you\0");
+    assert!(
+        server_fin[0] < answer[0].ts,
+        "the answer follows the server's FIN"
+    );
+    let file: u32 = p
+        .iter()
+        .filter(|x| x.dir == Dir::ToClient)
+        .map(|x| x.len)
+        .sum();
+    assert_eq!(file, 96);
+}
+
+#[test]
+fn timewait_server_closes_first_and_rebinds() {
+    let Some(run) = run("timewait") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2);
+    for c in 0..2 {
+        let first_fin = v
+            .conn_pkts(c)
+            .find(|p| tcp(p).0 & f::FIN != 0)
+            .expect("a FIN");
+        assert_eq!(first_fin.dir, Dir::ToClient, "the server closes first");
+    }
+    // The four restarts: A without, A with, B without, B with SO_REUSEADDR.
+    let binds: Vec<Option<&str>> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "bind" && !e.args.ends_with(":0"))
+        .map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            Some("EADDRINUSE"),
+            Some("EADDRINUSE"),
+            Some("EADDRINUSE"),
+            None
+        ]
+    );
+    let table: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "print" && e.local.is_some())
+        .map(|e| e.args.as_str())
+        .collect();
+    assert_eq!(table, ["TIME_WAIT", "CLOSED", "TIME_WAIT", "CLOSED"]);
+}
+
+#[test]
+fn reset_refused_and_unread_data() {
+    let Some(run) = run("reset") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2);
+    let a: Vec<&Pkt> = v.conn_pkts(0).collect();
+    assert_eq!(a.len(), 2);
+    let ((f1, isn, _, _), (f2, seq, ack, _)) = (tcp(a[0]), tcp(a[1]));
+    assert_eq!((f1, f2), (f::SYN, f::RST | f::ACK));
+    assert_eq!(
+        (seq, ack),
+        (0, isn.wrapping_add(1)),
+        "RST seq 0, ack ISN + 1"
+    );
+    let b: Vec<u16> = v
+        .conn_pkts(1)
+        .filter(|p| p.dir == Dir::ToClient)
+        .map(|p| tcp(p).0)
+        .filter(|fl| fl & (f::FIN | f::RST) != 0)
+        .collect();
+    assert_eq!(b, [f::RST | f::ACK], "RST instead of FIN");
+    let errs: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(errs, ["ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+}
+
+#[test]
+fn iosplit_child_writes_parent_reads() {
+    let Some(run) = run("iosplit") else { return };
+    let v = View::new(&run);
+    let fork = run
+        .events
+        .iter()
+        .find(|e| e.call == "fork")
+        .expect("a fork() event");
+    let child = fork.ret.expect("the child's pid") as u32;
+    assert_ne!(child, std::process::id());
+    let calls: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.pid == child)
+        .map(|e| e.call.as_str())
+        .collect();
+    assert_eq!(calls, ["write", "write", "write", "shutdown", "close"]);
+    let fins = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && tcp(p).0 & f::FIN != 0)
+        .count();
+    assert_eq!(fins, 1);
+    let echoed: u32 = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToClient)
+        .map(|p| p.len)
+        .sum();
+    assert_eq!(echoed, 46);
+    // Reaped: no zombie of this process with the child's pid (the pid may be reused since).
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let mut f = after.split_whitespace();
+        let (state, ppid) = (f.next(), f.next());
+        assert!(
+            !(state == Some("Z") && ppid == Some(&std::process::id().to_string())),
+            "a zombie is left: {stat}"
+        );
+    }
+}
+
+#[test]
+fn fork_child_per_client_and_the_forgotten_close() {
+    let Some(run) = run("fork") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 4, "three clients at once, then one more");
+    let parent = run
+        .events
+        .iter()
+        .find(|e| e.who == "parent")
+        .expect("events from the server process")
+        .pid;
+    assert_ne!(
+        parent,
+        std::process::id(),
+        "the server is a process of its own"
+    );
+    let mut forked: Vec<u32> = run
+        .events
+        .iter()
+        .filter(|e| e.pid == parent && e.call == "fork")
+        .filter_map(|e| e.ret)
+        .map(|r| r as u32)
+        .collect();
+    forked.sort_unstable();
+    assert_eq!(forked.len(), 4);
+    // Each connection is served (read, write) by one child, a different one each time.
+    let served_by = |c: usize| -> Vec<u32> {
+        let mut pids: Vec<u32> = run
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(e.call.as_str(), "read" | "write")
+                    && e.who.starts_with("child")
+                    && v.conn_of(e) == Some(c)
+            })
+            .map(|e| e.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    let mut servers: Vec<u32> = (0..4)
+        .map(|c| {
+            let p = served_by(c);
+            assert_eq!(p.len(), 1, "connection {c} served by {p:?}");
+            p[0]
+        })
+        .collect();
+    servers.sort_unstable();
+    assert_eq!(servers, forked);
+    // The FIN of the server side leaves at the last close() of the connection, whichever
+    // process makes it: in the first three the child's, in the fourth the parent's.
+    for c in 0..4 {
+        let closes: Vec<&sockscope::live::Event> = run
+            .events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == "close")
+            .filter(|e| v.conn_of(e) == Some(c))
+            .collect();
+        assert_eq!(
+            closes.len(),
+            2,
+            "connection {c}: the parent's and the child's close()"
+        );
+        let last = closes.iter().max_by_key(|e| e.start).expect("a close");
+        if c == 3 {
+            assert_eq!(last.who, "parent", "the forgotten copy is closed last");
+        } else {
+            assert!(last.who.starts_with("child"), "{}", last.who);
+        }
+        let fins: Vec<&Pkt> = v
+            .conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+            .collect();
+        assert_eq!(fins.len(), 1, "connection {c}");
+        assert!(
+            fins[0].ts > last.start,
+            "connection {c}: a FIN before the last close()"
+        );
+        let first = closes.iter().min_by_key(|e| e.start).expect("a close");
+        assert!(
+            fins[0].ts > first.end,
+            "connection {c}: a FIN at the first close()"
+        );
+    }
+    // Every child reaped by the server's SIGCHLD handler; the server reaped by the runner.
+    let mut reaped: Vec<u32> = run
+        .events
+        .iter()
+        .filter(|e| e.pid == parent && e.call == "waitpid")
+        .filter_map(|e| e.ret)
+        .filter(|&r| r > 0)
+        .map(|r| r as u32)
+        .collect();
+    reaped.sort_unstable();
+    assert_eq!(reaped, forked);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "waitpid" && e.ret == Some(parent as i64) && e.pid != parent));
+    // No zombie left behind (a pid may have been reused since: only a zombie child counts).
+    for pid in forked.iter().chain([&parent]) {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let after = stat.rsplit(')').next().unwrap_or("");
+            let mut fs = after.split_whitespace();
+            let (state, ppid) = (fs.next(), fs.next());
+            let mine = [parent.to_string(), std::process::id().to_string()];
+            assert!(
+                !(state == Some("Z") && ppid.is_some_and(|p| mine.iter().any(|m| m == p))),
+                "a zombie is left: {stat}"
+            );
+        }
+    }
+}
+
+#[test]
+fn retransmit_lost_segment_is_resent_on_the_timers() {
+    let Some(run) = run("retransmit") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let copies: Vec<&Pkt> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.payload == b"ping 2")
+        .collect();
+    assert_eq!(copies.len(), 4, "the original and three copies");
+    let (_, seq, _, len) = tcp(copies[0]);
+    assert_eq!(len, 6);
+    for p in &copies {
+        assert_eq!((tcp(p).1, tcp(p).3), (seq, len), "same SEQ, same length");
+    }
+    // Timers: ≥ 200 ms (minus a jiffy), ≥ 200 ms, then the doubled RTO.
+    let ms = |i: usize| (copies[i + 1].ts - copies[i].ts) / 1_000_000;
+    assert!(ms(0) >= 190, "first re-send after {} ms", ms(0));
+    assert!(ms(1) >= 190, "second re-send after {} ms", ms(1));
+    assert!(ms(2) >= 390, "third re-send after {} ms", ms(2));
+    // The server says nothing while the copies are lost; the ACK follows the last one.
+    let end = seq.wrapping_add(len);
+    let silent = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToClient && p.ts > copies[0].ts && p.ts < copies[3].ts)
+        .count();
+    assert_eq!(silent, 0);
+    let ack = v
+        .conn_pkts(0)
+        .find(|p| p.dir == Dir::ToClient && tcp(p).2 == end)
+        .expect("the ACK of ping 2");
+    assert!(ack.ts > copies[3].ts);
+    // Wireshark's rules mark the three copies, not the original.
+    let mut analyser = sockscope::analyse::Analyser::new();
+    let mut marked = Vec::new();
+    for i in 0..run.packets.len() {
+        let frame = run.frame(i).expect("frame");
+        let a = analyser.analyse(&frame, &sockscope::decode::decode(&frame));
+        if a.tcp
+            .is_some_and(|t| t.findings.has(sockscope::analyse::Findings::RETRANSMISSION))
+        {
+            marked.push(i);
+        }
+    }
+    let copy_frames: Vec<usize> = copies[1..].iter().map(|p| p.index).collect();
+    assert_eq!(marked, copy_frames);
+}
+
+#[test]
+fn buffers_window_closes_probes_and_reopens() {
+    let Some(run) = run("buffers") else { return };
+    let v = View::new(&run);
+    // SO_RCVBUF 4096 reads back doubled, on the listener's accepted socket too.
+    let rcvbuf: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "getsockopt" && e.args.ends_with("SO_RCVBUF"))
+        .filter_map(|e| e.text.as_deref())
+        .collect();
+    assert!(rcvbuf.contains(&"(value 8192)"), "{rcvbuf:?}");
+    let c = v
+        .conns
+        .iter()
+        .position(|c| c.proto == Proto::Tcp)
+        .expect("a TCP connection");
+    let p: Vec<&Pkt> = v.conn_pkts(c).collect();
+    let zero = p
+        .iter()
+        .position(|q| q.dir == Dir::ToClient && tcp(q).0 & f::SYN == 0 && v.window(q) == 0)
+        .expect("the receiver's window reaches 0");
+    let acked = tcp(p[zero]).2;
+    let reopen = zero
+        + 1
+        + p[zero + 1..]
+            .iter()
+            .position(|q| q.dir == Dir::ToClient && v.window(q) > 0)
+            .expect("the window reopens");
+    // While it is 0: only probes, each without data and with SEQ = acked − 1 (Linux).
+    let probes: Vec<&&Pkt> = p[zero + 1..reopen]
+        .iter()
+        .filter(|q| q.dir == Dir::ToServer)
+        .collect();
+    assert!(probes.len() >= 2, "{} probes", probes.len());
+    for q in &probes {
+        let (_, seq, _, len) = tcp(q);
+        assert_eq!((seq, len), (acked.wrapping_sub(1), 0));
+    }
+    // The persist timer waits ≥ 200 ms (minus a jiffy) and backs off.
+    let first = (probes[0].ts - p[zero].ts) / 1_000_000;
+    let second = (probes[1].ts - probes[0].ts) / 1_000_000;
+    assert!(first >= 190, "first probe after {first} ms");
+    assert!(second > first, "{second} ms after {first} ms");
+    // The window update: no data, the same ACK, after the reader's first read().
+    let (_, _, ack, len) = tcp(p[reopen]);
+    assert_eq!((ack, len), (acked, 0));
+    let read = run
+        .events
+        .iter()
+        .find(|e| e.call == "read")
+        .expect("a read() call");
+    assert!(p[reopen].ts > read.start);
+    let data: u32 = p
+        .iter()
+        .filter(|q| q.dir == Dir::ToServer)
+        .map(|q| tcp(q).3)
+        .sum();
+    assert_eq!(data, 5 * 4096);
+}
+
+#[test]
+fn sockopt_ttl_and_tos_reach_the_ip_header() {
+    let Some(run) = run("sockopt") else { return };
+    let v = View::new(&run);
+    let header = |p: &Pkt| {
+        let frame = run.frame(p.index).expect("frame");
+        let ip = sockscope::decode::decode(&frame).ip.expect("an IP header");
+        (ip.ttl, ip.tos & 0xfc)
+    };
+    let server_ttl: u8 = run
+        .events
+        .iter()
+        .find(|e| {
+            e.role == sockscope::live::Role::Server
+                && e.call == "getsockopt"
+                && e.args.ends_with("IP_TTL")
+        })
+        .and_then(|e| {
+            e.text
+                .as_deref()?
+                .strip_prefix("(value ")?
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
+        .expect("the server read its IP_TTL");
+    let mut seen = [0; 3];
+    for p in &v.pkts {
+        let (i, want) = match (p.proto, p.dir) {
+            (Proto::Tcp, Dir::ToServer) => (0, (42, 0x10)),
+            (Proto::Tcp, Dir::ToClient) => (1, (server_ttl, 0)),
+            (Proto::Udp, _) => (2, (3, 0xb8)),
+        };
+        assert_eq!(header(p), want, "frame {}", p.index + 1);
+        seen[i] += 1;
+    }
+    assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    // SO_TYPE is read-only; TCP options do not exist on a UDP socket.
+    let refused = |opt: &str| {
+        run.events
+            .iter()
+            .filter(|e| e.call == "setsockopt" && e.args.contains(opt))
+            .all(|e| e.errno.as_deref() == Some("ENOPROTOOPT"))
+    };
+    assert!(refused("SO_TYPE") && refused("SO_ERROR"));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "getsockopt" && e.args.ends_with("TCP_NODELAY") && !e.ok()));
+}
+
+#[test]
+fn dns_query_and_answer_are_one_datagram_each() {
+    let Some(run) = run("dns") else { return };
+    let v = View::new(&run);
+    assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
+    let queries: Vec<&Pkt> = v.pkts.iter().filter(|p| p.dir == Dir::ToServer).collect();
+    let answers: Vec<&Pkt> = v.pkts.iter().filter(|p| p.dir == Dir::ToClient).collect();
+    assert_eq!((queries.len(), answers.len()), (2, 2));
+    // From the raw bytes (RFC 1035 header): same id, QR set, RCODE 0 then 3 (NXDOMAIN).
+    let mut rcodes = Vec::new();
+    for q in &queries {
+        let a = answers
+            .iter()
+            .find(|a| a.dst == q.src)
+            .expect("an answer to the query's source port");
+        assert_eq!(a.payload[..2], q.payload[..2], "the same id");
+        assert_eq!(q.payload[2] & 0x80, 0, "the query has QR clear");
+        assert_eq!(a.payload[2] & 0x80, 0x80, "the answer has QR set");
+        rcodes.push(a.payload[3] & 0x0f);
+        if a.payload[3] & 0x0f == 0 {
+            assert!(a.payload.ends_with(&[192, 0, 2, 1]), "the A record");
+        }
+    }
+    assert_eq!(rcodes, [0, 3]);
+    assert_ne!(queries[0].src.port(), queries[1].src.port());
+    // The resolver answered localhost from /etc/hosts.
+    let gai = run
+        .events
+        .iter()
+        .find(|e| e.call == "getaddrinfo")
+        .expect("getaddrinfo was called (/etc/hosts maps localhost)");
+    assert!(gai.ok() && gai.text.as_deref().is_some_and(|t| t.contains("127.0.0.1")));
+}
+
 /// A directory any user may enter and write: in /tmp, whatever TMPDIR says (it may be under
 /// a home directory that other users cannot enter).
 fn world_tempdir() -> tempfile::TempDir {
@@ -234,14 +812,17 @@ fn cli_run_all_and_list() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with('✓')).count(),
-        5,
+        scenario::all().len(),
         "{text}"
     );
     let list = Command::new(env!("CARGO_BIN_EXE_sockscope"))
         .arg("list")
         .output()
         .expect("run sockscope list");
-    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 5);
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).lines().count(),
+        scenario::all().len()
+    );
 }
 
 /// Under sudo (SUDO_UID/SUDO_GID set) the run drops to that user: the saved files are theirs.

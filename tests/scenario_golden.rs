@@ -10,7 +10,26 @@ use sockscope::live::{json, pcapng, report, ReportOptions, RunData};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 5] = ["handshake", "data", "teardown", "nagle", "udp"];
+const SCENARIOS: [&str; 18] = [
+    "hello",
+    "handshake",
+    "addr",
+    "data",
+    "stream",
+    "proto",
+    "retransmit",
+    "teardown",
+    "halfclose",
+    "timewait",
+    "reset",
+    "nagle",
+    "udp",
+    "buffers",
+    "sockopt",
+    "fork",
+    "iosplit",
+    "dns",
+];
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
@@ -51,6 +70,16 @@ fn render(name: &str) -> String {
 }
 
 #[test]
+fn hello() {
+    insta::assert_snapshot!(render("hello"));
+}
+
+#[test]
+fn addr() {
+    insta::assert_snapshot!(render("addr"));
+}
+
+#[test]
 fn handshake() {
     insta::assert_snapshot!(render("handshake"));
 }
@@ -61,8 +90,38 @@ fn data() {
 }
 
 #[test]
+fn stream() {
+    insta::assert_snapshot!(render("stream"));
+}
+
+#[test]
+fn proto() {
+    insta::assert_snapshot!(render("proto"));
+}
+
+#[test]
+fn retransmit() {
+    insta::assert_snapshot!(render("retransmit"));
+}
+
+#[test]
 fn teardown() {
     insta::assert_snapshot!(render("teardown"));
+}
+
+#[test]
+fn halfclose() {
+    insta::assert_snapshot!(render("halfclose"));
+}
+
+#[test]
+fn timewait() {
+    insta::assert_snapshot!(render("timewait"));
+}
+
+#[test]
+fn reset() {
+    insta::assert_snapshot!(render("reset"));
 }
 
 #[test]
@@ -73,6 +132,31 @@ fn nagle() {
 #[test]
 fn udp() {
     insta::assert_snapshot!(render("udp"));
+}
+
+#[test]
+fn fork() {
+    insta::assert_snapshot!(render("fork"));
+}
+
+#[test]
+fn iosplit() {
+    insta::assert_snapshot!(render("iosplit"));
+}
+
+#[test]
+fn buffers() {
+    insta::assert_snapshot!(render("buffers"));
+}
+
+#[test]
+fn sockopt() {
+    insta::assert_snapshot!(render("sockopt"));
+}
+
+#[test]
+fn dns() {
+    insta::assert_snapshot!(render("dns"));
 }
 
 #[test]

@@ -154,23 +154,30 @@ pub fn wire_bytes(v: &View, c: usize, dir: Dir) -> Vec<u8> {
 
 /// The bytes that `role`'s calls among `calls` moved on connection `c`, in time order, and
 /// whether all are known (an event keeps only its first bytes of a long write).
-fn call_bytes(v: &View, c: usize, role: Role, calls: &[&str]) -> (Vec<u8>, usize, bool) {
-    let mut out = Vec::new();
-    let mut n = 0;
-    let mut complete = true;
+/// The calls `calls` of `role` on connection `c` that moved bytes: how many bytes in all (from
+/// their return values) and how many calls, and whether each call's recorded bytes (possibly a
+/// cut copy of a long buffer) stand at its place in `stream`.
+fn calls_against(
+    v: &View,
+    c: usize,
+    role: Role,
+    calls: &[&str],
+    stream: &[u8],
+) -> (usize, usize, bool) {
+    let (mut total, mut n, mut ok) = (0usize, 0usize, true);
     for e in &v.run.events {
         if e.role != role || !calls.contains(&e.call.as_str()) || v.conn_of(e) != Some(c) {
             continue;
         }
-        if let (Some(d), Some(r)) = (&e.data, e.ret) {
-            if r > 0 {
-                n += 1;
-                out.extend_from_slice(d);
-                complete &= !e.data_cut;
-            }
-        }
+        let Some(r) = e.ret.filter(|&r| r > 0) else {
+            continue;
+        };
+        let d = e.data.as_deref().unwrap_or(&[]);
+        ok &= stream.get(total..total + d.len()) == Some(d);
+        n += 1;
+        total += r as usize;
     }
-    (out, n, complete)
+    (total, n, ok)
 }
 
 /// What the sender wrote on connection `c` is exactly what the wire carried, in order.
@@ -180,20 +187,14 @@ pub fn writes_on_wire(v: &View, c: usize, dir: Dir) -> Check {
         "every byte the {} wrote is on the wire once, in order",
         role.name()
     );
-    let (wrote, n, complete) = call_bytes(v, c, role, &["write", "send"]);
     let wire = wire_bytes(v, c, dir);
+    let (wrote, n, in_place) = calls_against(v, c, role, &["write", "send"], &wire);
     let segs = v.conn_pkts(c).filter(|p| p.dir == dir && p.len > 0).count();
-    let ok = if complete {
-        wire == wrote
-    } else {
-        wire.len() >= wrote.len() && wire.starts_with(&wrote)
-    };
     Check::new(
-        ok,
+        in_place && wire.len() == wrote,
         what,
         format!(
-            "{} bytes in {n} write(s) → {} bytes in {segs} segment(s)",
-            wrote.len(),
+            "{wrote} bytes in {n} write(s) → {} bytes in {segs} segment(s)",
             wire.len()
         ),
     )
@@ -210,21 +211,13 @@ pub fn reads_match_writes(v: &View, c: usize, dir: Dir) -> Check {
         receiver.name(),
         sender.name()
     );
-    let (wrote, nw, cw) = call_bytes(v, c, sender, &["write", "send"]);
-    let (read, nr, cr) = call_bytes(v, c, receiver, &["read", "recv"]);
-    let ok = if cw && cr {
-        wrote == read
-    } else {
-        wrote.len() == read.len()
-    };
+    let wire = wire_bytes(v, c, dir);
+    let (wrote, nw, w_ok) = calls_against(v, c, sender, &["write", "send"], &wire);
+    let (read, nr, r_ok) = calls_against(v, c, receiver, &["read", "recv"], &wire);
     Check::new(
-        ok,
+        w_ok && r_ok && wrote == read,
         what,
-        format!(
-            "{} bytes in {nw} write(s), {} bytes in {nr} read(s) returning data",
-            wrote.len(),
-            read.len()
-        ),
+        format!("{wrote} bytes in {nw} write(s), {read} bytes in {nr} read(s) returning data"),
     )
 }
 

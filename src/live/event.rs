@@ -99,7 +99,16 @@ impl Event {
     pub fn can_block(&self) -> bool {
         matches!(
             self.call.as_str(),
-            "accept" | "connect" | "read" | "recv" | "recvfrom" | "wait" | "waitpid"
+            "accept"
+                | "connect"
+                | "read"
+                | "recv"
+                | "recvfrom"
+                | "wait"
+                | "waitpid"
+                | "sigsuspend"
+                | "pause"
+                | "poll"
         )
     }
 

@@ -64,7 +64,7 @@ pub fn text(
     if let Some(s) = sc {
         let facts = (s.facts)(&v);
         if !facts.is_empty() {
-            for l in facts {
+            for l in crate::scenario::addr_show::paint_marks(&facts, pal) {
                 out.push_str(&l);
                 out.push('\n');
             }

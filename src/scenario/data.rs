@@ -26,7 +26,7 @@ use crate::live::{LiveError, Role, SockOpt, Tracer, View};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "data",
-    lesson: "lesson 2: data transfer",
+    lesson: "lesson 3: data transfer",
     summary: "three writes of different sizes, their SEQ/ACK arithmetic, and the reply",
     explain: EXPLAIN,
     run,

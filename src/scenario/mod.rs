@@ -6,10 +6,30 @@
 //! worth showing that are not pass/fail). `checks` and `facts` are pure, so saved runs are
 //! checked and rendered without root.
 
+mod addr;
+mod addr_libc;
+pub mod addr_show;
+mod buffers;
 mod data;
+mod dns;
+mod dns_resolver;
+mod dns_wire;
+mod fork;
+mod fork_sys;
+mod halfclose;
 mod handshake;
+mod hello;
+mod iosplit;
 mod nagle;
+mod proto;
+mod reset;
+mod retransmit;
+mod retransmit_sys;
+mod sockopt;
+mod sockopt_calls;
+mod stream;
 mod teardown;
+mod timewait;
 mod udp;
 
 use std::net::SocketAddr;
@@ -38,12 +58,25 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 5] = [
+static SCENARIOS: [Scenario; 18] = [
+    hello::SCENARIO,
     handshake::SCENARIO,
+    addr::SCENARIO,
     data::SCENARIO,
+    stream::SCENARIO,
+    proto::SCENARIO,
+    retransmit::SCENARIO,
     teardown::SCENARIO,
+    halfclose::SCENARIO,
+    timewait::SCENARIO,
+    reset::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
+    buffers::SCENARIO,
+    sockopt::SCENARIO,
+    fork::SCENARIO,
+    iosplit::SCENARIO,
+    dns::SCENARIO,
 ];
 
 /// The scenario called `name`.

@@ -17,7 +17,7 @@ use crate::live::{LiveError, Role, Sock, SockOpt, Tracer, View};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "nagle",
-    lesson: "lesson 4: small writes",
+    lesson: "lesson 5: small writes",
     summary:
         "Nagle's algorithm vs TCP_NODELAY: write-write-read requests and a burst of 1-byte writes",
     explain: EXPLAIN,

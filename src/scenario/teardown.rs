@@ -25,7 +25,7 @@ use crate::live::{LiveError, Role, Sock, Tracer, View};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "teardown",
-    lesson: "lesson 3: closing",
+    lesson: "lesson 4: closing",
     summary: "the FIN exchange: who closes first, FIN's one sequence number, 4 or 3 segments",
     explain: EXPLAIN,
     run,

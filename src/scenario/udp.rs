@@ -21,7 +21,7 @@ use crate::live::{LiveError, Role, Tracer, View};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "udp",
-    lesson: "lesson 5: datagrams",
+    lesson: "lesson 6: datagrams",
     summary: "sendto/recvfrom and connect()ed UDP: boundaries kept, no handshake, no ACK",
     explain: EXPLAIN,
     run,

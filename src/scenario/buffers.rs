@@ -1,0 +1,850 @@
+//! `buffers`: SO_SNDBUF/SO_RCVBUF set and read back, then a fast sender against a reader that
+//! sleeps: the window closes, the sender probes, the window reopens.
+//!
+//! ```c
+//! /* asked vs got */
+//! s = socket(AF_INET, SOCK_STREAM, 0);
+//! getsockopt(s, SOL_SOCKET, SO_SNDBUF, &got, &len);            /* the default */
+//! setsockopt(s, SOL_SOCKET, SO_SNDBUF, &asked, sizeof asked);  /* 1, 4096, 64 MiB */
+//! getsockopt(s, SOL_SOCKET, SO_SNDBUF, &got, &len);            /* … and SO_RCVBUF */
+//!
+//! /* server */                              /* client */
+//! l = socket(AF_INET, SOCK_STREAM, 0);      c = socket(AF_INET, SOCK_STREAM, 0);
+//! setsockopt(l, SO_RCVBUF, 4096);           setsockopt(c, SO_SNDBUF, 4096);
+//! bind(l, 127.0.0.1:0); listen(l, 1);       connect(c, server);
+//! conn = accept(l);                         for (i = 0; i < 5; i++)
+//! sleep(…);      /* does not read */            write(c, buf, 4096);   /* blocks */
+//! while ((n = read(conn, buf, 4096)) > 0);  close(c);
+//! close(conn);
+//! ```
+//!
+//! The reader's `sleep` is not a fixed time: it waits until the sender's kernel has sent two
+//! zero-window probes (tcpi_backoff in the sender's TCP_INFO), about 0.6 s.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+use socket2::{Domain, Type};
+
+use super::sockopt_calls::{self as so, event_value, opt_args, sysctl_values, Value};
+use super::{any_port, bound, gate, join, Scenario};
+use crate::analyse::{flags as f, Analyser, Findings};
+use crate::decode::decode;
+use crate::live::checks::{self, Check};
+use crate::live::event::Event;
+use crate::live::model::{Dir, Pkt};
+use crate::live::tracer::now;
+use crate::live::{LiveError, Role, Sock, Tracer, View};
+use crate::render::TimeMode;
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "buffers",
+    lesson: "lesson 7: socket options",
+    summary:
+        "SO_SNDBUF/SO_RCVBUF asked vs got; a sleeping reader: zero window, probes, window update",
+    explain: EXPLAIN,
+    run,
+    checks,
+    facts,
+};
+
+const EXPLAIN: &str = "
+Asked vs got. setsockopt(SO_SNDBUF or SO_RCVBUF, n) does not give n bytes. Linux caps n at
+net.core.wmem_max / rmem_max, doubles it (the other half pays for the kernel's bookkeeping:
+every packet's struct sk_buff counts against the buffer) and never goes below its minimum
+(asking for 1 byte shows it). getsockopt() returns the doubled number (man 7 socket). A new
+TCP socket starts at tcp_wmem[1] / tcp_rmem[1] and the kernel grows it as needed; setting the
+option turns that growth off for the socket.
+
+Flow control. The server sets SO_RCVBUF before listen(), so its SYN+ACK already offers a small
+window (and window scale 0); the accepted socket inherits the buffer. Then it does not read.
+The client writes 5 × 4096 bytes as fast as it can.
+- The receiver's window shrinks as its buffer fills, to 0. The program did nothing: its kernel
+  announces what it can still take (about half the free buffer: the rest is overhead).
+- The sender stops at the window's right edge; its own buffer fills and write() blocks. That
+  is all a program sees of flow control.
+- With data waiting and a zero window, the sender's persist timer sends a probe after about
+  200 ms (at least TCP_RTO_MIN), then after twice as long (exponential backoff). The receiver's
+  kernel answers the first at once, window still 0: the program is asleep.
+- The reader wakes (here: once the sender's kernel has sent two probes), reads, and its kernel
+  sends a window update: same SEQ and ACK, window 0 → open. Data flows; write() returns.
+
+Textbook vs wire:
+- The textbooks' zero-window probe (RFC 9293, 3.8.6.1) carries one byte of new data past the
+  window. Linux sends no data: a bare ACK with SEQ = last acknowledged − 1, an old number the
+  receiver must answer with an ACK showing its window. Wireshark (and sockscope's analysis,
+  which follows Wireshark's rules) knows probes only as 1-byte segments, so it labels Linux's
+  probes \"keep-alive\" and their answers \"zero window\".
+- The textbooks have every probe answered. Linux answers segments outside the window at most
+  once per net.ipv4.tcp_invalid_ratelimit (500 ms; a defence against ACK storms), so the second
+  probe, about 400 ms after the first, gets no answer: here the window update answers it.";
+
+/// The sizes asked for in the table: below the minimum, a small buffer, above the maximum.
+const ASKED: [i64; 3] = [1, 4096, 1 << 26];
+/// The receiver's SO_RCVBUF and the sender's SO_SNDBUF (each doubled by the kernel).
+const RCVBUF: i64 = 4096;
+const SNDBUF: i64 = 4096;
+/// The sender writes WRITES × CHUNK bytes: more than both buffers hold, so write() blocks.
+const CHUNK: usize = 4096;
+const WRITES: usize = 5;
+/// Zero-window probes the reader sleeps through.
+const PROBES: u8 = 2;
+/// How long the reader waits for them at most.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+/// A write that took this long was blocked (the persist timer alone takes 200 ms).
+const BLOCKED: Duration = Duration::from_millis(50);
+/// The sysctl that rate-limits the answers to out-of-window segments (ms).
+const RATELIMIT: &str = "net.ipv4.tcp_invalid_ratelimit";
+
+fn run(t: &Tracer) -> Result<(), LiveError> {
+    table(t)?;
+
+    t.mark(
+        "buffers/window",
+        "a fast sender, a reader that sleeps: the window closes, then reopens",
+    );
+    so::sysctl(t, Role::Server, RATELIMIT)?;
+    let listener = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
+    so::set_ok(t, &listener, &so::SO_RCVBUF, RCVBUF)?;
+    t.bind(&listener, any_port())?;
+    t.listen(&listener, 1)?;
+    let server = bound(&listener)?;
+    t.ready()?;
+
+    let tc = t.clone();
+    let (gate, waiter) = gate();
+    let (fd_tx, fd_rx) = mpsc::channel();
+    let client = thread::spawn(move || -> Result<(), LiveError> {
+        waiter.wait()?;
+        let c = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
+        so::set_ok(&tc, &c, &so::SO_SNDBUF, SNDBUF)?;
+        tc.connect(&c, server)?;
+        let _ = fd_tx.send(c.fd());
+        let buf = [b'x'; CHUNK];
+        for i in 1..=WRITES {
+            let started = Instant::now();
+            let mut done = 0;
+            while done < CHUNK {
+                done += tc.write(&c, &buf[done..])?;
+            }
+            let took = started.elapsed();
+            if took >= BLOCKED {
+                tc.print(
+                    Role::Client,
+                    &format!(
+                        "write #{i} returned after {} ms: it waited for the window",
+                        took.as_millis()
+                    ),
+                );
+            }
+        }
+        tc.close(c)?;
+        Ok(())
+    });
+
+    gate.open();
+    let conn = t.accept(&listener)?;
+    so::get_ok(t, &conn, &so::SO_RCVBUF)?;
+    let sender_fd = fd_rx
+        .recv()
+        .map_err(|_| LiveError::Scenario("the client stopped before writing".into()))?;
+    wait_for_probes(t, &conn, sender_fd)?;
+    let mut buf = [0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = t.read(&conn, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    t.print(Role::Server, &format!("read {total} bytes in all"));
+    t.close(conn)?;
+    t.close(listener)?;
+    join(client)
+}
+
+/// Part 1: the default, then each size of [`ASKED`] set and read back, for both buffers.
+fn table(t: &Tracer) -> Result<(), LiveError> {
+    t.mark(
+        "buffers/table",
+        "SO_SNDBUF and SO_RCVBUF: set, then read back what the kernel granted",
+    );
+    for name in [
+        "net.core.wmem_max",
+        "net.core.rmem_max",
+        "net.ipv4.tcp_wmem",
+        "net.ipv4.tcp_rmem",
+    ] {
+        so::sysctl(t, Role::Client, name)?;
+    }
+    let s = t.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
+    for o in [&so::SO_SNDBUF, &so::SO_RCVBUF] {
+        so::get_ok(t, &s, o)?;
+        for asked in ASKED {
+            so::set_ok(t, &s, o, asked)?;
+            so::get_ok(t, &s, o)?;
+        }
+    }
+    t.close(s)
+}
+
+/// The reader's sleep: until the sender's kernel has sent [`PROBES`] zero-window probes.
+/// tcpi_backoff counts the persist timer's rounds while the window stays shut.
+fn wait_for_probes(t: &Tracer, conn: &Sock, sender_fd: i32) -> Result<(), LiveError> {
+    let start = now();
+    let deadline = Instant::now() + PROBE_LIMIT;
+    let got = loop {
+        let backoff = so::tcp_info(sender_fd)
+            .map_err(|source| LiveError::Call {
+                call: "getsockopt",
+                source,
+            })?
+            .tcpi_backoff;
+        if backoff >= PROBES || Instant::now() >= deadline {
+            break backoff;
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    let mut e = Event::new(Role::Server, Role::Server.name(), "wait", start);
+    e.end = now();
+    e.fd = Some(conn.fd());
+    e.ret = Some(0);
+    e.local = conn.local();
+    e.addr = conn.peer();
+    e.args = format!("the sender (fd {sender_fd}) has sent {PROBES} window probes");
+    e.text = Some(format!("{got} probes sent"));
+    t.emit(&mut e);
+    if got >= PROBES {
+        Ok(())
+    } else {
+        Err(LiveError::Scenario(format!(
+            "the sender sent {got} zero-window probes in {} s, not {PROBES}",
+            PROBE_LIMIT.as_secs()
+        )))
+    }
+}
+
+/// One row of the asked-vs-got table.
+struct Row {
+    opt: &'static str,
+    /// None: the socket's default.
+    asked: Option<i64>,
+    got: i64,
+}
+
+/// The table phase's rows, read from the events: each getsockopt after the setsockopt it
+/// follows.
+fn rows(v: &View) -> Vec<Row> {
+    let Some(span) = v.phase("buffers/table") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for o in [&so::SO_SNDBUF, &so::SO_RCVBUF] {
+        let args = opt_args(o);
+        let mut asked = None;
+        for e in
+            v.run.events.iter().filter(|e| {
+                e.start >= span.0 && e.start < span.1 && e.ok() && e.args.contains(&args)
+            })
+        {
+            match e.call.as_str() {
+                "setsockopt" => {
+                    asked = e.args.rsplit(", ").next().and_then(|n| n.parse().ok());
+                }
+                "getsockopt" => {
+                    if let Some(Value::Int(got)) = event_value(e) {
+                        out.push(Row {
+                            opt: o.opt_name,
+                            asked: asked.take(),
+                            got,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The numbers a `sysctl` event of the run read.
+fn sysctl(v: &View, name: &str) -> Vec<i64> {
+    v.run
+        .events
+        .iter()
+        .find(|e| e.call == "sysctl" && e.args == name)
+        .map(sysctl_values)
+        .unwrap_or_default()
+}
+
+/// The cap (wmem_max or rmem_max) and the default (tcp_wmem[1] or tcp_rmem[1]) for `opt`.
+fn limits(v: &View, opt: &str) -> (Option<i64>, Option<i64>) {
+    let (max, tcp) = if opt == "SO_SNDBUF" {
+        ("net.core.wmem_max", "net.ipv4.tcp_wmem")
+    } else {
+        ("net.core.rmem_max", "net.ipv4.tcp_rmem")
+    };
+    (
+        sysctl(v, max).first().copied(),
+        sysctl(v, tcp).get(1).copied(),
+    )
+}
+
+/// What Linux grants for `asked`: max(2 × min(asked, cap), minimum).
+fn granted(asked: i64, cap: i64, minimum: i64) -> i64 {
+    (2 * asked.min(cap)).max(minimum)
+}
+
+/// The kernel's minimum for `opt`: what asking for 1 byte got.
+fn minimum(rows: &[Row], opt: &str) -> Option<i64> {
+    rows.iter()
+        .find(|r| r.opt == opt && r.asked == Some(1))
+        .map(|r| r.got)
+}
+
+fn why(v: &View, rows: &[Row], r: &Row) -> String {
+    let (cap, default) = limits(v, r.opt);
+    let max_name = if r.opt == "SO_SNDBUF" {
+        "wmem_max"
+    } else {
+        "rmem_max"
+    };
+    match (r.asked, cap) {
+        (None, _) => match default {
+            Some(d) if d == r.got => format!(
+                "a new TCP socket: tcp_{}[1]",
+                if r.opt == "SO_SNDBUF" { "wmem" } else { "rmem" }
+            ),
+            _ => "a new TCP socket".into(),
+        },
+        (Some(a), Some(cap)) => {
+            let min = minimum(rows, r.opt).unwrap_or(0);
+            if a > cap {
+                format!("capped at {max_name} = {cap}, then doubled")
+            } else if 2 * a <= min {
+                "the kernel's minimum".into()
+            } else {
+                "doubled".into()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// The window phase's TCP connection.
+fn window_conn(v: &View) -> Option<usize> {
+    let span = v.phase("buffers/window")?;
+    let e = v.calls(Role::Client, "connect", span).find(|e| e.ok())?;
+    v.conn_of(e)
+}
+
+/// What happened to the window on connection `c`, from the raw packets.
+struct Story<'v> {
+    /// The receiver's first segment announcing window 0.
+    zero: &'v Pkt,
+    /// The receiver's first segment after it with an open window.
+    reopen: Option<&'v Pkt>,
+    /// The sender's segments while the window was 0.
+    probes: Vec<&'v Pkt>,
+}
+
+fn story<'v>(v: &'v View, c: usize) -> Option<Story<'v>> {
+    let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
+    let zi = pkts.iter().position(|p| {
+        p.dir == Dir::ToClient && p.tcp.as_ref().is_some_and(|t| !t.has(f::SYN) && t.win == 0)
+    })?;
+    let mut probes = Vec::new();
+    let mut reopen = None;
+    for p in &pkts[zi + 1..] {
+        match p.dir {
+            Dir::ToServer => probes.push(*p),
+            Dir::ToClient if v.window(p) > 0 => {
+                reopen = Some(*p);
+                break;
+            }
+            Dir::ToClient => {}
+        }
+    }
+    Some(Story {
+        zero: pkts[zi],
+        reopen,
+        probes,
+    })
+}
+
+/// The analyser's findings for every packet, by index (as Wireshark would label them).
+fn findings(v: &View) -> Vec<Findings> {
+    let mut a = Analyser::new();
+    (0..v.run.packets.len())
+        .map(|i| match v.run.frame(i) {
+            Some(frame) => a
+                .analyse(&frame, &decode(&frame))
+                .tcp
+                .map_or(Findings::default(), |t| t.findings),
+            None => Findings::default(),
+        })
+        .collect()
+}
+
+fn labels(fs: Findings) -> String {
+    Findings::NAMES
+        .iter()
+        .filter(|(bit, _, _)| fs.has(*bit))
+        .map(|(_, _, label)| *label)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a` is after `b` in sequence space.
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+fn ms(ns: i128) -> String {
+    format!("{:.0} ms", ns as f64 / 1e6)
+}
+
+fn checks(v: &View) -> Vec<Check> {
+    let mut out = table_checks(v);
+    let Some(c) = window_conn(v) else {
+        out.push(Check::missing(
+            "the window phase's connection was captured",
+            "no connect() or no packets",
+        ));
+        return out;
+    };
+    out.extend(window_checks(v, c));
+    out.push(bytes_arrived(v, c));
+    out.push(checks::acks_match_next_seq(v));
+    out.push(checks::no_retransmission(v));
+    out
+}
+
+fn table_checks(v: &View) -> Vec<Check> {
+    let rows = rows(v);
+    let mut out = Vec::new();
+    for opt in ["SO_SNDBUF", "SO_RCVBUF"] {
+        let (cap, _) = limits(v, opt);
+        let set: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.opt == opt && r.asked.is_some())
+            .collect();
+        let (Some(cap), Some(min), false) = (cap, minimum(&rows, opt), set.is_empty()) else {
+            out.push(Check::missing(
+                format!("{opt}: the kernel granted max(2 × min(asked, cap), minimum)"),
+                "the table's events or the sysctl values are missing",
+            ));
+            continue;
+        };
+        let ok = set.len() == ASKED.len()
+            && set
+                .iter()
+                .all(|r| r.asked.is_some_and(|a| r.got == granted(a, cap, min)));
+        let pairs: Vec<String> = set
+            .iter()
+            .map(|r| format!("{} → {}", r.asked.unwrap_or(0), r.got))
+            .collect();
+        out.push(Check::new(
+            ok && set.iter().any(|r| r.asked.is_some_and(|a| r.got != a)),
+            format!("{opt}: getsockopt() returns not what was asked but max(2 × min(asked, cap), minimum)"),
+            format!("asked → got: {}; cap {cap}, minimum {min}", pairs.join(", ")),
+        ));
+    }
+    let defaults: Vec<(i64, Option<i64>)> = ["SO_SNDBUF", "SO_RCVBUF"]
+        .iter()
+        .map(|opt| {
+            let got = rows
+                .iter()
+                .find(|r| r.opt == *opt && r.asked.is_none())
+                .map_or(-1, |r| r.got);
+            (got, limits(v, opt).1)
+        })
+        .collect();
+    let show = |n: Option<i64>| n.map_or("?".to_owned(), |n| n.to_string());
+    out.push(Check::new(
+        defaults.iter().all(|&(got, d)| Some(got) == d),
+        "a new TCP socket starts with tcp_wmem[1] / tcp_rmem[1] (not doubled)",
+        format!(
+            "SO_SNDBUF {} (tcp_wmem[1] {}), SO_RCVBUF {} (tcp_rmem[1] {})",
+            defaults[0].0,
+            show(defaults[0].1),
+            defaults[1].0,
+            show(defaults[1].1)
+        ),
+    ));
+    out
+}
+
+fn window_checks(v: &View, c: usize) -> Vec<Check> {
+    let mut out = Vec::new();
+    let span = v.phase("buffers/window").unwrap_or((i128::MIN, i128::MAX));
+    let first_read = v.calls(Role::Server, "read", span).next().map(|e| e.start);
+    // The receiver's buffer as the accepted socket reported it.
+    let rcvbuf = v
+        .calls(Role::Server, "getsockopt", span)
+        .find(|e| e.args.contains(&opt_args(&so::SO_RCVBUF)))
+        .and_then(event_value);
+    let wins: Vec<u64> = v
+        .conn_pkts(c)
+        .filter(|p| p.dir == Dir::ToClient)
+        .map(|p| v.window(p))
+        .collect();
+    out.push(match rcvbuf {
+        Some(Value::Int(b)) => Check::new(
+            b == 2 * RCVBUF && wins.iter().all(|&w| w <= b as u64),
+            format!("the accepted socket inherited the listener's SO_RCVBUF ({RCVBUF} asked, {} granted); no window offered exceeded it", 2 * RCVBUF),
+            format!("getsockopt: {b}; largest window {}", wins.iter().max().unwrap_or(&0)),
+        ),
+        _ => Check::missing("the accepted socket's SO_RCVBUF was read", "no getsockopt event"),
+    });
+
+    // The sender never sends past the right edge the receiver announced.
+    let mut edge: Option<u32> = None;
+    let mut past = Vec::new();
+    let mut data = 0;
+    for p in v.conn_pkts(c) {
+        let Some(t) = &p.tcp else { continue };
+        match p.dir {
+            Dir::ToClient if t.has(f::ACK) => {
+                let e = t.ack.wrapping_add(v.window(p) as u32);
+                if edge.is_none_or(|x| after(e, x)) {
+                    edge = Some(e);
+                }
+            }
+            Dir::ToServer if t.len > 0 => {
+                data += 1;
+                if edge.is_none_or(|x| after(t.seq.wrapping_add(t.len), x)) {
+                    past.push(p.index + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push(Check::new(
+        past.is_empty() && data > 0,
+        "the sender never sent past the right edge of the window the receiver announced",
+        if past.is_empty() {
+            format!("{data} data segments, all inside the window")
+        } else {
+            format!("frames {past:?} go past the edge")
+        },
+    ));
+
+    let Some(s) = story(v, c) else {
+        out.push(Check::missing(
+            "the receiver's window fell to 0",
+            "no segment from the receiver with window 0",
+        ));
+        return out;
+    };
+    out.push(Check::new(
+        first_read.is_some_and(|r| s.zero.ts < r),
+        "the receiver's window fell to 0 before its program read anything: the kernel did it",
+        format!(
+            "window 0 in frame {}, {} before the first read()",
+            s.zero.index + 1,
+            first_read.map_or("?".into(), |r| ms(r - s.zero.ts))
+        ),
+    ));
+
+    // While the window was 0: only probes, each a bare ACK with SEQ = acked − 1.
+    let acked = s.zero.tcp.as_ref().map_or(0, |t| t.ack);
+    let bare = s.probes.iter().all(|p| {
+        p.tcp.as_ref().is_some_and(|t| {
+            t.len == 0
+                && t.seq == acked.wrapping_sub(1)
+                && t.flags & (f::SYN | f::FIN | f::RST) == 0
+        })
+    });
+    out.push(Check::new(
+        s.probes.len() >= PROBES as usize && bare,
+        format!("while the window was 0 the sender sent only probes (≥ {PROBES}): Linux's probe carries no data, SEQ = last acked − 1, not the textbooks' 1 byte"),
+        format!(
+            "{} probe(s): {}",
+            s.probes.len(),
+            s.probes
+                .iter()
+                .map(|p| format!(
+                    "frame {} seq {} len {}",
+                    p.index + 1,
+                    v.rel_seq(p),
+                    p.len
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ));
+
+    // The first probe is answered at once, window still 0. A later one within
+    // tcp_invalid_ratelimit of that answer gets none: Linux answers out-of-window segments at
+    // most once per that time.
+    out.extend(answer_checks(v, c, &s, acked));
+
+    // The persist timer backs off: the second wait is longer than the first.
+    if let [p1, p2, ..] = s.probes[..] {
+        let (w1, w2) = (p1.ts - s.zero.ts, p2.ts - p1.ts);
+        out.push(Check::new(
+            w2 > w1,
+            "the persist timer backs off: the second probe waited longer than the first",
+            format!(
+                "first probe {} after the zero window, second {} after the first",
+                ms(w1),
+                ms(w2)
+            ),
+        ));
+    }
+
+    let fs = findings(v);
+    out.push(match s.reopen {
+        Some(u) => {
+            let t = u.tcp.as_ref();
+            let label = labels(fs.get(u.index).copied().unwrap_or_default());
+            Check::new(
+                first_read.is_some_and(|r| u.ts > r)
+                    && t.is_some_and(|t| t.len == 0 && t.ack == acked),
+                "the reader's first read() reopened the window: a window update (no data, same ACK, window 0 → open)",
+                format!(
+                    "frame {}: win {}{}",
+                    u.index + 1,
+                    v.window(u),
+                    if label.is_empty() { String::new() } else { format!(" (analysis: {label})") }
+                ),
+            )
+        }
+        None => Check::missing(
+            "the window reopened",
+            "no segment from the receiver with an open window after the zero window",
+        ),
+    });
+
+    // write() blocked through the zero window.
+    let reopened = s.reopen.map_or(i128::MAX, |u| u.ts);
+    let blocked = v
+        .calls(Role::Client, "write", span)
+        .find(|e| e.start < reopened && e.end > reopened);
+    out.push(Check::new(
+        blocked.is_some(),
+        "a write() was blocked while the window was 0 and returned only after it reopened",
+        match blocked {
+            Some(e) => format!("write() took {}", ms(e.end - e.start)),
+            None => "no write() spans the window update".into(),
+        },
+    ));
+    out
+}
+
+/// The receiver's segments after `p` and before the sender's next one.
+fn replies<'v>(v: &'v View, c: usize, p: &Pkt) -> Vec<&'v Pkt> {
+    v.conn_pkts(c)
+        .skip_while(|q| q.index != p.index)
+        .skip(1)
+        .take_while(|q| q.dir == Dir::ToClient)
+        .collect()
+}
+
+fn answer_checks(v: &View, c: usize, s: &Story, acked: u32) -> Vec<Check> {
+    let mut out = Vec::new();
+    let Some(first) = s.probes.first() else {
+        return out;
+    };
+    let answer = replies(v, c, first)
+        .into_iter()
+        .find(|a| a.tcp.as_ref().is_some_and(|t| t.ack == acked && t.len == 0));
+    out.push(Check::new(
+        answer.is_some_and(|a| v.window(a) == 0),
+        "the receiver's kernel answered the first probe at once: an ACK of the same byte, window still 0",
+        match answer {
+            Some(a) => format!(
+                "frame {} answers frame {} after {} µs: win {}",
+                a.index + 1,
+                first.index + 1,
+                (a.ts - first.ts) / 1000,
+                v.window(a)
+            ),
+            None => format!("frame {} got no answer", first.index + 1),
+        },
+    ));
+    let Some(answered) = answer else {
+        return out;
+    };
+    let limit_ms = sysctl(v, RATELIMIT).first().copied();
+    let Some(limit_ms) = limit_ms else {
+        out.push(Check::missing(
+            "later probes: answered, or within tcp_invalid_ratelimit of the last answer",
+            format!("{RATELIMIT} was not recorded"),
+        ));
+        return out;
+    };
+    // A window-0 answer to a later probe; the reopening segment is the reader's doing.
+    let end = s.reopen.map_or(i128::MAX, |u| u.ts);
+    for p in &s.probes[1..] {
+        let gap = p.ts - answered.ts;
+        let zero_answers = v
+            .conn_pkts(c)
+            .filter(|q| q.dir == Dir::ToClient && q.ts > p.ts && q.ts < end)
+            .count();
+        // Jiffies round the limit; assert only well inside it.
+        let inside = gap < (limit_ms as i128 - 20) * 1_000_000;
+        out.push(if inside {
+            Check::new(
+                zero_answers == 0,
+                format!("the probe in frame {} got no answer: Linux answers out-of-window segments at most once per {RATELIMIT} ({limit_ms} ms)", p.index + 1),
+                format!(
+                    "it came {} after the last answer; {zero_answers} answer(s) with window 0 followed",
+                    ms(gap)
+                ),
+            )
+        } else {
+            Check::new(
+                true,
+                format!("the probe in frame {} came after {RATELIMIT} ({limit_ms} ms): it may be answered", p.index + 1),
+                format!("it came {} after the last answer", ms(gap)),
+            )
+        });
+    }
+    out
+}
+
+/// Every byte written crossed the wire once and was read: counts from the calls' return values
+/// (an event keeps only the first bytes of a long write).
+fn bytes_arrived(v: &View, c: usize) -> Check {
+    let sum = |role: Role, call: &str| -> (i64, usize) {
+        let rets: Vec<i64> = v
+            .run
+            .events
+            .iter()
+            .filter(|e| e.role == role && e.call == call && e.ok() && v.conn_of(e) == Some(c))
+            .filter_map(|e| e.ret)
+            .filter(|&n| n > 0)
+            .collect();
+        (rets.iter().sum(), rets.len())
+    };
+    let (wrote, writes) = sum(Role::Client, "write");
+    let (read, reads) = sum(Role::Server, "read");
+    let wire = checks::wire_bytes(v, c, Dir::ToServer);
+    let segs = v
+        .conn_pkts(c)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .count();
+    Check::new(
+        wrote == (WRITES * CHUNK) as i64
+            && wire.len() as i64 == wrote
+            && wire.iter().all(|&b| b == b'x')
+            && read == wrote,
+        "every byte written crossed the wire once and was read",
+        format!("{wrote} bytes in {writes} write(s) → {} in {segs} segment(s) → {read} in {reads} read(s)", wire.len()),
+    )
+}
+
+fn facts(v: &View) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = rows(v);
+    if !rows.is_empty() {
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["option", "asked", "got (getsockopt)", "why"]);
+        for r in &rows {
+            t.add_row(vec![
+                r.opt.to_owned(),
+                r.asked.map_or("(not set)".into(), |a| a.to_string()),
+                r.got.to_string(),
+                why(v, &rows, r),
+            ]);
+        }
+        for col in [1usize, 2] {
+            if let Some(c) = t.column_mut(col) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        out.push("SO_SNDBUF / SO_RCVBUF: asked vs got".into());
+        out.extend(t.to_string().lines().map(str::to_owned));
+        out.push(String::new());
+    }
+    if let Some(c) = window_conn(v) {
+        out.extend(window_table(v, c));
+    }
+    if out.last().is_some_and(String::is_empty) {
+        out.pop();
+    }
+    out
+}
+
+/// The window closing and reopening, packet by packet, with the analysis' labels.
+fn window_table(v: &View, c: usize) -> Vec<String> {
+    let Some(s) = story(v, c) else {
+        return Vec::new();
+    };
+    let fs = findings(v);
+    let t0 = v.run.t0().unwrap_or(0);
+    let end = s.reopen.map_or(i128::MAX, |u| u.ts);
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "time",
+        "frame",
+        "segment",
+        "window",
+        "analysis (Wireshark's rules)",
+    ]);
+    for p in v.conn_pkts(c) {
+        if p.tcp.is_none() {
+            continue;
+        }
+        if p.ts > end {
+            break;
+        }
+        let win = v.window(p);
+        let mut time = String::new();
+        crate::live::timeline::time_cell(&mut time, TimeMode::Rel, p.ts, t0, t0);
+        let arrow = match p.dir {
+            Dir::ToServer => "client → server",
+            Dir::ToClient => "server → client",
+        };
+        let window = match p.dir {
+            Dir::ToClient => win.to_string(),
+            Dir::ToServer => String::new(),
+        };
+        t.add_row(vec![
+            time,
+            (p.index + 1).to_string(),
+            format!("{arrow} {}", crate::live::ladder::label(v, p)),
+            window,
+            labels(fs.get(p.index).copied().unwrap_or_default()),
+        ]);
+    }
+    for col in [0usize, 1, 3] {
+        if let Some(c) = t.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = vec![format!(
+        "the receiver's window, from the handshake to the window update; {} probe(s) while it was 0",
+        s.probes.len()
+    )];
+    out.extend(t.to_string().lines().map(str::to_owned));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_grants_twice_within_limits() {
+        assert_eq!(granted(1, 4_194_304, 4608), 4608);
+        assert_eq!(granted(4096, 4_194_304, 4608), 8192);
+        assert_eq!(granted(1 << 26, 4_194_304, 4608), 8_388_608);
+    }
+
+    #[test]
+    fn sequence_comparison_wraps() {
+        assert!(after(5, 3));
+        assert!(!after(3, 5));
+        assert!(after(2, u32::MAX - 1));
+        assert!(!after(7, 7));
+    }
+}

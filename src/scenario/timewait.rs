@@ -1,0 +1,714 @@
+//! `timewait`: the server closes first, so its end of the connection enters TIME_WAIT and holds
+//! the listening port; a new server then tries to bind that port, without and with
+//! SO_REUSEADDR.
+//!
+//! ```c
+//! /* server A, as first written */            /* client */
+//! int off = 0, on = 1;                        connect(c, server);
+//! s = socket(AF_INET, SOCK_STREAM, 0);        read(c, …) == 0;   /* the server's FIN */
+//! setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+//! bind(s, 127.0.0.1:0); listen(s, 16);        close(c);
+//! conn = accept(s);
+//! close(conn);            /* active close: this end will be in TIME_WAIT */
+//! close(s);               /* the server stops… and is started again: */
+//! s = socket(…); setsockopt(s, …, SO_REUSEADDR, &off, …);
+//! bind(s, same port) == -1;   /* EADDRINUSE */
+//! s = socket(…); setsockopt(s, …, SO_REUSEADDR, &on, …);
+//! bind(s, same port);         /* EADDRINUSE too on Linux: the old socket did not set it */
+//!
+//! /* server B: the textbook's fix, SO_REUSEADDR on from the start */
+//! … the same; the restart with SO_REUSEADDR on succeeds, the one without still fails.
+//! ```
+
+use std::fmt::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Type};
+
+use super::{any_port, bound, gate, join, Gate, Scenario};
+use crate::analyse::flags as f;
+use crate::live::checks::{self, Check};
+use crate::live::event::Event;
+use crate::live::model::{Dir, Pkt};
+use crate::live::tcpstate::{self, TcpState};
+use crate::live::tracer::now;
+use crate::live::{LiveError, Role, Sock, SockOpt, Tracer, View};
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "timewait",
+    lesson: "lesson 4: closing",
+    summary:
+        "the side that closes first keeps TIME_WAIT; rebinding its port: EADDRINUSE, SO_REUSEADDR",
+    explain: EXPLAIN,
+    run,
+    checks,
+    facts,
+};
+
+const EXPLAIN: &str = "
+Here the server closes first (the active close): its FIN is the first one on the wire. The
+side that sends the first FIN is the one that ends in TIME_WAIT, whichever side that is. After
+the exchange the server asks the kernel's socket table (sock_diag over netlink, what `ss`
+uses) about both ends: the server's end is in TIME_WAIT, with the time it has left, and the
+client's end is gone. The
+server's program has closed both its sockets by then: the TIME_WAIT connection belongs to the
+kernel alone, and it keeps the server's port, the one clients connect to.
+
+That is why a server stopped and started again at once fails: bind() returns EADDRINUSE
+(\"Address already in use\") for as long as TIME_WAIT lasts, 60 s on Linux (RFC 793's 2 × MSL
+would be 4 minutes). The classic fix is to set SO_REUSEADDR before bind(). On Linux the rule
+is stricter than most texts say: the bind succeeds only if the new socket AND the socket in
+TIME_WAIT both had SO_REUSEADDR set (the accepted connection inherits the option from its
+listener). So:
+
+  server A (SO_REUSEADDR off): restarts without the option and with it both fail;
+  server B (SO_REUSEADDR on):  the restart without the option fails, with it succeeds.
+
+Setting the option only in the restarted program is not enough: the server must set it
+every time, from its first start. (Rust's std::net::TcpListener::bind sets SO_REUSEADDR on
+Unix, which is why Rust servers rarely meet this; the scenario uses plain sockets with the
+option explicitly off or on.)
+
+TIME_WAIT is not a bug: it keeps the connection's four numbers (addresses and ports) out of
+use until old duplicate segments have died, and lets the last ACK be sent again if the
+peer's FIN is retransmitted.";
+
+/// How long the TIME_WAIT wait may take.
+const SETTLE: Duration = Duration::from_secs(2);
+
+fn run(t: &Tracer) -> Result<(), LiveError> {
+    let a = listener(t, false)?;
+    let b = listener(t, true)?;
+    let (addr_a, addr_b) = (bound(&a)?, bound(&b)?);
+    t.ready()?;
+
+    let tc = t.clone();
+    let (gate, waiter) = gate();
+    let client = thread::spawn(move || -> Result<(), LiveError> {
+        for server in [addr_a, addr_b] {
+            waiter.wait()?;
+            let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
+            tc.connect(&s, server)?;
+            let mut buf = [0u8; 64];
+            tc.read(&s, &mut buf)?;
+            tc.close(s)?;
+        }
+        Ok(())
+    });
+
+    t.mark(
+        "timewait/a",
+        "server A (SO_REUSEADDR off) closes first: its end of the connection enters TIME_WAIT",
+    );
+    close_first(t, &gate, a)?;
+    t.mark(
+        "timewait/a-restart",
+        "server A starts again on the same port, without SO_REUSEADDR and with it",
+    );
+    restart(t, addr_a, false)?;
+    restart(t, addr_a, true)?;
+
+    t.mark(
+        "timewait/b",
+        "server B (SO_REUSEADDR on) closes first: its end of the connection enters TIME_WAIT",
+    );
+    close_first(t, &gate, b)?;
+    t.mark(
+        "timewait/b-restart",
+        "server B starts again on the same port, without SO_REUSEADDR and with it",
+    );
+    restart(t, addr_b, false)?;
+    restart(t, addr_b, true)?;
+    join(client)
+}
+
+fn listener(t: &Tracer, reuse: bool) -> Result<Sock, LiveError> {
+    let s = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
+    t.setsockopt(&s, SockOpt::ReuseAddr(reuse))?;
+    t.bind(&s, any_port())?;
+    t.listen(&s, 16)?;
+    Ok(s)
+}
+
+/// Accepts one connection and closes it first; waits until its end is in TIME_WAIT; stops
+/// listening; shows the kernel's table for the port.
+fn close_first(t: &Tracer, gate: &Gate, listener: Sock) -> Result<(), LiveError> {
+    gate.open();
+    let conn = t.accept(&listener)?;
+    let (Some(local), Some(peer)) = (conn.local(), conn.peer()) else {
+        return Err(LiveError::Scenario(
+            "accept() gave no addresses for the connection".into(),
+        ));
+    };
+    let fd = conn.fd();
+    t.close(conn)?;
+    wait_time_wait(t, fd, local, peer)?;
+    t.close(listener)?;
+    kernel_table(t, local, peer)
+}
+
+/// Waits until the server's end `local ⇄ peer` is in TIME_WAIT and the client's end is gone
+/// (its last ACK arrived), polling the kernel every millisecond; records a `wait` event.
+fn wait_time_wait(
+    t: &Tracer,
+    fd: i32,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Result<(), LiveError> {
+    let start = now();
+    let deadline = Instant::now() + SETTLE;
+    let got = loop {
+        let mine = tcpstate::state_of(local, peer)?;
+        let theirs = tcpstate::state_of(peer, local)?;
+        if (mine == Some(TcpState::TimeWait) && theirs.is_none()) || Instant::now() >= deadline {
+            break mine;
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    let mut e = Event::new(Role::Server, Role::Server.name(), "wait", start);
+    e.end = now();
+    e.fd = Some(fd);
+    e.ret = Some(0);
+    e.local = Some(local);
+    e.addr = Some(peer);
+    e.args = format!("the connection of the closed fd {fd} is in TIME_WAIT");
+    e.text = Some(got.map_or("gone", TcpState::name).to_owned());
+    t.emit(&mut e);
+    if got == Some(TcpState::TimeWait) {
+        Ok(())
+    } else {
+        Err(LiveError::Scenario(format!(
+            "the server's end {local} ⇄ {peer} did not reach TIME_WAIT within {} s",
+            SETTLE.as_secs()
+        )))
+    }
+}
+
+/// What the kernel's socket table says about one end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Row {
+    state: TcpState,
+    /// Seconds left on the socket's timer (for TIME_WAIT: until the kernel drops it).
+    timer: Option<f64>,
+}
+
+/// The kernel's entry for `local ⇄ remote`: an exact NETLINK_SOCK_DIAG query, or
+/// `/proc/net/tcp{,6}` where netlink is refused (slower: reading it walks the whole table).
+/// Returns the entry and where it came from.
+fn lookup(local: SocketAddr, remote: SocketAddr) -> Result<(Option<Row>, &'static str), LiveError> {
+    if let Ok(row) = diag::lookup(local, remote) {
+        return Ok((row, "sock_diag"));
+    }
+    Ok((proc_lookup(local, remote)?, "/proc/net/tcp"))
+}
+
+/// NETLINK_SOCK_DIAG, by hand: one `inet_diag_req_v2` naming the four numbers of the
+/// connection (no NLM_F_DUMP), one `inet_diag_msg` back with the state and the timer.
+mod diag {
+    use std::io;
+    use std::net::{IpAddr, SocketAddr};
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
+    };
+
+    use super::{Row, TcpState};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_HDRLEN: usize = 16;
+    const IPPROTO_TCP: u8 = 6;
+
+    fn addr16(ip: IpAddr) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        match ip {
+            IpAddr::V4(a) => b[..4].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => b = a.octets(),
+        }
+        b
+    }
+
+    /// nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes).
+    pub fn request(local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
+        let mut m = Vec::with_capacity(72);
+        m.extend_from_slice(&72u32.to_ne_bytes());
+        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        m.extend_from_slice(&1u32.to_ne_bytes()); // seq
+        m.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
+        let family = if local.is_ipv4() {
+            nix::libc::AF_INET
+        } else {
+            nix::libc::AF_INET6
+        };
+        // sdiag_family, sdiag_protocol, idiag_ext, pad; idiag_states: every state.
+        m.extend_from_slice(&[family as u8, IPPROTO_TCP, 0, 0]);
+        m.extend_from_slice(&u32::MAX.to_ne_bytes());
+        // inet_diag_sockid: ports and addresses in network order, interface, cookie.
+        m.extend_from_slice(&local.port().to_be_bytes());
+        m.extend_from_slice(&remote.port().to_be_bytes());
+        m.extend_from_slice(&addr16(local.ip()));
+        m.extend_from_slice(&addr16(remote.ip()));
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+        m
+    }
+
+    /// The answer: inet_diag_msg { family, state, timer, retrans, id (48 bytes), expires (ms),
+    /// … }, or an NLMSG_ERROR whose ENOENT means there is no such connection.
+    pub fn answer(b: &[u8]) -> io::Result<Option<Row>> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "short sock_diag answer");
+        let u32_at = |i: usize| -> io::Result<u32> {
+            let w: [u8; 4] = b
+                .get(i..i + 4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?;
+            Ok(u32::from_ne_bytes(w))
+        };
+        let ty = u32_at(4)? as u16;
+        if ty == NLMSG_ERROR {
+            return match -(u32_at(NLMSG_HDRLEN)? as i32) {
+                0 | nix::libc::ENOENT => Ok(None),
+                e => Err(io::Error::from_raw_os_error(e)),
+            };
+        }
+        let m = NLMSG_HDRLEN;
+        let state = *b.get(m + 1).ok_or_else(bad)?;
+        let timer = *b.get(m + 2).ok_or_else(bad)?;
+        let expires = u32_at(m + 52)?;
+        let Some(state) = TcpState::from_code(state) else {
+            return Err(bad());
+        };
+        Ok(Some(Row {
+            state,
+            timer: (timer != 0).then_some(expires as f64 / 1000.0),
+        }))
+    }
+
+    pub fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Row>> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )?;
+        sendto(
+            fd.as_raw_fd(),
+            &request(local, remote),
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )?;
+        let mut buf = [0u8; 8192];
+        let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+        answer(&buf[..n])
+    }
+}
+
+fn proc_lookup(local: SocketAddr, remote: SocketAddr) -> Result<Option<Row>, LiveError> {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = match unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let found = text
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| parse_row(l, hz))
+                    .find(|(l, r, _)| *l == local && *r == remote);
+                if let Some((_, _, row)) = found {
+                    return Ok(Some(row));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with('6') => {}
+            Err(e) => return Err(LiveError::file(std::path::Path::new(path), e)),
+        }
+    }
+    Ok(None)
+}
+
+/// `  3: 0100007F:9C40 0100007F:D3A2 06 00000000:00000000 03:00001770 00000000 …`: local,
+/// remote, state, queues, timer kind and the clock ticks it has left.
+fn parse_row(line: &str, hz: f64) -> Option<(SocketAddr, SocketAddr, Row)> {
+    let mut f = line.split_whitespace();
+    f.next()?;
+    let local = parse_addr(f.next()?)?;
+    let remote = parse_addr(f.next()?)?;
+    let state = TcpState::from_code(u8::from_str_radix(f.next()?, 16).ok()?)?;
+    f.next()?;
+    let (tr, when) = f.next()?.split_once(':')?;
+    let timer = match u8::from_str_radix(tr, 16).ok()? {
+        0 => None,
+        _ => Some(u64::from_str_radix(when, 16).ok()? as f64 / hz),
+    };
+    Some((local, remote, Row { state, timer }))
+}
+
+/// The kernel prints each 32-bit word of the address in host byte order, then the port.
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        Some(w.to_ne_bytes())
+    };
+    let ip = match ip.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Prints what the kernel's socket table says about the connection `server ⇄ client`, one
+/// line per end: `args` holds the state (`TIME_WAIT`, or `CLOSED` when the end has no entry).
+fn kernel_table(t: &Tracer, server: SocketAddr, client: SocketAddr) -> Result<(), LiveError> {
+    for (local, remote, whose) in [(server, client, "server"), (client, server, "client")] {
+        let start = now();
+        let (row, source) = lookup(local, remote)?;
+        let mut e = Event::new(Role::Server, Role::Server.name(), "print", start);
+        e.local = Some(local);
+        e.addr = Some(remote);
+        let mut text = format!("{source}: the {whose}'s end {local} ⇄ {remote}: ");
+        match row {
+            Some(r) => {
+                e.args = r.state.name().to_owned();
+                text.push_str(r.state.name());
+                if let Some(s) = r.timer {
+                    let _ = write!(text, ", {s:.3} s left");
+                }
+            }
+            None => {
+                e.args = "CLOSED".to_owned();
+                text.push_str("no entry (CLOSED)");
+            }
+        }
+        e.text = Some(text);
+        t.emit(&mut e);
+    }
+    Ok(())
+}
+
+/// A new server socket on `addr`'s port with SO_REUSEADDR `reuse`: bind, and listen if the
+/// bind succeeded.
+fn restart(t: &Tracer, addr: SocketAddr, reuse: bool) -> Result<(), LiveError> {
+    let s = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
+    t.setsockopt(&s, SockOpt::ReuseAddr(reuse))?;
+    match t.bind(&s, addr) {
+        Ok(()) => {
+            t.listen(&s, 16)?;
+            t.print(
+                Role::Server,
+                &format!("listening on port {} again", addr.port()),
+            );
+        }
+        Err(LiveError::Call { source, .. })
+            if source.raw_os_error() == Some(nix::libc::EADDRINUSE) =>
+        {
+            t.print(Role::Server, "bind() error: Address already in use");
+        }
+        Err(e) => return Err(e),
+    }
+    t.close(s)
+}
+
+/// One server of the run, as its events show it.
+struct Part {
+    /// `a` or `b`.
+    name: &'static str,
+    /// SO_REUSEADDR of the first listener (inherited by the connection in TIME_WAIT).
+    old_reuse: Option<bool>,
+    conn: Option<usize>,
+    /// The restarts: SO_REUSEADDR of the new socket, and bind()'s errno (None: success).
+    binds: Vec<(Option<bool>, Option<String>)>,
+    /// listen() after a successful restart bind.
+    listened: bool,
+    /// What /proc/net/tcp said: (server end, client end).
+    table: (Option<String>, Option<String>),
+    /// Seconds left on the TIME_WAIT timer.
+    timer: Option<f64>,
+}
+
+/// SO_REUSEADDR as set by the last setsockopt on `fd` before `before`.
+fn reuse_of(v: &View, role: Role, fd: Option<i32>, before: i128) -> Option<bool> {
+    v.run
+        .events
+        .iter()
+        .filter(|e| e.role == role && e.call == "setsockopt" && e.fd == fd && e.start < before)
+        .rfind(|e| e.args.contains("SO_REUSEADDR"))
+        .and_then(|e| match e.args.rsplit(", ").next() {
+            Some("0") => Some(false),
+            Some("1") => Some(true),
+            _ => None,
+        })
+}
+
+fn part(v: &View, name: &'static str) -> Option<Part> {
+    let span = v.phase(&format!("timewait/{name}"))?;
+    let restart = v.phase(&format!("timewait/{name}-restart"))?;
+    let accept = v.calls(Role::Server, "accept", span).find(|e| e.ok())?;
+    let conn = v.conn_of(accept);
+    // The listener: the server socket bound to the address the connection came to.
+    let bind = v.run.events.iter().find(|e| {
+        e.role == Role::Server && e.call == "bind" && e.ok() && e.local == accept.local
+    })?;
+    let old_reuse = reuse_of(v, Role::Server, bind.fd, bind.start);
+    let binds = v
+        .calls(Role::Server, "bind", restart)
+        .map(|e| (reuse_of(v, Role::Server, e.fd, e.start), e.errno.clone()))
+        .collect();
+    let listened = v.calls(Role::Server, "listen", restart).any(|e| e.ok());
+    let print_of = |l: Option<SocketAddr>, a: Option<SocketAddr>| {
+        v.calls(Role::Server, "print", span)
+            .find(|e| e.local.is_some() && e.local == l && e.addr == a)
+    };
+    let mine = print_of(accept.local, accept.addr);
+    let theirs = print_of(accept.addr, accept.local);
+    let timer = mine
+        .and_then(|e| e.text.as_deref())
+        .and_then(|t| t.rsplit(", ").next())
+        .and_then(|t| t.strip_suffix(" s left"))
+        .and_then(|t| t.parse().ok());
+    Some(Part {
+        name,
+        old_reuse,
+        conn,
+        binds,
+        listened,
+        table: (mine.map(|e| e.args.clone()), theirs.map(|e| e.args.clone())),
+        timer,
+    })
+}
+
+fn first_fin<'v>(v: &'v View, c: usize) -> Option<&'v Pkt> {
+    v.conn_pkts(c)
+        .find(|p| p.tcp.as_ref().is_some_and(|t| t.has(f::FIN)))
+}
+
+fn on_off(r: Option<bool>) -> &'static str {
+    match r {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "?",
+    }
+}
+
+fn result(errno: &Option<String>) -> &str {
+    errno.as_deref().unwrap_or("ok")
+}
+
+fn checks(v: &View) -> Vec<Check> {
+    let (Some(a), Some(b)) = (part(v, "a"), part(v, "b")) else {
+        return vec![Check::missing(
+            "both servers ran and were restarted",
+            "a mark, accept() or bind() event is missing",
+        )];
+    };
+    let mut out = Vec::new();
+    for p in [&a, &b] {
+        let upper = p.name.to_uppercase();
+        let fin = p.conn.and_then(|c| first_fin(v, c));
+        out.push(Check::new(
+            fin.is_some_and(|x| x.dir == Dir::ToClient),
+            format!("server {upper} closed first: the first FIN of its connection is the server's"),
+            fin.map_or("no FIN captured".to_owned(), |x| {
+                format!("frame {}, {}", x.index + 1, x.dir.sender().name())
+            }),
+        ));
+        let (mine, theirs) = (&p.table.0, &p.table.1);
+        out.push(Check::new(
+            fin.is_some_and(|x| x.dir == Dir::ToClient)
+                && mine.as_deref() == Some("TIME_WAIT")
+                && theirs.as_deref() == Some("CLOSED"),
+            format!(
+                "server {upper}: the side that sent the first FIN is the one in TIME_WAIT (kernel table: server's end TIME_WAIT, client's end gone)"
+            ),
+            format!(
+                "kernel table: server's end {}, client's end {}",
+                mine.as_deref().unwrap_or("not looked up"),
+                theirs.as_deref().unwrap_or("not looked up")
+            ),
+        ));
+    }
+    let restarts = |p: &Part| -> String {
+        p.binds
+            .iter()
+            .map(|(r, e)| format!("SO_REUSEADDR {} → {}", on_off(*r), result(e)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let without: Vec<&Option<String>> = [&a, &b]
+        .iter()
+        .flat_map(|p| {
+            p.binds
+                .iter()
+                .filter(|(r, _)| *r == Some(false))
+                .map(|(_, e)| e)
+        })
+        .collect();
+    out.push(Check::new(
+        without.len() == 2
+            && without
+                .iter()
+                .all(|e| e.as_deref() == Some("EADDRINUSE")),
+        "without SO_REUSEADDR, bind() to the port a TIME_WAIT connection holds fails with EADDRINUSE",
+        format!("server A: {}; server B: {}", restarts(&a), restarts(&b)),
+    ));
+    let b_on: Vec<&Option<String>> = b
+        .binds
+        .iter()
+        .filter(|(r, _)| *r == Some(true))
+        .map(|(_, e)| e)
+        .collect();
+    out.push(Check::new(
+        b.old_reuse == Some(true) && b_on.len() == 1 && b_on[0].is_none() && b.listened,
+        "with SO_REUSEADDR on the old socket and the new one (server B), bind() succeeds and the server listens again",
+        format!(
+            "old socket SO_REUSEADDR {}; new socket: {}{}",
+            on_off(b.old_reuse),
+            restarts(&b),
+            if b.listened { ", listen() = 0" } else { "" }
+        ),
+    ));
+    let a_on: Vec<&Option<String>> = a
+        .binds
+        .iter()
+        .filter(|(r, _)| *r == Some(true))
+        .map(|(_, e)| e)
+        .collect();
+    out.push(Check::new(
+        a.old_reuse == Some(false)
+            && a_on.len() == 1
+            && a_on[0].as_deref() == Some("EADDRINUSE"),
+        "Linux: SO_REUSEADDR on the new socket alone is not enough: server A's TIME_WAIT connection came from a listener without it, so bind() still fails",
+        format!(
+            "old socket SO_REUSEADDR {}; new socket: {}",
+            on_off(a.old_reuse),
+            restarts(&a)
+        ),
+    ));
+    out.push(checks::acks_match_next_seq(v));
+    out.push(checks::no_retransmission(v));
+    out
+}
+
+fn facts(v: &View) -> Vec<String> {
+    let parts: Vec<Part> = ["a", "b"].iter().filter_map(|n| part(v, n)).collect();
+    let mut out = Vec::new();
+    if parts.len() == 2 {
+        out.push(
+            "bind() to a port held by a TIME_WAIT connection, in this run (rows: the old server; columns: the new socket):"
+                .to_owned(),
+        );
+        out.push(format!(
+            "  {:<33} {:<23} {}",
+            "", "new: SO_REUSEADDR off", "new: SO_REUSEADDR on"
+        ));
+        for p in &parts {
+            let cell = |want: bool| {
+                p.binds
+                    .iter()
+                    .find(|(r, _)| *r == Some(want))
+                    .map_or("—", |(_, e)| result(e))
+            };
+            out.push(format!(
+                "  {:<33} {:<23} {}",
+                format!(
+                    "server {} (old: SO_REUSEADDR {})",
+                    p.name.to_uppercase(),
+                    on_off(p.old_reuse)
+                ),
+                cell(false),
+                cell(true)
+            ));
+        }
+    }
+    for p in &parts {
+        if let Some(s) = p.timer {
+            out.push(format!(
+                "server {}: TIME_WAIT had {s:.3} s left when the table was read (Linux: 60 s; 2 × MSL would be 240 s)",
+                p.name.to_uppercase()
+            ));
+        }
+        if let Some(c) = p.conn {
+            let closing: Vec<String> = v
+                .conn_pkts(c)
+                .skip_while(|x| !x.tcp.as_ref().is_some_and(|t| t.has(f::FIN)))
+                .map(|x| {
+                    let fs = crate::render::describe::flags_bracketed(
+                        x.tcp.as_ref().map_or(0, |t| t.flags & 0xff),
+                    );
+                    match x.dir {
+                        Dir::ToServer => format!("{fs} →"),
+                        Dir::ToClient => format!("← {fs}"),
+                    }
+                })
+                .collect();
+            out.push(format!(
+                "server {}: {} segments to close: {}",
+                p.name.to_uppercase(),
+                closing.len(),
+                closing.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_time_wait_row_with_its_timer() {
+        let lo = u32::from_ne_bytes([127, 0, 0, 1]);
+        let line = format!(
+            "   3: {lo:08X}:9C40 {lo:08X}:D3A2 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000"
+        );
+        let (l, r, row) = parse_row(&line, 100.0).unwrap();
+        assert_eq!(l, "127.0.0.1:40000".parse().unwrap());
+        assert_eq!(r, "127.0.0.1:54178".parse().unwrap());
+        assert_eq!(row.state, TcpState::TimeWait);
+        assert_eq!(row.timer, Some(60.0));
+        assert_eq!(
+            parse_row("  sl  local_address rem_address   st", 100.0),
+            None
+        );
+    }
+
+    #[test]
+    fn reads_a_sock_diag_answer() {
+        let mut msg = vec![0u8; 88];
+        msg[4..6].copy_from_slice(&20u16.to_ne_bytes());
+        msg[17] = 6;
+        msg[18] = 3;
+        msg[68..72].copy_from_slice(&59_990u32.to_ne_bytes());
+        let row = diag::answer(&msg).unwrap().unwrap();
+        assert_eq!(row.state, TcpState::TimeWait);
+        assert_eq!(row.timer, Some(59.99));
+        let mut err = vec![0u8; 36];
+        err[4..6].copy_from_slice(&2u16.to_ne_bytes());
+        err[16..20].copy_from_slice(&(-nix::libc::ENOENT).to_ne_bytes());
+        assert_eq!(diag::answer(&err).unwrap(), None);
+        assert!(diag::answer(&[1, 2]).is_err());
+        let req = diag::request(
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+        );
+        assert_eq!((req.len(), &req[24..26]), (72, &40000u16.to_be_bytes()[..]));
+    }
+}
