@@ -12,3 +12,4 @@ pub mod render;
 pub mod replay;
 pub mod scenario;
 pub mod source;
+pub mod synth;

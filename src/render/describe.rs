@@ -1,8 +1,11 @@
 //! Words for things: TCP flags in tcpdump's letters, endpoints, option lists, labels for frames
 //! that are not TCP or UDP. Shared by the text and JSON Lines views.
 
-use std::fmt::Write;
-use std::net::IpAddr;
+mod sink;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use self::sink::Sink;
 
 use crate::analyse::flags as f;
 use crate::decode::options::{mptcp_subtype_name, options, TcpOption};
@@ -11,25 +14,38 @@ use crate::source::FrameKind;
 
 /// tcpdump's flag letters: `S` SYN, `F` FIN, `P` PSH, `R` RST, `U` URG, `E` ECE, `W` CWR,
 /// `e` AE, `.` ACK; `none` when no flag is set.
-pub fn flag_letters(out: &mut String, flags: u16) {
+pub fn flag_letters<S: Sink + ?Sized>(out: &mut S, flags: u16) {
+    // The common combinations, without the loop.
+    let common = match flags {
+        x if x == f::ACK => ".",
+        x if x == f::PSH | f::ACK => "P.",
+        x if x == f::SYN => "S",
+        x if x == f::SYN | f::ACK => "S.",
+        x if x == f::FIN | f::ACK => "F.",
+        _ => "",
+    };
+    if !common.is_empty() {
+        out.put(common);
+        return;
+    }
     let start = out.len();
     for (bit, c) in [
-        (f::SYN, 'S'),
-        (f::FIN, 'F'),
-        (f::PSH, 'P'),
-        (f::RST, 'R'),
-        (f::URG, 'U'),
-        (f::ECE, 'E'),
-        (f::CWR, 'W'),
-        (f::AE, 'e'),
-        (f::ACK, '.'),
+        (f::SYN, "S"),
+        (f::FIN, "F"),
+        (f::PSH, "P"),
+        (f::RST, "R"),
+        (f::URG, "U"),
+        (f::ECE, "E"),
+        (f::CWR, "W"),
+        (f::AE, "e"),
+        (f::ACK, "."),
     ] {
         if flags & bit != 0 {
-            out.push(c);
+            out.put(c);
         }
     }
     if out.len() == start {
-        out.push_str("none");
+        out.put("none");
     }
 }
 
@@ -42,71 +58,188 @@ pub fn flags_bracketed(flags: u16) -> String {
     s
 }
 
+/// Appends `n` in decimal, without `core::fmt`.
+#[inline]
+pub fn num<S: Sink + ?Sized>(out: &mut S, n: impl Into<u64>) {
+    out.put_u64(n.into());
+}
+
+/// Appends an address as `Display` writes it (IPv6 in RFC 5952 form), without `core::fmt`.
+pub fn ip<S: Sink + ?Sized>(out: &mut S, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => ipv4(out, a),
+        IpAddr::V6(a) => ipv6(out, a),
+    }
+}
+
+/// Dotted-quad IPv4, as `Ipv4Addr`'s `Display`.
+#[inline]
+pub fn ipv4<S: Sink + ?Sized>(out: &mut S, a: Ipv4Addr) {
+    let [a, b, c, d] = a.octets();
+    out.put_u64(a.into());
+    out.put(".");
+    out.put_u64(b.into());
+    out.put(".");
+    out.put_u64(c.into());
+    out.put(".");
+    out.put_u64(d.into());
+}
+
+/// IPv6 as `Ipv6Addr`'s `Display` writes it: IPv4-mapped as `::ffff:a.b.c.d`, otherwise
+/// lowercase hex groups with the first longest run (two or more) of zero groups as `::`.
+pub fn ipv6<S: Sink + ?Sized>(out: &mut S, a: Ipv6Addr) {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        out.put("::ffff:");
+        ipv4(out, v4);
+        return;
+    }
+    let segs = a.segments();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &s) in segs.iter().enumerate() {
+        if s == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                (best, best_len) = (cur, cur_len);
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    if best_len > 1 {
+        hex_groups(out, &segs[..best]);
+        out.put("::");
+        hex_groups(out, &segs[best + best_len..]);
+    } else {
+        hex_groups(out, &segs);
+    }
+}
+
+/// `a:b:c` in lowercase hex without leading zeros.
+fn hex_groups<S: Sink + ?Sized>(out: &mut S, groups: &[u16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &g) in groups.iter().enumerate() {
+        let mut buf = [b':'; 5];
+        let mut n = 1;
+        for shift in [12, 8, 4, 0] {
+            let d = (g >> shift) & 0xF;
+            if d != 0 || n > 1 || shift == 0 {
+                buf[n] = HEX[d as usize];
+                n += 1;
+            }
+        }
+        let from = usize::from(i == 0);
+        out.put(std::str::from_utf8(&buf[from..n]).unwrap_or_default());
+    }
+}
+
+/// `secs.frac` with `digits` fractional digits (none: just `secs`), as
+/// [`crate::source::time::write_secs_frac`] writes it, without `core::fmt`.
+pub fn secs_frac<S: Sink + ?Sized>(out: &mut S, secs: i64, nanos: u32, digits: u8) {
+    if secs < 0 {
+        out.put("-");
+    }
+    out.put_u64(secs.unsigned_abs());
+    if digits == 0 {
+        return;
+    }
+    let frac = nanos / 10u32.pow(9 - digits.min(9) as u32);
+    out.put(".");
+    let width = digits as usize;
+    let mut len = 1;
+    let mut x = frac;
+    while x >= 10 {
+        x /= 10;
+        len += 1;
+    }
+    for _ in len..width {
+        out.put("0");
+    }
+    out.put_u64(frac.into());
+}
+
 /// `addr:port`, with IPv6 in brackets.
-pub fn endpoint(out: &mut String, ip: IpAddr, port: Option<u16>) {
-    match (ip, port) {
+pub fn endpoint<S: Sink + ?Sized>(out: &mut S, addr: IpAddr, port: Option<u16>) {
+    match (addr, port) {
         (IpAddr::V6(a), Some(p)) => {
-            let _ = write!(out, "[{a}]:{p}");
+            out.put("[");
+            ipv6(out, a);
+            out.put("]:");
+            num(out, p);
         }
-        (a, Some(p)) => {
-            let _ = write!(out, "{a}:{p}");
+        (IpAddr::V4(a), Some(p)) => {
+            ipv4(out, a);
+            out.put(":");
+            num(out, p);
         }
-        (a, None) => {
-            let _ = write!(out, "{a}");
-        }
+        (a, None) => ip(out, a),
     }
 }
 
 /// TCP options as tcpdump lists them: `mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7`.
 /// `sack_base`: the peer's initial sequence number, to show SACK edges relative (as the ACK is);
 /// None shows them raw.
-pub fn tcp_options(out: &mut String, bytes: &[u8], cut: bool, sack_base: Option<u32>) {
+pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_base: Option<u32>) {
     let mut first = true;
     for o in options(bytes) {
         if !first {
-            out.push(',');
+            out.put(",");
         }
         first = false;
-        let _ = match o {
-            Ok(TcpOption::Nop) => write!(out, "nop"),
-            Ok(TcpOption::Mss(m)) => write!(out, "mss {m}"),
-            Ok(TcpOption::WindowScale(s)) => write!(out, "wscale {s}"),
-            Ok(TcpOption::SackPermitted) => write!(out, "sackOK"),
+        match o {
+            Ok(TcpOption::Nop) => out.put("nop"),
+            Ok(TcpOption::Mss(m)) => {
+                out.put("mss ");
+                num(out, m);
+            }
+            Ok(TcpOption::WindowScale(s)) => {
+                out.put("wscale ");
+                num(out, s);
+            }
+            Ok(TcpOption::SackPermitted) => out.put("sackOK"),
             Ok(TcpOption::Sack { blocks, count }) => {
-                let _ = write!(out, "sack {count}");
+                out.put("sack ");
+                num(out, count);
                 let base = sack_base.unwrap_or(0);
                 for (l, r) in blocks.iter().take(count as usize) {
-                    let _ = write!(
-                        out,
-                        " {{{}:{}}}",
-                        l.wrapping_sub(base),
-                        r.wrapping_sub(base)
-                    );
+                    out.put(" {");
+                    num(out, l.wrapping_sub(base));
+                    out.put(":");
+                    num(out, r.wrapping_sub(base));
+                    out.put("}");
                 }
-                Ok(())
             }
-            Ok(TcpOption::Timestamps { val, ecr }) => write!(out, "TS val {val} ecr {ecr}"),
+            Ok(TcpOption::Timestamps { val, ecr }) => {
+                out.put("TS val ");
+                num(out, val);
+                out.put(" ecr ");
+                num(out, ecr);
+            }
             Ok(TcpOption::Mptcp { subtype }) => {
-                write!(out, "mptcp {}", mptcp_subtype_name(subtype))
+                out.put("mptcp ");
+                out.put(mptcp_subtype_name(subtype));
             }
-            Ok(TcpOption::FastOpen(d)) => write!(
-                out,
-                "tfo{}",
-                if d.is_empty() {
-                    " cookiereq"
-                } else {
-                    " cookie"
-                }
-            ),
-            Ok(TcpOption::Unknown { kind, data }) => write!(out, "opt-{kind}:{}", data.len()),
-            Err(()) => write!(out, "bad opt"),
-        };
+            Ok(TcpOption::FastOpen(d)) => out.put(if d.is_empty() {
+                "tfo cookiereq"
+            } else {
+                "tfo cookie"
+            }),
+            Ok(TcpOption::Unknown { kind, data }) => {
+                out.put("opt-");
+                num(out, kind);
+                out.put(":");
+                num(out, data.len() as u64);
+            }
+            Err(()) => out.put("bad opt"),
+        }
     }
     if cut {
         if !first {
-            out.push(',');
+            out.put(",");
         }
-        out.push_str("options cut by the snaplen");
+        out.put("options cut by the snaplen");
     }
 }
 
@@ -176,7 +309,7 @@ pub fn icmp_name(i: &Icmp<'_>) -> &'static str {
 }
 
 /// What an ICMP error quotes: `UDP 10.0.0.1:53 → 10.0.0.2:4000`.
-pub fn icmp_quote(out: &mut String, quoted: &[u8]) {
+pub fn icmp_quote<S: Sink + ?Sized>(out: &mut S, quoted: &[u8]) {
     let frame = crate::source::Frame {
         number: 0,
         ts: None,
@@ -189,7 +322,7 @@ pub fn icmp_quote(out: &mut String, quoted: &[u8]) {
     };
     let p = crate::decode::decode(&frame);
     let Some(ip) = p.ip else {
-        out.push_str("a packet cut too short to read");
+        out.put("a packet cut too short to read");
         return;
     };
     let (name, ports) = match p.transport {
@@ -198,17 +331,22 @@ pub fn icmp_quote(out: &mut String, quoted: &[u8]) {
         Transport::Icmp(_) => ("ICMP", None),
         _ => ("IP", None),
     };
-    out.push_str(name);
-    out.push(' ');
+    out.put(name);
+    out.put(" ");
     endpoint(out, ip.src, ports.map(|p| p.0));
-    out.push_str(" → ");
+    out.put(" → ");
     endpoint(out, ip.dst, ports.map(|p| p.1));
 }
 
 /// A short honest label for a frame that is not TCP or UDP (or whose header is cut).
-pub fn other_label(out: &mut String, kind: FrameKind, linktype: u16, pkt: &Packet<'_>) {
+pub fn other_label<S: Sink + ?Sized>(
+    out: &mut S,
+    kind: FrameKind,
+    linktype: u16,
+    pkt: &Packet<'_>,
+) {
     if kind == FrameKind::CustomBlock {
-        out.push_str("pcapng Custom Block (no packet)");
+        out.put("pcapng Custom Block (no packet)");
         return;
     }
     if let Some(Stop::Link(e)) = pkt.stop {
@@ -248,7 +386,7 @@ pub fn other_label(out: &mut String, kind: FrameKind, linktype: u16, pkt: &Packe
                     icmp_name(&i)
                 );
                 if let Some(q) = i.quoted {
-                    out.push_str(", quoting ");
+                    out.put(", quoting ");
                     icmp_quote(out, q);
                 }
                 Ok(())
@@ -320,6 +458,74 @@ mod tests {
         let mut s = String::new();
         tcp_options(&mut s, &b, false, None);
         assert_eq!(s, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7");
+    }
+
+    /// The fast address and time writers give exactly what `Display` gives.
+    #[test]
+    fn fast_writers_match_display() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fixed: Vec<Ipv6Addr> = [
+            "::",
+            "::1",
+            "1::",
+            "::ffff:1.2.3.4",
+            "::1.2.3.4",
+            "1:0:0:1:0:0:0:1",
+            "1:0:0:2:0:0:3:4",
+            "fe80::1:0:0:1",
+            "2001:db8::",
+            "0:0:1::",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:0",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for _ in 0..20_000 {
+            let (a, b) = (next(), next());
+            // Zero some groups at random so runs of zeros of every length occur.
+            let mask = next();
+            let mut segs = [0u16; 8];
+            for (i, s) in segs.iter_mut().enumerate() {
+                let v = ((if i < 4 {
+                    a >> (16 * i)
+                } else {
+                    b >> (16 * (i - 4))
+                }) & 0xFFFF) as u16;
+                *s = if mask >> (i * 2) & 3 == 0 {
+                    v
+                } else {
+                    v >> (mask >> 40 & 15)
+                };
+                if mask >> (20 + i) & 1 == 1 {
+                    *s = 0;
+                }
+            }
+            fixed.push(Ipv6Addr::from(segs));
+            fixed.push(Ipv6Addr::from((a as u128) << 64 | b as u128));
+        }
+        for a in fixed {
+            let mut s = String::new();
+            ipv6(&mut s, a);
+            assert_eq!(s, a.to_string());
+            let v4 = Ipv4Addr::from(next() as u32);
+            s.clear();
+            ipv4(&mut s, v4);
+            assert_eq!(s, v4.to_string());
+        }
+        for (secs, nanos, digits) in [(0, 0, 6), (-1, 999_999_999, 9), (17, 5_000, 6), (3, 1, 0)] {
+            let mut s = String::new();
+            secs_frac(&mut s, secs, nanos, digits);
+            let mut want = String::new();
+            let _ = crate::source::time::write_secs_frac(&mut want, secs, nanos, digits);
+            assert_eq!(s, want);
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use super::describe::{other_label, tcp_options};
+use super::describe::{self, other_label, secs_frac, tcp_options};
 use crate::analyse::{flags as f, Findings, Record};
 use crate::decode::Transport;
 
@@ -20,7 +20,9 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
     out.push_str(",\"ts\":");
     match fr.ts {
         Some(ts) => {
-            let _ = write!(out, "\"{ts}\"");
+            out.push('"');
+            secs_frac(out, ts.secs, ts.nanos, ts.digits);
+            out.push('"');
         }
         None => out.push_str("null"),
     }
@@ -82,12 +84,7 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             if let Some(v) = v {
                 analysis(out, v.findings, v.dup_ack_num);
             }
-            let mut opts = String::new();
-            tcp_options(&mut opts, t.options, t.options_cut, None);
-            if !opts.is_empty() {
-                out.push_str(",\"options\":");
-                string(out, &opts);
-            }
+            options(out, t.options, t.options_cut);
         }
         (true, Transport::Udp(u)) => {
             out.push_str(",\"proto\":\"udp\",\"sport\":");
@@ -106,11 +103,13 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
                 _ if ip.is_some() => "ip",
                 _ => "other",
             };
-            let _ = write!(out, ",\"proto\":\"{proto}\"");
-            out.push_str(",\"label\":");
-            let mut s = String::new();
-            other_label(&mut s, fr.kind, fr.linktype, &rec.pkt);
-            string(out, &s);
+            out.push_str(",\"proto\":\"");
+            out.push_str(proto);
+            out.push('"');
+            out.push_str(",\"label\":\"");
+            let text = out.len();
+            other_label(out, fr.kind, fr.linktype, &rec.pkt);
+            quote_from(out, text);
         }
     }
     out.push_str("}\n");
@@ -128,7 +127,9 @@ fn analysis(out: &mut String, fs: Findings, dup_num: u32) {
                 out.push(',');
             }
             first = false;
-            let _ = write!(out, "\"{key}\"");
+            out.push('"');
+            out.push_str(key);
+            out.push('"');
         }
     }
     out.push(']');
@@ -138,9 +139,35 @@ fn analysis(out: &mut String, fs: Findings, dup_num: u32) {
     }
 }
 
+/// `,"options":"…"` for a segment with options, written in place (the option text never
+/// needs escaping; if it ever did, it is escaped).
+fn options(out: &mut String, bytes: &[u8], cut: bool) {
+    const KEY: &str = ",\"options\":\"";
+    let start = out.len();
+    out.push_str(KEY);
+    let text = out.len();
+    tcp_options(out, bytes, cut, None);
+    if out.len() == text {
+        out.truncate(start);
+        return;
+    }
+    quote_from(out, text);
+}
+
+/// Ends a JSON string whose text was written raw from byte `text` of `out`, after its opening
+/// quote: escapes it if it needs escaping (as [`string`] would), then closes it.
+fn quote_from(out: &mut String, text: usize) {
+    if out.as_bytes()[text..].iter().any(|&b| needs_escape(b)) {
+        let raw = out.split_off(text);
+        out.truncate(text - 1);
+        string(out, &raw);
+        return;
+    }
+    out.push('"');
+}
+
 fn num(out: &mut String, n: u64) {
-    let mut b = itoa::Buffer::new();
-    out.push_str(b.format(n));
+    describe::num(out, n);
 }
 
 fn opt(out: &mut String, n: Option<u64>) {
@@ -153,7 +180,9 @@ fn opt(out: &mut String, n: Option<u64>) {
 fn addr(out: &mut String, a: Option<IpAddr>) {
     match a {
         Some(a) => {
-            let _ = write!(out, "\"{a}\"");
+            out.push('"');
+            describe::ip(out, a);
+            out.push('"');
         }
         None => out.push_str("null"),
     }
@@ -162,6 +191,11 @@ fn addr(out: &mut String, a: Option<IpAddr>) {
 /// A JSON string with the escapes RFC 8259 requires.
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(needs_escape) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -176,4 +210,9 @@ pub fn string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// A byte that a JSON string must escape (every other char is written as it is).
+fn needs_escape(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
 }

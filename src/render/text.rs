@@ -7,13 +7,13 @@
 //! Columns grow as wider values appear and never shrink, so a stream of lines stays aligned
 //! without reading ahead.
 
-use std::fmt::Write;
+mod row;
 
-use super::describe::{endpoint, flag_letters, other_label, tcp_options};
+use self::row::{write_line, Line, Row, DETAILS, NOTES};
+use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_options, Sink};
 use super::{pad, width, Palette};
 use crate::analyse::{flags as f, Findings, Record};
 use crate::decode::Transport;
-use crate::source::time::write_secs_frac;
 use crate::source::Timestamp;
 
 /// How the time column is shown (tcpdump's -t variants).
@@ -59,16 +59,6 @@ const HEADERS: [&str; NCOLS] = [
 /// Lines held back before the first output, so their widths set the columns.
 pub const LOOKAHEAD: usize = 256;
 
-/// One rendered line, not yet padded.
-#[derive(Default)]
-struct Cells {
-    cells: [String; NCOLS],
-    flags_style: &'static str,
-    details: String,
-    notes: String,
-    notes_style: &'static str,
-}
-
 /// Renders records as timeline lines; keeps the state that relative times and alignment need.
 ///
 /// The first [`LOOKAHEAD`] lines (and the header) are held until [`Timeline::finish`] or until
@@ -80,8 +70,9 @@ pub struct Timeline {
     widths: [usize; NCOLS],
     first: Option<i128>,
     prev: Option<i128>,
-    cur: Cells,
-    pending: Option<Vec<Cells>>,
+    /// Where held lines are built.
+    scratch: String,
+    pending: Option<Vec<Row>>,
     header: bool,
 }
 
@@ -99,7 +90,7 @@ impl Timeline {
             widths,
             first: None,
             prev: None,
-            cur: Cells::default(),
+            scratch: String::new(),
             pending: Some(Vec::new()),
             header: false,
         }
@@ -134,8 +125,8 @@ impl Timeline {
         if self.header {
             self.write_header(out);
         }
-        for c in &pending {
-            self.write_line(out, c);
+        for r in &pending {
+            write_line(&self.widths, self.pal, out, r);
         }
     }
 
@@ -159,269 +150,245 @@ impl Timeline {
 
     /// Appends one line (with its newline) for `rec`.
     pub fn line(&mut self, out: &mut String, rec: &Record<'_>) {
-        for c in self.cur.cells.iter_mut() {
-            c.clear();
-        }
-        self.cur.details.clear();
-        self.cur.notes.clear();
-        let mut details = std::mem::take(&mut self.cur.details);
-        let mut notes = std::mem::take(&mut self.cur.notes);
-        let mut notes_style = Palette::YELLOW;
-        let _ = write!(self.cur.cells[FRAME], "{}", rec.frame.number);
-        self.time_cell(rec.frame.ts);
-        if let Some(s) = rec.analysis.stream {
-            let kind = match rec.pkt.transport {
-                Transport::Udp(_) => "udp",
-                _ => "tcp",
-            };
-            let _ = write!(self.cur.cells[STREAM], "{kind} {s}");
-        }
-        let mut flags_style = "";
-        match (rec.pkt.ip, rec.pkt.transport) {
-            (Some(ip), Transport::Tcp(t)) => {
-                conversation(
-                    &mut self.cur.cells[CONV],
-                    ip.src,
-                    ip.dst,
-                    Some((t.sport, t.dport)),
-                );
-                self.cur.cells[PROTO].push_str("TCP");
-                if let Some(fx) = t.fixed {
-                    self.cur.cells[FLAGS].push('[');
-                    flag_letters(&mut self.cur.cells[FLAGS], fx.flags);
-                    self.cur.cells[FLAGS].push(']');
-                    flags_style = flag_style(fx.flags);
-                    // A first fragment's IP length is the fragment's, not the segment's.
-                    let len = if ip.fragment.is_some() { None } else { fx.len };
-                    self.tcp_cells(rec, fx.seq, fx.ack, fx.flags, fx.win, len);
-                    let before = details.len();
-                    details.push('<');
-                    // The peer's ISN, from this segment's raw and relative ACK.
-                    let sack_base = rec
-                        .analysis
-                        .tcp
-                        .filter(|_| fx.flags & f::ACK != 0)
-                        .map(|v| fx.ack.wrapping_sub(v.rel_ack));
-                    tcp_options(&mut details, t.options, t.options_cut, sack_base);
-                    if details.len() == before + 1 {
-                        details.truncate(before);
-                    } else {
-                        details.push('>');
-                    }
-                } else {
-                    details.push_str("TCP header cut after the ports");
-                }
-            }
-            (Some(ip), Transport::Udp(u)) => {
-                conversation(
-                    &mut self.cur.cells[CONV],
-                    ip.src,
-                    ip.dst,
-                    Some((u.sport, u.dport)),
-                );
-                self.cur.cells[PROTO].push_str("UDP");
-                match u.payload_len() {
-                    Some(l) => {
-                        let _ = write!(self.cur.cells[WINLEN], "len {l}");
-                    }
-                    None => details.push_str("UDP header cut after the ports"),
-                }
-                if u.length.is_some() && !u.length_ok {
-                    details.push_str("bad UDP length field");
-                }
-            }
-            (Some(ip), t) => {
-                conversation(&mut self.cur.cells[CONV], ip.src, ip.dst, None);
-                self.cur.cells[PROTO].push_str(match t {
-                    Transport::Icmp(i) if i.v6 => "ICMPv6",
-                    Transport::Icmp(_) => "ICMP",
-                    Transport::Fragment => "IP",
-                    _ => {
-                        if ip.src.is_ipv4() {
-                            "IPv4"
-                        } else {
-                            "IPv6"
-                        }
-                    }
-                });
-                other_label(&mut details, rec.frame.kind, rec.frame.linktype, &rec.pkt);
-                notes_style = "";
-            }
-            (None, _) => {
-                self.cur.cells[PROTO].push('-');
-                other_label(&mut details, rec.frame.kind, rec.frame.linktype, &rec.pkt);
-                notes_style = "";
-            }
-        }
-        // Notes: analysis findings, then damage.
-        if let Some(v) = rec.analysis.tcp {
-            findings(&mut notes, v.findings, v.dup_ack_num, v.dup_ack_of);
-            if v.findings
-                .has(Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT)
-            {
-                notes_style = Palette::RED;
-            }
-        } else if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some())
-            && matches!(rec.pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
-        {
-            push_note(&mut notes, "first IP fragment (not reassembled)");
-        }
-        if rec.pkt.truncated {
-            let _ = write!(
-                push_note(&mut notes, ""),
-                "cut by snaplen: {} of {} bytes",
-                rec.frame.caplen,
-                rec.frame.origlen
-            );
-        }
-        if rec.frame.ts.is_some_and(|t| t.invalid) {
-            push_note(&mut notes, "invalid timestamp fraction in the file");
-        }
-        self.cur.flags_style = flags_style;
-        self.cur.details = details;
-        self.cur.notes = notes;
-        self.cur.notes_style = notes_style;
-        self.emit(out);
-    }
-
-    fn time_cell(&mut self, ts: Option<Timestamp>) {
-        let cell = &mut self.cur.cells[TIME];
-        let Some(ts) = ts else {
-            cell.push('-');
+        let Some(pending) = self.pending.as_mut() else {
+            // Widths are settled: straight into the output, padded as it is built.
+            let mut l = Line::direct(out, &mut self.widths, self.pal);
+            fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
+            l.finish();
             return;
         };
-        let ns = ts.as_nanos();
-        let first = *self.first.get_or_insert(ns);
-        match self.opts.time {
-            TimeMode::Rel => duration(cell, ns - first, ts.digits),
-            TimeMode::Delta => duration(cell, ns - self.prev.unwrap_or(ns), ts.digits),
-            TimeMode::Abs => utc(cell, ts),
+        let mut l = Line::held(&mut self.scratch);
+        fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
+        let row = Row::of(&l);
+        for (i, w) in self.widths.iter_mut().enumerate() {
+            *w = (*w).max(row.width(i));
         }
-        self.prev = Some(ns);
-    }
-
-    fn tcp_cells(
-        &mut self,
-        rec: &Record<'_>,
-        seq: u32,
-        ack: u32,
-        flags: u16,
-        win: u16,
-        len: Option<u32>,
-    ) {
-        let sa = &mut self.cur.cells[SEQACK];
-        match rec.analysis.tcp {
-            Some(v) => {
-                let l = len.unwrap_or(0);
-                if l > 0 {
-                    let _ = write!(sa, "seq {}:{}", v.rel_seq, v.rel_seq.wrapping_add(l));
-                } else {
-                    let _ = write!(sa, "seq {}", v.rel_seq);
-                }
-                if flags & f::ACK != 0 {
-                    let _ = write!(sa, " ack {}", v.rel_ack);
-                }
-            }
-            None => {
-                let _ = write!(sa, "seq {seq} (raw)");
-                if flags & f::ACK != 0 {
-                    let _ = write!(sa, " ack {ack}");
-                }
-            }
+        pending.push(row);
+        if pending.len() >= LOOKAHEAD {
+            self.finish(out);
         }
-        let wl = &mut self.cur.cells[WINLEN];
-        match rec.analysis.tcp.and_then(|v| v.win_scaled) {
-            Some(w) if flags & f::SYN == 0 => {
-                let _ = write!(wl, "win {w}");
-            }
-            _ if flags & f::SYN != 0 => {
-                let _ = write!(wl, "win {win}");
-            }
-            _ => {
-                let _ = write!(wl, "win {win} raw");
-            }
-        }
-        match len {
-            Some(l) => {
-                let _ = write!(wl, " len {l}");
-            }
-            None => wl.push_str(" len ?"),
-        }
-    }
-
-    fn emit(&mut self, out: &mut String) {
-        for i in 0..NCOLS {
-            self.widths[i] = self.widths[i].max(width(&self.cur.cells[i]));
-        }
-        if let Some(pending) = self.pending.as_mut() {
-            pending.push(std::mem::take(&mut self.cur));
-            if pending.len() >= LOOKAHEAD {
-                self.finish(out);
-            }
-            return;
-        }
-        let cur = std::mem::take(&mut self.cur);
-        self.write_line(out, &cur);
-        self.cur = cur;
-    }
-
-    fn write_line(&self, out: &mut String, c: &Cells) {
-        let (details, notes, notes_style) = (&c.details, &c.notes, c.notes_style);
-        let pal = self.pal;
-        let mut line = String::with_capacity(160);
-        // frame number right-aligned
-        for _ in width(&c.cells[FRAME])..self.widths[FRAME] {
-            line.push(' ');
-        }
-        pal.paint(&mut line, Palette::DIM, &c.cells[FRAME]);
-        line.push_str("  ");
-        for i in TIME..NCOLS {
-            let cell = &c.cells[i];
-            let style = match i {
-                TIME => Palette::DIM,
-                FLAGS => c.flags_style,
-                STREAM => Palette::CYAN,
-                _ => "",
-            };
-            // Times are right-aligned so their decimal points line up.
-            let fill = self.widths[i].saturating_sub(width(cell));
-            if i == TIME {
-                line.extend(std::iter::repeat_n(' ', fill));
-            }
-            if style.is_empty() {
-                line.push_str(cell);
-            } else {
-                pal.paint(&mut line, style, cell);
-            }
-            if i != TIME {
-                line.extend(std::iter::repeat_n(' ', fill));
-            }
-            line.push_str("  ");
-        }
-        line.push_str(details);
-        if !notes.is_empty() {
-            if !details.is_empty() {
-                line.push_str("  ");
-            }
-            pal.paint(&mut line, notes_style, notes);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
     }
 }
 
+/// Writes the parts of `rec`'s line into `l`.
+fn fill(
+    l: &mut Line<'_>,
+    rec: &Record<'_>,
+    mode: TimeMode,
+    first: &mut Option<i128>,
+    prev: &mut Option<i128>,
+) {
+    num(l.text, rec.frame.number);
+    l.close(FRAME);
+    time_text(l.text, rec.frame.ts, mode, first, prev);
+    l.close(TIME);
+    if let Some(s) = rec.analysis.stream {
+        l.text.put(match rec.pkt.transport {
+            Transport::Udp(_) => "udp ",
+            _ => "tcp ",
+        });
+        num(l.text, s);
+    }
+    l.close(STREAM);
+    match (rec.pkt.ip, rec.pkt.transport) {
+        (Some(ip), Transport::Tcp(t)) => {
+            conversation(l.text, ip.src, ip.dst, Some((t.sport, t.dport)));
+            l.close(CONV);
+            l.text.put("TCP");
+            l.close(PROTO);
+            if let Some(fx) = t.fixed {
+                l.text.put("[");
+                flag_letters(l.text, fx.flags);
+                l.text.put("]");
+                l.flags_style = flag_style(fx.flags);
+                l.close(FLAGS);
+                // A first fragment's IP length is the fragment's, not the segment's.
+                let len = if ip.fragment.is_some() { None } else { fx.len };
+                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, len);
+                let before = l.text.len();
+                l.text.put("<");
+                // The peer's ISN, from this segment's raw and relative ACK.
+                let sack_base = rec
+                    .analysis
+                    .tcp
+                    .filter(|_| fx.flags & f::ACK != 0)
+                    .map(|v| fx.ack.wrapping_sub(v.rel_ack));
+                tcp_options(l.text, t.options, t.options_cut, sack_base);
+                if l.text.len() == before + 1 {
+                    l.text.truncate(before);
+                } else {
+                    l.text.put(">");
+                }
+            } else {
+                l.close(WINLEN);
+                l.text.put("TCP header cut after the ports");
+            }
+        }
+        (Some(ip), Transport::Udp(u)) => {
+            conversation(l.text, ip.src, ip.dst, Some((u.sport, u.dport)));
+            l.close(CONV);
+            l.text.put("UDP");
+            l.close(SEQACK);
+            let len = u.payload_len();
+            if let Some(n) = len {
+                l.text.put("len ");
+                num(l.text, n);
+            }
+            l.close(WINLEN);
+            if len.is_none() {
+                l.text.put("UDP header cut after the ports");
+            }
+            if u.length.is_some() && !u.length_ok {
+                l.text.put("bad UDP length field");
+            }
+        }
+        (Some(ip), t) => {
+            conversation(l.text, ip.src, ip.dst, None);
+            l.close(CONV);
+            l.text.put(match t {
+                Transport::Icmp(i) if i.v6 => "ICMPv6",
+                Transport::Icmp(_) => "ICMP",
+                Transport::Fragment => "IP",
+                _ => {
+                    if ip.src.is_ipv4() {
+                        "IPv4"
+                    } else {
+                        "IPv6"
+                    }
+                }
+            });
+            l.close(WINLEN);
+            other_label(l.text, rec.frame.kind, rec.frame.linktype, &rec.pkt);
+            l.notes_style = "";
+        }
+        (None, _) => {
+            l.close(CONV);
+            l.text.put("-");
+            l.close(WINLEN);
+            other_label(l.text, rec.frame.kind, rec.frame.linktype, &rec.pkt);
+            l.notes_style = "";
+        }
+    }
+    l.close(DETAILS);
+    // Notes: analysis findings, then damage.
+    if let Some(v) = rec.analysis.tcp {
+        let start = l.text.len();
+        findings_from(l.text, start, v.findings, v.dup_ack_num, v.dup_ack_of);
+        if v.findings
+            .has(Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT)
+        {
+            l.notes_style = Palette::RED;
+        }
+    } else if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some())
+        && matches!(rec.pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
+    {
+        l.note().put("first IP fragment (not reassembled)");
+    }
+    if rec.pkt.truncated {
+        let n = l.note();
+        n.put("cut by snaplen: ");
+        num(n, rec.frame.caplen);
+        n.put(" of ");
+        num(n, rec.frame.origlen);
+        n.put(" bytes");
+    }
+    if rec.frame.ts.is_some_and(|t| t.invalid) {
+        l.note().put("invalid timestamp fraction in the file");
+    }
+    l.close(NOTES);
+}
+
+/// The time cell: relative, delta or absolute, at the file's precision; `-` without a time.
+fn time_text<S: Sink + ?Sized>(
+    out: &mut S,
+    ts: Option<Timestamp>,
+    mode: TimeMode,
+    first: &mut Option<i128>,
+    prev: &mut Option<i128>,
+) {
+    let Some(ts) = ts else {
+        out.put("-");
+        return;
+    };
+    let ns = ts.as_nanos();
+    let first = *first.get_or_insert(ns);
+    match mode {
+        TimeMode::Rel => duration(out, ns - first, ts.digits),
+        TimeMode::Delta => duration(out, ns - prev.unwrap_or(ns), ts.digits),
+        TimeMode::Abs => utc(out, ts),
+    }
+    *prev = Some(ns);
+}
+
+/// The `seq / ack` and `win / len` cells of a TCP segment.
+fn tcp_cells(
+    r: &mut Line<'_>,
+    rec: &Record<'_>,
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    win: u16,
+    len: Option<u32>,
+) {
+    let sa = &mut *r.text;
+    match rec.analysis.tcp {
+        Some(v) => {
+            let l = len.unwrap_or(0);
+            sa.put("seq ");
+            num(sa, v.rel_seq);
+            if l > 0 {
+                sa.put(":");
+                num(sa, v.rel_seq.wrapping_add(l));
+            }
+            if flags & f::ACK != 0 {
+                sa.put(" ack ");
+                num(sa, v.rel_ack);
+            }
+        }
+        None => {
+            sa.put("seq ");
+            num(sa, seq);
+            sa.put(" (raw)");
+            if flags & f::ACK != 0 {
+                sa.put(" ack ");
+                num(sa, ack);
+            }
+        }
+    }
+    r.close(SEQACK);
+    let wl = &mut *r.text;
+    wl.put("win ");
+    match rec.analysis.tcp.and_then(|v| v.win_scaled) {
+        Some(w) if flags & f::SYN == 0 => num(wl, w),
+        _ if flags & f::SYN != 0 => num(wl, win),
+        _ => {
+            num(wl, win);
+            wl.put(" raw");
+        }
+    }
+    match len {
+        Some(l) => {
+            wl.put(" len ");
+            num(wl, l);
+        }
+        None => wl.put(" len ?"),
+    }
+    r.close(WINLEN);
+}
+
 /// `a:1 → b:2`, or `127.0.0.1:1 → :2` when both ends share the address.
-fn conversation(
-    out: &mut String,
+fn conversation<S: Sink + ?Sized>(
+    out: &mut S,
     src: std::net::IpAddr,
     dst: std::net::IpAddr,
     ports: Option<(u16, u16)>,
 ) {
     endpoint(out, src, ports.map(|p| p.0));
-    out.push_str(" → ");
+    out.put(" → ");
     if src == dst {
         if let Some((_, d)) = ports {
-            let _ = write!(out, ":{d}");
+            out.put(":");
+            num(out, d);
             return;
         }
     }
@@ -442,60 +409,88 @@ fn flag_style(flags: u16) -> &'static str {
     }
 }
 
-fn push_note<'s>(notes: &'s mut String, text: &str) -> &'s mut String {
-    if !notes.is_empty() {
-        notes.push_str("; ");
-    }
-    notes.push_str(text);
-    notes
+/// Analysis findings as Wireshark names them, `; `-separated, appended to `out`.
+pub fn findings<S: Sink + ?Sized>(out: &mut S, fs: Findings, dup_num: u32, dup_of: u64) {
+    findings_from(out, 0, fs, dup_num, dup_of);
 }
 
-/// Analysis findings as Wireshark names them.
-pub fn findings(out: &mut String, fs: Findings, dup_num: u32, dup_of: u64) {
+/// [`findings`] into notes that start at byte `start` of `out`.
+fn findings_from<S: Sink + ?Sized>(
+    out: &mut S,
+    start: usize,
+    fs: Findings,
+    dup_num: u32,
+    dup_of: u64,
+) {
+    if fs.is_empty() {
+        return;
+    }
     for &(bit, _, label) in Findings::NAMES {
         if !fs.has(bit) {
             continue;
         }
+        if out.len() > start {
+            out.put("; ");
+        }
         if bit == Findings::DUPLICATE_ACK {
-            let _ = write!(push_note(out, ""), "dup ACK #{dup_num} of frame {dup_of}");
+            out.put("dup ACK #");
+            num(out, dup_num);
+            out.put(" of frame ");
+            num(out, dup_of);
         } else {
-            push_note(out, label);
+            out.put(label);
         }
     }
 }
 
 /// A signed duration in ns as `s.frac`.
-fn duration(out: &mut String, ns: i128, digits: u8) {
+fn duration<S: Sink + ?Sized>(out: &mut S, ns: i128, digits: u8) {
     let neg = ns < 0;
     let a = ns.unsigned_abs();
     if neg {
-        out.push('-');
+        out.put("-");
     }
-    let _ = write_secs_frac(
-        out,
-        (a / 1_000_000_000) as i64,
-        (a % 1_000_000_000) as u32,
-        digits,
-    );
+    // 64-bit division when it fits (always, for captures): 128-bit division is a library call.
+    let (secs, nanos) = match u64::try_from(a) {
+        Ok(a) => ((a / 1_000_000_000) as i64, (a % 1_000_000_000) as u32),
+        Err(_) => ((a / 1_000_000_000) as i64, (a % 1_000_000_000) as u32),
+    };
+    secs_frac(out, secs, nanos, digits);
 }
 
 /// `YYYY-MM-DD HH:MM:SS.frac` in UTC, computed without the time zone database.
-pub fn utc(out: &mut String, ts: Timestamp) {
+pub fn utc<S: Sink + ?Sized>(out: &mut S, ts: Timestamp) {
     let days = ts.secs.div_euclid(86_400);
     let sod = ts.secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:",
-        sod / 3600,
-        sod / 60 % 60
-    );
-    let mut tail = String::new();
-    let _ = write_secs_frac(&mut tail, sod % 60, ts.nanos, ts.digits);
-    if sod % 60 < 10 {
-        out.push('0');
+    if (0..10_000).contains(&y) {
+        zero_padded(out, y as u64, 4);
+    } else {
+        let _ = write!(out, "{y:04}");
     }
-    out.push_str(&tail);
+    out.put("-");
+    zero_padded(out, m as u64, 2);
+    out.put("-");
+    zero_padded(out, d as u64, 2);
+    out.put(" ");
+    zero_padded(out, (sod / 3600) as u64, 2);
+    out.put(":");
+    zero_padded(out, (sod / 60 % 60) as u64, 2);
+    out.put(":");
+    if sod % 60 < 10 {
+        out.put("0");
+    }
+    secs_frac(out, sod % 60, ts.nanos, ts.digits);
+}
+
+/// `n` with leading zeros to at least `w` digits.
+fn zero_padded<S: Sink + ?Sized>(out: &mut S, n: u64, w: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(n);
+    for _ in s.len()..w {
+        out.put("0");
+    }
+    out.put(s);
 }
 
 /// Howard Hinnant's days-to-civil algorithm.

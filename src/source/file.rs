@@ -18,8 +18,9 @@ use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
 use super::{Frame, FrameKind, Timestamp};
 
-/// Starting size of the read buffer.
-pub const INITIAL_BUFFER: usize = 1 << 20;
+/// Starting size of the read buffer. 256 KiB stays in the L2 cache between the read and the
+/// parse (1 MiB measured slower); the buffer grows for larger records.
+pub const INITIAL_BUFFER: usize = 256 << 10;
 /// Largest record the reader accepts (the buffer never grows past this).
 pub const MAX_BUFFER: usize = 32 << 20;
 
@@ -229,6 +230,20 @@ impl CaptureFile {
         F: FnMut(&Frame<'_>) -> bool,
     {
         loop {
+            // pcapng's common case, an Enhanced Packet Block without options, is read in
+            // place; anything else goes through pcap-parser.
+            if self.format == FileFormat::PcapNg {
+                if let Some(epb) = plain_epb(self.reader.data(), self.ng_big_endian) {
+                    self.frames += 1;
+                    let frame = epb_frame(&epb, &self.interfaces, self.frames);
+                    let go_on = f(&frame);
+                    self.reader.consume(epb.len);
+                    if !go_on {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
             let step = match self.reader.next() {
                 Ok((consumed, block)) => {
                     let mut go_on = true;
@@ -428,25 +443,18 @@ fn ng_frame<'a>(
             });
             None
         }
-        Block::EnhancedPacket(epb) => {
-            let iface = ifaces.get(epb.if_id as usize).copied();
-            let data = epb.packet_data();
-            let ts = iface.map(|i| {
-                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                let units = i.units_per_sec.max(1);
-                Timestamp::from_parts((raw / units) as i64 + i.offset_secs, raw % units, units)
-            });
-            Some(Frame {
-                number,
-                ts,
-                linktype: iface.map_or(LINKTYPE_UNKNOWN, |i| i.linktype),
-                caplen: data.len() as u32,
+        Block::EnhancedPacket(epb) => Some(epb_frame(
+            &Epb {
+                len: 0,
+                if_id: epb.if_id,
+                ts_high: epb.ts_high,
+                ts_low: epb.ts_low,
                 origlen: epb.origlen,
-                data,
-                interface: Some(epb.if_id),
-                kind: FrameKind::Packet,
-            })
-        }
+                data: epb.packet_data(),
+            },
+            ifaces,
+            number,
+        )),
         Block::SimplePacket(spb) => {
             // An SPB belongs to interface 0; its captured length is the smaller of the
             // original length, the interface's snaplen and the block's room.
@@ -480,6 +488,74 @@ fn ng_frame<'a>(
         }),
         _ => None,
     }
+}
+
+/// The fields of an Enhanced Packet Block that make a frame.
+struct Epb<'a> {
+    /// Block length (bytes to consume).
+    len: usize,
+    if_id: u32,
+    ts_high: u32,
+    ts_low: u32,
+    origlen: u32,
+    /// The captured bytes (caplen of them, without padding).
+    data: &'a [u8],
+}
+
+/// The frame of an Enhanced Packet Block.
+fn epb_frame<'a>(epb: &Epb<'a>, ifaces: &[Interface], number: u64) -> Frame<'a> {
+    let iface = ifaces.get(epb.if_id as usize).copied();
+    let ts = iface.map(|i| {
+        let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+        let units = i.units_per_sec.max(1);
+        Timestamp::from_parts((raw / units) as i64 + i.offset_secs, raw % units, units)
+    });
+    Frame {
+        number,
+        ts,
+        linktype: iface.map_or(LINKTYPE_UNKNOWN, |i| i.linktype),
+        caplen: epb.data.len() as u32,
+        origlen: epb.origlen,
+        data: epb.data,
+        interface: Some(epb.if_id),
+        kind: FrameKind::Packet,
+    }
+}
+
+/// The Enhanced Packet Block at the start of `d` when it is whole, well formed and has no
+/// options: exactly the blocks pcap-parser would parse to the same fields (its checks: the
+/// block type, a caplen below 2^32 - 4, a length of 32 bytes plus the padded data, the same
+/// length at both ends). Anything else is left to pcap-parser, which also names its faults.
+fn plain_epb(d: &[u8], big_endian: bool) -> Option<Epb<'_>> {
+    const EPB: u32 = 6;
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    if word(0)? != EPB {
+        return None;
+    }
+    let len = word(4)? as usize;
+    let caplen = word(20)?;
+    if caplen >= u32::MAX - 4 {
+        return None;
+    }
+    let padded = (caplen as usize + 3) & !3;
+    if len != 32 + padded || word(len - 4)? as usize != len {
+        return None;
+    }
+    Some(Epb {
+        len,
+        if_id: word(8)?,
+        ts_high: word(12)?,
+        ts_low: word(16)?,
+        origlen: word(24)?,
+        data: d.get(28..28 + caplen as usize)?,
+    })
 }
 
 /// Used for packets whose interface is not described (no IDB with that id).
