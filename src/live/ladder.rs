@@ -136,3 +136,18 @@ fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize)
     out.push_str(&line);
     out.push('\n');
 }
+
+/// A closing or opening sequence in one line: `[F.] →, ← [F.], [.] →`.
+pub fn shape_text(shape: &[(Dir, u16)]) -> String {
+    shape
+        .iter()
+        .map(|(d, fl)| {
+            let fs = crate::render::describe::flags_bracketed(*fl);
+            match d {
+                Dir::ToServer => format!("{fs} →"),
+                Dir::ToClient => format!("← {fs}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -91,12 +91,26 @@ pub fn entries() -> io::Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// The kernel's entry for one connection, from sock_diag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelRow {
+    pub state: TcpState,
+    /// Seconds left on the socket's timer (for TIME_WAIT: until the kernel drops it).
+    pub timer: Option<f64>,
+}
+
+/// The kernel's entry for `local` ⇄ `remote` by an exact NETLINK_SOCK_DIAG query (no dump);
+/// None when the kernel has no such connection.
+pub fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<KernelRow>> {
+    diag::lookup(local, remote)
+}
+
 /// The state of the connection `local` ⇄ `remote`, if the kernel still knows it: an exact
 /// sock_diag query over netlink (microseconds), or `/proc/net/tcp` where netlink is refused
 /// (reading it walks the whole connection table: milliseconds).
 pub fn state_of(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<TcpState>> {
     match diag::lookup(local, remote) {
-        Ok(st) => Ok(st),
+        Ok(row) => Ok(row.map(|r| r.state)),
         Err(_) => Ok(entries()?
             .into_iter()
             .find(|e| e.local == local && e.remote == remote)
@@ -145,7 +159,7 @@ mod diag {
         SockType,
     };
 
-    use super::TcpState;
+    use super::{KernelRow, TcpState};
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLM_F_REQUEST: u16 = 1;
@@ -186,27 +200,40 @@ mod diag {
         m
     }
 
-    /// Reads the answer: the state, or None when no such connection exists.
-    pub fn answer(b: &[u8]) -> io::Result<Option<TcpState>> {
+    /// The answer: inet_diag_msg { family, state, timer, retrans, id (48 bytes), expires (ms),
+    /// … }, or an NLMSG_ERROR whose ENOENT means there is no such connection.
+    pub fn answer(b: &[u8]) -> io::Result<Option<KernelRow>> {
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "short sock_diag answer");
-        let ty = u16::from_ne_bytes(b.get(4..6).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+        let u32_at = |i: usize| -> io::Result<u32> {
+            let w: [u8; 4] = b
+                .get(i..i + 4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?;
+            Ok(u32::from_ne_bytes(w))
+        };
+        let ty = u32_at(4)? as u16;
         if ty == NLMSG_ERROR {
-            let code = i32::from_ne_bytes(
-                b.get(16..20)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            );
-            return match -code {
+            return match -(u32_at(NLMSG_HDRLEN)? as i32) {
                 0 | nix::libc::ENOENT => Ok(None),
                 e => Err(io::Error::from_raw_os_error(e)),
             };
         }
-        let state = *b.get(NLMSG_HDRLEN + 1).ok_or_else(bad)?;
-        Ok(TcpState::from_code(state))
+        let m = NLMSG_HDRLEN;
+        let state = *b.get(m + 1).ok_or_else(bad)?;
+        let timer = *b.get(m + 2).ok_or_else(bad)?;
+        let Some(state) = TcpState::from_code(state) else {
+            return Err(bad());
+        };
+        let timer = if timer != 0 {
+            Some(u32_at(m + 52)? as f64 / 1000.0)
+        } else {
+            None
+        };
+        Ok(Some(KernelRow { state, timer }))
     }
 
-    pub fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<TcpState>> {
+    pub fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<KernelRow>> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Datagram,
@@ -313,8 +340,23 @@ mod tests {
         let mut msg = vec![0u8; 88];
         msg[4..6].copy_from_slice(&20u16.to_ne_bytes());
         msg[17] = 6;
-        assert_eq!(diag::answer(&msg).unwrap(), Some(TcpState::TimeWait));
+        assert_eq!(
+            diag::answer(&msg).unwrap().map(|r| r.state),
+            Some(TcpState::TimeWait)
+        );
         assert!(diag::answer(&[1, 2]).is_err());
+    }
+
+    #[test]
+    fn sock_diag_answer_carries_the_timer() {
+        let mut msg = vec![0u8; 88];
+        msg[4..6].copy_from_slice(&20u16.to_ne_bytes());
+        msg[17] = 6;
+        msg[18] = 3;
+        msg[68..72].copy_from_slice(&59_990u32.to_ne_bytes());
+        let row = diag::answer(&msg).unwrap().unwrap();
+        assert_eq!(row.state, TcpState::TimeWait);
+        assert_eq!(row.timer, Some(59.99));
     }
 
     #[test]
@@ -323,7 +365,7 @@ mod tests {
         let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (local, peer) = (c.local_addr().unwrap(), c.peer_addr().unwrap());
         assert_eq!(
-            diag::lookup(local, peer).unwrap(),
+            diag::lookup(local, peer).unwrap().map(|r| r.state),
             Some(TcpState::Established)
         );
         assert_eq!(state_of(local, peer).unwrap(), Some(TcpState::Established));

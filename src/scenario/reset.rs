@@ -24,6 +24,7 @@ use super::{any_port, bound, gate, join, read_exactly, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
+use crate::live::ladder;
 use crate::live::model::{Dir, Pkt, Proto};
 use crate::live::tracer::{errno_name, now};
 use crate::live::{LiveError, Role, Sock, Tracer, View};
@@ -270,7 +271,7 @@ fn checks_refused(v: &View) -> Vec<Check> {
             "(a) port {}: the SYN is answered by RST+ACK, and nothing else is sent",
             to.port()
         ),
-        shape_text(&shape),
+        ladder::shape_text(&shape),
     ));
     if let [syn, rst] = pkts[..] {
         let (s, r) = (syn.tcp.as_ref(), rst.tcp.as_ref());
@@ -386,20 +387,6 @@ fn checks_unread(v: &View) -> Vec<Check> {
         first.join(", "),
     ));
     out
-}
-
-fn shape_text(shape: &[(Dir, u16)]) -> String {
-    shape
-        .iter()
-        .map(|(d, fl)| {
-            let fs = crate::render::describe::flags_bracketed(*fl);
-            match d {
-                Dir::ToServer => format!("{fs} →"),
-                Dir::ToClient => format!("← {fs}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn facts(v: &View) -> Vec<String> {

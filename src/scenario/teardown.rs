@@ -19,6 +19,7 @@ use socket2::{Domain, Type};
 use super::{any_port, bound, gate, join, Scenario, Waiter};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
+use crate::live::ladder;
 use crate::live::model::{Dir, Pkt};
 use crate::live::tcpstate::TcpState;
 use crate::live::{LiveError, Role, Sock, Tracer, View};
@@ -224,7 +225,7 @@ fn checks(v: &View) -> Vec<Check> {
     out.push(Check::new(
         shape == four,
         "connection 1 closes in four segments: [F.] →, ← [.], ← [F.], [.] →",
-        shape_text(&shape),
+        ladder::shape_text(&shape),
     ));
     let cw = state_after(v, c1, Role::Server, "read");
     out.push(Check::new(
@@ -245,20 +246,6 @@ fn checks(v: &View) -> Vec<Check> {
     out
 }
 
-fn shape_text(shape: &[(Dir, u16)]) -> String {
-    shape
-        .iter()
-        .map(|(d, fl)| {
-            let fs = crate::render::describe::flags_bracketed(*fl);
-            match d {
-                Dir::ToServer => format!("{fs} →"),
-                Dir::ToClient => format!("← {fs}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn facts(v: &View) -> Vec<String> {
     let mut out = Vec::new();
     for (n, key) in [(1, "teardown/4"), (2, "teardown/3")] {
@@ -274,7 +261,7 @@ fn facts(v: &View) -> Vec<String> {
         out.push(format!(
             "connection {n}: {} segments to close: {}{}",
             cl.len(),
-            shape_text(&shape),
+            ladder::shape_text(&shape),
             if merged {
                 " (the server's FIN carried the ACK of the client's FIN)"
             } else {

@@ -186,128 +186,17 @@ fn wait_time_wait(
     }
 }
 
-/// What the kernel's socket table says about one end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Row {
-    state: TcpState,
-    /// Seconds left on the socket's timer (for TIME_WAIT: until the kernel drops it).
-    timer: Option<f64>,
-}
+/// The kernel's entry for a connection: its state and the time left on its timer.
+type Row = tcpstate::KernelRow;
 
 /// The kernel's entry for `local ⇄ remote`: an exact NETLINK_SOCK_DIAG query, or
 /// `/proc/net/tcp{,6}` where netlink is refused (slower: reading it walks the whole table).
 /// Returns the entry and where it came from.
 fn lookup(local: SocketAddr, remote: SocketAddr) -> Result<(Option<Row>, &'static str), LiveError> {
-    if let Ok(row) = diag::lookup(local, remote) {
+    if let Ok(row) = tcpstate::diag_lookup(local, remote) {
         return Ok((row, "sock_diag"));
     }
     Ok((proc_lookup(local, remote)?, "/proc/net/tcp"))
-}
-
-/// NETLINK_SOCK_DIAG, by hand: one `inet_diag_req_v2` naming the four numbers of the
-/// connection (no NLM_F_DUMP), one `inet_diag_msg` back with the state and the timer.
-mod diag {
-    use std::io;
-    use std::net::{IpAddr, SocketAddr};
-    use std::os::fd::AsRawFd;
-
-    use nix::sys::socket::{
-        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
-        SockType,
-    };
-
-    use super::{Row, TcpState};
-
-    const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    const NLM_F_REQUEST: u16 = 1;
-    const NLMSG_ERROR: u16 = 2;
-    const NLMSG_HDRLEN: usize = 16;
-    const IPPROTO_TCP: u8 = 6;
-
-    fn addr16(ip: IpAddr) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        match ip {
-            IpAddr::V4(a) => b[..4].copy_from_slice(&a.octets()),
-            IpAddr::V6(a) => b = a.octets(),
-        }
-        b
-    }
-
-    /// nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes).
-    pub fn request(local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
-        let mut m = Vec::with_capacity(72);
-        m.extend_from_slice(&72u32.to_ne_bytes());
-        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        m.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-        m.extend_from_slice(&1u32.to_ne_bytes()); // seq
-        m.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
-        let family = if local.is_ipv4() {
-            nix::libc::AF_INET
-        } else {
-            nix::libc::AF_INET6
-        };
-        // sdiag_family, sdiag_protocol, idiag_ext, pad; idiag_states: every state.
-        m.extend_from_slice(&[family as u8, IPPROTO_TCP, 0, 0]);
-        m.extend_from_slice(&u32::MAX.to_ne_bytes());
-        // inet_diag_sockid: ports and addresses in network order, interface, cookie.
-        m.extend_from_slice(&local.port().to_be_bytes());
-        m.extend_from_slice(&remote.port().to_be_bytes());
-        m.extend_from_slice(&addr16(local.ip()));
-        m.extend_from_slice(&addr16(remote.ip()));
-        m.extend_from_slice(&0u32.to_ne_bytes());
-        m.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
-        m
-    }
-
-    /// The answer: inet_diag_msg { family, state, timer, retrans, id (48 bytes), expires (ms),
-    /// … }, or an NLMSG_ERROR whose ENOENT means there is no such connection.
-    pub fn answer(b: &[u8]) -> io::Result<Option<Row>> {
-        let bad = || io::Error::new(io::ErrorKind::InvalidData, "short sock_diag answer");
-        let u32_at = |i: usize| -> io::Result<u32> {
-            let w: [u8; 4] = b
-                .get(i..i + 4)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?;
-            Ok(u32::from_ne_bytes(w))
-        };
-        let ty = u32_at(4)? as u16;
-        if ty == NLMSG_ERROR {
-            return match -(u32_at(NLMSG_HDRLEN)? as i32) {
-                0 | nix::libc::ENOENT => Ok(None),
-                e => Err(io::Error::from_raw_os_error(e)),
-            };
-        }
-        let m = NLMSG_HDRLEN;
-        let state = *b.get(m + 1).ok_or_else(bad)?;
-        let timer = *b.get(m + 2).ok_or_else(bad)?;
-        let expires = u32_at(m + 52)?;
-        let Some(state) = TcpState::from_code(state) else {
-            return Err(bad());
-        };
-        Ok(Some(Row {
-            state,
-            timer: (timer != 0).then_some(expires as f64 / 1000.0),
-        }))
-    }
-
-    pub fn lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Row>> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkSockDiag,
-        )?;
-        sendto(
-            fd.as_raw_fd(),
-            &request(local, remote),
-            &NetlinkAddr::new(0, 0),
-            MsgFlags::empty(),
-        )?;
-        let mut buf = [0u8; 8192];
-        let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-        answer(&buf[..n])
-    }
 }
 
 fn proc_lookup(local: SocketAddr, remote: SocketAddr) -> Result<Option<Row>, LiveError> {
@@ -688,27 +577,5 @@ mod tests {
             parse_row("  sl  local_address rem_address   st", 100.0),
             None
         );
-    }
-
-    #[test]
-    fn reads_a_sock_diag_answer() {
-        let mut msg = vec![0u8; 88];
-        msg[4..6].copy_from_slice(&20u16.to_ne_bytes());
-        msg[17] = 6;
-        msg[18] = 3;
-        msg[68..72].copy_from_slice(&59_990u32.to_ne_bytes());
-        let row = diag::answer(&msg).unwrap().unwrap();
-        assert_eq!(row.state, TcpState::TimeWait);
-        assert_eq!(row.timer, Some(59.99));
-        let mut err = vec![0u8; 36];
-        err[4..6].copy_from_slice(&2u16.to_ne_bytes());
-        err[16..20].copy_from_slice(&(-nix::libc::ENOENT).to_ne_bytes());
-        assert_eq!(diag::answer(&err).unwrap(), None);
-        assert!(diag::answer(&[1, 2]).is_err());
-        let req = diag::request(
-            "127.0.0.1:40000".parse().unwrap(),
-            "127.0.0.1:80".parse().unwrap(),
-        );
-        assert_eq!((req.len(), &req[24..26]), (72, &40000u16.to_be_bytes()[..]));
     }
 }
