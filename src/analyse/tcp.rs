@@ -19,17 +19,26 @@
 //! shows ack 1). All arithmetic is mod 2^32.
 //!
 //! # Memory: expiry (a deliberate difference from tshark, which keeps everything)
-//! Once more than [`EXPIRY_MIN_LIVE`] conversations are held, a sweep drops every
-//! conversation that has had no segment for
-//! * [`CLOSED_IDLE_NS`] (60 s) of capture time once it is finished: an RST was seen, or a FIN
-//!   was sent each way and each FIN was acknowledged;
-//! * [`IDLE_NS`] (10 minutes) of capture time in any case.
+//! Memory must not grow with the file, so conversations are forgotten:
+//! * a finished conversation (an RST was seen, or a FIN was sent each way and each FIN was
+//!   acknowledged) is kept, with its spare buffers given back, among the [`FINISHED_KEEP`]
+//!   most recently finished ones; when one more finishes, the one that finished longest ago is
+//!   forgotten. That is a window of seconds on a busy link (the benchmark's mixed traffic
+//!   finishes ~360 conversations per second: ~3 s) and of minutes to hours on a quiet one, far
+//!   longer than the late segments a finished connection still sees (a retransmitted FIN and
+//!   its ACK, an RTO or two later; segments crossing an RST);
+//! * once more than [`EXPIRY_MIN_LIVE`] conversations are held, a sweep drops every
+//!   conversation, open or not, that has had no segment for [`IDLE_NS`] (10 minutes) of
+//!   capture time. The sweep runs every max([`SWEEP_MIN_PACKETS`], live conversations)
+//!   segments, so it costs amortised O(1) per segment. Below the threshold nothing open is
+//!   dropped (tcpdump's of13_ericsson capture has a stream idle for 14 minutes).
 //!
-//! The sweep runs every max([`SWEEP_MIN_PACKETS`], live conversations) segments, so it costs
-//! amortised O(1) per segment. A segment on a dropped conversation starts a new stream,
-//! without REUSED_PORTS. Below the threshold nothing is dropped, so a file with fewer
-//! conversations than that gets exactly tshark's numbering even across long idle gaps
-//! (tcpdump's of13_ericsson capture has a stream idle for 14 minutes).
+//! Stream numbers stay tshark's: a new conversation on a forgotten endpoint pair opens with a
+//! SYN, which starts a new stream in tshark too (port reuse). What differs is only that such a
+//! SYN is not flagged [`Findings::REUSED_PORTS`], and that a stray segment of a forgotten
+//! conversation starts a new stream (tshark would put it in the old one) and is analysed as
+//! the first of it. A file with at most [`FINISHED_KEEP`] finished conversations, or without
+//! late segments on forgotten ones, gets exactly tshark's numbering and analysis.
 //!
 //! Capture time is the latest timestamp seen, except that a single timestamp more than
 //! [`MAX_CLOCK_JUMP_NS`] ahead is taken as bogus until the next segment confirms the jump
@@ -52,6 +61,7 @@ mod oracle_tests;
 mod tests;
 
 use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -62,12 +72,13 @@ use super::{Findings, TcpSegment, TcpVerdict};
 pub use self::options::{kind as option_kind, parse_options, MptcpOption, Options};
 pub use self::options::{MAX_MPTCP, MAX_SACK_BLOCKS, MAX_UNKNOWN, MAX_WINDOW_SHIFT};
 
-/// Expiry only runs while more conversations than this are held.
+/// The most finished conversations (RST, or FIN both ways and acked) held at once; the one
+/// that finished longest ago goes first.
+pub const FINISHED_KEEP: usize = 1024;
+/// The idle sweep only runs while more conversations than this are held.
 pub const EXPIRY_MIN_LIVE: usize = 16_384;
-/// A finished conversation (RST, or FIN both ways and acked) is dropped after this much
-/// capture time without a segment.
-pub const CLOSED_IDLE_NS: i128 = 60 * NS_PER_SEC;
-/// Any conversation is dropped after this much capture time without a segment.
+/// Any conversation is dropped after this much capture time without a segment (once more
+/// than [`EXPIRY_MIN_LIVE`] are held).
 pub const IDLE_NS: i128 = 10 * 60 * NS_PER_SEC;
 /// The expiry sweep runs at most once per this many segments (more when more is held).
 pub const SWEEP_MIN_PACKETS: usize = 8192;
@@ -161,6 +172,9 @@ pub struct TcpAnalyser {
     /// A timestamp that jumped too far ahead, waiting for confirmation.
     pending_jump: Option<i128>,
     since_sweep: usize,
+    /// Conversations in the order they finished, as (key, stream); an entry whose key now
+    /// holds another stream, or nothing, is stale and skipped. At most [`FINISHED_KEEP`].
+    finished: VecDeque<(ConvKey, u64)>,
 }
 
 impl TcpAnalyser {
@@ -193,9 +207,14 @@ impl TcpAnalyser {
     ) -> TcpVerdict {
         let s = Seg::of(seg);
         let now = self.tick(seg);
-        let (conv, dir, findings) = self.resolve(seg, &s);
+        let (key, conv, dir, findings) = self.resolve(seg, &s);
+        let was_closed = conv.is_closed();
         let verdict = conv.observe(dir, s, opts, findings, options_cut);
         conv.last_seen = now;
+        if !was_closed && conv.is_closed() {
+            conv.shrink();
+            self.finish(key, verdict.stream);
+        }
         verdict
     }
 
@@ -210,10 +229,31 @@ impl TcpAnalyser {
         let s = Seg::of(seg);
         let opts = parse_options(seg.options);
         let now = self.tick(seg);
-        let (conv, dir, _) = self.resolve(seg, &s);
+        let (key, conv, dir, _) = self.resolve(seg, &s);
+        let was_closed = conv.is_closed();
         conv.observe_header_only(dir, s, &opts, opts.truncated);
         conv.last_seen = now;
-        conv.stream
+        let stream = conv.stream;
+        if !was_closed && conv.is_closed() {
+            conv.shrink();
+            self.finish(key, stream);
+        }
+        stream
+    }
+
+    /// Records that the conversation at `key` (stream `stream`) has just finished, and
+    /// forgets the one that finished longest ago when more than [`FINISHED_KEEP`] are held.
+    fn finish(&mut self, key: ConvKey, stream: u64) {
+        if self.finished.len() == FINISHED_KEEP {
+            if let Some((old, old_stream)) = self.finished.pop_front() {
+                if let Entry::Occupied(o) = self.convs.entry(old) {
+                    if o.get().stream == old_stream && o.get().is_closed() {
+                        o.remove();
+                    }
+                }
+            }
+        }
+        self.finished.push_back((key, stream));
     }
 
     /// Streams numbered so far (the next `tcp.stream` index).
@@ -259,7 +299,7 @@ impl TcpAnalyser {
 
     /// Finds the conversation of `seg` or starts one, applying Wireshark's SYN and SYN/ACK
     /// port-reuse rules. Returns it with the segment's direction and any REUSED_PORTS finding.
-    fn resolve(&mut self, seg: &TcpSegment, s: &Seg) -> (&mut Conv, usize, Findings) {
+    fn resolve(&mut self, seg: &TcpSegment, s: &Seg) -> (ConvKey, &mut Conv, usize, Findings) {
         let (key, dir) = ConvKey::of(seg);
         let now = self.now.unwrap_or(0);
         let mut findings = Findings::default();
@@ -282,7 +322,7 @@ impl TcpAnalyser {
             conv.rebase_for_syn_ack(dir, s.seq);
             findings.set(Findings::REUSED_PORTS);
         }
-        (conv, dir, findings)
+        (key, conv, dir, findings)
     }
 }
 
@@ -292,8 +332,7 @@ fn new_conv(next_stream: &mut u64, now: i128) -> Conv {
     c
 }
 
-/// The expiry rule of the module docs.
+/// The idle rule of the module docs.
 fn is_expired(c: &Conv, now: i128) -> bool {
-    let idle = now.saturating_sub(c.last_seen);
-    idle > IDLE_NS || (idle > CLOSED_IDLE_NS && c.is_closed())
+    now.saturating_sub(c.last_seen) > IDLE_NS
 }

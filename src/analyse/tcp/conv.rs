@@ -518,6 +518,13 @@ impl Conv {
     pub fn is_closed(&self) -> bool {
         self.rst_seen || self.flows.iter().all(|f| f.fin_acked)
     }
+
+    /// Gives back the spare capacity of the unacked lists (a finished conversation).
+    pub fn shrink(&mut self) {
+        for f in &mut self.flows {
+            f.unacked.shrink();
+        }
+    }
 }
 
 /// RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER for a segment that carries

@@ -5,7 +5,7 @@ pub(super) mod synthetic;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{
-    parse_options, TcpAnalyser, CLOSED_IDLE_NS, EXPIRY_MIN_LIVE, IDLE_NS, SWEEP_MIN_PACKETS,
+    parse_options, TcpAnalyser, EXPIRY_MIN_LIVE, FINISHED_KEEP, IDLE_NS, SWEEP_MIN_PACKETS,
 };
 use crate::analyse::flags::{ACK, FIN, PSH, RST, SYN};
 use crate::analyse::{Findings, TcpSegment, TcpVerdict};
@@ -365,29 +365,93 @@ fn force_sweep(r: &mut Run, gap_ms: i128, client: (IpAddr, u16)) {
     }
 }
 
-#[test]
-fn nothing_expires_below_the_threshold() {
-    let mut r = Run::new();
-    handshake(&mut r);
-    r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
-    let late = r.c(IDLE_NS / MS * 3, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
-    assert_eq!(late.stream, 0, "tshark never forgets a conversation");
+/// Opens and resets `n` conversations from clients never seen before; returns them.
+fn reset_streams(r: &mut Run, n: u32) -> Vec<(IpAddr, u16)> {
+    (0..n)
+        .map(|i| {
+            let fresh = 0x0c00_0000 + r.frame as u32;
+            let client = (IpAddr::V4(Ipv4Addr::from(fresh)), 3000);
+            r.send(0, client, SERVER, i, 0, SYN, 1000, 0, &[]);
+            r.send(0, client, SERVER, i.wrapping_add(1), 0, RST, 0, 0, &[]);
+            client
+        })
+        .collect()
 }
 
 #[test]
-fn finished_and_idle_streams_expire() {
+fn nothing_expires_below_the_thresholds() {
     let mut r = Run::new();
     handshake(&mut r);
     r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
+    reset_streams(&mut r, FINISHED_KEEP as u32 - 1);
+    let late = r.c(IDLE_NS / MS * 3, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
+    assert_eq!(late.stream, 0, "tshark never forgets a conversation");
+    assert_eq!(r.a.live_streams(), FINISHED_KEEP);
+}
+
+#[test]
+fn finished_streams_are_forgotten_oldest_first() {
+    let mut r = Run::new();
+    handshake(&mut r);
+    let open = r.a.live_streams();
+    r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
+    let others = reset_streams(&mut r, FINISHED_KEEP as u32 - 1);
+    assert_eq!(r.a.live_streams(), open + FINISHED_KEEP - 1);
+    // A late segment on the first one does not move it in the finishing order.
+    assert_eq!(r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0).stream, 0);
+
+    reset_streams(&mut r, 1);
+    assert_eq!(
+        r.a.live_streams(),
+        FINISHED_KEEP,
+        "one more finished: the one that finished first went"
+    );
+    let next = r.a.stream_count();
+    let again = r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
+    assert_eq!(
+        (again.stream, again.rel_seq, again.findings),
+        (next, 1, Findings::default()),
+        "a stray segment of a forgotten conversation starts a new stream"
+    );
+    let second = r.send(1, others[0], SERVER, 1, 0, ACK, 100, 0, &[]);
+    assert_eq!(second.stream, 1, "the second to finish is still held");
+}
+
+#[test]
+fn a_reopened_endpoint_pair_keeps_its_new_stream_until_that_one_is_oldest() {
+    let mut r = Run::new();
+    handshake(&mut r);
+    r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
+    // Port reuse: a new SYN with another ISN starts stream 1 on the same endpoint pair.
+    let reopened = r.c(1, C_ISN + 5000, 0, SYN, 1000, 0);
+    assert_eq!(reopened.stream, 1);
+    assert!(reopened.findings.has(Findings::REUSED_PORTS));
+    r.c(1, C_ISN + 5001, 0, RST, 0, 0);
+    // Stream 0's place in the finishing order comes up first: it must not take stream 1.
+    reset_streams(&mut r, FINISHED_KEEP as u32 - 1);
+    let later = r.c(1, C_ISN + 5001, 0, ACK, 1000, 0);
+    assert_eq!(
+        later.stream, 1,
+        "stream 1 finished after stream 0 and is held"
+    );
+    reset_streams(&mut r, 1);
+    let last = r.c(1, C_ISN + 5001, 0, ACK, 1000, 0);
+    assert_eq!(last.stream, r.a.stream_count() - 1, "now stream 1 went too");
+}
+
+#[test]
+fn idle_streams_expire_when_many_are_held() {
+    let mut r = Run::new();
+    handshake(&mut r);
     let f = fillers(&mut r, EXPIRY_MIN_LIVE as u32 + 10);
     let live = r.a.live_streams();
-    force_sweep(&mut r, CLOSED_IDLE_NS / MS - 1000, f[0]);
+    force_sweep(&mut r, IDLE_NS / MS - 1000, f[0]);
     assert_eq!(r.a.live_streams(), live, "nothing is idle long enough yet");
     force_sweep(&mut r, 2000, f[0]);
     assert_eq!(
         r.a.live_streams(),
-        live - 1,
-        "the reset stream went after 60 s"
+        1,
+        "open but idle streams went after 10 minutes"
     );
     let next = r.a.stream_count();
     let again = r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
@@ -396,12 +460,6 @@ fn finished_and_idle_streams_expire() {
         (next, 1),
         "a new stream after expiry"
     );
-    force_sweep(&mut r, IDLE_NS / MS + 1, f[0]);
-    assert_eq!(
-        r.a.live_streams(),
-        1,
-        "open but idle streams went after 10 minutes"
-    );
 }
 
 /// A far-future timestamp on one frame does not age every conversation.
@@ -409,7 +467,6 @@ fn finished_and_idle_streams_expire() {
 fn one_bogus_timestamp_does_not_move_the_clock() {
     let mut r = Run::new();
     handshake(&mut r);
-    r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
     let f = fillers(&mut r, EXPIRY_MIN_LIVE as u32 + 10);
     r.now += 100 * 365 * 86_400 * 1000 * MS;
     r.send(0, f[1], SERVER, 9, 1, ACK, 100, 0, &[]);
@@ -455,8 +512,10 @@ fn memory_stays_bounded_over_many_short_streams() {
         peak = peak.max(r.a.live_streams());
     }
     assert_eq!(r.a.stream_count(), u64::from(STREAMS));
-    // 60 s of streams at one per 5 ms is 12,000, plus at most one sweep interval of lag.
-    assert!(peak < 30_000, "peak live streams {peak}");
+    assert!(
+        peak <= FINISHED_KEEP + 1,
+        "peak live streams {peak}: finished ones beyond {FINISHED_KEEP} are forgotten"
+    );
 }
 
 #[test]

@@ -81,6 +81,11 @@ impl Unacked {
         self.entries.len()
     }
 
+    /// Gives back spare capacity (for a conversation that has finished).
+    pub fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
     fn offsets(&self, e: Entry) -> (u32, u32) {
         (
             e.seq.wrapping_sub(self.base),

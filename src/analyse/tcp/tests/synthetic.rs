@@ -2,8 +2,8 @@
 //! connections (IPv4 and IPv6) with handshakes (or none), data, cumulative and duplicate
 //! ACKs with SACK blocks, losses, retransmissions fast and slow, reordering, keep-alives,
 //! zero windows and probes, window updates, window-full sends, FIN/RST, port reuse with new
-//! or equal ISNs, sequence wrap and junk segments. Gaps stay under the 60 s expiry so
-//! tshark's numbering (which never expires) still applies.
+//! or equal ISNs, sequence wrap and junk segments. Far fewer conversations than expiry
+//! needs (see `analyse::tcp`), so tshark's numbering (which never expires) applies.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
