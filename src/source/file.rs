@@ -506,9 +506,8 @@ struct Epb<'a> {
 fn epb_frame<'a>(epb: &Epb<'a>, ifaces: &[Interface], number: u64) -> Frame<'a> {
     let iface = ifaces.get(epb.if_id as usize).copied();
     let ts = iface.map(|i| {
-        let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-        let units = i.units_per_sec.max(1);
-        Timestamp::from_parts((raw / units) as i64 + i.offset_secs, raw % units, units)
+        let ticks = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+        Timestamp::from_ticks(ticks, i.units_per_sec, i.offset_secs)
     });
     Frame {
         number,

@@ -19,7 +19,46 @@ pub struct Timestamp {
 impl Timestamp {
     /// From seconds and a fraction counted in `units_per_sec` (10^6 for µs pcap, 10^9 for ns pcap,
     /// the interface's `if_tsresol` for pcapng). A fraction ≥ one second is carried and marked.
+    #[inline]
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
+        // The two common clocks get constant divisors (no division instruction per packet).
+        match units_per_sec {
+            1_000_000 => Self::decimal::<1_000_000, 6>(secs, frac),
+            1_000_000_000 => Self::decimal::<1_000_000_000, 9>(secs, frac),
+            units => Self::any_units(secs, frac, units),
+        }
+    }
+
+    /// From a tick count since the epoch in `units_per_sec` (a pcapng timestamp), shifted by
+    /// `offset_secs` (the interface's `if_tsoffset`).
+    #[inline]
+    pub fn from_ticks(ticks: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
+        fn split<const U: u64>(ticks: u64) -> (i64, u64) {
+            ((ticks / U) as i64, ticks % U)
+        }
+        let units = units_per_sec.max(1);
+        let (secs, frac) = match units {
+            1_000_000 => split::<1_000_000>(ticks),
+            1_000_000_000 => split::<1_000_000_000>(ticks),
+            _ => ((ticks / units) as i64, ticks % units),
+        };
+        Self::from_parts(secs.saturating_add(offset_secs), frac, units)
+    }
+
+    #[inline(always)]
+    fn decimal<const UNITS: u64, const DIGITS: u8>(secs: i64, frac: u64) -> Timestamp {
+        if frac >= UNITS {
+            return Self::any_units(secs, frac, UNITS);
+        }
+        Timestamp {
+            secs,
+            nanos: (frac * (1_000_000_000 / UNITS)) as u32,
+            digits: DIGITS,
+            invalid: false,
+        }
+    }
+
+    fn any_units(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
         let units = units_per_sec.max(1);
         let invalid = frac >= units;
         let secs = secs.saturating_add((frac / units) as i64);
@@ -111,6 +150,26 @@ mod tests {
         let t = Timestamp::from_parts(10, 512, 1024);
         assert_eq!(t.nanos, 500_000_000);
         assert_eq!(t.digits, 9);
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_conversion() {
+        for units in [1_000_000u64, 1_000_000_000] {
+            for frac in [0, 1, 999, units - 1, units, units + 7, 5 * units + 3, u32::MAX as u64] {
+                assert_eq!(
+                    Timestamp::from_parts(1_700_000_000, frac, units),
+                    Timestamp::any_units(1_700_000_000, frac, units),
+                    "{frac} in {units}"
+                );
+            }
+            for ticks in [0u64, units - 1, 1_700_000_000 * units + 123, u64::MAX] {
+                let t = Timestamp::from_ticks(ticks, units, -5);
+                let want = Timestamp::any_units((ticks / units) as i64 - 5, ticks % units, units);
+                assert_eq!(t, want, "{ticks} ticks of 1/{units} s");
+            }
+        }
+        let t = Timestamp::from_ticks(3 * 1024 + 512, 1024, 0);
+        assert_eq!((t.secs, t.nanos, t.digits), (3, 500_000_000, 9));
     }
 
     #[test]
