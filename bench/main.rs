@@ -11,7 +11,8 @@
 //!    the targets of issue 7, and writes everything as JSON with `--json FILE`.
 //!
 //! Runs are interleaved (run 1 of every command, then run 2, ...) so that a noisy neighbour
-//! slows every command alike.
+//! slows every command alike. Targets are judged on each command's fastest run (noise only
+//! slows a run down), with the ratio of the medians shown beside it (`report::time_ratio`).
 
 mod files;
 mod measure;
@@ -26,7 +27,7 @@ use sockscope::synth::{Config, Format};
 
 use files::Capture;
 use measure::{Cmd, Runner, Sample, Stats};
-use report::{find, Row, Target, FLOOR, JSONL, TCPDUMP_UTC, TEXT};
+use report::{find, time_ratio, Row, Target, FLOOR, JSONL, TCPDUMP_UTC, TEXT};
 
 #[derive(Parser, Debug)]
 #[command(about = "sockscope's benchmark against libpcap, tcpdump and tshark")]
@@ -37,7 +38,8 @@ struct Args {
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Runs per command (default 5, quick 3; tshark makes at most 2, 1 on the largest file).
+    /// Runs per command (default 7, quick 3; tcpdump without TZ makes at most 3, tshark at
+    /// most 2, 1 on the largest file).
     #[arg(long)]
     runs: Option<usize>,
     /// Where the generated captures and the floor program are kept.
@@ -90,7 +92,7 @@ fn run(args: &Args) -> Result<(), String> {
         .cache
         .clone()
         .unwrap_or_else(|| root.join("target/bench-cache"));
-    let runs = args.runs.unwrap_or(if args.quick { 3 } else { 5 }).max(1);
+    let runs = args.runs.unwrap_or(if args.quick { 3 } else { 7 }).max(1);
     let sockscope = sockscope_binary()?;
     let (small, large) = if args.quick {
         (100_000, 500_000)
@@ -158,17 +160,29 @@ fn run(args: &Args) -> Result<(), String> {
     let text = |f: &Capture, n| cmd(TEXT, &sockscope, &["replay"], f, n);
     let jsonl = |f: &Capture, n| cmd(JSONL, &sockscope, &["replay", "--format", "jsonl"], f, n);
     for (i, f) in main_files.iter().enumerate() {
+        // One round runs these back to back, in this order: the commands a target compares
+        // sit close together.
         let mut cmds = Vec::new();
         if let Some(p) = &floor {
             cmds.push(cmd(FLOOR, p, &[], f, runs));
         }
+        cmds.push(text(f, runs));
+        if i == 0 {
+            // The ns pcap and pcapng variants, next to the pcap run they are compared with.
+            cmds.extend([text(&ns, runs), text(&ng, runs)]);
+        }
+        cmds.push(jsonl(f, runs));
+        if i == 0 {
+            cmds.extend([jsonl(&ns, runs), jsonl(&ng, runs)]);
+        }
         if let Some(p) = &tcpdump {
-            let mut as_is = cmd("tcpdump -nn (TZ as is)", p, &["-nn", "-r"], f, runs);
-            as_is.env.push(("TZ".into(), None));
-            cmds.push(as_is);
             let mut utc = cmd(TCPDUMP_UTC, p, &["-nn", "-r"], f, runs);
             utc.env.push(("TZ".into(), Some("UTC".into())));
             cmds.push(utc);
+            // No target uses it, and it is the slowest: fewer runs.
+            let mut as_is = cmd("tcpdump -nn (TZ as is)", p, &["-nn", "-r"], f, runs.min(3));
+            as_is.env.push(("TZ".into(), None));
+            cmds.push(as_is);
         }
         if let Some(p) = &tshark {
             let mut a: Vec<&str> = vec!["-n", "-T", "fields"];
@@ -178,16 +192,6 @@ fn run(args: &Args) -> Result<(), String> {
             a.push("-r");
             let n = if i == 0 { runs.min(2) } else { 1 };
             cmds.push(cmd("tshark -T fields", p, &a, f, n));
-        }
-        cmds.push(text(f, runs));
-        cmds.push(jsonl(f, runs));
-        if i == 0 {
-            // The ns pcap and pcapng variants, interleaved with the pcap runs they are
-            // compared with.
-            for v in [&ns, &ng] {
-                cmds.push(text(v, runs));
-                cmds.push(jsonl(v, runs));
-            }
         }
         rows.extend(measure(&runner, &cmds)?);
     }
@@ -287,24 +291,29 @@ fn targets(
     short: &Capture,
 ) -> Vec<Target> {
     let mut t = Vec::new();
-    let mut add = |name: String, value: Option<f64>, limit: f64, at_least: bool| {
-        if let Some(value) = value {
+    // A value from the fastest runs and from the median runs (see report::time_ratio).
+    let mut add = |name: String, value: Option<(f64, f64)>, limit: f64, at_least: bool| {
+        if let Some((value, median)) = value {
             t.push(Target {
                 name,
                 value,
+                median,
                 limit,
                 at_least,
             });
         }
+    };
+    let mb = |bytes: u64| {
+        let v = bytes as f64 / 1048576.0;
+        Some((v, v))
     };
     const MB64: f64 = 64.0;
     for f in main {
         let l = &f.label;
         let text = find(rows, l, TEXT);
         let jsonl = find(rows, l, JSONL);
-        let speed =
-            |a: Option<&Row>, b: Option<&Row>| Some(a?.packets_per_sec() / b?.packets_per_sec());
-        let time = |a: Option<&Row>, b: Option<&Row>| Some(a?.seconds() / b?.seconds());
+        let speed = |a: Option<&Row>, b: Option<&Row>| Some(time_ratio(b?, a?));
+        let time = |a: Option<&Row>, b: Option<&Row>| Some(time_ratio(a?, b?));
         add(
             format!("{l}: text speed / tcpdump TZ=UTC"),
             speed(text, find(rows, l, TCPDUMP_UTC)),
@@ -332,7 +341,7 @@ fn targets(
         for r in [text, jsonl].into_iter().flatten() {
             add(
                 format!("{l}: {} peak RSS MB", r.command),
-                Some(r.stats.max_rss as f64 / 1048576.0),
+                mb(r.stats.max_rss),
                 MB64,
                 false,
             );
@@ -343,7 +352,7 @@ fn targets(
         if let (Some(a), Some(b)) = (rss(&main[1]), rss(&main[0])) {
             add(
                 format!("{c}: peak RSS {} / {}", main[1].label, main[0].label),
-                Some(a / b),
+                Some((a / b, a / b)),
                 1.10,
                 false,
             );
@@ -351,14 +360,14 @@ fn targets(
     }
     for v in [ns, ng] {
         for c in [TEXT, JSONL] {
-            let per = |f: &Capture| find(rows, &f.label, c).map(Row::us_per_packet);
-            if let (Some(a), Some(b)) = (per(v), per(&main[0])) {
+            let row = |f: &Capture| find(rows, &f.label, c);
+            if let (Some(a), Some(b)) = (row(v), row(&main[0])) {
                 add(
                     format!(
                         "{c}: µs/packet {} / {} (5 % noise margin)",
                         v.label, main[0].label
                     ),
-                    Some(a / b),
+                    Some(time_ratio(a, b)),
                     1.05,
                     false,
                 );
@@ -368,7 +377,7 @@ fn targets(
     if let Some(r) = find(rows, &short.label, TEXT) {
         add(
             format!("{}: text peak RSS MB", short.label),
-            Some(r.stats.max_rss as f64 / 1048576.0),
+            mb(r.stats.max_rss),
             MB64,
             false,
         );

@@ -123,9 +123,11 @@ fn wait(child: std::process::Child, name: &str) -> Result<(i32, Sample), String>
 }
 
 /// Median and spread of some runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Stats {
     pub runs: usize,
+    /// Every run's wall time, in the order of the rounds.
+    pub walls: Vec<Duration>,
     pub median: Duration,
     pub min: Duration,
     pub max: Duration,
@@ -140,12 +142,14 @@ impl Stats {
         if samples.is_empty() {
             return None;
         }
-        let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+        let in_order: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+        let mut walls = in_order.clone();
         let mut cpus: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
         walls.sort();
         cpus.sort();
         Some(Stats {
             runs: samples.len(),
+            walls: in_order,
             median: median(&walls),
             min: walls[0],
             max: walls[walls.len() - 1],

@@ -41,12 +41,24 @@ pub fn find<'a>(rows: &'a [Row], file: &str, command: &str) -> Option<&'a Row> {
         .find(|r| r.file.label == file && r.command == command)
 }
 
+/// Time per packet of `a` over that of `b`, twice: from each command's fastest run, and from
+/// their median runs. The noise of a shared machine only ever slows a run down, so the
+/// fastest of several runs is the least disturbed measure of a command's own cost; the
+/// targets are judged on it, and the median ratio is shown beside it.
+pub fn time_ratio(a: &Row, b: &Row) -> (f64, f64) {
+    let per_packet = b.file.packets.max(1) as f64 / a.file.packets.max(1) as f64;
+    let ratio = |x: f64, y: f64| x / y.max(1e-9) * per_packet;
+    (
+        ratio(a.stats.min.as_secs_f64(), b.stats.min.as_secs_f64()),
+        ratio(a.seconds(), b.seconds()),
+    )
+}
+
 /// Speed relative to tcpdump TZ=UTC on the same file (higher is faster), and time relative to
-/// the libpcap floor (lower is better).
+/// the libpcap floor (lower is better), from the median runs.
 fn ratios(rows: &[Row], r: &Row) -> (Option<f64>, Option<f64>) {
-    let td =
-        find(rows, &r.file.label, TCPDUMP_UTC).map(|t| r.packets_per_sec() / t.packets_per_sec());
-    let fl = find(rows, &r.file.label, FLOOR).map(|f| r.seconds() / f.seconds());
+    let td = find(rows, &r.file.label, TCPDUMP_UTC).map(|t| time_ratio(t, r).1);
+    let fl = find(rows, &r.file.label, FLOOR).map(|f| time_ratio(r, f).1);
     (td, fl)
 }
 
@@ -102,7 +114,10 @@ pub fn table(rows: &[Row]) -> Table {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
+    /// From the fastest runs (what the verdict is on); see [`time_ratio`].
     pub value: f64,
+    /// The same from the median runs.
+    pub median: f64,
     pub limit: f64,
     /// The value must be at least (true) or at most (false) the limit.
     pub at_least: bool,
@@ -122,11 +137,12 @@ impl Target {
 pub fn targets_table(targets: &[Target]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["target", "measured", "limit", ""]);
+    t.set_header(vec!["target", "fastest runs", "median runs", "limit", ""]);
     for g in targets {
         t.add_row(vec![
             g.name.clone(),
             format!("{:.2}", g.value),
+            format!("{:.2}", g.median),
             format!("{} {:.2}", if g.at_least { "≥" } else { "≤" }, g.limit),
             if g.pass() { "ok" } else { "MISSED" }.to_owned(),
         ]);
@@ -150,6 +166,7 @@ pub fn json(rows: &[Row], targets: &[Target], runs: usize) -> Value {
                 "median_s": r.seconds(),
                 "min_s": r.stats.min.as_secs_f64(),
                 "max_s": r.stats.max.as_secs_f64(),
+                "runs_s": r.stats.walls.iter().map(|w| w.as_secs_f64()).collect::<Vec<_>>(),
                 "cpu_median_s": r.stats.cpu.as_secs_f64(),
                 "packets_per_s": r.packets_per_sec(),
                 "us_per_packet": r.us_per_packet(),
@@ -165,6 +182,7 @@ pub fn json(rows: &[Row], targets: &[Target], runs: usize) -> Value {
             json!({
                 "target": g.name,
                 "value": g.value,
+                "value_from_medians": g.median,
                 "limit": g.limit,
                 "at_least": g.at_least,
                 "pass": g.pass(),

@@ -155,7 +155,16 @@ mod tests {
     #[test]
     fn fast_paths_agree_with_the_general_conversion() {
         for units in [1_000_000u64, 1_000_000_000] {
-            for frac in [0, 1, 999, units - 1, units, units + 7, 5 * units + 3, u32::MAX as u64] {
+            for frac in [
+                0,
+                1,
+                999,
+                units - 1,
+                units,
+                units + 7,
+                5 * units + 3,
+                u32::MAX as u64,
+            ] {
                 assert_eq!(
                     Timestamp::from_parts(1_700_000_000, frac, units),
                     Timestamp::any_units(1_700_000_000, frac, units),
