@@ -206,16 +206,9 @@ impl TcpAnalyser {
         options_cut: bool,
     ) -> TcpVerdict {
         let s = Seg::of(seg);
-        let now = self.tick(seg);
-        let (key, conv, dir, findings) = self.resolve(seg, &s);
-        let was_closed = conv.is_closed();
-        let verdict = conv.observe(dir, s, opts, findings, options_cut);
-        conv.last_seen = now;
-        if !was_closed && conv.is_closed() {
-            conv.shrink();
-            self.finish(key, verdict.stream);
-        }
-        verdict
+        self.with_conv(seg, &s, |conv, dir, findings| {
+            conv.observe(dir, s, opts, findings, options_cut)
+        })
     }
 
     /// For a TCP header whose segment length tshark does not know: the first fragment of a
@@ -228,17 +221,32 @@ impl TcpAnalyser {
     pub fn stream_for_fragment(&mut self, seg: &TcpSegment) -> u64 {
         let s = Seg::of(seg);
         let opts = parse_options(seg.options);
+        self.with_conv(seg, &s, |conv, dir, _| {
+            conv.observe_header_only(dir, s, &opts, opts.truncated);
+            conv.stream
+        })
+    }
+
+    /// Runs `f` on the conversation of `seg` (with its direction and any REUSED_PORTS
+    /// finding), after advancing capture time; then stamps the conversation with that time and
+    /// files it as finished if `f` finished it.
+    fn with_conv<R>(
+        &mut self,
+        seg: &TcpSegment,
+        s: &Seg,
+        f: impl FnOnce(&mut Conv, usize, Findings) -> R,
+    ) -> R {
         let now = self.tick(seg);
-        let (key, conv, dir, _) = self.resolve(seg, &s);
+        let (key, conv, dir, findings) = self.resolve(seg, s);
         let was_closed = conv.is_closed();
-        conv.observe_header_only(dir, s, &opts, opts.truncated);
+        let out = f(conv, dir, findings);
         conv.last_seen = now;
-        let stream = conv.stream;
         if !was_closed && conv.is_closed() {
             conv.shrink();
+            let stream = conv.stream;
             self.finish(key, stream);
         }
-        stream
+        out
     }
 
     /// Records that the conversation at `key` (stream `stream`) has just finished, and
