@@ -75,6 +75,8 @@ pub struct Entry {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub state: TcpState,
+    /// Clock ticks left on the socket's timer (None: no timer running, or not given).
+    pub timer_ticks: Option<u64>,
 }
 
 /// Every TCP socket of this network namespace.
@@ -103,6 +105,30 @@ pub struct KernelRow {
 /// None when the kernel has no such connection.
 pub fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<KernelRow>> {
     diag::lookup(local, remote)
+}
+
+/// The kernel's entry for `local` ⇄ `remote` from `/proc/net/tcp{,6}` (for where netlink is
+/// refused; reading it walks the whole connection table), its timer in seconds.
+pub fn proc_lookup(local: SocketAddr, remote: SocketAddr) -> io::Result<Option<KernelRow>> {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = match unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    Ok(entries()?
+        .into_iter()
+        .find(|e| e.local == local && e.remote == remote)
+        .map(|e| e.row(hz)))
+}
+
+impl Entry {
+    /// As a [`KernelRow`], the timer converted at `hz` ticks per second.
+    fn row(&self, hz: f64) -> KernelRow {
+        KernelRow {
+            state: self.state,
+            timer: self.timer_ticks.map(|t| t as f64 / hz),
+        }
+    }
 }
 
 /// The state of the connection `local` ⇄ `remote`, if the kernel still knows it: an exact
@@ -134,6 +160,7 @@ pub fn settle(
                         local,
                         remote,
                         state,
+                        timer_ticks: None,
                     })
                 }
                 _ => {}
@@ -253,17 +280,26 @@ mod diag {
     }
 }
 
-/// `  0: 0100007F:9C40 0100007F:D3A2 01 …`
+/// `  3: 0100007F:9C40 0100007F:D3A2 06 00000000:00000000 03:00001770 00000000 …`: local,
+/// remote, state, queues, timer kind and the clock ticks it has left.
 fn parse_line(line: &str) -> Option<Entry> {
     let mut f = line.split_whitespace();
     f.next()?;
     let local = parse_addr(f.next()?)?;
     let remote = parse_addr(f.next()?)?;
     let state = TcpState::from_code(u8::from_str_radix(f.next()?, 16).ok()?)?;
+    let timer_ticks = f.nth(1).and_then(|t| {
+        let (kind, when) = t.split_once(':')?;
+        match u8::from_str_radix(kind, 16).ok()? {
+            0 => None,
+            _ => u64::from_str_radix(when, 16).ok(),
+        }
+    });
     Some(Entry {
         local,
         remote,
         state,
+        timer_ticks,
     })
 }
 
@@ -304,6 +340,7 @@ mod tests {
         assert_eq!(e.remote, "127.0.0.1:54178".parse().unwrap());
         assert_eq!(e.state, TcpState::TimeWait);
         assert!(e.state.is_settled());
+        assert_eq!(e.row(100.0).timer, Some(60.0));
     }
 
     #[test]

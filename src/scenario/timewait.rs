@@ -21,7 +21,7 @@
 //! ```
 
 use std::fmt::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -196,71 +196,10 @@ fn lookup(local: SocketAddr, remote: SocketAddr) -> Result<(Option<Row>, &'stati
     if let Ok(row) = tcpstate::diag_lookup(local, remote) {
         return Ok((row, "sock_diag"));
     }
-    Ok((proc_lookup(local, remote)?, "/proc/net/tcp"))
-}
-
-fn proc_lookup(local: SocketAddr, remote: SocketAddr) -> Result<Option<Row>, LiveError> {
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = match unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) } {
-        n if n > 0 => n as f64,
-        _ => 100.0,
-    };
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let found = text
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| parse_row(l, hz))
-                    .find(|(l, r, _)| *l == local && *r == remote);
-                if let Some((_, _, row)) = found {
-                    return Ok(Some(row));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with('6') => {}
-            Err(e) => return Err(LiveError::file(std::path::Path::new(path), e)),
-        }
-    }
-    Ok(None)
-}
-
-/// `  3: 0100007F:9C40 0100007F:D3A2 06 00000000:00000000 03:00001770 00000000 …`: local,
-/// remote, state, queues, timer kind and the clock ticks it has left.
-fn parse_row(line: &str, hz: f64) -> Option<(SocketAddr, SocketAddr, Row)> {
-    let mut f = line.split_whitespace();
-    f.next()?;
-    let local = parse_addr(f.next()?)?;
-    let remote = parse_addr(f.next()?)?;
-    let state = TcpState::from_code(u8::from_str_radix(f.next()?, 16).ok()?)?;
-    f.next()?;
-    let (tr, when) = f.next()?.split_once(':')?;
-    let timer = match u8::from_str_radix(tr, 16).ok()? {
-        0 => None,
-        _ => Some(u64::from_str_radix(when, 16).ok()? as f64 / hz),
-    };
-    Some((local, remote, Row { state, timer }))
-}
-
-/// The kernel prints each 32-bit word of the address in host byte order, then the port.
-fn parse_addr(s: &str) -> Option<SocketAddr> {
-    let (ip, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |i: usize| -> Option<[u8; 4]> {
-        let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
-        Some(w.to_ne_bytes())
-    };
-    let ip = match ip.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
-        32 => {
-            let mut b = [0u8; 16];
-            for i in 0..4 {
-                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
-            }
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
+    let path = "/proc/net/tcp";
+    let row = tcpstate::proc_lookup(local, remote)
+        .map_err(|e| LiveError::file(std::path::Path::new(path), e))?;
+    Ok((row, path))
 }
 
 /// Prints what the kernel's socket table says about the connection `server ⇄ client`, one
@@ -556,26 +495,4 @@ fn facts(v: &View) -> Vec<String> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_a_time_wait_row_with_its_timer() {
-        let lo = u32::from_ne_bytes([127, 0, 0, 1]);
-        let line = format!(
-            "   3: {lo:08X}:9C40 {lo:08X}:D3A2 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000"
-        );
-        let (l, r, row) = parse_row(&line, 100.0).unwrap();
-        assert_eq!(l, "127.0.0.1:40000".parse().unwrap());
-        assert_eq!(r, "127.0.0.1:54178".parse().unwrap());
-        assert_eq!(row.state, TcpState::TimeWait);
-        assert_eq!(row.timer, Some(60.0));
-        assert_eq!(
-            parse_row("  sl  local_address rem_address   st", 100.0),
-            None
-        );
-    }
 }
