@@ -13,6 +13,7 @@ use crate::replay::{Format, ReplayOptions, StreamSel};
     name = "sockscope",
     version,
     about = "Shows what socket programs put on the wire: annotated SEQ/ACK timelines",
+    after_help = crate::exit::TABLE,
     max_term_width = 100
 )]
 pub struct Cli {

@@ -6,10 +6,12 @@
 pub mod analyse;
 pub mod cli;
 pub mod decode;
+pub mod exit;
 pub mod filter;
 pub mod live;
 pub mod render;
 pub mod replay;
+pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod synth;

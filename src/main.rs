@@ -1,32 +1,47 @@
-//! The `sockscope` binary: parse the command line, run, print errors as one line.
+//! The `sockscope` binary: parse the command line, run the command, print an error as one line
+//! with its causes, exit with the status the table in `sockscope --help` gives.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use sockscope::cli::{Cli, Command};
-use sockscope::replay::{replay, ReplayError};
+use sockscope::exit::{self, Status};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Replay(args) => {
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let result = replay(&args.file, &args.options(), &mut out);
-            let _ = out.flush();
-            match result {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(ReplayError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("sockscope: {e}");
-                    ExitCode::from(2)
-                }
-            }
+    match run(Cli::parse()) {
+        Ok(status) => status.into(),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockscope: {e:#}");
+            ExitCode::from(exit::ERROR)
         }
-        Command::List => sockscope::live::list(),
-        Command::Run(args) => sockscope::live::run(&args),
     }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Status> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let status = match cli.command {
+        Command::Replay(args) => {
+            let result = sockscope::replay::replay(&args.file, &args.options(), &mut out);
+            // What was decoded before a fault is still printed.
+            let flushed = out.flush();
+            result?;
+            flushed?;
+            Status::Success
+        }
+        Command::List => sockscope::run::list(&mut out)?,
+        Command::Run(args) => sockscope::run::run(&args, &mut out)?,
+    };
+    out.flush()?;
+    Ok(status)
+}
+
+/// A closed pipe (`sockscope replay f | head`) ends the output early; that is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }

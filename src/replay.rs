@@ -45,7 +45,7 @@ pub enum ReplayError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Filter(#[from] FilterError),
-    #[error("writing the output failed: {0}")]
+    #[error("writing the output failed")]
     Write(#[from] io::Error),
 }
 

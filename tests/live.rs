@@ -14,7 +14,8 @@ use std::process::Command;
 
 use sockscope::analyse::flags as f;
 use sockscope::live::model::{Dir, Pkt, Proto};
-use sockscope::live::{report, runner, LiveCapture, LiveError, RunData, View};
+use sockscope::live::{runner, LiveCapture, LiveError, RunData, View};
+use sockscope::render::run::report;
 use sockscope::scenario;
 
 /// Says loudly that a test was skipped. Written to stderr directly, not through `eprintln!`,

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sockscope::live::{json, pcapng, report, ReportOptions, RunData};
+use sockscope::live::{json, pcapng, RunData};
+use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 

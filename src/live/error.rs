@@ -1,4 +1,5 @@
-//! Errors of live runs. Each says what failed and, where there is one, what to do about it.
+//! Errors of live runs. Each says what failed and, where there is one, what to do about it;
+//! the cause, where there is one, is the error's `source()` (`main` prints the whole chain).
 
 use std::io;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ pub enum LiveError {
     )]
     Privilege { uid: u32, gid: u32, what: String },
     /// A traced socket call failed (the failure is also an event).
-    #[error("{call}() failed: {source}")]
+    #[error("{call}() failed")]
     Call {
         call: &'static str,
         source: io::Error,
@@ -27,9 +28,13 @@ pub enum LiveError {
     Timeout { secs: u64, why: String },
     #[error("event log: {0}")]
     Events(String),
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     File { path: PathBuf, source: io::Error },
-    #[error("{0}")]
+    /// Writing the report to standard output failed (a closed pipe is not an error: `main`
+    /// exits 0 for it, as `| head` expects).
+    #[error("writing the output failed")]
+    Write(#[source] io::Error),
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

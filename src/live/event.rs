@@ -340,3 +340,92 @@ mod tests {
         assert_eq!(s, "\"abc…\"");
     }
 }
+
+/// Which part of a call a line shows: all of it, or the start or the end of a call that waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Whole,
+    Begin,
+    End,
+}
+
+impl Event {
+    /// `call(args) = ret text`, `call(args) …` or `… call() = ret text`.
+    pub fn call_text(&self, part: Part, repeat: usize) -> String {
+        let e = self;
+        let mut s = String::new();
+        if e.who != e.role.name() && !e.who.is_empty() {
+            let _ = write!(s, "[{}] ", e.who);
+        }
+        match e.call.as_str() {
+            "print" => {
+                let _ = write!(s, "» {}", e.text.as_deref().unwrap_or(""));
+                return s;
+            }
+            "error" => {
+                let _ = write!(s, "error: {}", e.text.as_deref().unwrap_or(""));
+                return s;
+            }
+            "mark" => {
+                let _ = write!(s, "── {}", e.text.as_deref().unwrap_or(&e.args));
+                return s;
+            }
+            "state" => {
+                let _ = write!(
+                    s,
+                    "(kernel: fd {} is {})",
+                    e.args,
+                    e.text.as_deref().unwrap_or("?")
+                );
+                return s;
+            }
+            _ => {}
+        }
+        let result = |s: &mut String| {
+            match (&e.errno, e.ret) {
+                (Some(err), _) => {
+                    let _ = write!(s, " = -1 {err}");
+                }
+                (None, Some(r)) => {
+                    let _ = write!(s, " = {r}");
+                }
+                _ => {}
+            }
+            if let (Some(t), None) = (&e.text, &e.errno) {
+                let _ = write!(s, " {t}");
+            }
+        };
+        if e.call == "wait" {
+            let state = e.text.as_deref().unwrap_or("?");
+            let _ = match part {
+                Part::Whole => write!(s, "wait until {} → {state}", e.args),
+                Part::Begin => write!(s, "wait until {} …", e.args),
+                Part::End => write!(s, "… now {state}"),
+            };
+            return s;
+        }
+        let name = e.call.as_str();
+        match part {
+            Part::Whole => {
+                let _ = write!(s, "{name}({})", e.args);
+                result(&mut s);
+            }
+            Part::Begin => {
+                let _ = write!(s, "{name}({}) …", e.args);
+            }
+            Part::End => {
+                let _ = write!(s, "… {name}()");
+                result(&mut s);
+            }
+        }
+        if repeat > 1 {
+            let _ = write!(s, "  ×{repeat}");
+        }
+        s
+    }
+
+    /// One event as a single line, e.g. `connect(4, 127.0.0.1:40123) = 0`.
+    pub fn line(&self) -> String {
+        self.call_text(Part::Whole, 1)
+    }
+}

@@ -16,9 +16,8 @@ use crate::source::CaptureFile;
 
 use super::capture::{Captured, SNAPLEN};
 use super::event::{write_time, Event};
+use super::log;
 use super::model::RunData;
-use super::report;
-use super::timeline::event_line;
 use super::LiveError;
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -97,7 +96,7 @@ impl Block {
 fn comment(e: &Event, when: &str) -> String {
     let mut t = String::new();
     write_time(&mut t, e.start);
-    format!("{when}{}: {} (at {t})", e.role.name(), event_line(e))
+    format!("{when}{}: {} (at {t})", e.role.name(), e.line())
 }
 
 /// Writes `run` as pcapng.
@@ -186,7 +185,7 @@ pub fn save(path: &Path, run: &RunData) -> Result<PathBuf, LiveError> {
     let mut w = BufWriter::new(f);
     write(&mut w, run).map_err(|e| LiveError::file(path, e))?;
     let log = event_log_path(path);
-    std::fs::write(&log, report::event_log(run)).map_err(|e| LiveError::file(&log, e))?;
+    std::fs::write(&log, log::event_log(run)).map_err(|e| LiveError::file(&log, e))?;
     Ok(log)
 }
 
@@ -207,7 +206,7 @@ pub fn load(pcapng: &Path, events: &Path) -> Result<RunData, LiveError> {
     .map_err(|e| LiveError::file(pcapng, io::Error::other(e.to_string())))?;
     let text = std::fs::read_to_string(events).map_err(|e| LiveError::file(events, e))?;
     let linktype = run.linktype;
-    report::read_event_log(&text, &mut run)
+    log::read_event_log(&text, &mut run)
         .map_err(|e| LiveError::file(events, io::Error::new(io::ErrorKind::InvalidData, e)))?;
     if !run.packets.is_empty() {
         run.linktype = linktype;

@@ -16,11 +16,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::scenario::Scenario;
-
 use super::capture::{CaptureStats, Captured, LiveCapture, Running};
 use super::collect;
 use super::model::RunData;
+use super::spec::Scenario;
 use super::tcpstate;
 use super::tracer::ReadyHook;
 use super::LiveError;
@@ -152,7 +151,7 @@ pub fn run_scenario(
             let failed: Vec<String> = events
                 .iter()
                 .filter(|e| !e.ok() || e.call == "error")
-                .map(|e| format!("{} {}", e.who, super::timeline::event_line(e)))
+                .map(|e| format!("{} {}", e.who, e.line()))
                 .collect();
             let why = if failed.is_empty() {
                 String::new()

@@ -3,6 +3,8 @@
 
 pub mod describe;
 pub mod jsonl;
+pub mod marks;
+pub mod run;
 pub mod summary;
 pub mod text;
 

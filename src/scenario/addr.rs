@@ -34,7 +34,6 @@ use super::addr_libc::{
     getsockname, hex, htonl, htons, inet_addr, inet_aton, inet_ntoa, ntohl, sockaddr_bytes,
     sockaddr_in, sockaddr_target, sockaddr_text, LibCall, INADDR_NONE,
 };
-use super::addr_show::{class_table, dump, Mark};
 use super::{any_port, bound, gate, join, read_exactly, Scenario};
 use crate::analyse::flags as f;
 use crate::decode::link::{self, NetStart};
@@ -42,6 +41,7 @@ use crate::live::checks::{self, Check};
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
 use crate::live::{LiveError, Role, Tracer, View};
+use crate::render::marks::{class, class_table, dump, Mark};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "addr",
@@ -785,7 +785,7 @@ fn class_facts(v: &View, out: &mut Vec<String>) {
     ] {
         addrs.push((a, note));
     }
-    addrs.sort_by_key(|(a, _)| (super::addr_show::class(*a).0, a.octets()));
+    addrs.sort_by_key(|(a, _)| (class(*a).0, a.octets()));
     out.push(
         "address classes from the first bits, historic: since CIDR (1993) a prefix length says where the network part ends"
             .into(),

@@ -799,7 +799,7 @@ fn window_table(v: &View, c: usize) -> Vec<String> {
         }
         let win = v.window(p);
         let mut time = String::new();
-        crate::live::timeline::time_cell(&mut time, TimeMode::Rel, p.ts, t0, t0);
+        crate::render::run::timeline::time_cell(&mut time, TimeMode::Rel, p.ts, t0, t0);
         let arrow = match p.dir {
             Dir::ToServer => "client → server",
             Dir::ToClient => "server → client",
@@ -811,7 +811,7 @@ fn window_table(v: &View, c: usize) -> Vec<String> {
         t.add_row(vec![
             time,
             (p.index + 1).to_string(),
-            format!("{arrow} {}", crate::live::ladder::label(v, p)),
+            format!("{arrow} {}", crate::render::run::ladder::label(v, p)),
             window,
             labels(fs.get(p.index).copied().unwrap_or_default()),
         ]);

@@ -31,8 +31,8 @@ use super::dns_wire::{self as wire, Message};
 use super::{any_port, bound, join, Scenario};
 use crate::live::checks::Check;
 use crate::live::model::{Dir, Pkt, Proto};
-use crate::live::timeline::time_cell;
 use crate::live::{LiveError, Role, Tracer, View};
+use crate::render::run::timeline::time_cell;
 use crate::render::TimeMode;
 
 pub const SCENARIO: Scenario = Scenario {

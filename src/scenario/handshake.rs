@@ -16,8 +16,8 @@ use super::{any_port, bound, gate, join, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
-use crate::live::timeline::compact_options;
 use crate::live::{LiveError, Role, Tracer, View};
+use crate::render::run::timeline::compact_options;
 
 pub const SCENARIO: Scenario = Scenario {
     name: "handshake",

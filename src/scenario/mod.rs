@@ -8,7 +8,6 @@
 
 mod addr;
 mod addr_libc;
-pub mod addr_show;
 mod buffers;
 mod data;
 mod dns;
@@ -34,24 +33,8 @@ mod udp;
 
 use std::net::SocketAddr;
 
-use crate::live::{Check, LiveError, Tracer, View};
-
-/// One scenario of the design card.
-pub struct Scenario {
-    pub name: &'static str,
-    /// Which lesson it belongs to.
-    pub lesson: &'static str,
-    /// One line for `sockscope list` and the title.
-    pub summary: &'static str,
-    /// What to look at (`--explain`).
-    pub explain: &'static str,
-    /// The program.
-    pub run: fn(&Tracer) -> Result<(), LiveError>,
-    /// The self-checks, on the run's packets and events.
-    pub checks: fn(&View) -> Vec<Check>,
-    /// Numbers shown after the ladder (may be empty).
-    pub facts: fn(&View) -> Vec<String>,
-}
+pub use crate::live::Scenario;
+use crate::live::{LiveError, Tracer, View};
 
 /// Every scenario, in lesson order.
 pub fn all() -> &'static [Scenario] {

@@ -24,10 +24,10 @@ use super::{any_port, bound, gate, join, read_exactly, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
-use crate::live::ladder;
 use crate::live::model::{Dir, Pkt, Proto};
 use crate::live::tracer::{errno_name, now};
 use crate::live::{LiveError, Role, Sock, Tracer, View};
+use crate::render::run::ladder;
 
 pub const SCENARIO: Scenario = Scenario {
     name: "reset",

@@ -19,10 +19,10 @@ use socket2::{Domain, Type};
 use super::{any_port, bound, gate, join, Scenario, Waiter};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
-use crate::live::ladder;
 use crate::live::model::{Dir, Pkt};
 use crate::live::tcpstate::TcpState;
 use crate::live::{LiveError, Role, Sock, Tracer, View};
+use crate::render::run::ladder;
 
 pub const SCENARIO: Scenario = Scenario {
     name: "teardown",

@@ -34,10 +34,11 @@ pub enum FileFormat {
 /// Why reading stopped before the end of the file. Each variant names the file and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{path}: cannot open: {source} (check the path and that you may read it)")]
+    #[error("{path}: cannot open: {cause} (check the path and that you may read it)")]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        /// Named in the message (not a `source`, so the chain does not say it twice).
+        cause: std::io::Error,
     },
     #[error("{path}: the file is empty: not a pcap or pcapng capture")]
     Empty { path: PathBuf },
@@ -64,11 +65,11 @@ pub enum ReadError {
         offset: u64,
         packets: u64,
     },
-    #[error("{path}: read error at byte {offset}: {source}")]
+    #[error("{path}: read error at byte {offset}: {cause}")]
     Io {
         path: PathBuf,
         offset: u64,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -117,14 +118,14 @@ pub struct CaptureFile {
 
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<CaptureFile, ReadError> {
-        let file = File::open(path).map_err(|source| ReadError::Open {
+        let file = File::open(path).map_err(|cause| ReadError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         if file.metadata().is_ok_and(|m| m.is_dir()) {
             return Err(ReadError::Open {
                 path: path.to_owned(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::IsADirectory,
                     "it is a directory, not a capture file",
                 ),
@@ -158,7 +159,7 @@ impl CaptureFile {
                 return Err(ReadError::Io {
                     path,
                     offset: 0,
-                    source: std::io::Error::other("read failed"),
+                    cause: std::io::Error::other("read failed"),
                 })
             }
             Err(_) => return Err(ReadError::NotACapture { path }),
@@ -403,7 +404,7 @@ impl CaptureFile {
         ReadError::Io {
             path: self.path.clone(),
             offset: self.offset(),
-            source: std::io::Error::other("the read failed"),
+            cause: std::io::Error::other("the read failed"),
         }
     }
 }

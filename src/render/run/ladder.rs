@@ -15,8 +15,8 @@ use crate::analyse::flags as f;
 use crate::render::describe::flag_letters;
 use crate::render::{width, Palette, TextOptions};
 
-use super::model::{Dir, Pkt, Proto, View};
 use super::timeline::{flag_style, paint, time_cell};
+use crate::live::model::{Dir, Pkt, Proto, View};
 
 /// Columns between the two lifelines.
 const SPAN: usize = 52;

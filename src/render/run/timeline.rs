@@ -20,18 +20,11 @@ use crate::decode::options::{options, TcpOption};
 use crate::render::describe::flag_letters;
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
-use super::event::{show_bytes, Event, Role};
-use super::model::{Dir, Pkt, Proto, View};
+use crate::live::event::{show_bytes, Event, Part, Role};
+use crate::live::model::{Dir, Pkt, Proto, View};
 
 /// Payload characters shown on a packet line.
 const PAYLOAD_PREVIEW: usize = 12;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    Whole,
-    Begin,
-    End,
-}
 
 enum Item<'a> {
     Call {
@@ -136,84 +129,6 @@ pub fn flag_style(flags: u16) -> &'static str {
     } else {
         ""
     }
-}
-
-/// `call(args) = ret text`, `call(args) …` or `… call() = ret text`.
-fn call_text(e: &Event, part: Part, repeat: usize) -> String {
-    let mut s = String::new();
-    if e.who != e.role.name() && !e.who.is_empty() {
-        let _ = write!(s, "[{}] ", e.who);
-    }
-    match e.call.as_str() {
-        "print" => {
-            let _ = write!(s, "» {}", e.text.as_deref().unwrap_or(""));
-            return s;
-        }
-        "error" => {
-            let _ = write!(s, "error: {}", e.text.as_deref().unwrap_or(""));
-            return s;
-        }
-        "mark" => {
-            let _ = write!(s, "── {}", e.text.as_deref().unwrap_or(&e.args));
-            return s;
-        }
-        "state" => {
-            let _ = write!(
-                s,
-                "(kernel: fd {} is {})",
-                e.args,
-                e.text.as_deref().unwrap_or("?")
-            );
-            return s;
-        }
-        _ => {}
-    }
-    let result = |s: &mut String| {
-        match (&e.errno, e.ret) {
-            (Some(err), _) => {
-                let _ = write!(s, " = -1 {err}");
-            }
-            (None, Some(r)) => {
-                let _ = write!(s, " = {r}");
-            }
-            _ => {}
-        }
-        if let (Some(t), None) = (&e.text, &e.errno) {
-            let _ = write!(s, " {t}");
-        }
-    };
-    if e.call == "wait" {
-        let state = e.text.as_deref().unwrap_or("?");
-        let _ = match part {
-            Part::Whole => write!(s, "wait until {} → {state}", e.args),
-            Part::Begin => write!(s, "wait until {} …", e.args),
-            Part::End => write!(s, "… now {state}"),
-        };
-        return s;
-    }
-    let name = e.call.as_str();
-    match part {
-        Part::Whole => {
-            let _ = write!(s, "{name}({})", e.args);
-            result(&mut s);
-        }
-        Part::Begin => {
-            let _ = write!(s, "{name}({}) …", e.args);
-        }
-        Part::End => {
-            let _ = write!(s, "… {name}()");
-            result(&mut s);
-        }
-    }
-    if repeat > 1 {
-        let _ = write!(s, "  ×{repeat}");
-    }
-    s
-}
-
-/// One event as a single line, e.g. `connect(4, 127.0.0.1:40123) = 0`.
-pub fn event_line(e: &Event) -> String {
-    call_text(e, Part::Whole, 1)
 }
 
 fn call_style(e: &Event) -> &'static str {
@@ -347,7 +262,7 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
                 t,
                 Some(e.role),
                 Cell {
-                    text: call_text(e, *part, *repeat),
+                    text: e.call_text(*part, *repeat),
                     style: call_style(e),
                 },
                 None,

@@ -98,7 +98,7 @@ fn is_caret_line(line: &str) -> bool {
 /// The lines with every byte above a caret line painted (carets too); without colour, the
 /// lines as they are. Meant for the report's facts: a scenario's `facts` returns plain text
 /// (it does not know whether colour is on), so the report paints them with its palette:
-/// `for l in scenario::addr_show::paint_marks(&facts, pal) { … }`.
+/// `for l in render::marks::paint_marks(&facts, pal) { … }`.
 pub fn paint_marks(lines: &[String], pal: Palette) -> Vec<String> {
     if !pal.on {
         return lines.to_vec();

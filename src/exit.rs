@@ -1,0 +1,64 @@
+//! Exit statuses: one table for every command, shown in `--help` and the README.
+
+use std::process::ExitCode;
+
+/// How a command ended when it did not fail with an error (errors exit with [`ERROR`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything ran; every self-check passed.
+    Success,
+    /// A self-check of a live run failed.
+    CheckFailed,
+    /// Stopped by Ctrl-C or SIGTERM; what was seen until then was shown.
+    Interrupted,
+}
+
+pub const SUCCESS: u8 = 0;
+pub const CHECK_FAILED: u8 = 1;
+/// Bad usage or input, or any other error (clap uses 2 for usage errors too).
+pub const ERROR: u8 = 2;
+/// As shells report SIGINT (128 + 2).
+pub const INTERRUPTED: u8 = 130;
+
+/// The table as `--help` shows it.
+pub const TABLE: &str = "\
+Exit status:
+  0    ok
+  1    a self-check of a live run failed
+  2    bad usage or input, or another error (one line on stderr says which and what to do)
+  130  interrupted (Ctrl-C or SIGTERM); what was seen until then is shown";
+
+impl Status {
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Success => SUCCESS,
+            Status::CheckFailed => CHECK_FAILED,
+            Status::Interrupted => INTERRUPTED,
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_lists_every_code() {
+        for c in [SUCCESS, CHECK_FAILED, ERROR, INTERRUPTED] {
+            assert!(
+                TABLE
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&c.to_string())),
+                "{c} missing from the table"
+            );
+        }
+        assert_eq!(Status::CheckFailed.code(), 1);
+        assert_eq!(Status::Interrupted.code(), 130);
+    }
+}

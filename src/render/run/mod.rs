@@ -1,0 +1,9 @@
+//! A live run as people and scripts read it: the three-lane timeline, the ladders, the report
+//! around them (title, facts, checks, capture counters) and its JSON Lines stream. Pure
+//! functions of a [`RunData`](crate::live::RunData): saved runs render the same without root.
+
+pub mod ladder;
+pub mod report;
+pub mod timeline;
+
+pub use report::ReportOptions;

@@ -1,0 +1,222 @@
+//! `sockscope list` and `sockscope run`: the command that picks scenarios from the catalogue
+//! (`crate::scenario`), runs them on the live layer (`crate::live`) and prints their reports
+//! (`crate::render::run`). It sits above all three, as `replay` sits above the file pipeline.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::cli::{FormatArg, RunArgs};
+use crate::exit::{self, Status};
+use crate::live::{pcapng, privilege, runner, Check, LiveCapture, LiveError, Scenario};
+use crate::render::run::{report, ReportOptions};
+use crate::render::Palette;
+use crate::scenario;
+
+/// Set once Ctrl-C (or SIGTERM) arrived.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// `sockscope list`: one line per scenario.
+pub fn list(out: &mut dyn Write) -> Result<Status, LiveError> {
+    let mut text = String::new();
+    for s in scenario::all() {
+        text.push_str(&format!("{:<10} {:<24} {}\n", s.name, s.lesson, s.summary));
+    }
+    write_out(out, &text)?;
+    Ok(Status::Success)
+}
+
+/// `sockscope run SCENARIO|all`: the report goes to `out`, notes to stderr.
+pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
+    let all = args.scenario == "all";
+    let targets: Vec<&'static Scenario> = if all {
+        scenario::all().iter().collect()
+    } else {
+        match scenario::find(&args.scenario) {
+            Some(s) => vec![s],
+            None => {
+                let names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
+                return Err(LiveError::Scenario(format!(
+                    "unknown scenario '{}': choose one of {}, or all (see sockscope list)",
+                    args.scenario,
+                    names.join(", ")
+                )));
+            }
+        }
+    };
+    if all && args.save.is_some() {
+        return Err(LiveError::Scenario(
+            "--save needs one scenario, not all".into(),
+        ));
+    }
+    catch_signals()?;
+    let cap = LiveCapture::open()?;
+    privilege::drop_to_invoking_user()?;
+    if all {
+        run_all(args, &targets, cap, out)
+    } else {
+        run_one(args, targets[0], cap, out)
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in every thread and waits for them in one: the first stops the
+/// run in progress (which then saves and prints what it has); a second, or one outside a run,
+/// exits at once.
+fn catch_signals() -> Result<(), LiveError> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block()
+        .map_err(|e| LiveError::Scenario(format!("blocking SIGINT: {e}")))?;
+    std::thread::Builder::new()
+        .name("sockscope-signals".into())
+        .spawn(move || loop {
+            if set.wait().is_ok() {
+                let again = STOPPING.swap(true, Ordering::SeqCst);
+                if again || !runner::interrupt() {
+                    eprintln!("sockscope: interrupted");
+                    std::process::exit(exit::INTERRUPTED as i32);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn report_options(args: &RunArgs) -> ReportOptions {
+    ReportOptions {
+        text: args.text_options(),
+        explain: args.explain,
+    }
+}
+
+fn run_one(
+    args: &RunArgs,
+    sc: &'static Scenario,
+    cap: LiveCapture,
+    out: &mut dyn Write,
+) -> Result<Status, LiveError> {
+    let (cap, r) = runner::run_scenario(sc, cap, runner::LIMIT);
+    // Closing the capture takes a while on lo; let it happen while we print.
+    let closer = std::thread::spawn(move || drop(cap));
+    let run = r?;
+    let checks = report::checks(&run, Some(sc));
+    let text = match args.format {
+        FormatArg::Text => report::text(&run, Some(sc), &checks, &report_options(args)),
+        FormatArg::Jsonl => report::jsonl(&run, &checks),
+    };
+    write_out(out, &text)?;
+    if let Some(path) = &args.save {
+        let log = pcapng::save(path, &run)?;
+        eprintln!(
+            "sockscope: saved {} packets to {} and {} events to {}",
+            run.packets.len(),
+            path.display(),
+            run.events.len(),
+            log.display()
+        );
+    }
+    let _ = closer.join();
+    Ok(if run.interrupted {
+        Status::Interrupted
+    } else if checks.iter().all(|c| c.ok) {
+        Status::Success
+    } else {
+        Status::CheckFailed
+    })
+}
+
+fn run_all(
+    args: &RunArgs,
+    targets: &[&'static Scenario],
+    cap: LiveCapture,
+    out: &mut dyn Write,
+) -> Result<Status, LiveError> {
+    let pal = Palette {
+        on: args.text_options().color,
+    };
+    let mut cap = Some(cap);
+    let mut failed = false;
+    for sc in targets {
+        let Some(c) = cap.take() else {
+            return Err(LiveError::Capture(
+                "the capture failed in an earlier scenario".into(),
+            ));
+        };
+        let started = Instant::now();
+        let (c, r) = runner::run_scenario(sc, c, runner::LIMIT);
+        cap = c;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut line = String::new();
+        match r {
+            Ok(run) => {
+                if run.interrupted {
+                    eprintln!("sockscope: interrupted during {}", sc.name);
+                    return Ok(Status::Interrupted);
+                }
+                let checks = report::checks(&run, Some(sc));
+                let bad: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+                if args.format == FormatArg::Jsonl {
+                    write_out(out, &report::jsonl(&run, &checks))?;
+                    failed |= !bad.is_empty();
+                    continue;
+                }
+                if bad.is_empty() {
+                    pal.paint(&mut line, Palette::GREEN, "✓");
+                } else {
+                    pal.paint(&mut line, Palette::RED, "✗");
+                    failed = true;
+                }
+                line.push_str(&format!(
+                    " {:<10} {:>4} packets  {:>2} of {} checks passed  {:>6.1} ms",
+                    sc.name,
+                    run.packets.len(),
+                    checks.len() - bad.len(),
+                    checks.len(),
+                    ms
+                ));
+                if run.stats.dropped > 0 {
+                    pal.paint(
+                        &mut line,
+                        Palette::RED,
+                        &format!("  ({} packets dropped by the capture)", run.stats.dropped),
+                    );
+                }
+                for c in bad {
+                    line.push_str(&format!("\n    ✗ {} ({})", c.what, c.detail));
+                }
+            }
+            Err(e) => {
+                failed = true;
+                pal.paint(&mut line, Palette::RED, "✗");
+                line.push_str(&format!(" {:<10} error: {}", sc.name, chain(&e)));
+            }
+        }
+        line.push('\n');
+        write_out(out, &line)?;
+    }
+    Ok(if failed {
+        Status::CheckFailed
+    } else {
+        Status::Success
+    })
+}
+
+/// Writes `text` to `out` and flushes it, so the report appears before notes on stderr.
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(LiveError::Write)
+}
+
+/// An error and its causes, `a: b: c`, as `main` prints them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
