@@ -49,9 +49,10 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
             "--save needs one scenario, not all".into(),
         ));
     }
-    catch_signals()?;
+    // Capabilities belong to a thread: drop them before any other thread exists.
     let cap = LiveCapture::open()?;
-    privilege::drop_to_invoking_user()?;
+    privilege::drop_privileges()?;
+    catch_signals()?;
     if all {
         run_all(args, &targets, cap, out)
     } else {

@@ -857,6 +857,76 @@ fn privileges_are_dropped_and_the_save_belongs_to_the_user() {
     assert_eq!(back.packets.len(), 5);
 }
 
+/// What a text run says about who its program ran as.
+fn privilege_line(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find(|l| l.starts_with("privileges: "))
+        .unwrap_or_else(|| panic!("no privileges line in:\n{text}"))
+        .to_owned()
+}
+
+/// Each way of getting the capture ends with the program holding no privilege it does not
+/// need: under sudo it runs as the user with no capabilities; from a binary given
+/// `cap_net_raw,cap_net_admin+eip` by setcap, as the user who started it, with its
+/// capabilities cleared (read back from /proc/thread-self/status of the scenario's thread, whose
+/// forked children inherit them); root without SUDO_UID stays root and says so.
+#[test]
+fn capabilities_are_cleared_however_the_capture_was_allowed() {
+    if !nix::unistd::geteuid().is_root() {
+        skipped("clearing capabilities (sudo and setcap paths)");
+        return;
+    }
+    let sudo = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "fork", "--color", "never"])
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .expect("run sockscope");
+    assert_eq!(
+        privilege_line(&sudo),
+        "privileges: the program ran as uid 65534, gid 65534, no capabilities"
+    );
+
+    let dir = world_tempdir();
+    let exe = world_runnable_copy(dir.path());
+    let setcap = Command::new("setcap")
+        .arg("cap_net_raw,cap_net_admin+eip")
+        .arg(&exe)
+        .output()
+        .expect("setcap (Debian's libcap2-bin; scripts/setup --test installs it)");
+    assert!(
+        setcap.status.success(),
+        "setcap: {}",
+        String::from_utf8_lossy(&setcap.stderr)
+    );
+    let capped = Command::new(&exe)
+        .args(["run", "fork", "--color", "never"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the setcap copy as uid 65534");
+    assert_eq!(
+        privilege_line(&capped),
+        "privileges: the program ran as uid 65534, gid 65534, no capabilities"
+    );
+
+    let root = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "hello", "--color", "never"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .output()
+        .expect("run sockscope");
+    assert!(privilege_line(&root).contains("ran as root"));
+}
+
 /// Without privilege: one line saying how to fix it, a non-zero exit, no backtrace.
 #[test]
 fn without_privilege_one_clear_line() {

@@ -13,6 +13,7 @@ use crate::source::{Frame, FrameKind, Timestamp};
 
 use super::capture::{CaptureStats, Captured};
 use super::event::{Event, Role};
+use super::privilege::Credentials;
 
 /// Everything one run produced.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,8 @@ pub struct RunData {
     pub stats: CaptureStats,
     /// The run was stopped by Ctrl-C: packets and events are those seen until then.
     pub interrupted: bool,
+    /// Who the program ran as, read by its own thread as it started (not kept in saved runs).
+    pub credentials: Option<Credentials>,
 }
 
 impl RunData {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::capture::{CaptureStats, Captured, LiveCapture, Running};
 use super::collect;
 use super::model::RunData;
+use super::privilege::Credentials;
 use super::spec::Scenario;
 use super::tcpstate;
 use super::tracer::ReadyHook;
@@ -115,12 +116,14 @@ pub fn run_scenario(
         Err(e) => return (stop(&slot).0, Err(e.into())),
     };
     let (tx, rx) = mpsc::channel();
+    let (ctx, crx) = mpsc::channel();
     *current() = Some(tx.clone());
     let t2 = tracer.clone();
     let program = sc.run;
     let spawned = std::thread::Builder::new()
         .name(format!("scenario-{}", sc.name))
         .spawn(move || {
+            let _ = ctx.send(Credentials::of_this_thread().ok());
             let r = program(&t2);
             let _ = tx.send(Msg::Done(r));
         });
@@ -187,6 +190,7 @@ pub fn run_scenario(
         events,
         stats,
         interrupted,
+        credentials: crx.try_recv().ok().flatten(),
     };
     run.sort();
     (cap, Ok(run))

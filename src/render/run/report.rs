@@ -97,6 +97,7 @@ pub fn text(
     }
     out.push('\n');
     capture_line(&mut out, run);
+    privilege_line(&mut out, run);
     if opts.explain {
         if let Some(s) = sc {
             out.push('\n');
@@ -112,6 +113,16 @@ pub fn text(
         }
     }
     out
+}
+
+/// Who the program ran as, when the run recorded it (saved runs do not).
+fn privilege_line(out: &mut String, run: &RunData) {
+    let Some(c) = run.credentials else { return };
+    if c.uid.1 == 0 {
+        out.push_str("privileges: the program ran as root (started as root without SUDO_UID: no user to drop to)\n");
+    } else {
+        let _ = writeln!(out, "privileges: the program ran as {c}");
+    }
 }
 
 fn capture_line(out: &mut String, run: &RunData) {
