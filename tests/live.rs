@@ -618,17 +618,15 @@ fn retransmit_lost_segment_is_resent_on_the_timers() {
         .expect("the ACK of ping 2");
     assert!(ack.ts > copies[3].ts);
     // Wireshark's rules mark the three copies, not the original.
-    let mut analyser = sockscope::analyse::Analyser::new();
-    let mut marked = Vec::new();
-    for i in 0..run.packets.len() {
-        let frame = run.frame(i).expect("frame");
-        let a = analyser.analyse(&frame, &sockscope::decode::decode(&frame));
-        if a.tcp
-            .is_some_and(|t| t.findings.has(sockscope::analyse::Findings::RETRANSMISSION))
-        {
-            marked.push(i);
-        }
-    }
+    let marked: Vec<usize> = v
+        .pkts
+        .iter()
+        .filter(|p| {
+            p.findings()
+                .has(sockscope::analyse::Findings::RETRANSMISSION)
+        })
+        .map(|p| p.index)
+        .collect();
     let copy_frames: Vec<usize> = copies[1..].iter().map(|p| p.index).collect();
     assert_eq!(marked, copy_frames);
 }

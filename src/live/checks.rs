@@ -2,11 +2,10 @@
 //!
 //! Only what is certain on a loss-free loopback run is asserted; timing-dependent details
 //! (how many segments a write became, whether an ACK was delayed) are shown, not checked.
-//! Sequence arithmetic uses the raw header fields, so the checks hold whatever the stream
-//! analyser says; the analyser is consulted only for its retransmission findings.
+//! Relative numbers and findings are the analyser's (see [`View`]); where a check compares two
+//! numbers of the same header space (an ACK against a next SEQ), it may use the raw fields.
 
-use crate::analyse::{flags as f, Analyser, Findings};
-use crate::decode::decode;
+use crate::analyse::{flags as f, Findings};
 
 use super::event::Role;
 use super::model::{Dir, Proto, View};
@@ -66,21 +65,16 @@ pub fn no_retransmission(v: &View) -> Check {
             ranges.push((start, end));
         }
     }
-    let mut analyser = Analyser::new();
     let flagged_bits = Findings::RETRANSMISSION
         | Findings::FAST_RETRANSMISSION
         | Findings::SPURIOUS_RETRANSMISSION
         | Findings::OUT_OF_ORDER;
-    let mut flagged = Vec::new();
-    for i in 0..v.run.packets.len() {
-        let Some(frame) = v.run.frame(i) else {
-            continue;
-        };
-        let a = analyser.analyse(&frame, &decode(&frame));
-        if a.tcp.is_some_and(|t| t.findings.has(flagged_bits)) {
-            flagged.push(i + 1);
-        }
-    }
+    let flagged: Vec<usize> = v
+        .pkts
+        .iter()
+        .filter(|p| p.findings().has(flagged_bits))
+        .map(|p| p.index + 1)
+        .collect();
     let mut detail = if repeats.is_empty() {
         format!("{segments} segments carry data, SYN or FIN; no two cover the same numbers")
     } else {

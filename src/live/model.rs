@@ -1,13 +1,15 @@
 //! What a run produced (packets, events, counters) and a decoded view of it that the checks and
 //! the renderers share. Pure: no sockets, clocks or files.
 //!
-//! Relative sequence numbers here are computed from the raw fields and each side's SYN (every
-//! scenario captures its handshakes), so the view does not depend on the stream analyser.
+//! There is one packet model: the view runs the replay [`Analyser`] over the run's frames, and
+//! every relative SEQ/ACK, scaled window and finding (retransmission, dup ACK, zero window…)
+//! shown or checked for a live run is the analyser's, as `sockscope replay` shows it for the
+//! saved capture. The view adds only what a run knows and a file does not: which end is the
+//! client, and which calls belong to which connection.
 
 use std::net::SocketAddr;
 
-use crate::analyse::flags as f;
-use crate::decode::options::{options, TcpOption};
+use crate::analyse::{flags as f, Analyser, Analysis, Findings, TcpVerdict};
 use crate::decode::{decode, Transport};
 use crate::source::{Frame, FrameKind, Timestamp};
 
@@ -138,14 +140,6 @@ impl TcpHdr {
     pub fn next_seq(&self) -> u32 {
         self.seq.wrapping_add(self.space())
     }
-
-    /// The window scale option, if the segment carries one.
-    pub fn wscale(&self) -> Option<u8> {
-        options(&self.options).find_map(|o| match o {
-            Ok(TcpOption::WindowScale(s)) => Some(s),
-            _ => None,
-        })
-    }
 }
 
 /// One decoded packet of a run.
@@ -164,6 +158,22 @@ pub struct Pkt {
     pub len: u32,
     pub conn: usize,
     pub dir: Dir,
+    /// What the analyser says of it: stream number and, for a TCP segment, its verdict.
+    pub analysis: Analysis,
+}
+
+impl Pkt {
+    /// The analyser's verdict on a TCP segment (None for UDP and cut headers).
+    pub fn verdict(&self) -> Option<&TcpVerdict> {
+        self.analysis.tcp.as_ref()
+    }
+
+    /// Wireshark's findings on this segment (empty for UDP).
+    pub fn findings(&self) -> Findings {
+        self.analysis
+            .tcp
+            .map_or(Findings::default(), |t| t.findings)
+    }
 }
 
 /// A TCP connection or a UDP socket pair.
@@ -174,21 +184,9 @@ pub struct Conn {
     pub server: SocketAddr,
     /// Indexes into `View::pkts`.
     pub pkts: Vec<usize>,
-    /// Initial sequence numbers (from the SYNs, else the first segment each way).
-    pub isn_client: Option<u32>,
-    pub isn_server: Option<u32>,
-    /// Window scale in force each way (both SYNs carried the option).
-    pub wscale: Option<(u8, u8)>,
 }
 
 impl Conn {
-    fn isn(&self, d: Dir) -> Option<u32> {
-        match d {
-            Dir::ToServer => self.isn_client,
-            Dir::ToClient => self.isn_server,
-        }
-    }
-
     /// `client ⇄ server` as `127.0.0.1:53422 → 127.0.0.1:40123`.
     pub fn label(&self) -> String {
         format!("{} → {}", self.client, self.server)
@@ -218,9 +216,11 @@ impl<'a> View<'a> {
             conns: Vec::new(),
             others: Vec::new(),
         };
+        let mut analyser = Analyser::new();
         for i in 0..run.packets.len() {
             let Some(frame) = run.frame(i) else { continue };
             let p = decode(&frame);
+            let analysis = analyser.analyse(&frame, &p);
             let (Some(ip), ts) = (p.ip, run.packets[i].ts) else {
                 v.others.push(i);
                 continue;
@@ -280,9 +280,6 @@ impl<'a> View<'a> {
                         client,
                         server,
                         pkts: Vec::new(),
-                        isn_client: None,
-                        isn_server: None,
-                        wscale: None,
                     });
                     v.conns.len() - 1
                 }
@@ -293,15 +290,6 @@ impl<'a> View<'a> {
             } else {
                 Dir::ToClient
             };
-            if let Some(t) = &tcp {
-                let isn = match dir {
-                    Dir::ToServer => &mut c.isn_client,
-                    Dir::ToClient => &mut c.isn_server,
-                };
-                if t.has(f::SYN) || isn.is_none() {
-                    *isn = Some(t.seq);
-                }
-            }
             c.pkts.push(v.pkts.len());
             v.pkts.push(Pkt {
                 index: i,
@@ -314,52 +302,46 @@ impl<'a> View<'a> {
                 len,
                 conn,
                 dir,
+                analysis,
             });
-        }
-        for c in &mut v.conns {
-            let syn = |d: Dir| {
-                c.pkts
-                    .iter()
-                    .filter_map(|&i| v.pkts.get(i))
-                    .find(|p| p.dir == d && p.tcp.as_ref().is_some_and(|t| t.has(f::SYN)))
-                    .and_then(|p| p.tcp.as_ref().and_then(TcpHdr::wscale))
-            };
-            if let (Some(a), Some(b)) = (syn(Dir::ToServer), syn(Dir::ToClient)) {
-                c.wscale = Some((a, b));
-            }
         }
         v
     }
 
-    /// Sequence number relative to the sender's ISN.
+    /// Sequence number relative to the sender's ISN (the analyser's `tcp.seq`); the raw
+    /// number for a segment the analyser could not place (a cut header).
     pub fn rel_seq(&self, p: &Pkt) -> u32 {
-        let t = p.tcp.as_ref().map_or(0, |t| t.seq);
-        let isn = self.conns[p.conn].isn(p.dir).unwrap_or(t);
-        t.wrapping_sub(isn)
+        match (p.verdict(), &p.tcp) {
+            (Some(v), _) => v.rel_seq,
+            (None, Some(t)) => t.seq,
+            (None, None) => 0,
+        }
     }
 
-    /// Acknowledgment number relative to the receiver's ISN.
+    /// Acknowledgment number relative to the receiver's ISN (the analyser's `tcp.ack`: 0 when
+    /// the ACK flag is clear).
     pub fn rel_ack(&self, p: &Pkt) -> u32 {
-        let a = p.tcp.as_ref().map_or(0, |t| t.ack);
-        let other = match p.dir {
-            Dir::ToServer => Dir::ToClient,
-            Dir::ToClient => Dir::ToServer,
-        };
-        let isn = self.conns[p.conn].isn(other).unwrap_or(a);
-        a.wrapping_sub(isn)
+        match (p.verdict(), &p.tcp) {
+            (Some(v), _) => v.rel_ack,
+            (None, Some(t)) => t.ack,
+            (None, None) => 0,
+        }
     }
 
-    /// The window in bytes: scaled when both SYNs offered scaling (never on a SYN).
+    /// The sequence number after the segment, relative (SEQ + length + SYN + FIN).
+    pub fn rel_next_seq(&self, p: &Pkt) -> u32 {
+        match (p.verdict(), &p.tcp) {
+            (Some(v), _) => v.rel_next_seq,
+            (None, Some(t)) => t.next_seq(),
+            (None, None) => 0,
+        }
+    }
+
+    /// The window in bytes, scaled as the analyser scales it (never on a SYN; raw when the
+    /// handshake was not seen).
     pub fn window(&self, p: &Pkt) -> u64 {
-        let Some(t) = &p.tcp else { return 0 };
-        let shift = match (self.conns[p.conn].wscale, t.has(f::SYN)) {
-            (Some((c, s)), false) => match p.dir {
-                Dir::ToServer => c,
-                Dir::ToClient => s,
-            },
-            _ => 0,
-        };
-        (t.win as u64) << shift.min(14)
+        let raw = p.tcp.as_ref().map_or(0, |t| u64::from(t.win));
+        p.verdict().and_then(|v| v.win_scaled).unwrap_or(raw)
     }
 
     /// The TCP packets of connection `c` (in time order).

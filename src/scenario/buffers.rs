@@ -31,8 +31,7 @@ use socket2::{Domain, Type};
 
 use super::sockopt_calls::{self as so, event_value, opt_args, sysctl_values, Value};
 use super::{any_port, bound, gate, join, Scenario};
-use crate::analyse::{flags as f, Analyser, Findings};
-use crate::decode::decode;
+use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
@@ -378,16 +377,11 @@ fn story<'v>(v: &'v View, c: usize) -> Option<Story<'v>> {
 
 /// The analyser's findings for every packet, by index (as Wireshark would label them).
 fn findings(v: &View) -> Vec<Findings> {
-    let mut a = Analyser::new();
-    (0..v.run.packets.len())
-        .map(|i| match v.run.frame(i) {
-            Some(frame) => a
-                .analyse(&frame, &decode(&frame))
-                .tcp
-                .map_or(Findings::default(), |t| t.findings),
-            None => Findings::default(),
-        })
-        .collect()
+    let mut out = vec![Findings::default(); v.run.packets.len()];
+    for p in &v.pkts {
+        out[p.index] = p.findings();
+    }
+    out
 }
 
 fn labels(fs: Findings) -> String {

@@ -345,17 +345,16 @@ fn checks_unread(v: &View) -> Vec<Check> {
     if let Some(rst) = from_server.first().filter(|p| has(p, f::RST)) {
         let client_next = v
             .conn_pkts(c)
-            .filter(|p| p.dir == Dir::ToServer)
-            .filter_map(|p| p.tcp.as_ref().map(|t| t.next_seq()))
-            .max_by_key(|&s| s.wrapping_sub(v.conns[c].isn_client.unwrap_or(s)));
-        let ack = rst.tcp.as_ref().map_or(0, |t| t.ack);
+            .filter(|p| p.dir == Dir::ToServer && p.tcp.is_some())
+            .map(|p| v.rel_next_seq(p))
+            .max();
+        let ack = v.rel_ack(rst);
         out.push(Check::new(
             client_next == Some(ack),
             "(b) the RST acknowledges every byte the client sent: the kernel had them, the program never read them",
             format!(
-                "RST ack {}; the client's bytes end at {}",
-                v.rel_ack(rst),
-                client_next.map_or(0, |n| n.wrapping_sub(v.conns[c].isn_client.unwrap_or(n)))
+                "RST ack {ack}; the client's bytes end at {}",
+                client_next.unwrap_or(0)
             ),
         ));
         let after: Vec<&Pkt> = v

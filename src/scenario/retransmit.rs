@@ -30,7 +30,7 @@ use socket2::{Domain, Type};
 
 use super::retransmit_sys::{self as sys, ca_state_name, Info};
 use super::{any_port, bound, gate, join, read_exactly, Scenario};
-use crate::analyse::{Analyser, Findings};
+use crate::analyse::Findings;
 use crate::decode::decode;
 use crate::decode::options::{options, TcpOption};
 use crate::live::checks::{self, Check};
@@ -205,20 +205,11 @@ fn drops_seen(v: &View) -> Option<u32> {
 
 /// Frames (1-based) Wireshark's analysis calls a retransmission.
 fn flagged(v: &View) -> Vec<usize> {
-    let mut analyser = Analyser::new();
-    let mut out = Vec::new();
-    for i in 0..v.run.packets.len() {
-        let Some(frame) = v.run.frame(i) else {
-            continue;
-        };
-        let a = analyser.analyse(&frame, &decode(&frame));
-        if a.tcp
-            .is_some_and(|t| t.findings.has(Findings::RETRANSMISSION))
-        {
-            out.push(i + 1);
-        }
-    }
-    out
+    v.pkts
+        .iter()
+        .filter(|p| p.findings().has(Findings::RETRANSMISSION))
+        .map(|p| p.index + 1)
+        .collect()
 }
 
 /// The IP TTL of a captured packet.
