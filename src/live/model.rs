@@ -200,6 +200,8 @@ pub struct View<'a> {
     pub conns: Vec<Conn>,
     /// Packets that are neither TCP nor UDP over IP (index, label).
     pub others: Vec<usize>,
+    /// The analyser's output for every packet of the run, by index.
+    pub analyses: Vec<Analysis>,
 }
 
 impl<'a> View<'a> {
@@ -215,12 +217,14 @@ impl<'a> View<'a> {
             pkts: Vec::new(),
             conns: Vec::new(),
             others: Vec::new(),
+            analyses: Vec::with_capacity(run.packets.len()),
         };
         let mut analyser = Analyser::new();
         for i in 0..run.packets.len() {
             let Some(frame) = run.frame(i) else { continue };
             let p = decode(&frame);
             let analysis = analyser.analyse(&frame, &p);
+            v.analyses.push(analysis);
             let (Some(ip), ts) = (p.ip, run.packets[i].ts) else {
                 v.others.push(i);
                 continue;

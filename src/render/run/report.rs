@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::analyse::{Analyser, Record};
+use crate::analyse::Record;
 use crate::decode::decode;
 use crate::live::checks::Check;
 use crate::live::json::{key, str_field};
@@ -154,7 +154,7 @@ pub fn check_json(out: &mut String, scenario: &str, c: &Check) {
 pub fn jsonl(run: &RunData, checks: &[Check]) -> String {
     let mut out = String::with_capacity(64 * 1024);
     run_line(&mut out, run);
-    let mut analyser = Analyser::new();
+    let v = View::new(run);
     let mut ev = run.events.iter().peekable();
     for i in 0..run.packets.len() {
         let Some(frame) = run.frame(i) else { continue };
@@ -163,7 +163,7 @@ pub fn jsonl(run: &RunData, checks: &[Check]) -> String {
             e.to_json(&mut out);
         }
         let pkt = decode(&frame);
-        let analysis = analyser.analyse(&frame, &pkt);
+        let analysis = v.analyses.get(i).copied().unwrap_or_default();
         jsonl::line(
             &mut out,
             &Record {

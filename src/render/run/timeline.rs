@@ -15,9 +15,10 @@
 
 use std::fmt::Write;
 
-use crate::analyse::flags as f;
+use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
 use crate::render::describe::flag_letters;
+use crate::render::text::findings;
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
 use crate::live::event::{show_bytes, Event, Part, Role};
@@ -81,6 +82,17 @@ pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
                 s.push_str(" <");
                 compact_options(&mut s, &t.options);
                 s.push('>');
+            }
+            // Wireshark's findings, named as the replay timeline names them.
+            if let Some(a) = p.verdict().filter(|a| !a.findings.is_empty()) {
+                let mut notes = String::new();
+                findings(&mut notes, a.findings, a.dup_ack_num, a.dup_ack_of);
+                let _ = write!(s, " ({notes})");
+                if a.findings.has(
+                    Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT,
+                ) {
+                    style = Palette::RED;
+                }
             }
         }
         (None, Proto::Udp) => {
