@@ -25,7 +25,6 @@
 //! ```
 
 use std::net::Ipv4Addr;
-use std::thread;
 
 use nix::libc;
 use socket2::{Domain, Type};
@@ -34,7 +33,7 @@ use super::addr_libc::{
     getsockname, hex, htonl, htons, inet_addr, inet_aton, inet_ntoa, ntohl, sockaddr_bytes,
     sockaddr_in, sockaddr_target, sockaddr_text, LibCall, INADDR_NONE,
 };
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::decode::link::{self, NetStart};
 use crate::live::checks::{self, Check};
@@ -185,13 +184,11 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.bind(&trap, any_port())?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let sock = tc.socket(c, Domain::IPV4, Type::STREAM)?;
-        let a = loopback_by_name(&tc)?;
-        let p = htons(&tc, c, port, &port.to_string());
+        let a = loopback_by_name(tc)?;
+        let p = htons(tc, c, port, &port.to_string());
         let sa = sockaddr_bytes(&sockaddr_in(p, a));
         LibCall::new(
             c,
@@ -201,9 +198,9 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         .text(sockaddr_text(&sa))
         .data(&sa)
         .addr(sockaddr_target(&sa))
-        .emit(&tc);
+        .emit(tc);
         tc.connect(&sock, sockaddr_target(&sa))?;
-        let net = htonl(&tc, c, VALUE, "0x12345678");
+        let net = htonl(tc, c, VALUE, "0x12345678");
         let mut v = [0u8; 8];
         v[..4].copy_from_slice(&VALUE.to_ne_bytes());
         v[4..].copy_from_slice(&net.to_ne_bytes());
@@ -211,7 +208,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         tc.close(sock)
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     let v = read_exactly(t, &conn, 8)?;
     let word = |b: &[u8]| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
@@ -222,7 +219,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         &format!("sent as is: {plain:#010x}; sent with htonl(): {converted:#010x}"),
     );
     t.close(conn)?;
-    join(client)?;
+    client.join()?;
 
     t.mark(
         "addr/trap",

@@ -30,7 +30,7 @@ use comfy_table::{CellAlignment, Table};
 use socket2::{Domain, Type};
 
 use super::sockopt_calls::{self as so, event_value, opt_args, sysctl_values, Value};
-use super::{any_port, bound, gate, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
@@ -112,14 +112,11 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.listen(&listener, 1)?;
     let server = bound(&listener)?;
     t.ready()?;
-
-    let tc = t.clone();
-    let (gate, waiter) = gate();
     let (fd_tx, fd_rx) = mpsc::channel();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let c = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-        so::set_ok(&tc, &c, &so::SO_SNDBUF, SNDBUF)?;
+        so::set_ok(tc, &c, &so::SO_SNDBUF, SNDBUF)?;
         tc.connect(&c, server)?;
         let _ = fd_tx.send(c.fd());
         let buf = [b'x'; CHUNK];
@@ -144,7 +141,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         Ok(())
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     so::get_ok(t, &conn, &so::SO_RCVBUF)?;
     let sender_fd = fd_rx
@@ -163,7 +160,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.print(Role::Server, &format!("read {total} bytes in all"));
     t.close(conn)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 /// Part 1: the default, then each size of [`ASKED`] set and read back, for both buffers.

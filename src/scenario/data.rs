@@ -15,11 +15,10 @@
 //! ```
 
 use std::fmt::Write;
-use std::thread;
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::live::checks::{self, Check};
 use crate::live::model::Dir;
 use crate::live::{LiveError, Role, SockOpt, Tracer, View};
@@ -72,17 +71,15 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&listener)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.setsockopt(&s, SockOpt::TcpNodelay(true))?;
         tc.connect(&s, server)?;
         for m in MESSAGES {
             tc.write(&s, m)?;
         }
-        let reply = read_exactly(&tc, &s, REPLY.len())?;
+        let reply = read_exactly(tc, &s, REPLY.len())?;
         tc.print(
             Role::Client,
             &format!("Message from server: {}", String::from_utf8_lossy(&reply)),
@@ -93,7 +90,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         Ok(())
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     let child = t.fork(Role::Server, "child", |ct| {
         ct.close_copy(&listener)?;
@@ -108,7 +105,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.close(conn)?;
     t.waitpid(Role::Server, child)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 fn checks(v: &View) -> Vec<Check> {

@@ -20,7 +20,6 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
-use std::thread;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
@@ -28,7 +27,7 @@ use socket2::{Domain, Type};
 
 use super::dns_resolver::{self as resolver, answer_of, Answer};
 use super::dns_wire::{self as wire, Message};
-use super::{any_port, bound, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::live::checks::Check;
 use crate::live::model::{Dir, Pkt, Proto};
 use crate::live::{LiveError, Role, Tracer, View};
@@ -96,8 +95,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let responder = bound(&s)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::start(t, move |tc| {
         let mut socks = Vec::new();
         let mut last_id = None;
         for name in NAMES {
@@ -145,7 +143,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         t.sendto(&s, &answer, from)?;
     }
     t.close(s)?;
-    join(client)
+    client.join()
 }
 
 /// A random query id (RFC 5452: unpredictable), different from the last one.

@@ -38,7 +38,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use socket2::{Domain, Type};
 
 use super::fork_sys::{self as sys, Reap};
-use super::{any_port, bound, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
@@ -160,9 +160,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         "fork/forgot",
         "the parent forgets close(conn): the child's close() sends no FIN",
     );
-    let tc = t.clone();
-    let last = thread::spawn(move || client(&tc, server, None));
-    join(last)?;
+    Peer::start(t, move |tc| client(tc, server, None)).join()?;
     t.waitpid(Role::Server, parent)?;
     t.close(listener)
 }

@@ -13,12 +13,11 @@
 //! ```
 
 use std::net::Shutdown;
-use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
@@ -70,10 +69,8 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&listener)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&s, server)?;
         let mut file = Vec::new();
@@ -95,7 +92,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         tc.close(s)
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     for piece in FILE.chunks(BUF_SIZE) {
         t.write(&conn, piece)?;
@@ -110,7 +107,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     );
     t.close(conn)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 fn has(p: &Pkt, flag: u16) -> bool {

@@ -8,11 +8,9 @@
 //! read(conn) == 0; close(conn);
 //! ```
 
-use std::thread;
-
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
@@ -54,10 +52,8 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&listener)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&s, server)?;
         tc.print(Role::Client, &format!("connected to {server}"));
@@ -65,7 +61,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         Ok(())
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     if let Some(peer) = conn.peer() {
         t.print(Role::Server, &format!("accepted a connection from {peer}"));
@@ -74,7 +70,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.read(&conn, &mut buf)?;
     t.close(conn)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 /// The first three segments of connection `c`, if they are there.

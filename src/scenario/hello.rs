@@ -13,11 +13,9 @@
 //! close(serv_sock);                                  close(sock);
 //! ```
 
-use std::thread;
-
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
@@ -68,10 +66,8 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&serv_sock)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let sock = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&sock, server)?;
         let mut message = [0u8; CLIENT_BUF];
@@ -85,12 +81,12 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         tc.close(sock)
     });
 
-    gate.open();
+    client.go();
     let clnt_sock = t.accept(&serv_sock)?;
     t.write(&clnt_sock, MESSAGE)?;
     t.close(clnt_sock)?;
     t.close(serv_sock)?;
-    join(client)
+    client.join()
 }
 
 fn flags(p: &Pkt) -> u16 {

@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{any_port, bound, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::{show_bytes, Event};
@@ -92,13 +92,12 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
 
     // The echo server: it learns the client's address from the client thread (not an event),
     // waits until the client's FIN is in, then serves.
-    let ts = t.clone();
     let (tx, rx) = mpsc::channel::<SocketAddr>();
-    let echo = thread::spawn(move || -> Result<(), LiveError> {
+    let echo = Peer::start(t, move |ts| {
         let client = rx
             .recv()
             .map_err(|_| LiveError::Scenario("the client stopped before connecting".into()))?;
-        wait_close_wait(&ts, server, client)?;
+        wait_close_wait(ts, server, client)?;
         let conn = ts.accept(&listener)?;
         let mut buf = [0u8; 64];
         loop {
@@ -139,7 +138,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.waitpid(Role::Client, writer)?;
     kill0(t, Role::Client, pid)?;
     t.close(sock)?;
-    join(echo)
+    echo.join()
 }
 
 /// Waits until the server's end of `server ⇄ client` (not accepted yet) is in CLOSE_WAIT: the

@@ -31,10 +31,10 @@ mod teardown;
 mod timewait;
 mod udp;
 
-use std::net::SocketAddr;
+mod harness;
 
 pub use crate::live::Scenario;
-use crate::live::{LiveError, Tracer, View};
+pub use harness::{any_port, bound, gate, no_facts, read_exactly, Gate, Peer, Waiter};
 
 /// Every scenario, in lesson order.
 pub fn all() -> &'static [Scenario] {
@@ -65,74 +65,6 @@ static SCENARIOS: [Scenario; 18] = [
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
-}
-
-/// Where servers bind: loopback, port 0 (the kernel picks a free port, so runs can go in
-/// parallel).
-pub fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-/// The address a bound socket got, or an error naming the scenario step.
-pub fn bound(s: &crate::live::Sock) -> Result<SocketAddr, LiveError> {
-    s.local()
-        .ok_or_else(|| LiveError::Scenario("the kernel did not say which port it bound".into()))
-}
-
-/// No facts to show.
-pub fn no_facts(_: &View) -> Vec<String> {
-    Vec::new()
-}
-
-/// Reads from `s` until `want` bytes have arrived (each read is an event); fails on EOF first.
-pub fn read_exactly(t: &Tracer, s: &crate::live::Sock, want: usize) -> Result<Vec<u8>, LiveError> {
-    let mut got = Vec::with_capacity(want);
-    let mut buf = vec![0u8; want.max(1)];
-    while got.len() < want {
-        let n = t.read(s, &mut buf[..want - got.len()])?;
-        if n == 0 {
-            return Err(LiveError::Scenario(format!(
-                "the peer closed after {} of {want} bytes",
-                got.len()
-            )));
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    Ok(got)
-}
-
-/// Opened by the server just before it calls accept(), so that the client connects to a
-/// server already waiting in accept(), as the lesson's diagrams show.
-pub struct Gate(std::sync::mpsc::Sender<()>);
-
-/// The client's side of a [`Gate`].
-pub struct Waiter(std::sync::mpsc::Receiver<()>);
-
-/// A gate and its waiter.
-pub fn gate() -> (Gate, Waiter) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    (Gate(tx), Waiter(rx))
-}
-
-impl Gate {
-    pub fn open(&self) {
-        let _ = self.0.send(());
-    }
-}
-
-impl Waiter {
-    /// Waits until the gate opens; fails if the server went away first.
-    pub fn wait(&self) -> Result<(), LiveError> {
-        self.0
-            .recv()
-            .map_err(|_| LiveError::Scenario("the server stopped before accepting".into()))
-    }
-}
-
-/// Joins a scenario thread, turning a panic into an error.
-pub fn join<T>(h: std::thread::JoinHandle<Result<T, LiveError>>) -> Result<T, LiveError> {
-    h.join()
-        .map_err(|_| LiveError::Scenario("a scenario thread panicked".into()))?
 }
 
 #[cfg(test)]

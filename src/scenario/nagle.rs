@@ -6,11 +6,10 @@
 //! 16 writes of 1 byte answered with 4 bytes. Only robust inequalities are checked.
 
 use std::fmt::Write;
-use std::thread;
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::live::checks::Check;
 use crate::live::model::Dir;
 use crate::live::{LiveError, Role, Sock, SockOpt, Tracer, View};
@@ -66,17 +65,15 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&listener)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::spawn(t, move |tc, turn| {
         for (key, label, nodelay) in MODES {
-            waiter.wait()?;
+            turn.wait()?;
             let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
             if nodelay {
                 tc.setsockopt(&s, SockOpt::TcpNodelay(true))?;
             }
             tc.connect(&s, server)?;
-            read_exactly(&tc, &s, GREETING.len())?;
+            read_exactly(tc, &s, GREETING.len())?;
             tc.mark(
                 &format!("{key}/requests"),
                 &format!(
@@ -86,7 +83,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
             for _ in 0..REQUESTS {
                 tc.write(&s, HEAD)?;
                 tc.write(&s, BODY)?;
-                read_exactly(&tc, &s, ANSWER.len())?;
+                read_exactly(tc, &s, ANSWER.len())?;
             }
             tc.mark(
                 &format!("{key}/burst"),
@@ -95,20 +92,20 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
             for _ in 0..BURST {
                 tc.write(&s, b"x")?;
             }
-            read_exactly(&tc, &s, DONE.len())?;
+            read_exactly(tc, &s, DONE.len())?;
             tc.close(s)?;
         }
         Ok(())
     });
 
     for _ in MODES {
-        gate.open();
+        client.go();
         let conn = t.accept(&listener)?;
         serve(t, &conn)?;
         t.close(conn)?;
     }
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 fn serve(t: &Tracer, conn: &Sock) -> Result<(), LiveError> {

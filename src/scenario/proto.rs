@@ -17,13 +17,11 @@
 //!    and later the rest of request 3 */             close(clnt_sock);
 //! ```
 
-use std::thread;
-
 use socket2::{Domain, Type};
 
 use super::addr_libc::hex;
 use super::stream::{boundary_head, boundary_row, stream_text};
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, gate, read_exactly, Peer, Scenario};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
@@ -112,12 +110,9 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.listen(&serv_sock, 5)?;
     let server = bound(&serv_sock)?;
     t.ready()?;
-
-    let tc = t.clone();
-    let (accepting, waiter) = gate();
     let (part_read, part_waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let sock = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&sock, server)?;
         let [r1, r2, r3] = REQUESTS.map(|(o, op)| request_bytes(o, op));
@@ -136,7 +131,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
             "request 1 as op_client sends it: the whole message in one write()",
         );
         tc.write(&sock, &r1)?;
-        result(&tc, 0)?;
+        result(tc, 0)?;
         tc.mark(
             "proto/two",
             "one write() with request 2 and the start of request 3; the rest of request 3 later",
@@ -144,14 +139,14 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         let mut first = r2.clone();
         first.extend_from_slice(&r3[..SPLIT]);
         tc.write(&sock, &first)?;
-        result(&tc, 1)?;
+        result(tc, 1)?;
         part_waiter.wait()?;
         tc.write(&sock, &r3[SPLIT..])?;
-        result(&tc, 2)?;
+        result(tc, 2)?;
         tc.close(sock)
     });
 
-    accepting.open();
+    client.go();
     let clnt_sock = t.accept(&serv_sock)?;
     let mut n = 0;
     loop {
@@ -194,7 +189,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     }
     t.close(clnt_sock)?;
     t.close(serv_sock)?;
-    join(client)
+    client.join()
 }
 
 // ---- reading the run back ----

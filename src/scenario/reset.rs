@@ -16,11 +16,10 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::thread;
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
@@ -98,10 +97,8 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         "reset/unread",
         "(b) the server closes with 10 bytes unread: RST instead of FIN",
     );
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&s, server)?;
         tc.write(&s, REQUESTS)?;
@@ -113,7 +110,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         tc.close(s)
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     let got = read_exactly(t, &conn, READ)?;
     t.print(
@@ -126,7 +123,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     fionread(t, &conn)?;
     t.close(conn)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 /// (a): connect() must fail with ECONNREFUSED.

@@ -23,13 +23,12 @@
 //! under sudo has given that up.)
 
 use std::fmt::Write;
-use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Type};
 
 use super::retransmit_sys::{self as sys, ca_state_name, Info};
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, gate, read_exactly, Peer, Scenario};
 use crate::analyse::Findings;
 use crate::decode::decode;
 use crate::decode::options::{options, TcpOption};
@@ -100,12 +99,9 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.listen(&listener, 16)?;
     let server = bound(&listener)?;
     t.ready()?;
-
-    let (accepting, client_go) = gate();
     let (ping1_done, server_next) = gate();
     let (lossy, client_send) = gate();
-    let tc = t.clone();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::spawn(t, move |tc, client_go| {
         client_go.wait()?;
         let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&s, server)?;
@@ -114,27 +110,27 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
             "ping 1: delivered and acknowledged within microseconds",
         );
         tc.write(&s, PING1)?;
-        let echo = read_exactly(&tc, &s, PING1.len())?;
+        let echo = read_exactly(tc, &s, PING1.len())?;
         tc.print(
             Role::Client,
             &format!("echo: {}", String::from_utf8_lossy(&echo)),
         );
-        sys::info(&tc, &s)?;
+        sys::info(tc, &s)?;
         ping1_done.open();
         client_send.wait()?;
         tc.write(&s, PING2)?;
-        sys::wait_resent(&tc, &s, 1, WAIT)?;
-        sys::wait_resent(&tc, &s, 2, WAIT)?;
-        let echo = read_exactly(&tc, &s, PING2.len())?;
+        sys::wait_resent(tc, &s, 1, WAIT)?;
+        sys::wait_resent(tc, &s, 2, WAIT)?;
+        let echo = read_exactly(tc, &s, PING2.len())?;
         tc.print(
             Role::Client,
             &format!("echo: {}", String::from_utf8_lossy(&echo)),
         );
-        sys::info(&tc, &s)?;
+        sys::info(tc, &s)?;
         tc.close(s)
     });
 
-    accepting.open();
+    client.go();
     let conn = t.accept(&listener)?;
     let got = read_exactly(t, &conn, PING1.len())?;
     t.write(&conn, &got)?;
@@ -153,7 +149,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.read(&conn, &mut buf)?;
     t.close(conn)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 /// The connection, and the copies of "ping 2" on it (client → server, in time order).

@@ -19,14 +19,12 @@
 //!                                       sendto(d, "ttl 3", 5, 0, server_udp);
 //! ```
 
-use std::thread;
-
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use socket2::{Domain, Type};
 
 use super::sockopt_calls::{self as so, event_value, opt_args, Opt, Value};
-use super::{any_port, bound, gate, join, read_exactly, Scenario};
+use super::{any_port, bound, read_exactly, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::decode::decode;
 use crate::decode::options::{options, TcpOption};
@@ -132,28 +130,26 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server_udp = bound(&dgram)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let c = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-        so::get_ok(&tc, &c, &so::TCP_MAXSEG)?;
-        set_and_read(&tc, &c, &so::IP_TTL, TCP_TTL)?;
-        set_and_read(&tc, &c, &so::IP_TOS, TCP_TOS)?;
+        so::get_ok(tc, &c, &so::TCP_MAXSEG)?;
+        set_and_read(tc, &c, &so::IP_TTL, TCP_TTL)?;
+        set_and_read(tc, &c, &so::IP_TOS, TCP_TOS)?;
         tc.connect(&c, server)?;
         // Before any data: the peer's largest window so far is the SYN+ACK's.
-        so::get_ok(&tc, &c, &so::TCP_MAXSEG)?;
+        so::get_ok(tc, &c, &so::TCP_MAXSEG)?;
         tc.write(&c, TCP_MSG)?;
         tc.close(c)?;
         let d = tc.socket(Role::Client, Domain::IPV4, Type::DGRAM)?;
-        set_and_read(&tc, &d, &so::IP_TTL, UDP_TTL)?;
-        set_and_read(&tc, &d, &so::IP_TOS, UDP_TOS)?;
+        set_and_read(tc, &d, &so::IP_TTL, UDP_TTL)?;
+        set_and_read(tc, &d, &so::IP_TOS, UDP_TOS)?;
         tc.sendto(&d, UDP_MSG, server_udp)?;
         tc.close(d)?;
         Ok(())
     });
 
-    gate.open();
+    client.go();
     let conn = t.accept(&listener)?;
     read_exactly(t, &conn, TCP_MSG.len())?;
     so::get_ok(t, &conn, &so::IP_TTL)?;
@@ -165,7 +161,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let mut buf = [0u8; 64];
     t.recvfrom(&dgram, &mut buf)?;
     t.close(dgram)?;
-    join(client)
+    client.join()
 }
 
 fn set_and_read(t: &Tracer, s: &Sock, o: &Opt, v: i64) -> Result<(), LiveError> {

@@ -15,14 +15,13 @@
 
 use std::ffi::c_void;
 use std::os::fd::BorrowedFd;
-use std::thread;
 
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Type};
 
 use super::addr_libc::LibCall;
-use super::{any_port, bound, gate, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
@@ -83,10 +82,8 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&serv_sock)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
-        waiter.wait()?;
+    let client = Peer::spawn(t, move |tc, turn| {
+        turn.wait()?;
         let sock = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
         tc.connect(&sock, server)?;
         for w in WRITES {
@@ -108,7 +105,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         tc.close(sock)
     });
 
-    gate.open();
+    client.go();
     let clnt_sock = t.accept(&serv_sock)?;
     set_rcvlowat(t, &clnt_sock, total())?;
     wait_readable(t, &clnt_sock, total())?;
@@ -117,7 +114,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     t.write(&clnt_sock, &message[..n])?;
     t.close(clnt_sock)?;
     t.close(serv_sock)?;
-    join(client)
+    client.join()
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, n)`, recorded.

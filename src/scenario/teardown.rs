@@ -11,12 +11,11 @@
 //! closes at once, and its FIN usually carries that ACK: three segments.
 
 use std::net::Shutdown;
-use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, Scenario, Waiter};
+use super::{any_port, bound, Peer, Scenario, Waiter};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
@@ -66,37 +65,35 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let server = bound(&listener)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::spawn(t, move |tc, turn| {
         tc.mark(
             "teardown/4",
             "connection 1: the server closes after its ACK went out → 4 segments",
         );
-        client_close_first(&tc, &waiter, server)?;
+        client_close_first(tc, &turn, server)?;
         tc.mark(
             "teardown/3",
             "connection 2: the server closes at once → its FIN carries the ACK (usually 3 segments)",
         );
-        client_close_first(&tc, &waiter, server)
+        client_close_first(tc, &turn, server)
     });
 
-    gate.open();
+    client.go();
     let first = t.accept(&listener)?;
     server_side(t, first, true)?;
-    gate.open();
+    client.go();
     let second = t.accept(&listener)?;
     server_side(t, second, false)?;
     t.close(listener)?;
-    join(client)
+    client.join()
 }
 
 fn client_close_first(
     t: &Tracer,
-    waiter: &Waiter,
+    turn: &Waiter,
     server: std::net::SocketAddr,
 ) -> Result<(), LiveError> {
-    waiter.wait()?;
+    turn.wait()?;
     let s = t.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
     t.connect(&s, server)?;
     t.shutdown(&s, Shutdown::Write)?;

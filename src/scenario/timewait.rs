@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, gate, join, Gate, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::flags as f;
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
@@ -84,11 +84,9 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let (addr_a, addr_b) = (bound(&a)?, bound(&b)?);
     t.ready()?;
 
-    let tc = t.clone();
-    let (gate, waiter) = gate();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::spawn(t, move |tc, turn| {
         for server in [addr_a, addr_b] {
-            waiter.wait()?;
+            turn.wait()?;
             let s = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
             tc.connect(&s, server)?;
             let mut buf = [0u8; 64];
@@ -102,7 +100,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         "timewait/a",
         "server A (SO_REUSEADDR off) closes first: its end of the connection enters TIME_WAIT",
     );
-    close_first(t, &gate, a)?;
+    close_first(t, &client, a)?;
     t.mark(
         "timewait/a-restart",
         "server A starts again on the same port, without SO_REUSEADDR and with it",
@@ -114,14 +112,14 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         "timewait/b",
         "server B (SO_REUSEADDR on) closes first: its end of the connection enters TIME_WAIT",
     );
-    close_first(t, &gate, b)?;
+    close_first(t, &client, b)?;
     t.mark(
         "timewait/b-restart",
         "server B starts again on the same port, without SO_REUSEADDR and with it",
     );
     restart(t, addr_b, false)?;
     restart(t, addr_b, true)?;
-    join(client)
+    client.join()
 }
 
 fn listener(t: &Tracer, reuse: bool) -> Result<Sock, LiveError> {
@@ -134,8 +132,8 @@ fn listener(t: &Tracer, reuse: bool) -> Result<Sock, LiveError> {
 
 /// Accepts one connection and closes it first; waits until its end is in TIME_WAIT; stops
 /// listening; shows the kernel's table for the port.
-fn close_first(t: &Tracer, gate: &Gate, listener: Sock) -> Result<(), LiveError> {
-    gate.open();
+fn close_first(t: &Tracer, client: &Peer, listener: Sock) -> Result<(), LiveError> {
+    client.go();
     let conn = t.accept(&listener)?;
     let (Some(local), Some(peer)) = (conn.local(), conn.peer()) else {
         return Err(LiveError::Scenario(

@@ -10,11 +10,9 @@
 //! sendto(s, "pong", 4, 0, from);        send(k, "ping", 4); recv(k, buf, …);
 //! ```
 
-use std::thread;
-
 use socket2::{Domain, Type};
 
-use super::{any_port, bound, join, Scenario};
+use super::{any_port, bound, Peer, Scenario};
 use crate::live::checks::Check;
 use crate::live::model::{Dir, Proto};
 use crate::live::{LiveError, Role, Tracer, View};
@@ -53,8 +51,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
     let addr = bound(&server)?;
     t.ready()?;
 
-    let tc = t.clone();
-    let client = thread::spawn(move || -> Result<(), LiveError> {
+    let client = Peer::start(t, move |tc| {
         tc.mark(
             "udp/sendto",
             "unconnected socket: sendto() names the server each time",
@@ -93,7 +90,7 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         }
     }
     t.close(server)?;
-    join(client)
+    client.join()
 }
 
 /// Byte counts of `role`'s successful `calls`, sorted (UDP does not promise order, and on a
