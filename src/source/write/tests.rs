@@ -48,8 +48,11 @@ fn read_back(bytes: Vec<u8>) -> (FileFormat, Vec<Read>) {
     (f.format(), frames)
 }
 
-/// The options of each pcapng block, as (block type, [(code, value)]) with the end marker.
-fn block_options(mut b: &[u8]) -> Vec<(u32, Vec<(u16, Vec<u8>)>)> {
+/// A block's options as (code, value), the end marker included.
+type Options = Vec<(u16, Vec<u8>)>;
+
+/// The options of each pcapng block, as (block type, options).
+fn block_options(mut b: &[u8]) -> Vec<(u32, Options)> {
     let mut out = Vec::new();
     while !b.is_empty() {
         let (rest, block) = parse_block_le(b).unwrap();
