@@ -13,6 +13,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use sockscope::source::{PcapWriter, Resolution};
 use tempfile::TempDir;
 
 /// Longest any single run may take.
@@ -111,23 +112,15 @@ fn pcapng_blocks(b: &[u8]) -> Vec<Block> {
 }
 
 /// A little-endian microsecond pcap file of `linktype` holding `packets`, one second apart.
-fn pcap_file(linktype: u32, packets: &[&[u8]]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-    f.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-    f.extend_from_slice(&262_144u32.to_le_bytes()); // snaplen
-    f.extend_from_slice(&linktype.to_le_bytes());
+fn pcap_file(linktype: u16, packets: &[&[u8]]) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), Resolution::Micros, linktype, 262_144)
+        .expect("writing to memory");
     for (i, p) in packets.iter().enumerate() {
-        f.extend_from_slice(&(1_700_000_000 + i as u32).to_le_bytes());
-        f.extend_from_slice(&0u32.to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(p);
+        let ts_ns = (1_700_000_000 + i as u64) * 1_000_000_000;
+        w.write_packet(ts_ns, p.len() as u32, p)
+            .expect("writing to memory");
     }
-    f
+    w.into_inner()
 }
 
 /// Raw IPv4 + TCP RST|ACK 10.0.0.1:80 → 10.0.0.2:33000 (LINKTYPE_RAW).

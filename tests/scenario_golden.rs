@@ -236,6 +236,30 @@ fn save_and_load_round_trip() {
     }
 }
 
+/// Saving a loaded run gives back the committed files: the event log byte for byte, the
+/// pcapng byte for byte after its Section Header Block (which names the sockscope version).
+#[test]
+fn saved_runs_write_back_byte_for_byte() {
+    fn after_shb(b: &[u8]) -> &[u8] {
+        let len = u32::from_le_bytes(b[4..8].try_into().expect("an SHB")) as usize;
+        &b[len..]
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in SCENARIOS {
+        let run = load(n);
+        let path = dir.path().join(format!("{n}.pcapng"));
+        let log = pcapng::save(&path, &run).expect("save");
+        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let committed = captures().join(format!("{n}.events.jsonl"));
+        assert!(read(&log) == read(&committed), "{n}: the event log differs");
+        let (saved, committed) = (read(&path), read(&captures().join(format!("{n}.pcapng"))));
+        assert!(
+            after_shb(&saved) == after_shb(&committed),
+            "{n}: the pcapng differs"
+        );
+    }
+}
+
 /// The other time modes and colour render without trouble.
 #[test]
 fn time_modes_and_colour() {

@@ -6,13 +6,16 @@
 //!
 //! Times are CLOCK_REALTIME nanoseconds, the clock libpcap stamps packets with.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use std::net::SocketAddr;
 
-use super::json::{self, int_field, key, str_field, Object};
+use serde::{Deserialize, Serialize};
+
+use super::json::{self, is_false, Line};
 
 /// Which side of the conversation a call belongs to: its lane in the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Client,
     Server,
@@ -25,49 +28,58 @@ impl Role {
             Role::Server => "server",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<Role> {
-        match s {
-            "client" => Some(Role::Client),
-            "server" => Some(Role::Server),
-            _ => None,
-        }
-    }
 }
 
 /// Largest payload copy an event carries; longer writes keep their first bytes and set
 /// `data_cut`. Keeps every event line well under `PIPE_BUF` (4096).
 pub const DATA_MAX: usize = 256;
 
-/// One thing the program did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One thing the program did. As a JSON line (see [`super::json`]): `kind` "event", then the
+/// fields in this order, times as `"secs.nnnnnnnnn"` strings, `data` as a string of the code
+/// points U+0000..U+00FF (one per byte), absent values left out except `ret` (`null`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename = "event")]
 pub struct Event {
     /// When the call started (ns since the epoch, CLOCK_REALTIME).
+    #[serde(rename = "ts", with = "time_string")]
     pub start: i128,
     /// When it returned (== start for prints and marks).
+    #[serde(with = "time_string")]
     pub end: i128,
+    #[serde(default)]
     pub pid: u32,
+    #[serde(default)]
     pub tid: u32,
     pub role: Role,
     /// Who made the call: `client`, `server`, or a named process such as `server child`.
     pub who: String,
     /// The call (`socket`, `connect`, `write`, …), or `print`, `mark`, `state`, `fork`, `wait`.
     pub call: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fd: Option<i32>,
     /// The arguments as the C call would show them, e.g. `3, 127.0.0.1:40123`.
+    #[serde(default)]
     pub args: String,
     /// The return value (None for prints and marks); -1 with `errno` on failure.
+    #[serde(default)]
     pub ret: Option<i64>,
     /// The errno name when the call failed, e.g. `ECONNREFUSED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<String>,
     /// The address the call names or returns (connect/sendto target, accept/recvfrom peer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<SocketAddr>,
     /// The socket's local address after the call (bind, connect, accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<SocketAddr>,
     /// Bytes written or read (the first [`DATA_MAX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "latin1")]
     pub data: Option<Vec<u8>>,
+    /// `data` holds only the first bytes (set only with `data`).
+    #[serde(default, skip_serializing_if = "is_false")]
     pub data_cut: bool,
     /// What else the result says: a TCP state, a printed line, a mark's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
@@ -118,99 +130,32 @@ impl Event {
 
     /// Appends the event as one JSON line (with its newline).
     pub fn to_json(&self, out: &mut String) {
-        out.push('{');
-        str_field(out, "kind", "event");
-        time_field(out, "ts", self.start);
-        time_field(out, "end", self.end);
-        int_field(out, "pid", self.pid as i64);
-        int_field(out, "tid", self.tid as i64);
-        str_field(out, "role", self.role.name());
-        str_field(out, "who", &self.who);
-        str_field(out, "call", &self.call);
-        if let Some(fd) = self.fd {
-            int_field(out, "fd", fd as i64);
-        }
-        str_field(out, "args", &self.args);
-        match self.ret {
-            Some(r) => int_field(out, "ret", r),
-            None => {
-                key(out, "ret");
-                out.push_str("null");
-            }
-        }
-        if let Some(e) = &self.errno {
-            str_field(out, "errno", e);
-        }
-        if let Some(a) = self.addr {
-            str_field(out, "addr", &a.to_string());
-        }
-        if let Some(a) = self.local {
-            str_field(out, "local", &a.to_string());
-        }
-        if let Some(d) = &self.data {
-            str_field(out, "data", &bytes_to_latin1(d));
-            if self.data_cut {
-                key(out, "data_cut");
-                out.push_str("true");
-            }
-        }
-        if let Some(t) = &self.text {
-            str_field(out, "text", t);
-        }
-        out.push_str("}\n");
+        json::write_line(out, self);
     }
 
     /// Reads an event line (`kind` must be `event`).
     pub fn from_json(line: &str) -> Result<Event, String> {
-        let o = json::parse(line).map_err(|e| e.to_string())?;
-        Event::from_object(&o)
-    }
-
-    pub fn from_object(o: &Object) -> Result<Event, String> {
-        if o.str("kind") != Some("event") {
-            return Err("not an event line (kind is not \"event\")".into());
+        match json::parse(line).map_err(|e| e.to_string())? {
+            Line::Event(e) => Ok(*e),
+            _ => Err("not an event line (kind is not \"event\")".into()),
         }
-        let start = time_of(o, "ts")?;
-        let role_name = o.str("role").ok_or("missing role")?;
-        let role = Role::from_name(role_name).ok_or_else(|| format!("bad role {role_name:?}"))?;
-        let mut e = Event::new(
-            role,
-            o.str("who").unwrap_or(role_name),
-            o.str("call").ok_or("missing call")?,
-            start,
-        );
-        e.end = match o.get("end") {
-            Some(_) => time_of(o, "end")?,
-            None => start,
-        };
-        e.pid = o.int("pid").unwrap_or(0) as u32;
-        e.tid = o.int("tid").unwrap_or(0) as u32;
-        e.fd = o.int("fd").map(|n| n as i32);
-        e.args = o.str("args").unwrap_or("").to_owned();
-        e.ret = o.int("ret");
-        e.errno = o.str("errno").map(str::to_owned);
-        e.addr = addr_of(o, "addr")?;
-        e.local = addr_of(o, "local")?;
-        e.data = o.str("data").map(latin1_to_bytes).transpose()?;
-        e.data_cut = o.bool("data_cut").unwrap_or(false);
-        e.text = o.str("text").map(str::to_owned);
-        Ok(e)
     }
-}
-
-/// `"key":"secs.nanos"`, the form packet lines use for `ts`.
-pub fn time_field(out: &mut String, k: &str, ns: i128) {
-    key(out, k);
-    out.push('"');
-    write_time(out, ns);
-    out.push('"');
 }
 
 /// `secs.nnnnnnnnn` for a time in ns since the epoch.
 pub fn write_time(out: &mut String, ns: i128) {
-    let secs = ns.div_euclid(1_000_000_000);
-    let frac = ns.rem_euclid(1_000_000_000);
-    let _ = write!(out, "{secs}.{frac:09}");
+    let _ = write!(out, "{}", Time(ns));
+}
+
+/// Shows a time in ns since the epoch as `secs.nnnnnnnnn`.
+struct Time(i128);
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let frac = self.0.rem_euclid(1_000_000_000);
+        write!(f, "{secs}.{frac:09}")
+    }
 }
 
 /// Reads `secs.nnnnnnnnn` (any number of fractional digits up to 9).
@@ -231,15 +176,40 @@ pub fn parse_time(s: &str) -> Option<i128> {
     Some(secs * 1_000_000_000 + f)
 }
 
-fn time_of(o: &Object, k: &str) -> Result<i128, String> {
-    let s = o.str(k).ok_or_else(|| format!("missing {k}"))?;
-    parse_time(s).ok_or_else(|| format!("bad time {s:?} in {k}"))
+/// A time as the string `"secs.nnnnnnnnn"` (serde `with`).
+mod time_string {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use super::{parse_time, Time};
+
+    pub fn serialize<S: Serializer>(ns: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&Time(*ns))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_time(&s).ok_or_else(|| D::Error::custom(format!("bad time {s:?}")))
+    }
 }
 
-fn addr_of(o: &Object, k: &str) -> Result<Option<SocketAddr>, String> {
-    o.str(k)
-        .map(|s| s.parse().map_err(|_| format!("bad address {s:?} in {k}")))
-        .transpose()
+/// Payload bytes as a string of the code points U+0000..U+00FF (serde `with`).
+mod latin1 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    use super::{bytes_to_latin1, latin1_to_bytes};
+
+    pub fn serialize<S: Serializer>(data: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match data {
+            Some(d) => s.serialize_str(&bytes_to_latin1(d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| latin1_to_bytes(&s).map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// Bytes as a string of the code points U+0000..U+00FF (lossless; JSON escapes the controls).
@@ -297,13 +267,58 @@ mod tests {
         e.ret = Some(3);
         e.addr = Some("127.0.0.1:4000".parse().unwrap());
         e.local = Some("[::1]:5".parse().unwrap());
-        e.data = Some(vec![0, b'a', 0xff, b'"']);
+        e.data = Some(vec![0, b'a', 0xff, b'"', 8, 12, b'\n']);
         e.data_cut = true;
         e.text = Some("x".into());
         let mut s = String::new();
         e.to_json(&mut s);
-        assert!(s.ends_with("}\n") && s.lines().count() == 1);
+        // The line as sockscope has always written it (and the committed event logs hold).
+        assert_eq!(
+            s,
+            "{\"kind\":\"event\",\"ts\":\"1700000000.123456789\",\"end\":\"1700000000.123456794\",\
+             \"pid\":10,\"tid\":11,\"role\":\"server\",\"who\":\"server child\",\"call\":\"read\",\
+             \"fd\":5,\"args\":\"5, 1024\",\"ret\":3,\"addr\":\"127.0.0.1:4000\",\"local\":\"[::1]:5\",\
+             \"data\":\"\\u0000a\u{ff}\\\"\\u0008\\u000c\\n\",\"data_cut\":true,\"text\":\"x\"}\n"
+        );
         assert_eq!(Event::from_json(s.trim_end()).unwrap(), e);
+    }
+
+    #[test]
+    fn a_bare_event_writes_ret_null_and_leaves_out_the_rest() {
+        let e = Event::new(Role::Client, "", "mark", -1);
+        let mut s = String::new();
+        e.to_json(&mut s);
+        assert_eq!(
+            s,
+            "{\"kind\":\"event\",\"ts\":\"-1.999999999\",\"end\":\"-1.999999999\",\"pid\":0,\
+             \"tid\":0,\"role\":\"client\",\"who\":\"\",\"call\":\"mark\",\"args\":\"\",\"ret\":null}\n"
+        );
+        assert_eq!(Event::from_json(&s).unwrap(), e);
+        // pid, tid, args, ret and the optional fields may be absent.
+        let short = "{\"kind\":\"event\",\"ts\":\"-1.999999999\",\"end\":\"-1.999999999\",\
+                     \"role\":\"client\",\"who\":\"\",\"call\":\"mark\"}";
+        assert_eq!(Event::from_json(short).unwrap(), e);
+    }
+
+    #[test]
+    fn bad_event_lines_are_refused() {
+        let good = "{\"kind\":\"event\",\"ts\":\"5.0\",\"end\":\"5.0\",\"role\":\"client\",\
+                    \"who\":\"client\",\"call\":\"x\"}";
+        assert!(Event::from_json(good).is_ok());
+        for (from, to) in [
+            ("\"kind\":\"event\"", "\"kind\":\"run\""),
+            ("\"role\":\"client\"", "\"role\":\"nobody\""),
+            ("\"ts\":\"5.0\"", "\"ts\":\"5.x\""),
+            ("\"ts\":\"5.0\"", "\"ts\":5"),
+            ("\"call\":\"x\"", "\"call\":\"x\",\"data\":\"\u{100}\""),
+            ("\"call\":\"x\"", "\"call\":\"x\",\"addr\":\"nowhere\""),
+            (",\"call\":\"x\"", ""),
+            ("\"end\":\"5.0\",", ""),
+        ] {
+            let bad = good.replace(from, to);
+            assert_ne!(bad, good);
+            assert!(Event::from_json(&bad).is_err(), "{bad} was read");
+        }
     }
 
     #[test]

@@ -2,33 +2,29 @@
 //! `capture` line with libpcap's counters. The same `run` and `capture` lines open and close the
 //! JSON Lines stream of `sockscope run --format jsonl`.
 
-use super::event::Event;
-use super::json::{int_field, key, str_field};
+use super::json::{self, CaptureLine, Line, RunLine};
 use super::model::RunData;
 
 /// The `run` line that opens a JSON Lines stream and a saved event log.
 pub fn run_line(out: &mut String, run: &RunData) {
-    out.push('{');
-    str_field(out, "kind", "run");
-    str_field(out, "scenario", &run.scenario);
-    int_field(out, "linktype", run.linktype as i64);
-    str_field(out, "filter", &run.filter);
-    if run.interrupted {
-        key(out, "interrupted");
-        out.push_str("true");
-    }
-    out.push_str("}\n");
+    let line = RunLine {
+        scenario: run.scenario.clone(),
+        linktype: Some(run.linktype),
+        filter: run.filter.clone(),
+        interrupted: run.interrupted,
+    };
+    json::write_line(out, &line);
 }
 
 /// The `capture` line with libpcap's counters.
 pub fn capture_json(out: &mut String, run: &RunData) {
-    out.push('{');
-    str_field(out, "kind", "capture");
-    int_field(out, "packets", run.packets.len() as i64);
-    int_field(out, "received", run.stats.received as i64);
-    int_field(out, "dropped", run.stats.dropped as i64);
-    int_field(out, "if_dropped", run.stats.if_dropped as i64);
-    out.push_str("}\n");
+    let line = CaptureLine {
+        packets: run.packets.len() as u64,
+        received: run.stats.received,
+        dropped: run.stats.dropped,
+        if_dropped: run.stats.if_dropped,
+    };
+    json::write_line(out, &line);
 }
 
 /// The event log saved next to a capture: the run line, every event, the capture line.
@@ -48,25 +44,22 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
         if line.trim().is_empty() {
             continue;
         }
-        let o = super::json::parse(line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        match o.str("kind") {
-            Some("run") => {
-                run.scenario = o.str("scenario").unwrap_or("").to_owned();
-                run.filter = o.str("filter").unwrap_or("").to_owned();
-                if let Some(l) = o.int("linktype") {
-                    run.linktype = l as u16;
+        match json::parse(line).map_err(|e| format!("line {}: {e}", n + 1))? {
+            Line::Run(l) => {
+                run.scenario = l.scenario;
+                run.filter = l.filter;
+                if let Some(t) = l.linktype {
+                    run.linktype = t;
                 }
-                run.interrupted = o.bool("interrupted").unwrap_or(false);
+                run.interrupted = l.interrupted;
             }
-            Some("event") => run
-                .events
-                .push(Event::from_object(&o).map_err(|e| format!("line {}: {e}", n + 1))?),
-            Some("capture") => {
-                run.stats.received = o.int("received").unwrap_or(0) as u64;
-                run.stats.dropped = o.int("dropped").unwrap_or(0) as u64;
-                run.stats.if_dropped = o.int("if_dropped").unwrap_or(0) as u64;
+            Line::Event(e) => run.events.push(*e),
+            Line::Capture(l) => {
+                run.stats.received = l.received;
+                run.stats.dropped = l.dropped;
+                run.stats.if_dropped = l.if_dropped;
             }
-            _ => {}
+            Line::Check(_) | Line::Other => {}
         }
     }
     Ok(())

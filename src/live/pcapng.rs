@@ -2,95 +2,25 @@
 //! log as JSON Lines next to it; and the reverse, a saved run loaded back (for the golden tests
 //! and for rendering without root).
 //!
-//! Blocks written (little-endian): a Section Header, one Interface Description (lo, the
-//! capture's link type, `if_tsresol` = 9: nanoseconds), one Enhanced Packet Block per packet
-//! with an `opt_comment` per event that happened since the previous packet (events after the
-//! last packet go on the last one), and an Interface Statistics Block with libpcap's counters.
+//! Blocks written (by [`PcapngWriter`], little-endian): a Section Header, one Interface
+//! Description (lo, the capture's link type, `if_tsresol` = 9: nanoseconds), one Enhanced
+//! Packet Block per packet with an `opt_comment` per event that happened since the previous
+//! packet (events after the last packet go on the last one; without packets they go on the
+//! section), and an Interface Statistics Block with libpcap's counters.
 //! tshark, Wireshark, tcpdump and `sockscope replay` read it.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::source::CaptureFile;
+use crate::source::write::{InterfaceDescription, InterfaceStatistics, SectionHeader};
+use crate::source::{CaptureFile, PcapngWriter, Resolution};
 
 use super::capture::{Captured, SNAPLEN};
 use super::event::{write_time, Event};
 use super::log;
 use super::model::RunData;
 use super::LiveError;
-
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 0x0000_0001;
-const ISB: u32 = 0x0000_0005;
-const EPB: u32 = 0x0000_0006;
-const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-
-const OPT_END: u16 = 0;
-const OPT_COMMENT: u16 = 1;
-const SHB_USERAPPL: u16 = 4;
-const IF_NAME: u16 = 2;
-const IF_TSRESOL: u16 = 9;
-const ISB_STARTTIME: u16 = 2;
-const ISB_ENDTIME: u16 = 3;
-const ISB_IFRECV: u16 = 4;
-const ISB_IFDROP: u16 = 5;
-
-/// One block being built: body then options.
-struct Block {
-    kind: u32,
-    body: Vec<u8>,
-}
-
-impl Block {
-    fn new(kind: u32) -> Block {
-        Block {
-            kind,
-            body: Vec::with_capacity(128),
-        }
-    }
-
-    fn u16(&mut self, v: u16) -> &mut Self {
-        self.body.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn u32(&mut self, v: u32) -> &mut Self {
-        self.body.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-
-    fn bytes_padded(&mut self, b: &[u8]) -> &mut Self {
-        self.body.extend_from_slice(b);
-        while !self.body.len().is_multiple_of(4) {
-            self.body.push(0);
-        }
-        self
-    }
-
-    fn option(&mut self, code: u16, value: &[u8]) -> &mut Self {
-        // Option values are at most 65535 bytes; longer comments are cut.
-        let value = &value[..value.len().min(u16::MAX as usize - 3)];
-        self.u16(code).u16(value.len() as u16).bytes_padded(value)
-    }
-
-    /// A time as the two 32-bit halves of a ns count.
-    fn time(&mut self, ns: i128) -> &mut Self {
-        let t = ns.max(0) as u64;
-        self.u32((t >> 32) as u32).u32(t as u32)
-    }
-
-    fn write(&mut self, out: &mut impl Write, with_options: bool) -> io::Result<()> {
-        if with_options {
-            self.u16(OPT_END).u16(0);
-        }
-        let total = (self.body.len() + 12) as u32;
-        out.write_all(&self.kind.to_le_bytes())?;
-        out.write_all(&total.to_le_bytes())?;
-        out.write_all(&self.body)?;
-        out.write_all(&total.to_le_bytes())
-    }
-}
 
 /// The comment an event leaves on a packet.
 fn comment(e: &Event, when: &str) -> String {
@@ -99,53 +29,49 @@ fn comment(e: &Event, when: &str) -> String {
     format!("{when}{}: {} (at {t})", e.role.name(), e.line())
 }
 
+/// A run's time (ns since the epoch) as pcapng stores it: unsigned.
+fn ns(t: i128) -> u64 {
+    t.clamp(0, u64::MAX as i128) as u64
+}
+
 /// Writes `run` as pcapng.
 pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
-    let mut shb = Block::new(SHB);
-    shb.u32(BYTE_ORDER_MAGIC)
-        .u16(1)
-        .u16(0)
-        .u32(u32::MAX)
-        .u32(u32::MAX);
     let appl = format!(
         "sockscope {} run {}",
         env!("CARGO_PKG_VERSION"),
         run.scenario
     );
-    shb.option(SHB_USERAPPL, appl.as_bytes());
-    if run.packets.is_empty() {
-        for e in &run.events {
-            shb.option(OPT_COMMENT, comment(e, "").as_bytes());
-        }
-    }
-    shb.write(out, true)?;
-
-    let mut idb = Block::new(IDB);
-    idb.u16(run.linktype).u16(0).u32(SNAPLEN as u32);
-    idb.option(IF_NAME, b"lo").option(IF_TSRESOL, &[9]);
-    idb.write(out, true)?;
+    // Without packets, the events are comments on the section.
+    let section_comments: Vec<String> = if run.packets.is_empty() {
+        run.events.iter().map(|e| comment(e, "")).collect()
+    } else {
+        Vec::new()
+    };
+    let section_comments: Vec<&str> = section_comments.iter().map(String::as_str).collect();
+    let section = SectionHeader {
+        user_appl: Some(&appl),
+        comments: &section_comments,
+    };
+    let mut w = PcapngWriter::new(out, &section)?;
+    let lo = w.add_interface(&InterfaceDescription {
+        linktype: run.linktype,
+        snaplen: SNAPLEN as u32,
+        resolution: Resolution::Nanos,
+        name: Some("lo"),
+    })?;
 
     let mut events = run.events.iter().peekable();
     let last = run.packets.len().saturating_sub(1);
+    let mut comments = Vec::new();
     for (i, p) in run.packets.iter().enumerate() {
-        let mut epb = Block::new(EPB);
-        epb.u32(0)
-            .time(p.ts)
-            .u32(p.data.len() as u32)
-            .u32(p.origlen)
-            .bytes_padded(&p.data);
-        let mut any = false;
+        comments.clear();
         while let Some(e) = events.next_if(|e| e.start <= p.ts) {
-            epb.option(OPT_COMMENT, comment(e, "").as_bytes());
-            any = true;
+            comments.push(comment(e, ""));
         }
         if i == last {
-            for e in events.by_ref() {
-                epb.option(OPT_COMMENT, comment(e, "after this packet: ").as_bytes());
-                any = true;
-            }
+            comments.extend(events.by_ref().map(|e| comment(e, "after this packet: ")));
         }
-        epb.write(out, any)?;
+        w.write_enhanced(lo, ns(p.ts), p.origlen, &p.data, &comments)?;
     }
 
     let start = run.t0().unwrap_or(0);
@@ -156,18 +82,16 @@ pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
         .chain(run.events.iter().map(|e| e.end))
         .max()
         .unwrap_or(start);
-    let mut isb = Block::new(ISB);
-    isb.u32(0).time(end);
-    let mut t = Block::new(0);
-    t.time(start);
-    isb.option(ISB_STARTTIME, &t.body);
-    let mut t = Block::new(0);
-    t.time(end);
-    isb.option(ISB_ENDTIME, &t.body);
-    isb.option(ISB_IFRECV, &run.stats.received.to_le_bytes());
-    isb.option(ISB_IFDROP, &run.stats.dropped.to_le_bytes());
-    isb.write(out, true)?;
-    out.flush()
+    w.write_statistics(&InterfaceStatistics {
+        interface: lo,
+        ts_ns: ns(end),
+        start_ns: Some(ns(start)),
+        end_ns: Some(ns(end)),
+        received: Some(run.stats.received),
+        dropped: Some(run.stats.dropped),
+    })?;
+    w.finish()?;
+    Ok(())
 }
 
 /// `capture.pcapng` → `capture.events.jsonl` (any other name gets `.events.jsonl` appended).
@@ -244,7 +168,7 @@ mod tests {
         let mut buf = Vec::new();
         write(&mut buf, &run).unwrap();
         assert_eq!(buf.len() % 4, 0);
-        assert_eq!(&buf[..4], &SHB.to_le_bytes());
+        assert_eq!(&buf[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
         let mut f =
             CaptureFile::from_reader(Path::new("mem.pcapng"), io::Cursor::new(buf)).unwrap();
         let mut frames = Vec::new();

@@ -1,13 +1,16 @@
-//! Packet sources: saved capture files (pcap, pcapng) and, for live runs, libpcap.
+//! Packet sources: saved capture files (pcap, pcapng) and, for live runs, libpcap; and the
+//! writers of those files ([`write`]).
 //!
 //! Every source yields [`Frame`]s: the captured bytes of one record with its timestamp and
 //! link type. Nothing here decodes protocols.
 
 pub mod file;
 pub mod time;
+pub mod write;
 
 pub use file::{CaptureFile, FileFormat, ReadError};
 pub use time::Timestamp;
+pub use write::{PcapWriter, PcapngWriter, Resolution, WritePacket};
 
 /// What kind of record a frame is. tshark numbers pcapng Custom Blocks as frames, so we do too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

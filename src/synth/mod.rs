@@ -342,7 +342,7 @@ pub fn write<W: Write>(cfg: &Config, out: W) -> io::Result<Summary> {
         w.record(ns, c.iface, &buf, seg.len as usize)?;
         sum.packets += 1;
     }
-    sum.bytes = w.bytes;
+    sum.bytes = w.bytes_written();
     sum.stats = stats;
     w.finish()?;
     Ok(sum)

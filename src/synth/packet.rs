@@ -1,15 +1,15 @@
 //! Frames and records: Ethernet + IPv4/IPv6 + TCP/UDP headers with correct checksums, written
 //! as classic pcap (µs or ns) or pcapng records. Payload bytes are zeros, so they add nothing
-//! to a checksum and are written from a static buffer.
+//! to a checksum.
 
 use std::io::{self, Write};
 
 use super::Format;
+use crate::source::write::{InterfaceDescription, SectionHeader};
+use crate::source::{PcapWriter, PcapngWriter, Resolution};
 
 /// Largest payload a frame carries (MSS 1460 minus the 12-byte timestamp option).
 pub const MAX_PAYLOAD: usize = 1448;
-
-static ZEROS: [u8; 2048] = [0; 2048];
 
 /// One end of a conversation: MAC and IP address (IPv4 in the first 4 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,65 +170,51 @@ pub fn udp_frame(
     buf[at + 6..at + 8].copy_from_slice(&cs.to_be_bytes());
 }
 
-/// Writes the file header and then records in one [`Format`].
+/// Writes the file header and then records in one [`Format`], through
+/// [`crate::source::write`].
 pub struct RecordWriter<W: Write> {
-    out: W,
-    format: Format,
-    /// Bytes written so far.
-    pub bytes: u64,
+    out: Out<W>,
+    /// Zeros, except for the headers while a frame is written: headers + payload.
+    frame: Vec<u8>,
 }
 
-/// pcapng block types and options used here.
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 1;
-const EPB: u32 = 6;
-const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-const IF_TSRESOL: u16 = 9;
+enum Out<W: Write> {
+    Pcap(PcapWriter<W>),
+    PcapNg(PcapngWriter<W>),
+}
+
+/// Snaplen of every generated file.
+const SNAPLEN: u32 = 262_144;
+const LINKTYPE_ETHERNET: u16 = 1;
 
 impl<W: Write> RecordWriter<W> {
     /// Writes the file header: pcap (µs or ns, link type Ethernet, snaplen 262144), or a
     /// pcapng section with two Ethernet interfaces, 0 in µs and 1 in ns.
-    pub fn new(mut out: W, format: Format) -> io::Result<Self> {
-        let mut head = Vec::with_capacity(128);
-        match format {
+    pub fn new(out: W, format: Format) -> io::Result<Self> {
+        let out = match format {
             Format::Pcap | Format::PcapNs => {
-                let magic: u32 = if format == Format::PcapNs {
-                    0xA1B2_3C4D
-                } else {
-                    0xA1B2_C3D4
+                let res = match format {
+                    Format::PcapNs => Resolution::Nanos,
+                    _ => Resolution::Micros,
                 };
-                head.extend_from_slice(&magic.to_le_bytes());
-                head.extend_from_slice(&2u16.to_le_bytes());
-                head.extend_from_slice(&4u16.to_le_bytes());
-                head.extend_from_slice(&[0; 8]);
-                head.extend_from_slice(&262_144u32.to_le_bytes());
-                head.extend_from_slice(&1u32.to_le_bytes());
+                Out::Pcap(PcapWriter::new(out, res, LINKTYPE_ETHERNET, SNAPLEN)?)
             }
             Format::PcapNg => {
-                let mut shb = Vec::new();
-                shb.extend_from_slice(&BYTE_ORDER_MAGIC.to_le_bytes());
-                shb.extend_from_slice(&1u16.to_le_bytes());
-                shb.extend_from_slice(&0u16.to_le_bytes());
-                shb.extend_from_slice(&(-1i64).to_le_bytes());
-                block(&mut head, SHB, &shb);
-                for resol in [6u8, 9] {
-                    let mut idb = Vec::new();
-                    idb.extend_from_slice(&1u16.to_le_bytes());
-                    idb.extend_from_slice(&0u16.to_le_bytes());
-                    idb.extend_from_slice(&262_144u32.to_le_bytes());
-                    idb.extend_from_slice(&IF_TSRESOL.to_le_bytes());
-                    idb.extend_from_slice(&1u16.to_le_bytes());
-                    idb.extend_from_slice(&[resol, 0, 0, 0]);
-                    idb.extend_from_slice(&[0; 4]); // opt_endofopt
-                    block(&mut head, IDB, &idb);
+                let mut w = PcapngWriter::new(out, &SectionHeader::default())?;
+                for resolution in [Resolution::Micros, Resolution::Nanos] {
+                    w.add_interface(&InterfaceDescription {
+                        linktype: LINKTYPE_ETHERNET,
+                        snaplen: SNAPLEN,
+                        resolution,
+                        name: None,
+                    })?;
                 }
+                Out::PcapNg(w)
             }
-        }
-        out.write_all(&head)?;
+        };
         Ok(RecordWriter {
             out,
-            format,
-            bytes: head.len() as u64,
+            frame: vec![0; 2048],
         })
     }
 
@@ -241,66 +227,34 @@ impl<W: Write> RecordWriter<W> {
         headers: &[u8],
         payload: usize,
     ) -> io::Result<()> {
-        let len = headers.len() + payload;
-        let mut rec = [0u8; 28];
-        let head: &[u8] = match self.format {
-            Format::Pcap | Format::PcapNs => {
-                let (secs, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
-                let frac = if self.format == Format::Pcap {
-                    frac / 1000
-                } else {
-                    frac
-                };
-                rec[0..4].copy_from_slice(&(secs as u32).to_le_bytes());
-                rec[4..8].copy_from_slice(&(frac as u32).to_le_bytes());
-                rec[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-                rec[12..16].copy_from_slice(&(len as u32).to_le_bytes());
-                &rec[..16]
-            }
-            Format::PcapNg => {
-                let padded = (len + 3) & !3;
-                let total = 32 + padded;
-                let ts = if iface == 0 { ns / 1000 } else { ns };
-                rec[0..4].copy_from_slice(&EPB.to_le_bytes());
-                rec[4..8].copy_from_slice(&(total as u32).to_le_bytes());
-                rec[8..12].copy_from_slice(&iface.to_le_bytes());
-                rec[12..16].copy_from_slice(&((ts >> 32) as u32).to_le_bytes());
-                rec[16..20].copy_from_slice(&(ts as u32).to_le_bytes());
-                rec[20..24].copy_from_slice(&(len as u32).to_le_bytes());
-                rec[24..28].copy_from_slice(&(len as u32).to_le_bytes());
-                &rec[..28]
-            }
-        };
-        self.out.write_all(head)?;
-        self.out.write_all(headers)?;
-        self.out.write_all(&ZEROS[..payload])?;
-        let mut n = head.len() + len;
-        if self.format == Format::PcapNg {
-            let pad = ((len + 3) & !3) - len;
-            self.out.write_all(&ZEROS[..pad])?;
-            let total = (32 + len + pad) as u32;
-            self.out.write_all(&total.to_le_bytes())?;
-            n += pad + 4;
+        let (h, len) = (headers.len(), headers.len() + payload);
+        if self.frame.len() < len {
+            self.frame.resize(len, 0);
         }
-        self.bytes += n as u64;
-        Ok(())
+        self.frame[..h].copy_from_slice(headers);
+        let frame = &self.frame[..len];
+        let r = match &mut self.out {
+            Out::Pcap(w) => w.write_packet(ns, len as u32, frame),
+            Out::PcapNg(w) => w.write_enhanced::<&str>(iface, ns, len as u32, frame, &[]),
+        };
+        // Only the headers' bytes were touched: the buffer is all zeros again.
+        self.frame[..h].fill(0);
+        r
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        match &self.out {
+            Out::Pcap(w) => w.bytes_written(),
+            Out::PcapNg(w) => w.bytes_written(),
+        }
     }
 
     /// Flushes and hands back the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
+    pub fn finish(self) -> io::Result<W> {
+        match self.out {
+            Out::Pcap(w) => w.finish(),
+            Out::PcapNg(w) => w.finish(),
+        }
     }
 }
-
-/// Appends a pcapng block of `kind` with `body` (a multiple of 4 bytes).
-fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
-    let total = (12 + body.len()) as u32;
-    out.extend_from_slice(&kind.to_le_bytes());
-    out.extend_from_slice(&total.to_le_bytes());
-    out.extend_from_slice(body);
-    out.extend_from_slice(&total.to_le_bytes());
-}
-
-// Every payload (and pcapng padding) fits in `ZEROS`.
-const _: () = assert!(MAX_PAYLOAD + 3 <= ZEROS.len());

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::analyse::Record;
 use crate::decode::decode;
 use crate::live::checks::Check;
-use crate::live::json::{key, str_field};
+use crate::live::json::{self, CheckLine};
 use crate::live::log::{capture_json, run_line};
 use crate::live::model::{RunData, View};
 use crate::live::Scenario;
@@ -139,14 +139,13 @@ fn capture_line(out: &mut String, run: &RunData) {
 
 /// A check as a JSON line.
 pub fn check_json(out: &mut String, scenario: &str, c: &Check) {
-    out.push('{');
-    str_field(out, "kind", "check");
-    str_field(out, "scenario", scenario);
-    key(out, "ok");
-    out.push_str(if c.ok { "true" } else { "false" });
-    str_field(out, "what", &c.what);
-    str_field(out, "detail", &c.detail);
-    out.push_str("}\n");
+    let line = CheckLine {
+        scenario: scenario.to_owned(),
+        ok: c.ok,
+        what: c.what.clone(),
+        detail: c.detail.clone(),
+    };
+    json::write_line(out, &line);
 }
 
 /// The JSON Lines stream: the run line, events and packets in time order (packets as

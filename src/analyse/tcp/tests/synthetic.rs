@@ -8,9 +8,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::analyse::flags::{ACK, FIN, PSH, RST, SYN};
+use crate::source::{PcapWriter, Resolution};
 
-const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
-const LINKTYPE_ETHERNET: u32 = 1;
+const LINKTYPE_ETHERNET: u16 = 1;
+const SNAPLEN: u32 = 65_535;
 const EPOCH_SECS: i128 = 1_700_000_000;
 const PACKETS: usize = 400;
 const MSS: u32 = 1448;
@@ -94,8 +95,14 @@ struct Gen {
     /// Write every timestamp as 0 (tshark then analyses with zero times, as for records
     /// without timestamps).
     zero_clock: bool,
-    out: Vec<u8>,
+    /// A ns pcap file in memory.
+    out: PcapWriter<Vec<u8>>,
     conns: Vec<Conn>,
+}
+
+fn pcap_ns() -> PcapWriter<Vec<u8>> {
+    PcapWriter::new(Vec::new(), Resolution::Nanos, LINKTYPE_ETHERNET, SNAPLEN)
+        .expect("writing to memory")
 }
 
 pub fn capture(seed: u64) -> Vec<u8> {
@@ -103,24 +110,18 @@ pub fn capture(seed: u64) -> Vec<u8> {
         rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
         time: EPOCH_SECS * 1_000_000_000,
         zero_clock: seed.is_multiple_of(8),
-        out: Vec::new(),
+        out: pcap_ns(),
         conns: Vec::new(),
     };
-    g.out.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
-    g.out.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
-    g.out.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65_535, LINKTYPE_ETHERNET] {
-        g.out.extend_from_slice(&v.to_le_bytes());
-    }
     let mut emitted = 0;
     while emitted < PACKETS {
-        let before = g.out.len();
+        let before = g.out.bytes_written();
         g.step();
-        if g.out.len() != before {
+        if g.out.bytes_written() != before {
             emitted += 1;
         }
     }
-    g.out
+    g.out.into_inner()
 }
 
 /// One direction only: more than Wireshark's 10,000 unacked segments, then FINs (whose
@@ -130,15 +131,9 @@ pub fn one_way_bulk() -> Vec<u8> {
         rng: Rng(7),
         time: EPOCH_SECS * 1_000_000_000,
         zero_clock: false,
-        out: Vec::new(),
+        out: pcap_ns(),
         conns: Vec::new(),
     };
-    g.out.extend_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
-    g.out.extend_from_slice(&2u16.to_le_bytes());
-    g.out.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65_535, LINKTYPE_ETHERNET] {
-        g.out.extend_from_slice(&v.to_le_bytes());
-    }
     let a = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
     let b = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2));
     g.conns.push(Conn {
@@ -156,7 +151,7 @@ pub fn one_way_bulk() -> Vec<u8> {
     g.send(0, 0, seq.wrapping_add(1), 5, ACK, 1000, 0, &[]);
     g.send(0, 1, 5, seq.wrapping_add(1), ACK, 1000, 0, &[]);
     g.send(0, 0, seq.wrapping_add(1), 5, ACK | PSH, 1000, 10, &[]);
-    g.out
+    g.out.into_inner()
 }
 
 fn host(rng: &mut Rng, v6: bool) -> IpAddr {
@@ -369,11 +364,9 @@ impl Gen {
 
     fn record(&mut self, pkt: &[u8]) {
         let t = if self.zero_clock { 0 } else { self.time.max(0) };
-        let (secs, ns) = ((t / 1_000_000_000) as u32, (t % 1_000_000_000) as u32);
-        for v in [secs, ns, pkt.len() as u32, pkt.len() as u32] {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        }
-        self.out.extend_from_slice(pkt);
+        self.out
+            .write_packet(t as u64, pkt.len() as u32, pkt)
+            .expect("writing to memory");
     }
 
     fn act(&mut self, i: usize) {
