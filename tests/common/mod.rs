@@ -2,11 +2,13 @@
 //! * the fixtures in `tests/fixtures/` (captures with their provenance, and tshark's reading
 //!   of each in `tests/fixtures/oracle/`);
 //! * [`oracle`]: the comparison of sockscope's JSON Lines with that reading;
+//! * [`root`]: the one place that decides what a test that needs root does without it.
 
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
 pub mod oracle;
+pub mod root;
 
 use std::path::{Path, PathBuf};
 
