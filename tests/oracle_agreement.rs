@@ -2,7 +2,7 @@
 //! `sockscope replay --format jsonl` and each frame compared, field by field, with tshark's
 //! stored reading (`tests/fixtures/oracle`, written by `scripts/oracle` with TShark 4.0.17)
 //! in the per-packet view sockscope shows (IP fragments not reassembled: `FILE.nodefrag.tsv`
-//! where it differs). The rules are in `tests/common/oracle.rs`. Every capture must agree on
+//! where it differs). The rules are in `tests/common/oracle/`. Every capture must agree on
 //! 100% of its TCP/UDP frames; a failure lists the first differing frames.
 //!
 //! One documented exception, covered by the rules: frame 3 of timestamp_invalid_nano.pcap

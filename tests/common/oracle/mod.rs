@@ -30,6 +30,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use self::parse::{json_text, read_tsv, to_addr, to_int_json, to_int_str, to_ts};
+
+mod parse;
+
 /// Every compared field, in report order.
 pub const FIELDS: [&str; 14] = [
     "proto", "ts", "src", "dst", "sport", "dport", "flags", "seq", "ack", "seq_raw", "ack_raw",
@@ -215,101 +219,6 @@ impl Check {
         }
         s
     }
-}
-
-/// Rows of a tab-separated file with a header row, as column → value.
-fn read_tsv(text: &str) -> Vec<HashMap<String, String>> {
-    let mut lines = text.split('\n');
-    let header: Vec<&str> = match lines.next() {
-        Some(h) if !h.is_empty() => h.split('\t').collect(),
-        _ => return Vec::new(),
-    };
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut cells = l.split('\t');
-            header
-                .iter()
-                .map(|h| ((*h).to_owned(), cells.next().unwrap_or("").to_owned()))
-                .collect()
-        })
-        .collect()
-}
-
-fn to_int_str(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return i64::from_str_radix(hex, 16).ok();
-    }
-    s.parse::<i64>().ok().or_else(|| {
-        s.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| f.trunc() as i64)
-    })
-}
-
-fn to_int_json(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Null => None,
-        Value::Bool(b) => Some(i64::from(*b)),
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite())
-                .map(|f| f.trunc() as i64)
-        }),
-        Value::String(s) => to_int_str(s),
-        _ => None,
-    }
-}
-
-/// A JSON value as the text the reference checker would see (`str(v)`).
-fn json_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// `secs.fraction` as nanoseconds; a fraction of more than 9 digits is a count of nanoseconds.
-fn to_ts(s: &str) -> Option<i128> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s),
-    };
-    let (secs, frac) = body.split_once('.').unwrap_or((body, ""));
-    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if secs.is_empty() || !all_digits(secs) || !all_digits(frac) {
-        return None;
-    }
-    let secs: i128 = secs.parse().ok()?;
-    let frac_ns: i128 = if frac.len() > 9 {
-        frac.parse().ok()?
-    } else {
-        format!("{frac:0<9}").parse().ok()?
-    };
-    let v = secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)?;
-    Some(if neg { -v } else { v })
-}
-
-fn to_addr(s: &str) -> Option<Val> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let host = s.split('%').next().unwrap_or(s);
-    Some(match host.parse::<IpAddr>() {
-        Ok(a) => Val::Addr(a),
-        Err(_) => Val::Text(s.to_lowercase()),
-    })
 }
 
 fn norm_proto(v: Option<&Value>) -> Proto {
