@@ -3,7 +3,7 @@
 //! Damaged packets inside a readable file are shown and marked, and are not fatal (exit 0).
 //!
 //! The bad files are made at test time, in a temporary directory, from byte arrays or by
-//! cutting and patching captures of `../shared/corpus`.
+//! cutting and patching the fixture captures of `tests/fixtures`.
 //!
 //! Tests whose name starts with `regression_` pin defects that were found and fixed.
 
@@ -16,6 +16,8 @@ use assert_cmd::Command;
 use sockscope::source::{PcapWriter, Resolution};
 use tempfile::TempDir;
 
+mod common;
+
 /// Longest any single run may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -23,25 +25,12 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 // Helpers: files
 // ---------------------------------------------------------------------------------------------
 
-fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.is_dir(),
-        "the capture corpus is missing: expected a folder at {} (these tests cut and patch its \
-         captures)",
-        dir.display()
-    );
-    dir
-}
-
 fn corpus(name: &str) -> PathBuf {
-    let p = corpus_dir().join(name);
-    assert!(p.is_file(), "corpus capture missing: {}", p.display());
-    p
+    common::fixture(name)
 }
 
 fn corpus_bytes(name: &str) -> Vec<u8> {
-    std::fs::read(corpus(name)).unwrap_or_else(|e| panic!("reading corpus file {name}: {e}"))
+    common::fixture_bytes(name)
 }
 
 /// Writes `bytes` to `dir/name` and returns the path.
@@ -403,9 +392,9 @@ fn regression_directory_error_says_it_is_a_directory() {
 #[test]
 fn unreadable_file_names_the_path_and_says_it_cannot_open_it() {
     if nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "skipped unreadable_file_names_the_path_and_says_it_cannot_open_it: running as \
-             root, where file permissions do not stop reading"
+        common::skipped(
+            "unreadable_file_names_the_path_and_says_it_cannot_open_it: running as root, where \
+             file permissions do not stop reading",
         );
         return;
     }
@@ -828,9 +817,24 @@ fn wait_or_kill(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn closed_stdout_pipe_exits_quietly_with_success() {
-    // example2.pcap gives ~700 KB of text, far more than a pipe buffer holds.
-    let f = corpus("example2.pcap");
+    // A generated capture whose timeline (over 800 KB) is far more than a pipe buffer (64 KiB)
+    // holds.
+    let dir = tempdir();
+    let f = dir.path().join("busy.pcap");
+    let cfg = sockscope::synth::Config {
+        packets: 5_000,
+        ..sockscope::synth::Config::default()
+    };
+    let file = std::fs::File::create(&f).expect("create the capture");
+    sockscope::synth::write(&cfg, std::io::BufWriter::new(file)).expect("write the capture");
     for format in ["text", "jsonl"] {
+        let whole = replay(&f, &["--format", format]);
+        assert_success(&whole);
+        assert!(
+            whole.out.stdout.len() > 512 << 10,
+            "the {format} output ({} bytes) must be far bigger than a pipe buffer",
+            whole.out.stdout.len()
+        );
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
             .arg("replay")
             .arg(&f)

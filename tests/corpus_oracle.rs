@@ -1,24 +1,35 @@
-//! Replays every capture of `../shared/corpus` to JSON Lines and compares each frame with
-//! tshark's reading (`../shared/tools/check_oracle.py`), IP fragments per packet (nodefrag).
+//! An extra, beside the project's own agreement check (`tests/oracle_agreement.rs`, on the
+//! fixtures in the repository): when the reference material `../shared` sits next to the
+//! checkout (it does in CI, not in a plain clone), replays all 40 captures of
+//! `../shared/corpus` (the fixtures plus `example2.pcap`, 4,709 frames) to JSON Lines and
+//! compares each frame with tshark's reading using the reference checker
+//! `../shared/tools/check_oracle.py`, IP fragments per packet (nodefrag). Without `../shared`
+//! it prints `SKIPPED: ../shared not found …` to stderr and checks nothing.
 //!
-//! One documented exception: frame 3 of timestamp_invalid_nano.pcap stores a nanosecond field
-//! of 0x80000000. tshark prints it as `-1418145370.2147483648` (a negative epoch); sockscope
-//! carries the excess into the seconds and marks the frame `ts_invalid`. That file is checked on
-//! every field but `ts`, and its timestamps are asserted here.
+//! Every field of every frame is checked, `ts` of timestamp_invalid_nano.pcap included: frame 3
+//! stores a nanosecond field of 0x80000000, which tshark prints as `-1418145370.2147483648` (a
+//! negative epoch); sockscope carries the excess into the seconds and marks the frame
+//! `ts_invalid`, and the checker's `ts_invalid` rule accepts that. The exact stamps are
+//! asserted in `tests/oracle_agreement.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const INVALID_TS_FILE: &str = "timestamp_invalid_nano.pcap";
-
-fn shared() -> PathBuf {
+/// `../shared`, or None after a loud SKIPPED line when it (or the part used here) is missing.
+fn shared() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    assert!(
-        p.join("corpus/oracle").is_dir() && p.join("tools/check_oracle.py").is_file(),
-        "../shared (corpus, oracles, check_oracle.py) is missing next to the crate: {}",
+    if p.join("corpus/oracle").is_dir() && p.join("tools/check_oracle.py").is_file() {
+        return Some(p);
+    }
+    use std::io::Write;
+    let line = format!(
+        "SKIPPED: ../shared not found ({}: no corpus/oracle and tools/check_oracle.py): the \
+         40-capture comparison with check_oracle.py did not run (tests/oracle_agreement.rs \
+         checks the fixtures in the repository)\n",
         p.display()
     );
-    p
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    None
 }
 
 fn corpus_files(shared: &Path) -> Vec<PathBuf> {
@@ -49,7 +60,7 @@ fn replay_jsonl(file: &Path) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-fn check(shared: &Path, actual: &Path, files: &[String], fields: Option<&str>) -> String {
+fn check(shared: &Path, actual: &Path, files: &[String]) -> String {
     let mut cmd = Command::new("python3");
     cmd.arg(shared.join("tools/check_oracle.py"))
         .arg("--oracle")
@@ -58,9 +69,6 @@ fn check(shared: &Path, actual: &Path, files: &[String], fields: Option<&str>) -
         .arg(actual)
         .args(["--variant", "nodefrag", "--min", "1.0", "--files"])
         .arg(files.join(","));
-    if let Some(f) = fields {
-        cmd.args(["--fields", f]);
-    }
     let out = cmd.output().expect("run python3 check_oracle.py");
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -73,7 +81,7 @@ fn check(shared: &Path, actual: &Path, files: &[String], fields: Option<&str>) -
 
 #[test]
 fn every_corpus_capture_matches_tshark_frame_by_frame() {
-    let shared = shared();
+    let Some(shared) = shared() else { return };
     let files = corpus_files(&shared);
     assert_eq!(files.len(), 40, "expected the 40 corpus captures");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,43 +89,8 @@ fn every_corpus_capture_matches_tshark_frame_by_frame() {
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         std::fs::write(dir.path().join(format!("{name}.jsonl")), replay_jsonl(f)).unwrap();
-        if name != INVALID_TS_FILE {
-            names.push(name);
-        }
+        names.push(name);
     }
-    let report = check(&shared, dir.path(), &names, None);
-    assert!(report.contains("39/39 captures pass"), "{report}");
-    let fields = "proto,src,dst,sport,dport,flags,seq,ack,seq_raw,ack_raw,len,win,stream";
-    check(
-        &shared,
-        dir.path(),
-        &[INVALID_TS_FILE.to_owned()],
-        Some(fields),
-    );
-}
-
-#[test]
-fn out_of_range_nanoseconds_are_carried_and_marked() {
-    let shared = shared();
-    let out = replay_jsonl(&shared.join("corpus").join(INVALID_TS_FILE));
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3);
-    assert!(
-        lines[0].contains(r#""ts":"1418145369.999999999""#),
-        "{}",
-        lines[0]
-    );
-    assert!(!lines[0].contains("ts_invalid"));
-    // 1e9 ns: one whole second carried
-    assert!(
-        lines[1].contains(r#""ts":"1418145371.000000000","ts_invalid":true"#),
-        "{}",
-        lines[1]
-    );
-    // 0x80000000 ns = 2.147483648 s carried
-    assert!(
-        lines[2].contains(r#""ts":"1418145372.147483648","ts_invalid":true"#),
-        "{}",
-        lines[2]
-    );
+    let report = check(&shared, dir.path(), &names);
+    assert!(report.contains("40/40 captures pass"), "{report}");
 }

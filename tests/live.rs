@@ -4,50 +4,28 @@
 //! arithmetic, UDP boundaries, the Nagle inequalities).
 //!
 //! Live capture needs root or CAP_NET_RAW. Without it each test prints
-//! `SKIPPED (needs root): …` to stderr and returns; with SOCKSCOPE_REQUIRE_ROOT_TESTS=1 set,
-//! `root_tests_are_not_skipped` fails instead, so a CI that must run them cannot pass silently.
+//! `SKIPPED (needs root): …` to stderr and returns; with SOCKSCOPE_REQUIRE_ROOT_TESTS=1 set (as
+//! `.ci/run` does) each of them fails instead, so a CI that must run them cannot pass silently.
+//! The decision is made in one place: `tests/common/root.rs`.
+
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
+use common::root;
 use sockscope::analyse::flags as f;
 use sockscope::live::model::{Dir, Pkt, Proto};
-use sockscope::live::{runner, LiveCapture, LiveError, RunData, View};
+use sockscope::live::{runner, RunData, View};
 use sockscope::render::run::report;
 use sockscope::scenario;
-
-/// Says loudly that a test was skipped. Written to stderr directly, not through `eprintln!`,
-/// which the test harness captures (and shows only for failing tests).
-fn skipped(what: &str) {
-    use std::io::Write;
-    let line = format!("SKIPPED (needs root): {what}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
-}
-
-/// Whether live capture is possible here (opening lo succeeds).
-fn can_capture() -> Result<bool, LiveError> {
-    match LiveCapture::open() {
-        Ok(_) => Ok(true),
-        Err(LiveError::NeedPrivilege { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
 
 /// Runs scenario `name` live and asserts its self-checks; None (after saying so loudly) when
 /// this process may not capture.
 fn run(name: &str) -> Option<RunData> {
-    let cap = match LiveCapture::open() {
-        Ok(c) => c,
-        Err(LiveError::NeedPrivilege { .. }) => {
-            skipped(&format!(
-                "live scenario '{name}': live capture needs root or CAP_NET_RAW; run the tests as root (CI does)"
-            ));
-            return None;
-        }
-        Err(e) => panic!("opening the capture on lo failed: {e}"),
-    };
+    let cap = root::capture_or_skip(&format!("live scenario '{name}'"))?;
     let sc = scenario::find(name).expect("scenario");
     let (_, r) = runner::run_scenario(sc, cap, runner::LIMIT);
     let run = r.unwrap_or_else(|e| panic!("{name}: the live run failed: {e}"));
@@ -66,19 +44,11 @@ fn tcp(p: &Pkt) -> (u16, u32, u32, u32) {
     (t.flags & 0xff, t.seq, t.ack, t.len)
 }
 
+/// The summary line for the whole file: one loud SKIPPED line (or, with
+/// SOCKSCOPE_REQUIRE_ROOT_TESTS=1, a failure) even if every other test's own line is missed.
 #[test]
 fn root_tests_are_not_skipped() {
-    let required = std::env::var("SOCKSCOPE_REQUIRE_ROOT_TESTS").as_deref() == Ok("1");
-    match can_capture() {
-        Ok(true) => {}
-        Ok(false) if required => panic!(
-            "SOCKSCOPE_REQUIRE_ROOT_TESTS=1 but this process is not root and has no CAP_NET_RAW: the live tests would be skipped"
-        ),
-        Ok(false) => skipped(
-            "the live scenario tests in tests/live.rs; set SOCKSCOPE_REQUIRE_ROOT_TESTS=1 to make this an error",
-        ),
-        Err(e) => panic!("opening the capture on lo failed: {e}"),
-    }
+    root::capture_allowed("the live scenario tests in tests/live.rs");
 }
 
 #[test]
@@ -795,8 +765,7 @@ fn world_runnable_copy(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn cli_run_all_and_list() {
-    if !can_capture().unwrap_or(false) {
-        skipped("sockscope run all");
+    if !root::capture_allowed("sockscope run all") {
         return;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
@@ -827,8 +796,10 @@ fn cli_run_all_and_list() {
 /// Under sudo (SUDO_UID/SUDO_GID set) the run drops to that user: the saved files are theirs.
 #[test]
 fn privileges_are_dropped_and_the_save_belongs_to_the_user() {
-    if !nix::unistd::geteuid().is_root() {
-        skipped("dropping privileges to SUDO_UID");
+    if !root::is_root_or_skip(
+        "dropping privileges to SUDO_UID",
+        "only root can drop to another user",
+    ) {
         return;
     }
     let dir = world_tempdir();
@@ -876,8 +847,10 @@ fn privilege_line(out: &std::process::Output) -> String {
 /// forked children inherit them); root without SUDO_UID stays root and says so.
 #[test]
 fn capabilities_are_cleared_however_the_capture_was_allowed() {
-    if !nix::unistd::geteuid().is_root() {
-        skipped("clearing capabilities (sudo and setcap paths)");
+    if !root::is_root_or_skip(
+        "clearing capabilities (sudo and setcap paths)",
+        "only root can set a file capability and run as another user",
+    ) {
         return;
     }
     let sudo = Command::new(env!("CARGO_BIN_EXE_sockscope"))
@@ -934,10 +907,11 @@ fn without_privilege_one_clear_line() {
     cmd.args(["run", "handshake"]);
     if nix::unistd::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
-    } else if can_capture().unwrap_or(false) {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED: this process can capture, so the refusal cannot be shown\n",
+    } else if root::can_capture() {
+        // Not root but allowed to capture (CAP_NET_RAW): only root could become a user who is not.
+        root::lacking(
+            "the refusal without privilege",
+            "this process can capture and cannot drop to a user who cannot",
         );
         return;
     }
@@ -945,11 +919,9 @@ fn without_privilege_one_clear_line() {
         Ok(o) => o,
         // /tmp mounted noexec: the unprivileged copy cannot be run at all.
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("SKIPPED: cannot run a copy of sockscope as another user: {e}\n")
-                    .as_bytes(),
-            );
+            common::skipped(&format!(
+                "cannot run a copy of sockscope as another user: {e}"
+            ));
             return;
         }
         Err(e) => panic!("run sockscope unprivileged: {e}"),

@@ -4,12 +4,10 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod common;
+
 fn corpus(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name);
-    assert!(p.is_file(), "corpus capture missing: {}", p.display());
-    p
+    common::fixture(name)
 }
 
 fn capture(name: &str) -> PathBuf {
@@ -51,13 +49,25 @@ fn jsonl(args: &[&str], file: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_jsonl_line_is_an_object_with_the_documented_keys() {
-    for f in [
-        "example2.pcap",
-        "test202.pcapng",
-        "ip6_fragments.pcap",
-        "sll2.pcap",
-    ] {
-        let rows = jsonl(&[], &corpus(f));
+    // Every fixture, and a generated capture of many interleaved TCP conversations (IPv4 and
+    // IPv6, LAN and loopback, losses and reordering) with UDP flows.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let busy = dir.path().join("busy.pcapng");
+    let cfg = sockscope::synth::Config {
+        packets: 3_000,
+        format: sockscope::synth::Format::PcapNg,
+        ..sockscope::synth::Config::default()
+    };
+    let file = std::fs::File::create(&busy).expect("create the capture");
+    sockscope::synth::write(&cfg, std::io::BufWriter::new(file)).expect("write the capture");
+    let mut files: Vec<PathBuf> = common::fixture_captures()
+        .iter()
+        .map(|n| corpus(n))
+        .collect();
+    files.push(busy);
+    for path in &files {
+        let f = path.file_name().unwrap().to_string_lossy();
+        let rows = jsonl(&[], path);
         assert!(!rows.is_empty());
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(

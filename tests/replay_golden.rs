@@ -38,44 +38,44 @@ macro_rules! golden {
 }
 
 golden!(loopback_hello, "captures/hello-tcpdump.pcap");
-golden!(sll_handshake_ns, "../shared/corpus/tcp-handshake-nano.pcap");
-golden!(sll2_retransmission, "../shared/corpus/sll2.pcap");
-golden!(ssh_sack_and_dup_acks, "../shared/corpus/ssh.pcap");
-golden!(seq_wrap, "../shared/corpus/one_tcp_stream_max_seq.pcap");
-golden!(pptp_big_endian, "../shared/corpus/pptp.pcap");
+golden!(sll_handshake_ns, "tests/fixtures/tcp-handshake-nano.pcap");
+golden!(sll2_retransmission, "tests/fixtures/sll2.pcap");
+golden!(ssh_sack_and_dup_acks, "tests/fixtures/ssh.pcap");
+golden!(seq_wrap, "tests/fixtures/one_tcp_stream_max_seq.pcap");
+golden!(pptp_big_endian, "tests/fixtures/pptp.pcap");
 golden!(
     damaged_tcp_header,
-    "../shared/corpus/heapoverflow-tcp_print.pcap"
+    "tests/fixtures/heapoverflow-tcp_print.pcap"
 );
 golden!(
     cut_tcp_header,
-    "../shared/corpus/tcp_header_heapoverflow.pcap"
+    "tests/fixtures/tcp_header_heapoverflow.pcap"
 );
 golden!(
     rst_with_payload_truncated,
-    "../shared/corpus/tcp_rst_diag_payload-trunc.pcap"
+    "tests/fixtures/tcp_rst_diag_payload-trunc.pcap"
 );
-golden!(mptcp_options, "../shared/corpus/mptcp-tcprst.pcap");
-golden!(pcapng_custom_blocks, "../shared/corpus/test202.pcapng");
-golden!(null_loopback_ipv6, "../shared/corpus/null_loopback.pcap");
-golden!(ip_fragments, "../shared/corpus/frag_http_req.pcap");
+golden!(mptcp_options, "tests/fixtures/mptcp-tcprst.pcap");
+golden!(pcapng_custom_blocks, "tests/fixtures/test202.pcapng");
+golden!(null_loopback_ipv6, "tests/fixtures/null_loopback.pcap");
+golden!(ip_fragments, "tests/fixtures/frag_http_req.pcap");
 golden!(
     ipv6_fragments,
-    "../shared/corpus/ip6_fragments.pcap",
+    "tests/fixtures/ip6_fragments.pcap",
     &["--no-summary"]
 );
-golden!(vlan_ldp, "../shared/corpus/ldp-common-session.pcap");
+golden!(vlan_ldp, "tests/fixtures/ldp-common-session.pcap");
 golden!(
     invalid_timestamps_abs,
-    "../shared/corpus/timestamp_invalid_nano.pcap",
+    "tests/fixtures/timestamp_invalid_nano.pcap",
     &["-t", "abs"]
 );
 golden!(
     ecn_accecn_flags,
-    "../shared/corpus/TcpPacketNoOptionsAccEcn.pcap"
+    "tests/fixtures/TcpPacketNoOptionsAccEcn.pcap"
 );
 golden!(
     mixed_linktypes,
-    "../shared/corpus/many_interfaces-1.pcapng",
+    "tests/fixtures/many_interfaces-1.pcapng",
     &["--no-summary"]
 );

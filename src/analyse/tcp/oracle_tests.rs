@@ -1,11 +1,11 @@
 //! Agreement with tshark 4.0.
 //!
 //! * `oracle_corpus_agreement` replays the TCP rows of every oracle TSV in
-//!   `../shared/corpus/oracle` (tshark's own reading of each capture) and checks stream,
-//!   relative seq/ack and the five analysis flags the oracle records.
+//!   `tests/fixtures/oracle` (tshark's own reading of each fixture capture, `scripts/oracle`)
+//!   and checks stream, relative seq/ack and the five analysis flags the oracle records.
 //! * `tshark_corpus_extended` and `tshark_synthetic_differential` need `tshark` (installed
 //!   by `scripts/setup --test`): the first asks tshark for every analysis field (and the raw options) of the
-//!   corpus captures, the second writes randomised captures full of losses, retransmissions,
+//!   fixture captures (`tests/fixtures`), the second writes randomised captures full of losses, retransmissions,
 //!   dup ACKs, zero windows, keep-alives, window scaling and port reuse, and compares every
 //!   field. Without tshark they fail, saying how to install it.
 
@@ -373,10 +373,10 @@ fn replay(t: &Table, protocols: &HashMap<String, String>) -> Replay {
 }
 
 fn oracle_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oracle");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle");
     assert!(
         dir.is_dir(),
-        "oracle directory {} is missing: the TCP agreement test needs shared/corpus beside the crate",
+        "oracle directory {} is missing (tests/fixtures/oracle, written by scripts/oracle)",
         dir.display()
     );
     dir
@@ -502,7 +502,7 @@ fn tshark_fields(tshark: &str, capture: &Path) -> Table {
 #[test]
 fn tshark_corpus_extended() {
     let tshark = tshark();
-    let corpus = oracle_dir().join("..");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut names: Vec<String> = std::fs::read_dir(&corpus)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", corpus.display()))
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

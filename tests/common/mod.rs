@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests; each test file that needs them says `mod common;`.
+//! * the fixtures in `tests/fixtures/` (captures with their provenance, and tshark's reading
+//!   of each in `tests/fixtures/oracle/`);
+//! * [`oracle`]: the comparison of sockscope's JSON Lines with that reading;
+//! * [`root`]: the one place that decides what a test that needs root does without it.
+
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
+pub mod oracle;
+pub mod root;
+
+use std::path::{Path, PathBuf};
+
+/// `tests/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `tests/fixtures/oracle`: tshark's reading of each fixture (`scripts/oracle`).
+pub fn oracle_dir() -> PathBuf {
+    fixtures_dir().join("oracle")
+}
+
+/// The path of fixture capture `name`, which must exist.
+pub fn fixture(name: &str) -> PathBuf {
+    let p = fixtures_dir().join(name);
+    assert!(p.is_file(), "fixture missing: {}", p.display());
+    p
+}
+
+/// The bytes of fixture capture `name`.
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
+}
+
+/// Names of every fixture capture (`*.pcap`, `*.pcapng`), sorted.
+pub fn fixture_captures() -> Vec<String> {
+    let dir = fixtures_dir();
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Says loudly that a test was skipped: written to stderr directly, not through `eprintln!`,
+/// which the test harness captures (and shows only for failing tests).
+pub fn skipped(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("SKIPPED: {line}\n").as_bytes());
+}
