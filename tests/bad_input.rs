@@ -391,22 +391,42 @@ fn regression_directory_error_says_it_is_a_directory() {
 
 #[test]
 fn unreadable_file_names_the_path_and_says_it_cannot_open_it() {
-    if nix::unistd::geteuid().is_root() {
-        common::skipped(
-            "unreadable_file_names_the_path_and_says_it_cannot_open_it: running as root, where \
-             file permissions do not stop reading",
-        );
-        return;
-    }
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempdir();
+    use std::os::unix::process::CommandExt;
+    // In /tmp with the folder open to all, so that another user can reach the file (and, when
+    // this runs as root, the binary): only the file's own mode stops the read.
+    let dir = tempfile::tempdir_in("/tmp").expect("a temporary directory in /tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let file = write_file(&dir, "secret.pcap", &corpus_bytes("ssh.pcap"));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let run = replay_text(&file);
+    let run = if nix::unistd::geteuid().is_root() {
+        // Root reads whatever the mode says: run a copy of the binary as nobody instead.
+        let exe = dir.path().join("sockscope");
+        std::fs::copy(env!("CARGO_BIN_EXE_sockscope"), &exe).expect("copy the binary");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let start = Instant::now();
+        let mut nobody = std::process::Command::new(&exe);
+        nobody
+            .arg("replay")
+            .arg(&file)
+            .args(["--color", "never"])
+            .uid(65534)
+            .gid(65534);
+        let out = Command::from_std(nobody)
+            .timeout(TIMEOUT)
+            .output()
+            .expect("run sockscope as uid 65534");
+        Run {
+            out,
+            elapsed: start.elapsed(),
+        }
+    } else {
+        replay_text(&file)
+    };
     let line = assert_file_error(&run, &file);
     assert!(
-        line.contains("cannot open"),
-        "says it cannot open it: {line}"
+        line.contains("cannot open") && line.contains("Permission denied"),
+        "says it cannot open it, and why: {line}"
     );
     assert!(run.out.stdout.is_empty(), "nothing on stdout");
 }
