@@ -1,4 +1,5 @@
-//! JSON Lines: one object per frame, keys as tshark's fields (see `../shared/README.md`).
+//! JSON Lines: one object per frame, keys as tshark's fields (the README's "JSON Lines" section;
+//! `tests/oracle_agreement.rs` holds them to tshark's reading of the fixtures).
 //!
 //! `frame, ts, src, dst, sport, dport, proto, flags, seq, ack, seq_raw, ack_raw, len, win, stream`
 //! plus `kind`, `caplen`, `origlen`, `truncated`, `win_scaled`, `analysis` (Wireshark's
