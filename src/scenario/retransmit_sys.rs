@@ -7,8 +7,7 @@ use std::mem::{size_of, MaybeUninit};
 
 use nix::libc;
 
-use crate::live::event::{Event, Role};
-use crate::live::tracer::{errno_name, now};
+use crate::live::tracer::now;
 use crate::live::{LiveError, Sock, Tracer};
 
 /// `SO_MEMINFO` (absent from the libc crate's Linux list): 55, but 57 on SPARC.
@@ -19,26 +18,7 @@ const SO_MEMINFO: libc::c_int = 57;
 /// Entries of the SO_MEMINFO array (`SK_MEMINFO_VARS`).
 const MEMINFO_VARS: usize = 9;
 
-/// An event for a call on `s` that started at `start` and has just returned.
-fn event(s: &Sock, call: &str, args: String, start: i128, r: &io::Result<()>) -> Event {
-    let role: Role = s.role();
-    let mut e = Event::new(role, role.name(), call, start);
-    e.end = now();
-    e.fd = Some(s.fd());
-    e.args = args;
-    e.local = s.local();
-    e.addr = s.peer();
-    match r {
-        Ok(()) => e.ret = Some(0),
-        Err(err) => {
-            e.ret = Some(-1);
-            e.errno = Some(errno_name(err));
-        }
-    }
-    e
-}
-
-fn failed(call: &'static str, r: io::Result<()>) -> Result<(), LiveError> {
+fn failed<T>(call: &'static str, r: io::Result<T>) -> Result<T, LiveError> {
     r.map_err(|source| LiveError::Call { call, source })
 }
 
@@ -65,7 +45,7 @@ pub fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
         Err(io::Error::last_os_error())
     };
     let args = format!("{}, IPPROTO_IP, IP_MINTTL, {ttl}", s.fd());
-    t.emit(&mut event(s, "setsockopt", args, start, &r));
+    t.record(s, "setsockopt", args, start, &r, |_, _| {});
     failed("setsockopt", r)
 }
 
@@ -101,20 +81,13 @@ pub fn wait_drops(
     loop {
         let start = now();
         let r = drops(s);
-        let n = match r {
-            Ok(n) => n,
-            Err(e) => {
-                let r = Err(e);
-                t.emit(&mut event(s, "getsockopt", meminfo_args(s), start, &r));
-                return failed("getsockopt", r);
-            }
-        };
-        if n != seen {
-            seen = n;
-            let mut e = event(s, "getsockopt", meminfo_args(s), start, &Ok(()));
-            e.text = Some(format!("(drops {n})"));
-            t.emit(&mut e);
+        if !r.as_ref().is_ok_and(|&n| n == seen) {
+            t.record(s, "getsockopt", meminfo_args(s), start, &r, |n, e| {
+                e.text = Some(format!("(drops {n})"));
+            });
         }
+        let n = failed("getsockopt", r)?;
+        seen = n;
         if n >= want {
             return Ok(());
         }
@@ -207,21 +180,11 @@ impl Info {
 pub fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
     let start = now();
     let r = tcp_info(s);
-    let (res, info) = match r {
-        Ok(i) => (Ok(()), Some(i)),
-        Err(e) => (Err(e), None),
-    };
-    let mut e = event(
-        s,
-        "getsockopt",
-        format!("{}, IPPROTO_TCP, TCP_INFO", s.fd()),
-        start,
-        &res,
-    );
-    e.text = info.map(|i| format!("({})", i.text()));
-    t.emit(&mut e);
-    failed("getsockopt", res)?;
-    info.ok_or_else(|| LiveError::Scenario("TCP_INFO: no answer".into()))
+    let args = format!("{}, IPPROTO_TCP, TCP_INFO", s.fd());
+    t.record(s, "getsockopt", args, start, &r, |i, e| {
+        e.text = Some(format!("({})", i.text()));
+    });
+    failed("getsockopt", r)
 }
 
 /// Waits (polling TCP_INFO every millisecond) until the sender's kernel has re-sent `n`
@@ -235,28 +198,20 @@ pub fn wait_resent(
     let start = now();
     let deadline = std::time::Instant::now() + limit;
     let got = loop {
-        let i = tcp_info(s).map_err(|source| LiveError::Call {
-            call: "getsockopt",
-            source,
-        })?;
+        let i = failed("getsockopt", tcp_info(s))?;
         if i.total_retrans >= n || std::time::Instant::now() >= deadline {
             break i;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
-    let mut e = event(
-        s,
-        "wait",
-        format!(
-            "fd {}'s kernel has re-sent {n} segment{} (TCP_INFO)",
-            s.fd(),
-            if n == 1 { "" } else { "s" }
-        ),
-        start,
-        &Ok(()),
+    let args = format!(
+        "fd {}'s kernel has re-sent {n} segment{} (TCP_INFO)",
+        s.fd(),
+        if n == 1 { "" } else { "s" }
     );
-    e.text = Some(got.text());
-    t.emit(&mut e);
+    t.record(s, "wait", args, start, &Ok(got), |i, e| {
+        e.text = Some(i.text())
+    });
     if got.total_retrans >= n {
         Ok(got)
     } else {

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use nix::libc::{self, c_int, c_void, socklen_t};
 
 use crate::live::event::Event;
-use crate::live::tracer::{errno_name, now};
+use crate::live::tracer::now;
 use crate::live::{LiveError, Sock, Tracer};
 
 /// How the kernel passes an option's value.
@@ -157,28 +157,6 @@ pub fn opt_args(o: &Opt) -> String {
     format!("{}, {}", o.level_name, o.opt_name)
 }
 
-fn record(t: &Tracer, s: &Sock, call: &str, args: String, start: i128, r: &io::Result<Value>) {
-    let mut e = Event::new(s.role(), s.role().name(), call, start);
-    e.end = now();
-    e.fd = Some(s.fd());
-    e.args = args;
-    e.local = s.local();
-    e.addr = s.peer();
-    match r {
-        Ok(v) => {
-            e.ret = Some(0);
-            if call == "getsockopt" {
-                e.text = Some(value_text(*v));
-            }
-        }
-        Err(err) => {
-            e.ret = Some(-1);
-            e.errno = Some(errno_name(err));
-        }
-    }
-    t.emit(&mut e);
-}
-
 /// `getsockopt(fd, level, name, &value, &len)`, traced. A refusal (ENOPROTOOPT…) is an event
 /// and an `Err`, not the end of the program.
 pub fn get(t: &Tracer, s: &Sock, o: &Opt) -> io::Result<Value> {
@@ -188,14 +166,10 @@ pub fn get(t: &Tracer, s: &Sock, o: &Opt) -> io::Result<Value> {
         Kind::InAddr => raw_get::<libc::in_addr>(s.fd(), o)
             .map(|a| Value::Addr(Ipv4Addr::from(u32::from_be(a.s_addr)))),
     };
-    record(
-        t,
-        s,
-        "getsockopt",
-        format!("{}, {}", s.fd(), opt_args(o)),
-        start,
-        &r,
-    );
+    let args = format!("{}, {}", s.fd(), opt_args(o));
+    t.record(s, "getsockopt", args, start, &r, |v, e| {
+        e.text = Some(value_text(*v));
+    });
     r
 }
 
@@ -217,10 +191,9 @@ pub fn set(t: &Tracer, s: &Sock, o: &Opt, v: Value) -> io::Result<()> {
         ),
         _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
     };
-    let r = r.map(|()| v);
     let args = format!("{}, {}, {v}", s.fd(), opt_args(o));
-    record(t, s, "setsockopt", args, start, &r);
-    r.map(|_| ())
+    t.record(s, "setsockopt", args, start, &r, |_, _| {});
+    r
 }
 
 /// [`get`] for a scenario step that must succeed.
