@@ -96,29 +96,23 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         Ok(())
     });
 
-    t.mark(
-        "timewait/a",
-        "server A (SO_REUSEADDR off) closes first: its end of the connection enters TIME_WAIT",
-    );
-    close_first(t, &client, a)?;
-    t.mark(
-        "timewait/a-restart",
-        "server A starts again on the same port, without SO_REUSEADDR and with it",
-    );
-    restart(t, addr_a, false)?;
-    restart(t, addr_a, true)?;
-
-    t.mark(
-        "timewait/b",
-        "server B (SO_REUSEADDR on) closes first: its end of the connection enters TIME_WAIT",
-    );
-    close_first(t, &client, b)?;
-    t.mark(
-        "timewait/b-restart",
-        "server B starts again on the same port, without SO_REUSEADDR and with it",
-    );
-    restart(t, addr_b, false)?;
-    restart(t, addr_b, true)?;
+    for (key, name, reuse, server, addr) in
+        [("a", "A", "off", a, addr_a), ("b", "B", "on", b, addr_b)]
+    {
+        t.mark(
+            &format!("timewait/{key}"),
+            &format!("server {name} (SO_REUSEADDR {reuse}) closes first: its end of the connection enters TIME_WAIT"),
+        );
+        close_first(t, &client, server)?;
+        t.mark(
+            &format!("timewait/{key}-restart"),
+            &format!(
+                "server {name} starts again on the same port, without SO_REUSEADDR and with it"
+            ),
+        );
+        restart(t, addr, false)?;
+        restart(t, addr, true)?;
+    }
     client.join()
 }
 
