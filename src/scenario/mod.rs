@@ -6,14 +6,22 @@
 //! worth showing that are not pass/fail). `checks` and `facts` are pure, so saved runs are
 //! checked and rendered without root.
 
+#[path = "addr/checks.rs"]
 mod addr;
+#[path = "addr/libc.rs"]
 mod addr_libc;
+#[path = "buffers/checks.rs"]
 mod buffers;
 mod data;
+#[path = "dns/checks.rs"]
 mod dns;
+#[path = "dns/resolver.rs"]
 mod dns_resolver;
+#[path = "dns/wire.rs"]
 mod dns_wire;
+#[path = "fork/program.rs"]
 mod fork;
+#[path = "fork/sys.rs"]
 mod fork_sys;
 mod halfclose;
 mod handshake;
@@ -22,9 +30,13 @@ mod iosplit;
 mod nagle;
 mod proto;
 mod reset;
+#[path = "retransmit/checks.rs"]
 mod retransmit;
+#[path = "retransmit/sys.rs"]
 mod retransmit_sys;
+#[path = "sockopt/checks.rs"]
 mod sockopt;
+#[path = "sockopt/calls.rs"]
 mod sockopt_calls;
 mod stream;
 mod teardown;
