@@ -19,10 +19,7 @@ mod dns;
 mod dns_resolver;
 #[path = "dns/wire.rs"]
 mod dns_wire;
-#[path = "fork/program.rs"]
 mod fork;
-#[path = "fork/sys.rs"]
-mod fork_sys;
 mod halfclose;
 mod handshake;
 mod hello;
