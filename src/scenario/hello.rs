@@ -263,7 +263,7 @@ fn facts(v: &View) -> Vec<String> {
             "the message (frame {}, {} bytes): {shown} = {}",
             seg.index + 1,
             seg.len,
-            super::addr_libc::hex(&seg.payload)
+            super::addr::libc::hex(&seg.payload)
         ));
     }
     let data_end = v

@@ -6,10 +6,7 @@
 //! worth showing that are not pass/fail). `checks` and `facts` are pure, so saved runs are
 //! checked and rendered without root.
 
-#[path = "addr/checks.rs"]
 mod addr;
-#[path = "addr/libc.rs"]
-mod addr_libc;
 #[path = "buffers/checks.rs"]
 mod buffers;
 mod data;

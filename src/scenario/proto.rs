@@ -19,7 +19,7 @@
 
 use socket2::{Domain, Type};
 
-use super::addr_libc::hex;
+use super::addr::libc::hex;
 use super::stream::{boundary_head, boundary_row, stream_text};
 use super::{any_port, bound, gate, read_exactly, Peer, Scenario};
 use crate::live::checks::{self, Check};

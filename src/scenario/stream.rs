@@ -20,7 +20,7 @@ use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Type};
 
-use super::addr_libc::LibCall;
+use super::addr::libc::LibCall;
 use super::{any_port, bound, Peer, Scenario};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;

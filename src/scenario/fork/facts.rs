@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::checks::{ms, parent_pid, span_of};
 use super::{CHILDREN, PARENT};
 use crate::live::{Role, View};
+
 /// One process lane of the facts.
 struct Lane {
     label: String,

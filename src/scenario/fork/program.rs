@@ -16,8 +16,10 @@ use crate::live::event::Event;
 use crate::live::tracer::{errno_name, now, Child};
 use crate::live::{LiveError, Role, Sock, Tracer};
 use crate::scenario::{any_port, bound, read_exactly, Peer};
+
 /// Longest wait for another process or thread.
 const WAIT: Duration = Duration::from_secs(5);
+
 fn io(call: &'static str) -> impl Fn(nix::errno::Errno) -> LiveError {
     move |e| LiveError::Call {
         call,
