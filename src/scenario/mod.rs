@@ -28,10 +28,7 @@ mod reset;
 mod retransmit;
 #[path = "retransmit/sys.rs"]
 mod retransmit_sys;
-#[path = "sockopt/checks.rs"]
 mod sockopt;
-#[path = "sockopt/calls.rs"]
-mod sockopt_calls;
 mod stream;
 mod teardown;
 mod timewait;

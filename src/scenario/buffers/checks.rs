@@ -29,7 +29,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use socket2::{Domain, Type};
 
-use super::sockopt_calls::{self as so, event_value, opt_args, sysctl_values, Value};
+use super::sockopt::calls::{self as so, event_value, opt_args, sysctl_values, Value};
 use super::{any_port, bound, Peer, Scenario};
 use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
