@@ -7,7 +7,6 @@
 //! checked and rendered without root.
 
 mod addr;
-#[path = "buffers/checks.rs"]
 mod buffers;
 mod data;
 #[path = "dns/checks.rs"]

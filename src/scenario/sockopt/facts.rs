@@ -3,7 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use super::calls::{self as so};
+use super::calls as so;
 use super::checks::table;
 use super::checks::{cell_text, packets, read_only, reported, ttl_tos};
 use crate::live::event::Event;
