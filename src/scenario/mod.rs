@@ -9,12 +9,7 @@
 mod addr;
 mod buffers;
 mod data;
-#[path = "dns/checks.rs"]
 mod dns;
-#[path = "dns/resolver.rs"]
-mod dns_resolver;
-#[path = "dns/wire.rs"]
-mod dns_wire;
 mod fork;
 mod halfclose;
 mod handshake;
