@@ -18,10 +18,7 @@ mod iosplit;
 mod nagle;
 mod proto;
 mod reset;
-#[path = "retransmit/checks.rs"]
 mod retransmit;
-#[path = "retransmit/sys.rs"]
-mod retransmit_sys;
 mod sockopt;
 mod stream;
 mod teardown;

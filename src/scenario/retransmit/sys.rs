@@ -26,7 +26,7 @@ fn failed<T>(call: &'static str, r: io::Result<T>) -> Result<T, LiveError> {
 /// for this socket whose TTL is below `ttl` (RFC 5082's TTL security; no privilege needed).
 /// It checks in `tcp_v4_rcv()`, after libpcap saw the packet on lo, and counts each drop in
 /// the socket's drop counter.
-pub fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
+pub(super) fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
     let start = now();
     let v = libc::c_int::from(ttl);
     // SAFETY: passes one int of the size given.
@@ -70,7 +70,7 @@ fn drops(s: &Sock) -> io::Result<u32> {
 
 /// Polls the drop counter of `s` every millisecond until it reaches `want`, recording each
 /// `getsockopt(SO_MEMINFO)` that saw it change (the unchanged polls are not shown).
-pub fn wait_drops(
+pub(super) fn wait_drops(
     t: &Tracer,
     s: &Sock,
     want: u32,
@@ -107,21 +107,21 @@ fn meminfo_args(s: &Sock) -> String {
 
 /// What TCP_INFO says about a sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Info {
+pub(super) struct Info {
     /// Smoothed RTT, µs.
-    pub rtt: u32,
+    pub(super) rtt: u32,
     /// Retransmission timeout, µs.
-    pub rto: u32,
+    pub(super) rto: u32,
     /// Segments re-sent over the connection's life.
-    pub total_retrans: u32,
+    pub(super) total_retrans: u32,
     /// Timeouts in a row (the exponent of the RTO's doubling).
-    pub backoff: u8,
+    pub(super) backoff: u8,
     /// Congestion state: Open, Disorder, CWR, Recovery, Loss.
-    pub ca_state: u8,
+    pub(super) ca_state: u8,
 }
 
 /// The name of a `tcpi_ca_state`.
-pub fn ca_state_name(s: u8) -> &'static str {
+pub(super) fn ca_state_name(s: u8) -> &'static str {
     match s {
         0 => "Open",
         1 => "Disorder",
@@ -146,7 +146,7 @@ fn tcp_info(s: &Sock) -> io::Result<Info> {
 impl Info {
     /// `total_retrans 1, backoff 0, ca_state Open, rto 204 ms, rtt 0.031 ms`: the form the
     /// events carry and [`Info::parse`] reads back.
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         format!(
             "total_retrans {}, backoff {}, ca_state {}, rto {} ms, rtt {:.3} ms",
             self.total_retrans,
@@ -158,7 +158,7 @@ impl Info {
     }
 
     /// Reads [`Info::text`] back (inside any surrounding text).
-    pub fn parse(text: &str) -> Option<Info> {
+    pub(super) fn parse(text: &str) -> Option<Info> {
         let field = |key: &str| -> Option<&str> {
             let at = text.find(&format!("{key} "))? + key.len() + 1;
             text[at..].split([',', ' ', ')']).next()
@@ -177,7 +177,7 @@ impl Info {
 }
 
 /// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`, recorded.
-pub fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
+pub(super) fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
     let start = now();
     let r = tcp_info(s);
     let args = format!("{}, IPPROTO_TCP, TCP_INFO", s.fd());
@@ -189,7 +189,7 @@ pub fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
 
 /// Waits (polling TCP_INFO every millisecond) until the sender's kernel has re-sent `n`
 /// segments in all; records one `wait` event with what TCP_INFO said then.
-pub fn wait_resent(
+pub(super) fn wait_resent(
     t: &Tracer,
     s: &Sock,
     n: u32,
