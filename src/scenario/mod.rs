@@ -5,6 +5,10 @@
 //! event), `checks` (what must hold on the captured packets and events) and `facts` (numbers
 //! worth showing that are not pass/fail). `checks` and `facts` are pure, so saved runs are
 //! checked and rendered without root.
+//!
+//! A scenario is one file, or for the larger ones a folder: `mod.rs` (the docs, the
+//! [`Scenario`] and its explanation), `program.rs` (`run`: every socket call it teaches),
+//! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
 mod buffers;
