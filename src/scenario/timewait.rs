@@ -263,6 +263,17 @@ struct Part {
     timer: Option<f64>,
 }
 
+impl Part {
+    /// The errnos of the restart binds whose new socket had SO_REUSEADDR `reuse`.
+    fn binds_with(&self, reuse: bool) -> Vec<&Option<String>> {
+        self.binds
+            .iter()
+            .filter(|(r, _)| *r == Some(reuse))
+            .map(|(_, e)| e)
+            .collect()
+    }
+}
+
 /// SO_REUSEADDR as set by the last setsockopt on `fd` before `before`.
 fn reuse_of(v: &View, role: Role, fd: Option<i32>, before: i128) -> Option<bool> {
     v.run
@@ -371,15 +382,7 @@ fn checks(v: &View) -> Vec<Check> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let without: Vec<&Option<String>> = [&a, &b]
-        .iter()
-        .flat_map(|p| {
-            p.binds
-                .iter()
-                .filter(|(r, _)| *r == Some(false))
-                .map(|(_, e)| e)
-        })
-        .collect();
+    let without: Vec<&Option<String>> = [&a, &b].iter().flat_map(|p| p.binds_with(false)).collect();
     out.push(Check::new(
         without.len() == 2
             && without
@@ -388,12 +391,7 @@ fn checks(v: &View) -> Vec<Check> {
         "without SO_REUSEADDR, bind() to the port a TIME_WAIT connection holds fails with EADDRINUSE",
         format!("server A: {}; server B: {}", restarts(&a), restarts(&b)),
     ));
-    let b_on: Vec<&Option<String>> = b
-        .binds
-        .iter()
-        .filter(|(r, _)| *r == Some(true))
-        .map(|(_, e)| e)
-        .collect();
+    let b_on = b.binds_with(true);
     out.push(Check::new(
         b.old_reuse == Some(true) && b_on.len() == 1 && b_on[0].is_none() && b.listened,
         "with SO_REUSEADDR on the old socket and the new one (server B), bind() succeeds and the server listens again",
@@ -404,12 +402,7 @@ fn checks(v: &View) -> Vec<Check> {
             if b.listened { ", listen() = 0" } else { "" }
         ),
     ));
-    let a_on: Vec<&Option<String>> = a
-        .binds
-        .iter()
-        .filter(|(r, _)| *r == Some(true))
-        .map(|(_, e)| e)
-        .collect();
+    let a_on = a.binds_with(true);
     out.push(Check::new(
         a.old_reuse == Some(false)
             && a_on.len() == 1

@@ -361,36 +361,41 @@ fn wire_checks(v: &View) -> Vec<Check> {
     let mut out = Vec::new();
     let client_tcp = v.calls(Role::Client, "connect", span).find(|e| e.ok());
     let client_udp = v.calls(Role::Client, "sendto", span).find(|e| e.ok());
-    let tcp_ttl = reported(v, Role::Client, &so::IP_TTL, span, client_tcp);
-    let tcp_tos = reported(v, Role::Client, &so::IP_TOS, span, client_tcp);
-    let mut tcp_check = carries(
-        v,
-        &packets(v, Proto::Tcp, Dir::ToServer),
+    // The client's packets of `proto` carry the TTL and TOS its socket set, and getsockopt read
+    // them back.
+    let sent_as_set = |on: Option<&Event>, proto, ttl: i64, tos: i64, lead: &str, setter: &str| {
+        let got_ttl = reported(v, Role::Client, &so::IP_TTL, span, on);
+        let got_tos = reported(v, Role::Client, &so::IP_TOS, span, on);
+        let mut check = carries(
+            v,
+            &packets(v, proto, Dir::ToServer),
+            ttl,
+            tos,
+            format!(
+                "{lead} carries the IP_TTL {ttl} and IP_TOS {tos:#04x} {setter} set (getsockopt read back {} and {})",
+                got_ttl.map_or("?".into(), |n| n.to_string()),
+                got_tos.map_or("?".into(), |n| format!("{n:#04x}"))
+            ),
+        );
+        check.ok &= got_ttl == Some(ttl) && got_tos == Some(tos);
+        check
+    };
+    out.push(sent_as_set(
+        client_tcp,
+        Proto::Tcp,
         TCP_TTL,
         TCP_TOS,
-        format!(
-            "every TCP packet of the client carries the IP_TTL {TCP_TTL} and IP_TOS {TCP_TOS:#04x} it set (getsockopt read back {} and {})",
-            tcp_ttl.map_or("?".into(), |n| n.to_string()),
-            tcp_tos.map_or("?".into(), |n| format!("{n:#04x}"))
-        ),
-    );
-    tcp_check.ok &= tcp_ttl == Some(TCP_TTL) && tcp_tos == Some(TCP_TOS);
-    out.push(tcp_check);
-    let udp_ttl = reported(v, Role::Client, &so::IP_TTL, span, client_udp);
-    let udp_tos = reported(v, Role::Client, &so::IP_TOS, span, client_udp);
-    let mut udp_check = carries(
-        v,
-        &packets(v, Proto::Udp, Dir::ToServer),
+        "every TCP packet of the client",
+        "it",
+    ));
+    out.push(sent_as_set(
+        client_udp,
+        Proto::Udp,
         UDP_TTL,
         UDP_TOS,
-        format!(
-            "the UDP datagram carries the IP_TTL {UDP_TTL} and IP_TOS {UDP_TOS:#04x} its socket set (getsockopt read back {} and {})",
-            udp_ttl.map_or("?".into(), |n| n.to_string()),
-            udp_tos.map_or("?".into(), |n| format!("{n:#04x}"))
-        ),
-    );
-    udp_check.ok &= udp_ttl == Some(UDP_TTL) && udp_tos == Some(UDP_TOS);
-    out.push(udp_check);
+        "the UDP datagram",
+        "its socket",
+    ));
     let (s_ttl, s_tos) = (
         reported(v, Role::Server, &so::IP_TTL, span, None),
         reported(v, Role::Server, &so::IP_TOS, span, None),
