@@ -8,7 +8,7 @@
 use crate::analyse::{flags as f, Findings};
 
 use super::event::Role;
-use super::model::{Dir, Proto, View};
+use super::model::{Dir, Pkt, Proto, View};
 
 /// One self-check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +213,52 @@ pub fn reads_match_writes(v: &View, c: usize, dir: Dir) -> Check {
         what,
         format!("{wrote} bytes in {nw} write(s), {read} bytes in {nr} read(s) returning data"),
     )
+}
+
+/// Every FIN of connection `c` is acknowledged with its SEQ + 1: a later ACK from the other side
+/// carries exactly that number, and none goes beyond it. Whether both sides' FINs (two, no
+/// more) passed, and the arithmetic: `server FIN seq 14 → ack 15`.
+pub fn fins_acked(v: &View, c: usize) -> (bool, Vec<String>) {
+    let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
+    let mut ok = true;
+    let mut steps = Vec::new();
+    for (i, p) in pkts.iter().enumerate() {
+        let Some(t) = p.tcp.as_ref().filter(|t| t.has(f::FIN)) else {
+            continue;
+        };
+        let want = t.seq.wrapping_add(t.len).wrapping_add(1);
+        let acks: Vec<u32> = pkts[i + 1..]
+            .iter()
+            .filter(|q| q.dir != p.dir)
+            .filter_map(|q| q.tcp.as_ref().filter(|x| x.has(f::ACK)).map(|x| x.ack))
+            .collect();
+        let beyond = acks.iter().any(|&a| (a.wrapping_sub(want) as i32) > 0);
+        let rel = v.rel_seq(p).wrapping_add(t.len);
+        let who = p.dir.sender().name();
+        if acks.contains(&want) && !beyond {
+            steps.push(format!("{who} FIN seq {rel} → ack {}", rel.wrapping_add(1)));
+        } else {
+            ok = false;
+            steps.push(format!(
+                "{who} FIN seq {rel} not acked with {}",
+                rel.wrapping_add(1)
+            ));
+        }
+    }
+    (ok && steps.len() == 2, steps)
+}
+
+/// The checks of a request/answer connection `c`: what each side wrote is on the wire once, in
+/// order, and is what the other side read; every ACK is a next SEQ; nothing was re-sent.
+pub fn both_ways(v: &View, c: usize) -> [Check; 6] {
+    [
+        writes_on_wire(v, c, Dir::ToServer),
+        writes_on_wire(v, c, Dir::ToClient),
+        reads_match_writes(v, c, Dir::ToServer),
+        reads_match_writes(v, c, Dir::ToClient),
+        acks_match_next_seq(v),
+        no_retransmission(v),
+    ]
 }
 
 /// The index of the first TCP connection, or a failed check saying there is none.

@@ -131,19 +131,13 @@ fn checks(v: &View) -> Vec<Check> {
         steps.push(format!("{seq} + {len} = {}", seq.wrapping_add(len)));
         prev = Some((seq, len));
     }
-    vec![
-        Check::new(
-            ok && !steps.is_empty(),
-            "next SEQ = SEQ + bytes: each data segment starts where the previous one ended",
-            steps.join(", "),
-        ),
-        checks::writes_on_wire(v, c, Dir::ToServer),
-        checks::writes_on_wire(v, c, Dir::ToClient),
-        checks::reads_match_writes(v, c, Dir::ToServer),
-        checks::reads_match_writes(v, c, Dir::ToClient),
-        checks::acks_match_next_seq(v),
-        checks::no_retransmission(v),
-    ]
+    let mut out = vec![Check::new(
+        ok && !steps.is_empty(),
+        "next SEQ = SEQ + bytes: each data segment starts where the previous one ended",
+        steps.join(", "),
+    )];
+    out.extend(checks::both_ways(v, c));
+    out
 }
 
 /// What each ACK from the server covered, and how long after the data it came.

@@ -123,6 +123,15 @@ fn fin_and_answer<'v>(v: &'v View, c: usize) -> (Option<&'v Pkt>, Option<&'v Pkt
     (fin, answer)
 }
 
+/// The text of the client's first `call` event (a TCP state it read or waited for).
+fn client_text(v: &View, call: &str) -> Option<String> {
+    v.run
+        .events
+        .iter()
+        .find(|e| e.role == Role::Client && e.call == call)
+        .and_then(|e| e.text.clone())
+}
+
 fn checks(v: &View) -> Vec<Check> {
     let c = match checks::first_tcp(v) {
         Ok(c) => c,
@@ -187,23 +196,13 @@ fn checks(v: &View) -> Vec<Check> {
             s
         }),
     ));
-    let client_state = v
-        .run
-        .events
-        .iter()
-        .find(|e| e.role == Role::Client && e.call == "state")
-        .and_then(|e| e.text.clone());
+    let client_state = client_text(v, "state");
     out.push(Check::new(
         client_state.as_deref() == Some("CLOSE_WAIT"),
         "the client is in CLOSE_WAIT once read() returned 0, and still writes",
         client_state.unwrap_or_else(|| "no state seen".into()),
     ));
-    let server_state = v
-        .run
-        .events
-        .iter()
-        .find(|e| e.role == Role::Client && e.call == "wait")
-        .and_then(|e| e.text.clone());
+    let server_state = client_text(v, "wait");
     out.push(Check::new(
         server_state.as_deref() == Some("FIN_WAIT2"),
         "the server is in FIN_WAIT2 with the client's data in: its FIN acknowledged, still receiving",

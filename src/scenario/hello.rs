@@ -124,31 +124,6 @@ fn parts<'v>(v: &'v View, c: usize) -> Vec<(&'v Pkt, Part)> {
     out
 }
 
-/// Every FIN of connection `c` is acknowledged by the other side with its SEQ + 1.
-fn fins_acked(v: &View, c: usize) -> (bool, Vec<String>) {
-    let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
-    let mut ok = true;
-    let mut steps = Vec::new();
-    for (i, p) in pkts.iter().enumerate() {
-        let Some(t) = p.tcp.as_ref().filter(|t| t.has(f::FIN)) else {
-            continue;
-        };
-        let want = t.seq.wrapping_add(t.len).wrapping_add(1);
-        let acked = pkts[i + 1..]
-            .iter()
-            .any(|q| q.dir != p.dir && q.tcp.as_ref().is_some_and(|x| x.ack == want));
-        let rel = v.rel_seq(p).wrapping_add(t.len);
-        ok &= acked;
-        steps.push(format!(
-            "{} FIN seq {rel} → ack {}{}",
-            p.dir.sender().name(),
-            rel.wrapping_add(1),
-            if acked { "" } else { " missing" }
-        ));
-    }
-    (ok && steps.len() == 2, steps)
-}
-
 fn checks(v: &View) -> Vec<Check> {
     let c = match checks::first_tcp(v) {
         Ok(c) => c,
@@ -213,7 +188,7 @@ fn checks(v: &View) -> Vec<Check> {
         "the client's one read() returned the whole message, '\\0' included",
         format!("read() = {reads:?}, message {} bytes", MESSAGE.len()),
     ));
-    let (fins_ok, steps) = fins_acked(v, c);
+    let (fins_ok, steps) = checks::fins_acked(v, c);
     out.push(Check::new(
         fins_ok,
         "each side sent one FIN, and each FIN was acknowledged with its SEQ + 1",
@@ -288,7 +263,7 @@ fn facts(v: &View) -> Vec<String> {
             "the message (frame {}, {} bytes): {shown} = {}",
             seg.index + 1,
             seg.len,
-            super::addr_libc::hex(&seg.payload)
+            super::addr::libc::hex(&seg.payload)
         ));
     }
     let data_end = v

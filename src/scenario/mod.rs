@@ -5,16 +5,16 @@
 //! event), `checks` (what must hold on the captured packets and events) and `facts` (numbers
 //! worth showing that are not pass/fail). `checks` and `facts` are pure, so saved runs are
 //! checked and rendered without root.
+//!
+//! A scenario is one file, or for the larger ones a folder: `mod.rs` (the docs, the
+//! [`Scenario`] and its explanation), `program.rs` (`run`: every socket call it teaches),
+//! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
-mod addr_libc;
 mod buffers;
 mod data;
 mod dns;
-mod dns_resolver;
-mod dns_wire;
 mod fork;
-mod fork_sys;
 mod halfclose;
 mod handshake;
 mod hello;
@@ -23,9 +23,7 @@ mod nagle;
 mod proto;
 mod reset;
 mod retransmit;
-mod retransmit_sys;
 mod sockopt;
-mod sockopt_calls;
 mod stream;
 mod teardown;
 mod timewait;

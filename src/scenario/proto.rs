@@ -19,7 +19,7 @@
 
 use socket2::{Domain, Type};
 
-use super::addr_libc::hex;
+use super::addr::libc::hex;
 use super::stream::{boundary_head, boundary_row, stream_text};
 use super::{any_port, bound, gate, read_exactly, Peer, Scenario};
 use crate::live::checks::{self, Check};
@@ -214,14 +214,7 @@ fn parse(stream: &[u8], le: bool) -> (Vec<Request>, usize) {
         };
         let operands = body[..body.len() - 1]
             .chunks(OPSZ)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                if le {
-                    i32::from_le_bytes(b)
-                } else {
-                    i32::from_be_bytes(b)
-                }
-            })
+            .map(|c| word(c, le))
             .collect();
         out.push(Request {
             start: at,
@@ -410,13 +403,18 @@ fn checks(v: &View) -> Vec<Check> {
             "the client's bytes do not parse as the requests sent",
         )),
     }
-    out.push(checks::writes_on_wire(v, c, Dir::ToServer));
-    out.push(checks::writes_on_wire(v, c, Dir::ToClient));
-    out.push(checks::reads_match_writes(v, c, Dir::ToServer));
-    out.push(checks::reads_match_writes(v, c, Dir::ToClient));
-    out.push(checks::acks_match_next_seq(v));
-    out.push(checks::no_retransmission(v));
+    out.extend(checks::both_ways(v, c));
     out
+}
+
+/// The 4-byte integer at the start of `c` (at least 4 bytes long), little-endian if `le`.
+fn word(c: &[u8], le: bool) -> i32 {
+    let b = [c[0], c[1], c[2], c[3]];
+    if le {
+        i32::from_le_bytes(b)
+    } else {
+        i32::from_be_bytes(b)
+    }
 }
 
 fn stream_slice(v: &View, c: usize, from: usize, n: usize) -> Vec<u8> {
@@ -429,14 +427,7 @@ fn results_on_wire(v: &View, c: usize, le: bool) -> Vec<i32> {
     checks::wire_bytes(v, c, Dir::ToClient)
         .chunks(RLT_SIZE)
         .filter(|c| c.len() == RLT_SIZE)
-        .map(|c| {
-            let b = [c[0], c[1], c[2], c[3]];
-            if le {
-                i32::from_le_bytes(b)
-            } else {
-                i32::from_be_bytes(b)
-            }
-        })
+        .map(|c| word(c, le))
         .collect()
 }
 

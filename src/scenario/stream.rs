@@ -20,7 +20,7 @@ use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Type};
 
-use super::addr_libc::LibCall;
+use super::addr::libc::LibCall;
 use super::{any_port, bound, Peer, Scenario};
 use crate::live::checks::{self, Check};
 use crate::live::event::Event;
@@ -278,12 +278,7 @@ fn checks(v: &View) -> Vec<Check> {
             "writes end at bytes {w_ends:?}, the read at {r_ends:?}: the ends at {lost:?} are gone"
         ),
     ));
-    out.push(checks::writes_on_wire(v, c, Dir::ToServer));
-    out.push(checks::writes_on_wire(v, c, Dir::ToClient));
-    out.push(checks::reads_match_writes(v, c, Dir::ToServer));
-    out.push(checks::reads_match_writes(v, c, Dir::ToClient));
-    out.push(checks::acks_match_next_seq(v));
-    out.push(checks::no_retransmission(v));
+    out.extend(checks::both_ways(v, c));
     out
 }
 

@@ -125,38 +125,6 @@ fn has(p: &Pkt, flag: u16) -> bool {
     p.tcp.as_ref().is_some_and(|t| t.has(flag))
 }
 
-/// Every FIN of connection `c` is acknowledged with FIN's SEQ + 1 (a later ACK from the other
-/// side carries exactly that number, and none goes beyond it); returns the arithmetic.
-fn fin_arithmetic(v: &View, c: usize) -> (bool, Vec<String>) {
-    let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
-    let mut ok = true;
-    let mut steps = Vec::new();
-    for (i, p) in pkts.iter().enumerate() {
-        let Some(t) = p.tcp.as_ref().filter(|t| t.has(f::FIN)) else {
-            continue;
-        };
-        let want = t.seq.wrapping_add(t.len).wrapping_add(1);
-        let acks: Vec<u32> = pkts[i + 1..]
-            .iter()
-            .filter(|q| q.dir != p.dir && has(q, f::ACK))
-            .filter_map(|q| q.tcp.as_ref().map(|x| x.ack))
-            .collect();
-        let beyond = acks.iter().any(|&a| (a.wrapping_sub(want) as i32) > 0);
-        let rel = v.rel_seq(p).wrapping_add(t.len);
-        let who = p.dir.sender().name();
-        if acks.contains(&want) && !beyond {
-            steps.push(format!("{who} FIN seq {rel} → ack {}", rel.wrapping_add(1)));
-        } else {
-            ok = false;
-            steps.push(format!(
-                "{who} FIN seq {rel} not acked with {}",
-                rel.wrapping_add(1)
-            ));
-        }
-    }
-    (ok && steps.len() == 2, steps)
-}
-
 /// The connection a client mark's phase used.
 fn conn_in(v: &View, key: &str) -> Option<usize> {
     let span = v.phase(key)?;
@@ -188,8 +156,8 @@ fn checks(v: &View) -> Vec<Check> {
         )];
     };
     let mut out = Vec::new();
-    let (ok1, s1) = fin_arithmetic(v, c1);
-    let (ok2, s2) = fin_arithmetic(v, c2);
+    let (ok1, s1) = checks::fins_acked(v, c1);
+    let (ok2, s2) = checks::fins_acked(v, c2);
     out.push(Check::new(
         ok1 && ok2,
         "FIN consumes one sequence number: each FIN is acknowledged with its SEQ + 1",

@@ -96,29 +96,23 @@ fn run(t: &Tracer) -> Result<(), LiveError> {
         Ok(())
     });
 
-    t.mark(
-        "timewait/a",
-        "server A (SO_REUSEADDR off) closes first: its end of the connection enters TIME_WAIT",
-    );
-    close_first(t, &client, a)?;
-    t.mark(
-        "timewait/a-restart",
-        "server A starts again on the same port, without SO_REUSEADDR and with it",
-    );
-    restart(t, addr_a, false)?;
-    restart(t, addr_a, true)?;
-
-    t.mark(
-        "timewait/b",
-        "server B (SO_REUSEADDR on) closes first: its end of the connection enters TIME_WAIT",
-    );
-    close_first(t, &client, b)?;
-    t.mark(
-        "timewait/b-restart",
-        "server B starts again on the same port, without SO_REUSEADDR and with it",
-    );
-    restart(t, addr_b, false)?;
-    restart(t, addr_b, true)?;
+    for (key, name, reuse, server, addr) in
+        [("a", "A", "off", a, addr_a), ("b", "B", "on", b, addr_b)]
+    {
+        t.mark(
+            &format!("timewait/{key}"),
+            &format!("server {name} (SO_REUSEADDR {reuse}) closes first: its end of the connection enters TIME_WAIT"),
+        );
+        close_first(t, &client, server)?;
+        t.mark(
+            &format!("timewait/{key}-restart"),
+            &format!(
+                "server {name} starts again on the same port, without SO_REUSEADDR and with it"
+            ),
+        );
+        restart(t, addr, false)?;
+        restart(t, addr, true)?;
+    }
     client.join()
 }
 
@@ -269,6 +263,17 @@ struct Part {
     timer: Option<f64>,
 }
 
+impl Part {
+    /// The errnos of the restart binds whose new socket had SO_REUSEADDR `reuse`.
+    fn binds_with(&self, reuse: bool) -> Vec<&Option<String>> {
+        self.binds
+            .iter()
+            .filter(|(r, _)| *r == Some(reuse))
+            .map(|(_, e)| e)
+            .collect()
+    }
+}
+
 /// SO_REUSEADDR as set by the last setsockopt on `fd` before `before`.
 fn reuse_of(v: &View, role: Role, fd: Option<i32>, before: i128) -> Option<bool> {
     v.run
@@ -377,15 +382,7 @@ fn checks(v: &View) -> Vec<Check> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let without: Vec<&Option<String>> = [&a, &b]
-        .iter()
-        .flat_map(|p| {
-            p.binds
-                .iter()
-                .filter(|(r, _)| *r == Some(false))
-                .map(|(_, e)| e)
-        })
-        .collect();
+    let without: Vec<&Option<String>> = [&a, &b].iter().flat_map(|p| p.binds_with(false)).collect();
     out.push(Check::new(
         without.len() == 2
             && without
@@ -394,12 +391,7 @@ fn checks(v: &View) -> Vec<Check> {
         "without SO_REUSEADDR, bind() to the port a TIME_WAIT connection holds fails with EADDRINUSE",
         format!("server A: {}; server B: {}", restarts(&a), restarts(&b)),
     ));
-    let b_on: Vec<&Option<String>> = b
-        .binds
-        .iter()
-        .filter(|(r, _)| *r == Some(true))
-        .map(|(_, e)| e)
-        .collect();
+    let b_on = b.binds_with(true);
     out.push(Check::new(
         b.old_reuse == Some(true) && b_on.len() == 1 && b_on[0].is_none() && b.listened,
         "with SO_REUSEADDR on the old socket and the new one (server B), bind() succeeds and the server listens again",
@@ -410,12 +402,7 @@ fn checks(v: &View) -> Vec<Check> {
             if b.listened { ", listen() = 0" } else { "" }
         ),
     ));
-    let a_on: Vec<&Option<String>> = a
-        .binds
-        .iter()
-        .filter(|(r, _)| *r == Some(true))
-        .map(|(_, e)| e)
-        .collect();
+    let a_on = a.binds_with(true);
     out.push(Check::new(
         a.old_reuse == Some(false)
             && a_on.len() == 1

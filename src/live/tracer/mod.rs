@@ -240,6 +240,37 @@ impl Tracer {
         let _ = write_all(&self.shared.pipe, b"{\"kind\":\"end\"}\n");
     }
 
+    /// The event of a call that started at `start` and has just returned `r`: its return value
+    /// (0) or errno; `fill` adds what a successful result says.
+    #[allow(clippy::too_many_arguments)]
+    fn call_event<T>(
+        &self,
+        role: Role,
+        call: &str,
+        fd: Option<RawFd>,
+        args: String,
+        start: i128,
+        r: &io::Result<T>,
+        fill: impl FnOnce(&T, &mut Event),
+    ) -> Event {
+        let end = now();
+        let mut e = Event::new(role, self.who(role), call, start);
+        e.end = end;
+        e.fd = fd;
+        e.args = args;
+        match r {
+            Ok(v) => {
+                e.ret = Some(0);
+                fill(v, &mut e);
+            }
+            Err(err) => {
+                e.ret = Some(-1);
+                e.errno = Some(errno_name(err));
+            }
+        }
+        e
+    }
+
     /// Records a finished call and turns its error into a [`LiveError`].
     #[allow(clippy::too_many_arguments)]
     fn finish<T>(
@@ -252,23 +283,27 @@ impl Tracer {
         r: io::Result<T>,
         fill: impl FnOnce(&T, &mut Event),
     ) -> Result<T, LiveError> {
-        let end = now();
-        let mut e = Event::new(role, self.who(role), call, start);
-        e.end = end;
-        e.fd = fd;
-        e.args = args;
-        match &r {
-            Ok(v) => {
-                e.ret = Some(0);
-                fill(v, &mut e);
-            }
-            Err(err) => {
-                e.ret = Some(-1);
-                e.errno = Some(errno_name(err));
-            }
-        }
+        let mut e = self.call_event(role, call, fd, args, start, &r, fill);
         self.emit(&mut e);
         r.map_err(|source| LiveError::Call { call, source })
+    }
+
+    /// Records a call on `s` that a scenario makes itself, beyond the tracer's own calls (a raw
+    /// `setsockopt`, a poll of `TCP_INFO`): one event like theirs, from `start` to now, with the
+    /// socket's addresses and `r`'s return value (0) or errno; `fill` adds what a successful
+    /// result says (its text). The caller keeps `r` and its error.
+    pub fn record<T>(
+        &self,
+        s: &Sock,
+        call: &str,
+        args: String,
+        start: i128,
+        r: &io::Result<T>,
+        fill: impl FnOnce(&T, &mut Event),
+    ) {
+        let mut e = self.call_event(s.role, call, Some(s.fd()), args, start, r, fill);
+        Self::on_sock(&mut e, s);
+        self.emit(&mut e);
     }
 
     fn on_sock(e: &mut Event, s: &Sock) {

@@ -1,240 +1,24 @@
-//! `buffers`: SO_SNDBUF/SO_RCVBUF set and read back, then a fast sender against a reader that
-//! sleeps: the window closes, the sender probes, the window reopens.
-//!
-//! ```c
-//! /* asked vs got */
-//! s = socket(AF_INET, SOCK_STREAM, 0);
-//! getsockopt(s, SOL_SOCKET, SO_SNDBUF, &got, &len);            /* the default */
-//! setsockopt(s, SOL_SOCKET, SO_SNDBUF, &asked, sizeof asked);  /* 1, 4096, 64 MiB */
-//! getsockopt(s, SOL_SOCKET, SO_SNDBUF, &got, &len);            /* … and SO_RCVBUF */
-//!
-//! /* server */                              /* client */
-//! l = socket(AF_INET, SOCK_STREAM, 0);      c = socket(AF_INET, SOCK_STREAM, 0);
-//! setsockopt(l, SO_RCVBUF, 4096);           setsockopt(c, SO_SNDBUF, 4096);
-//! bind(l, 127.0.0.1:0); listen(l, 1);       connect(c, server);
-//! conn = accept(l);                         for (i = 0; i < 5; i++)
-//! sleep(…);      /* does not read */            write(c, buf, 4096);   /* blocks */
-//! while ((n = read(conn, buf, 4096)) > 0);  close(c);
-//! close(conn);
-//! ```
-//!
-//! The reader's `sleep` is not a fixed time: it waits until the sender's kernel has sent two
-//! zero-window probes (tcpi_backoff in the sender's TCP_INFO), about 0.6 s.
+//! What a `buffers` run must show: the sizes the kernel granted, and the window that closes, is
+//! probed and opens again; and how the run is read back.
 
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
-
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
-use socket2::{Domain, Type};
-
-use super::sockopt_calls::{self as so, event_value, opt_args, sysctl_values, Value};
-use super::{any_port, bound, Peer, Scenario};
+use super::{ASKED, CHUNK, PROBES, RATELIMIT, RCVBUF, WRITES};
 use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
-use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
-use crate::live::tracer::now;
-use crate::live::{LiveError, Role, Sock, Tracer, View};
-use crate::render::TimeMode;
-
-pub const SCENARIO: Scenario = Scenario {
-    name: "buffers",
-    lesson: "lesson 7: socket options",
-    summary:
-        "SO_SNDBUF/SO_RCVBUF asked vs got; a sleeping reader: zero window, probes, window update",
-    explain: EXPLAIN,
-    run,
-    checks,
-    facts,
-};
-
-const EXPLAIN: &str = "
-Asked vs got. setsockopt(SO_SNDBUF or SO_RCVBUF, n) does not give n bytes. Linux caps n at
-net.core.wmem_max / rmem_max, doubles it (the other half pays for the kernel's bookkeeping:
-every packet's struct sk_buff counts against the buffer) and never goes below its minimum
-(asking for 1 byte shows it). getsockopt() returns the doubled number (man 7 socket). A new
-TCP socket starts at tcp_wmem[1] / tcp_rmem[1] and the kernel grows it as needed; setting the
-option turns that growth off for the socket.
-
-Flow control. The server sets SO_RCVBUF before listen(), so its SYN+ACK already offers a small
-window (and window scale 0); the accepted socket inherits the buffer. Then it does not read.
-The client writes 5 × 4096 bytes as fast as it can.
-- The receiver's window shrinks as its buffer fills, to 0. The program did nothing: its kernel
-  announces what it can still take (about half the free buffer: the rest is overhead).
-- The sender stops at the window's right edge; its own buffer fills and write() blocks. That
-  is all a program sees of flow control.
-- With data waiting and a zero window, the sender's persist timer sends a probe after about
-  200 ms (at least TCP_RTO_MIN), then after twice as long (exponential backoff). The receiver's
-  kernel answers the first at once, window still 0: the program is asleep.
-- The reader wakes (here: once the sender's kernel has sent two probes), reads, and its kernel
-  sends a window update: same SEQ and ACK, window 0 → open. Data flows; write() returns.
-
-Textbook vs wire:
-- The textbooks' zero-window probe (RFC 9293, 3.8.6.1) carries one byte of new data past the
-  window. Linux sends no data: a bare ACK with SEQ = last acknowledged − 1, an old number the
-  receiver must answer with an ACK showing its window. Wireshark (and sockscope's analysis,
-  which follows Wireshark's rules) knows probes only as 1-byte segments, so it labels Linux's
-  probes \"keep-alive\" and their answers \"zero window\".
-- The textbooks have every probe answered. Linux answers segments outside the window at most
-  once per net.ipv4.tcp_invalid_ratelimit (500 ms; a defence against ACK storms), so the second
-  probe, about 400 ms after the first, gets no answer: here the window update answers it.";
-
-/// The sizes asked for in the table: below the minimum, a small buffer, above the maximum.
-const ASKED: [i64; 3] = [1, 4096, 1 << 26];
-/// The receiver's SO_RCVBUF and the sender's SO_SNDBUF (each doubled by the kernel).
-const RCVBUF: i64 = 4096;
-const SNDBUF: i64 = 4096;
-/// The sender writes WRITES × CHUNK bytes: more than both buffers hold, so write() blocks.
-const CHUNK: usize = 4096;
-const WRITES: usize = 5;
-/// Zero-window probes the reader sleeps through.
-const PROBES: u8 = 2;
-/// How long the reader waits for them at most.
-const PROBE_LIMIT: Duration = Duration::from_secs(10);
-/// A write that took this long was blocked (the persist timer alone takes 200 ms).
-const BLOCKED: Duration = Duration::from_millis(50);
-/// The sysctl that rate-limits the answers to out-of-window segments (ms).
-const RATELIMIT: &str = "net.ipv4.tcp_invalid_ratelimit";
-
-fn run(t: &Tracer) -> Result<(), LiveError> {
-    table(t)?;
-
-    t.mark(
-        "buffers/window",
-        "a fast sender, a reader that sleeps: the window closes, then reopens",
-    );
-    so::sysctl(t, Role::Server, RATELIMIT)?;
-    let listener = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
-    so::set_ok(t, &listener, &so::SO_RCVBUF, RCVBUF)?;
-    t.bind(&listener, any_port())?;
-    t.listen(&listener, 1)?;
-    let server = bound(&listener)?;
-    t.ready()?;
-    let (fd_tx, fd_rx) = mpsc::channel();
-    let client = Peer::spawn(t, move |tc, turn| {
-        turn.wait()?;
-        let c = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-        so::set_ok(tc, &c, &so::SO_SNDBUF, SNDBUF)?;
-        tc.connect(&c, server)?;
-        let _ = fd_tx.send(c.fd());
-        let buf = [b'x'; CHUNK];
-        for i in 1..=WRITES {
-            let started = Instant::now();
-            let mut done = 0;
-            while done < CHUNK {
-                done += tc.write(&c, &buf[done..])?;
-            }
-            let took = started.elapsed();
-            if took >= BLOCKED {
-                tc.print(
-                    Role::Client,
-                    &format!(
-                        "write #{i} returned after {} ms: it waited for the window",
-                        took.as_millis()
-                    ),
-                );
-            }
-        }
-        tc.close(c)?;
-        Ok(())
-    });
-
-    client.go();
-    let conn = t.accept(&listener)?;
-    so::get_ok(t, &conn, &so::SO_RCVBUF)?;
-    let sender_fd = fd_rx
-        .recv()
-        .map_err(|_| LiveError::Scenario("the client stopped before writing".into()))?;
-    wait_for_probes(t, &conn, sender_fd)?;
-    let mut buf = [0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        let n = t.read(&conn, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n;
-    }
-    t.print(Role::Server, &format!("read {total} bytes in all"));
-    t.close(conn)?;
-    t.close(listener)?;
-    client.join()
-}
-
-/// Part 1: the default, then each size of [`ASKED`] set and read back, for both buffers.
-fn table(t: &Tracer) -> Result<(), LiveError> {
-    t.mark(
-        "buffers/table",
-        "SO_SNDBUF and SO_RCVBUF: set, then read back what the kernel granted",
-    );
-    for name in [
-        "net.core.wmem_max",
-        "net.core.rmem_max",
-        "net.ipv4.tcp_wmem",
-        "net.ipv4.tcp_rmem",
-    ] {
-        so::sysctl(t, Role::Client, name)?;
-    }
-    let s = t.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-    for o in [&so::SO_SNDBUF, &so::SO_RCVBUF] {
-        so::get_ok(t, &s, o)?;
-        for asked in ASKED {
-            so::set_ok(t, &s, o, asked)?;
-            so::get_ok(t, &s, o)?;
-        }
-    }
-    t.close(s)
-}
-
-/// The reader's sleep: until the sender's kernel has sent [`PROBES`] zero-window probes.
-/// tcpi_backoff counts the persist timer's rounds while the window stays shut.
-fn wait_for_probes(t: &Tracer, conn: &Sock, sender_fd: i32) -> Result<(), LiveError> {
-    let start = now();
-    let deadline = Instant::now() + PROBE_LIMIT;
-    let got = loop {
-        let backoff = so::tcp_info(sender_fd)
-            .map_err(|source| LiveError::Call {
-                call: "getsockopt",
-                source,
-            })?
-            .tcpi_backoff;
-        if backoff >= PROBES || Instant::now() >= deadline {
-            break backoff;
-        }
-        thread::sleep(Duration::from_millis(1));
-    };
-    let mut e = Event::new(Role::Server, Role::Server.name(), "wait", start);
-    e.end = now();
-    e.fd = Some(conn.fd());
-    e.ret = Some(0);
-    e.local = conn.local();
-    e.addr = conn.peer();
-    e.args = format!("the sender (fd {sender_fd}) has sent {PROBES} window probes");
-    e.text = Some(format!("{got} probes sent"));
-    t.emit(&mut e);
-    if got >= PROBES {
-        Ok(())
-    } else {
-        Err(LiveError::Scenario(format!(
-            "the sender sent {got} zero-window probes in {} s, not {PROBES}",
-            PROBE_LIMIT.as_secs()
-        )))
-    }
-}
+use crate::live::{Role, View};
+use crate::scenario::sockopt::calls::{self as so, event_value, opt_args, sysctl_values, Value};
 
 /// One row of the asked-vs-got table.
-struct Row {
-    opt: &'static str,
+pub(super) struct Row {
+    pub(super) opt: &'static str,
     /// None: the socket's default.
-    asked: Option<i64>,
-    got: i64,
+    pub(super) asked: Option<i64>,
+    pub(super) got: i64,
 }
 
 /// The table phase's rows, read from the events: each getsockopt after the setsockopt it
 /// follows.
-fn rows(v: &View) -> Vec<Row> {
+pub(super) fn rows(v: &View) -> Vec<Row> {
     let Some(span) = v.phase("buffers/table") else {
         return Vec::new();
     };
@@ -302,7 +86,7 @@ fn minimum(rows: &[Row], opt: &str) -> Option<i64> {
         .map(|r| r.got)
 }
 
-fn why(v: &View, rows: &[Row], r: &Row) -> String {
+pub(super) fn why(v: &View, rows: &[Row], r: &Row) -> String {
     let (cap, default) = limits(v, r.opt);
     let max_name = if r.opt == "SO_SNDBUF" {
         "wmem_max"
@@ -332,23 +116,23 @@ fn why(v: &View, rows: &[Row], r: &Row) -> String {
 }
 
 /// The window phase's TCP connection.
-fn window_conn(v: &View) -> Option<usize> {
+pub(super) fn window_conn(v: &View) -> Option<usize> {
     let span = v.phase("buffers/window")?;
     let e = v.calls(Role::Client, "connect", span).find(|e| e.ok())?;
     v.conn_of(e)
 }
 
 /// What happened to the window on connection `c`, from the raw packets.
-struct Story<'v> {
+pub(super) struct Story<'v> {
     /// The receiver's first segment announcing window 0.
-    zero: &'v Pkt,
+    pub(super) zero: &'v Pkt,
     /// The receiver's first segment after it with an open window.
-    reopen: Option<&'v Pkt>,
+    pub(super) reopen: Option<&'v Pkt>,
     /// The sender's segments while the window was 0.
-    probes: Vec<&'v Pkt>,
+    pub(super) probes: Vec<&'v Pkt>,
 }
 
-fn story<'v>(v: &'v View, c: usize) -> Option<Story<'v>> {
+pub(super) fn story<'v>(v: &'v View, c: usize) -> Option<Story<'v>> {
     let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
     let zi = pkts.iter().position(|p| {
         p.dir == Dir::ToClient && p.tcp.as_ref().is_some_and(|t| !t.has(f::SYN) && t.win == 0)
@@ -373,7 +157,7 @@ fn story<'v>(v: &'v View, c: usize) -> Option<Story<'v>> {
 }
 
 /// The analyser's findings for every packet, by index (as Wireshark would label them).
-fn findings(v: &View) -> Vec<Findings> {
+pub(super) fn findings(v: &View) -> Vec<Findings> {
     let mut out = vec![Findings::default(); v.run.packets.len()];
     for p in &v.pkts {
         out[p.index] = p.findings();
@@ -381,7 +165,7 @@ fn findings(v: &View) -> Vec<Findings> {
     out
 }
 
-fn labels(fs: Findings) -> String {
+pub(super) fn labels(fs: Findings) -> String {
     Findings::NAMES
         .iter()
         .filter(|(bit, _, _)| fs.has(*bit))
@@ -399,7 +183,7 @@ fn ms(ns: i128) -> String {
     format!("{:.0} ms", ns as f64 / 1e6)
 }
 
-fn checks(v: &View) -> Vec<Check> {
+pub(super) fn checks(v: &View) -> Vec<Check> {
     let mut out = table_checks(v);
     let Some(c) = window_conn(v) else {
         out.push(Check::missing(
@@ -729,95 +513,6 @@ fn bytes_arrived(v: &View, c: usize) -> Check {
         "every byte written crossed the wire once and was read",
         format!("{wrote} bytes in {writes} write(s) → {} in {segs} segment(s) → {read} in {reads} read(s)", wire.len()),
     )
-}
-
-fn facts(v: &View) -> Vec<String> {
-    let mut out = Vec::new();
-    let rows = rows(v);
-    if !rows.is_empty() {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["option", "asked", "got (getsockopt)", "why"]);
-        for r in &rows {
-            t.add_row(vec![
-                r.opt.to_owned(),
-                r.asked.map_or("(not set)".into(), |a| a.to_string()),
-                r.got.to_string(),
-                why(v, &rows, r),
-            ]);
-        }
-        for col in [1usize, 2] {
-            if let Some(c) = t.column_mut(col) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        out.push("SO_SNDBUF / SO_RCVBUF: asked vs got".into());
-        out.extend(t.to_string().lines().map(str::to_owned));
-        out.push(String::new());
-    }
-    if let Some(c) = window_conn(v) {
-        out.extend(window_table(v, c));
-    }
-    if out.last().is_some_and(String::is_empty) {
-        out.pop();
-    }
-    out
-}
-
-/// The window closing and reopening, packet by packet, with the analysis' labels.
-fn window_table(v: &View, c: usize) -> Vec<String> {
-    let Some(s) = story(v, c) else {
-        return Vec::new();
-    };
-    let fs = findings(v);
-    let t0 = v.run.t0().unwrap_or(0);
-    let end = s.reopen.map_or(i128::MAX, |u| u.ts);
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "time",
-        "frame",
-        "segment",
-        "window",
-        "analysis (Wireshark's rules)",
-    ]);
-    for p in v.conn_pkts(c) {
-        if p.tcp.is_none() {
-            continue;
-        }
-        if p.ts > end {
-            break;
-        }
-        let win = v.window(p);
-        let mut time = String::new();
-        crate::render::run::timeline::time_cell(&mut time, TimeMode::Rel, p.ts, t0, t0);
-        let arrow = match p.dir {
-            Dir::ToServer => "client → server",
-            Dir::ToClient => "server → client",
-        };
-        let window = match p.dir {
-            Dir::ToClient => win.to_string(),
-            Dir::ToServer => String::new(),
-        };
-        t.add_row(vec![
-            time,
-            (p.index + 1).to_string(),
-            format!("{arrow} {}", crate::render::run::ladder::label(v, p)),
-            window,
-            labels(fs.get(p.index).copied().unwrap_or_default()),
-        ]);
-    }
-    for col in [0usize, 1, 3] {
-        if let Some(c) = t.column_mut(col) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let mut out = vec![format!(
-        "the receiver's window, from the handshake to the window update; {} probe(s) while it was 0",
-        s.probes.len()
-    )];
-    out.extend(t.to_string().lines().map(str::to_owned));
-    out
 }
 
 #[cfg(test)]

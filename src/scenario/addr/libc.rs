@@ -32,21 +32,21 @@ mod ffi {
 }
 
 /// `(in_addr_t) -1`: what `inet_addr` returns for bad input (and for 255.255.255.255).
-pub const INADDR_NONE: u32 = libc::INADDR_NONE;
+pub(super) const INADDR_NONE: u32 = libc::INADDR_NONE;
 
 fn c_string(s: &str) -> Result<CString, LiveError> {
     CString::new(s).map_err(|_| LiveError::Scenario(format!("{s:?} holds a NUL byte")))
 }
 
 /// glibc's `inet_addr(cp)`: the address as a number whose bytes in memory are in network order.
-pub fn inet_addr(cp: &str) -> Result<u32, LiveError> {
+pub(super) fn inet_addr(cp: &str) -> Result<u32, LiveError> {
     let c = c_string(cp)?;
     // SAFETY: `c` is a NUL-terminated string that outlives the call; inet_addr only reads it.
     Ok(unsafe { ffi::inet_addr(c.as_ptr()) })
 }
 
 /// glibc's `inet_aton(cp, &addr)`: 1 and the address, or 0 (and `addr` untouched).
-pub fn inet_aton(cp: &str) -> Result<(c_int, u32), LiveError> {
+pub(super) fn inet_aton(cp: &str) -> Result<(c_int, u32), LiveError> {
     let c = c_string(cp)?;
     let mut addr = in_addr { s_addr: 0 };
     // SAFETY: `c` is NUL-terminated and `addr` is a valid in_addr the call may write.
@@ -56,11 +56,11 @@ pub fn inet_aton(cp: &str) -> Result<(c_int, u32), LiveError> {
 
 /// The pointer `inet_ntoa` returns: the C library's one static buffer (per thread in glibc),
 /// which the next call overwrites. Not `Send`, so it stays in the thread whose buffer it is.
-pub struct NtoaBuf(*const c_char);
+pub(super) struct NtoaBuf(*const c_char);
 
 impl NtoaBuf {
     /// What the buffer holds now (as `printf("%s", ptr)` would print it).
-    pub fn read(&self) -> String {
+    pub(super) fn read(&self) -> String {
         // SAFETY: the pointer is inet_ntoa's static buffer, valid for the life of this thread
         // (the type is not Send), and always NUL-terminated.
         unsafe { CStr::from_ptr(self.0) }
@@ -70,7 +70,7 @@ impl NtoaBuf {
 }
 
 /// glibc's `inet_ntoa(addr)`.
-pub fn inet_ntoa(s_addr: in_addr_t) -> Result<NtoaBuf, LiveError> {
+pub(super) fn inet_ntoa(s_addr: in_addr_t) -> Result<NtoaBuf, LiveError> {
     // SAFETY: inet_ntoa takes the address by value and returns its static buffer.
     let p = unsafe { ffi::inet_ntoa(in_addr { s_addr }) };
     if p.is_null() {
@@ -80,7 +80,7 @@ pub fn inet_ntoa(s_addr: in_addr_t) -> Result<NtoaBuf, LiveError> {
 }
 
 /// The 16 bytes of a `struct sockaddr_in` as they lie in memory.
-pub fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
+pub(super) fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[0..2].copy_from_slice(&sa.sin_family.to_ne_bytes());
     b[2..4].copy_from_slice(&sa.sin_port.to_ne_bytes());
@@ -90,7 +90,7 @@ pub fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
 }
 
 /// A `sockaddr_in` filled field by field, after `memset(&sa, 0, sizeof sa)`.
-pub fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
+pub(super) fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port,
@@ -101,7 +101,7 @@ pub fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
 
 /// The address a `sockaddr_in`'s bytes name, read as the kernel reads them (port and address
 /// in network order).
-pub fn sockaddr_target(b: &[u8; 16]) -> SocketAddr {
+pub(super) fn sockaddr_target(b: &[u8; 16]) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(
         Ipv4Addr::new(b[4], b[5], b[6], b[7]),
         u16::from_be_bytes([b[2], b[3]]),
@@ -109,7 +109,7 @@ pub fn sockaddr_target(b: &[u8; 16]) -> SocketAddr {
 }
 
 /// Bytes as `02 00 9c bb`.
-pub fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 3);
     for (i, x) in b.iter().enumerate() {
         if i > 0 {
@@ -121,7 +121,7 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 /// A sockaddr_in's bytes as the timeline shows them: `= 02 00 | aa 5d | 7f 00 00 01 | 00×8`.
-pub fn sockaddr_text(b: &[u8; 16]) -> String {
+pub(super) fn sockaddr_text(b: &[u8; 16]) -> String {
     let zero = if b[8..] == [0; 8] {
         "00×8".to_owned()
     } else {
@@ -136,63 +136,63 @@ pub fn sockaddr_text(b: &[u8; 16]) -> String {
 }
 
 /// A library call as an event of `role`: `call(args)` then `text` (ret stays empty unless set).
-pub struct LibCall {
+pub(crate) struct LibCall {
     e: Event,
 }
 
 impl LibCall {
-    pub fn new(role: Role, call: &str, args: impl Into<String>) -> LibCall {
+    pub(crate) fn new(role: Role, call: &str, args: impl Into<String>) -> LibCall {
         let mut e = Event::new(role, role.name(), call, now());
         e.args = args.into();
         LibCall { e }
     }
 
-    pub fn ret(mut self, r: i64) -> LibCall {
+    pub(crate) fn ret(mut self, r: i64) -> LibCall {
         self.e.ret = Some(r);
         self
     }
 
-    pub fn text(mut self, t: impl Into<String>) -> LibCall {
+    pub(crate) fn text(mut self, t: impl Into<String>) -> LibCall {
         self.e.text = Some(t.into());
         self
     }
 
     /// The call failed with this errno (name, e.g. `EBADF`).
-    pub fn errno(mut self, name: &str) -> LibCall {
+    pub(crate) fn errno(mut self, name: &str) -> LibCall {
         self.e.errno = Some(name.to_owned());
         self
     }
 
     /// When the call started, if not when the builder was made.
-    pub fn started(mut self, ns: i128) -> LibCall {
+    pub(crate) fn started(mut self, ns: i128) -> LibCall {
         self.e.start = ns;
         self
     }
 
-    pub fn data(mut self, d: &[u8]) -> LibCall {
+    pub(crate) fn data(mut self, d: &[u8]) -> LibCall {
         self.e.data = Some(d.to_vec());
         self
     }
 
-    pub fn fd(mut self, s: &Sock) -> LibCall {
+    pub(crate) fn fd(mut self, s: &Sock) -> LibCall {
         self.e.fd = Some(s.fd());
         self
     }
 
     /// The socket address the call builds or reads (so the capture keeps packets to it).
-    pub fn addr(mut self, a: SocketAddr) -> LibCall {
+    pub(crate) fn addr(mut self, a: SocketAddr) -> LibCall {
         self.e.addr = Some(a);
         self
     }
 
-    pub fn emit(mut self, t: &Tracer) {
+    pub(crate) fn emit(mut self, t: &Tracer) {
         self.e.end = now();
         t.emit(&mut self.e);
     }
 }
 
 /// `htons(v)`, recorded: data = `v`'s bytes in memory (host order).
-pub fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
+pub(super) fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
     let r = libc::htons(v);
     LibCall::new(role, "htons", shown)
         .text(format!("= {r:#06x}"))
@@ -202,7 +202,7 @@ pub fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
 }
 
 /// `htonl(v)`, recorded: data = `v`'s bytes in memory (host order).
-pub fn htonl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
+pub(super) fn htonl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
     let r = libc::htonl(v);
     LibCall::new(role, "htonl", shown)
         .text(format!("= {r:#010x}"))
@@ -212,7 +212,7 @@ pub fn htonl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
 }
 
 /// `ntohl(v)`, recorded: data = `v`'s bytes in memory (as they came off the wire).
-pub fn ntohl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
+pub(super) fn ntohl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
     let r = u32::from_be(v);
     LibCall::new(role, "ntohl", shown)
         .text(format!("= {r:#010x}"))
@@ -222,7 +222,7 @@ pub fn ntohl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
 }
 
 /// `getsockname(fd, &sa)`, recorded: data = the 16 bytes of the sockaddr_in the kernel filled.
-pub fn getsockname(t: &Tracer, s: &Sock) -> Result<libc::sockaddr_in, LiveError> {
+pub(super) fn getsockname(t: &Tracer, s: &Sock) -> Result<libc::sockaddr_in, LiveError> {
     let start = now();
     let r = nix::sys::socket::getsockname::<nix::sys::socket::SockaddrIn>(s.fd());
     let call = LibCall::new(s.role(), "getsockname", format!("{}, &serv_addr", s.fd()))
@@ -255,6 +255,15 @@ pub fn getsockname(t: &Tracer, s: &Sock) -> Result<libc::sockaddr_in, LiveError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_reads_a_sockaddr_as_network_order() {
+        let sa = sockaddr_bytes(&sockaddr_in(libc::htons(40123), libc::htonl(0x7f00_0001)));
+        assert_eq!(
+            sockaddr_target(&sa),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 40123))
+        );
+    }
 
     #[test]
     fn the_c_library_behaves_as_the_lesson_says() {

@@ -1,180 +1,22 @@
-//! `sockopt`: getsockopt over the option table of the classic texts, on a TCP and a UDP
-//! socket; then IP_TTL and IP_TOS set to distinctive values and found again in the captured
-//! IP headers.
-//!
-//! ```c
-//! tcp = socket(AF_INET, SOCK_STREAM, 0);    udp = socket(AF_INET, SOCK_DGRAM, 0);
-//! for (each option of the table) {          /* SO_TYPE … TCP_KEEPIDLE */
-//!     getsockopt(tcp, level, name, &v, &len);
-//!     setsockopt(tcp, level, name, &v, len);   /* the same value back: read-only? */
-//!     getsockopt(udp, …); setsockopt(udp, …);
-//! }
-//! /* server */                          /* client */
-//! l = socket(SOCK_STREAM); bind; listen c = socket(SOCK_STREAM);
-//! u = socket(SOCK_DGRAM); bind          setsockopt(c, IPPROTO_IP, IP_TTL, 42);
-//! conn = accept(l);                     setsockopt(c, IPPROTO_IP, IP_TOS, IPTOS_LOWDELAY);
-//! read(conn, …);                        connect(c, server); write(c, "ttl 42", 6);
-//! getsockopt(conn, IP_TTL), (IP_TOS)    d = socket(SOCK_DGRAM);
-//! recvfrom(u, …);                       setsockopt(d, IP_TTL, 3); setsockopt(d, IP_TOS, 0xb8);
-//!                                       sendto(d, "ttl 3", 5, 0, server_udp);
-//! ```
+//! What a `sockopt` run must show: the option table as the kernel answered it, and the TTL and
+//! TOS the sockets set in the IP headers of their packets.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
-use socket2::{Domain, Type};
+use socket2::Type;
 
-use super::sockopt_calls::{self as so, event_value, opt_args, Opt, Value};
-use super::{any_port, bound, read_exactly, Peer, Scenario};
+use super::calls::{self as so, event_value, opt_args, Opt, Value};
+use super::{TABLE, TCP_TOS, TCP_TTL, UDP_TOS, UDP_TTL};
 use crate::analyse::flags as f;
 use crate::decode::decode;
 use crate::decode::options::{options, TcpOption};
 use crate::live::checks::Check;
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt, Proto};
-use crate::live::{LiveError, Role, Sock, Tracer, View};
+use crate::live::{Role, View};
 
-pub const SCENARIO: Scenario = Scenario {
-    name: "sockopt",
-    lesson: "lesson 7: socket options",
-    summary: "getsockopt over the classic option table on TCP and UDP; IP_TTL/IP_TOS found in the IP header",
-    explain: EXPLAIN,
-    run,
-    checks,
-    facts,
-};
-
-const EXPLAIN: &str = "
-The table reads every option of the classic texts' list on a fresh TCP socket and a fresh UDP
-socket, then writes the same value back: a refusal shows which options are read-only.
-- SO_TYPE says what the socket is (1 = SOCK_STREAM, 2 = SOCK_DGRAM); SO_ERROR returns (and
-  clears) the socket's pending error. Both are read-only: setsockopt() fails with ENOPROTOOPT.
-- Every flag starts off; the multicast options start at TTL 1, loop on, interface 0.0.0.0
-  (any), even on a TCP socket, where setting the multicast TTL or interface fails (EINVAL).
-- The IPPROTO_TCP options do not exist on a UDP socket: getsockopt() fails (EOPNOTSUPP on
-  Linux; POSIX names ENOPROTOOPT). The buffers differ: a TCP socket starts at tcp_wmem[1] /
-  tcp_rmem[1], a UDP socket at wmem_default / rmem_default (see `sockscope run buffers` for
-  what setting them does).
-- TCP_MAXSEG is 536 (the default MSS of RFC 1122) until the connection exists; afterwards it
-  is the segment size the kernel now uses: the MSS the peer announced, minus the 12 bytes of
-  the timestamp option each segment carries, and (Linux) never more than half the largest
-  window the peer has offered. On lo: 32741, not the textbook MTU − 40.
-
-On the wire: the client's TCP socket sets IP_TTL 42 and IP_TOS 0x10 (IPTOS_LOWDELAY), its UDP
-socket IP_TTL 3 and IP_TOS 0xb8 (DSCP EF). Every packet those sockets send carries exactly
-these values in its IP header; the server's packets carry the defaults its getsockopt()
-reports (TTL 64 from net.ipv4.ip_default_ttl, TOS 0). TTL and TOS belong to a socket, not to
-the connection: each end sets its own, and the two directions of one connection differ. (The
-TOS byte's low two bits are ECN, which TCP manages itself; the checks compare the upper six,
-the DSCP.)";
-
-/// The option table of the classic texts, in their order.
-const TABLE: [Opt; 17] = [
-    so::SO_TYPE,
-    so::SO_SNDBUF,
-    so::SO_RCVBUF,
-    so::SO_REUSEADDR,
-    so::SO_KEEPALIVE,
-    so::SO_BROADCAST,
-    so::SO_DONTROUTE,
-    so::SO_OOBINLINE,
-    so::SO_ERROR,
-    so::IP_TOS,
-    so::IP_TTL,
-    so::IP_MULTICAST_TTL,
-    so::IP_MULTICAST_LOOP,
-    so::IP_MULTICAST_IF,
-    so::TCP_NODELAY,
-    so::TCP_MAXSEG,
-    so::TCP_KEEPIDLE,
-];
-
-/// What the client's sockets set, and find again on the wire.
-const TCP_TTL: i64 = 42;
-const TCP_TOS: i64 = 0x10; // IPTOS_LOWDELAY
-const UDP_TTL: i64 = 3;
-const UDP_TOS: i64 = 0xb8; // DSCP EF (46) << 2
-const TCP_MSG: &[u8] = b"ttl 42";
-const UDP_MSG: &[u8] = b"ttl 3";
 /// TCP_MAXSEG before a connection: TCP_MSS_DEFAULT.
 const DEFAULT_MSS: i64 = 536;
 /// Bytes of the timestamp option (10, padded to 12) in every segment after the handshake.
 const TS_OPTION: i64 = 12;
-
-fn run(t: &Tracer) -> Result<(), LiveError> {
-    t.mark(
-        "sockopt/table",
-        "the option table: getsockopt, then setsockopt of the same value, on a TCP and a UDP socket",
-    );
-    let tcp = t.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-    let udp = t.socket(Role::Client, Domain::IPV4, Type::DGRAM)?;
-    for s in [&tcp, &udp] {
-        for o in &TABLE {
-            if let Ok(v) = so::get(t, s, o) {
-                let _ = so::set(t, s, o, v);
-            }
-        }
-    }
-    t.close(tcp)?;
-    t.close(udp)?;
-
-    t.mark(
-        "sockopt/wire",
-        "IP_TTL and IP_TOS: set on the client's sockets, then found in the IP headers",
-    );
-    let listener = t.socket(Role::Server, Domain::IPV4, Type::STREAM)?;
-    t.bind(&listener, any_port())?;
-    t.listen(&listener, 1)?;
-    let server = bound(&listener)?;
-    let dgram = t.socket(Role::Server, Domain::IPV4, Type::DGRAM)?;
-    t.bind(&dgram, any_port())?;
-    let server_udp = bound(&dgram)?;
-    t.ready()?;
-
-    let client = Peer::spawn(t, move |tc, turn| {
-        turn.wait()?;
-        let c = tc.socket(Role::Client, Domain::IPV4, Type::STREAM)?;
-        so::get_ok(tc, &c, &so::TCP_MAXSEG)?;
-        set_and_read(tc, &c, &so::IP_TTL, TCP_TTL)?;
-        set_and_read(tc, &c, &so::IP_TOS, TCP_TOS)?;
-        tc.connect(&c, server)?;
-        // Before any data: the peer's largest window so far is the SYN+ACK's.
-        so::get_ok(tc, &c, &so::TCP_MAXSEG)?;
-        tc.write(&c, TCP_MSG)?;
-        tc.close(c)?;
-        let d = tc.socket(Role::Client, Domain::IPV4, Type::DGRAM)?;
-        set_and_read(tc, &d, &so::IP_TTL, UDP_TTL)?;
-        set_and_read(tc, &d, &so::IP_TOS, UDP_TOS)?;
-        tc.sendto(&d, UDP_MSG, server_udp)?;
-        tc.close(d)?;
-        Ok(())
-    });
-
-    client.go();
-    let conn = t.accept(&listener)?;
-    read_exactly(t, &conn, TCP_MSG.len())?;
-    so::get_ok(t, &conn, &so::IP_TTL)?;
-    so::get_ok(t, &conn, &so::IP_TOS)?;
-    let mut buf = [0u8; 16];
-    t.read(&conn, &mut buf)?;
-    t.close(conn)?;
-    t.close(listener)?;
-    let mut buf = [0u8; 64];
-    t.recvfrom(&dgram, &mut buf)?;
-    t.close(dgram)?;
-    client.join()
-}
-
-fn set_and_read(t: &Tracer, s: &Sock, o: &Opt, v: i64) -> Result<(), LiveError> {
-    so::set_ok(t, s, o, v)?;
-    let got = so::get_ok(t, s, o)?;
-    if got != v {
-        return Err(LiveError::Scenario(format!(
-            "{} reads back {got} after setting {v}",
-            o.opt_name
-        )));
-    }
-    Ok(())
-}
 
 /// The socket type an fd had in `span`: from the `socket()` event that returned it.
 fn kind_of(v: &View, span: (i128, i128), fd: i32) -> Option<Type> {
@@ -194,13 +36,13 @@ fn kind_of(v: &View, span: (i128, i128), fd: i32) -> Option<Type> {
 
 /// One socket's result for one option: what getsockopt said, and how setting it back went.
 #[derive(Debug, Clone, Default)]
-struct Cell {
+pub(super) struct Cell {
     got: Option<Result<Value, String>>,
     set: Option<Result<(), String>>,
 }
 
 /// The table from the events: one row per option, a cell per socket (TCP, UDP).
-fn table(v: &View) -> Vec<(&'static Opt, [Cell; 2])> {
+pub(super) fn table(v: &View) -> Vec<(&'static Opt, [Cell; 2])> {
     let Some(span) = v.phase("sockopt/table") else {
         return Vec::new();
     };
@@ -247,7 +89,7 @@ fn show_value(o: &Opt, v: Value) -> String {
     }
 }
 
-fn cell_text(o: &Opt, c: &Cell) -> String {
+pub(super) fn cell_text(o: &Opt, c: &Cell) -> String {
     match (&c.got, &c.set) {
         (None, _) => "-".into(),
         (Some(Err(e)), _) => e.clone(),
@@ -257,7 +99,7 @@ fn cell_text(o: &Opt, c: &Cell) -> String {
 }
 
 /// Read-only: every attempt to set it back failed.
-fn read_only(cells: &[Cell; 2]) -> Option<bool> {
+pub(super) fn read_only(cells: &[Cell; 2]) -> Option<bool> {
     let sets: Vec<&Result<(), String>> = cells.iter().filter_map(|c| c.set.as_ref()).collect();
     if sets.is_empty() {
         None
@@ -293,7 +135,7 @@ fn set_of(
         .and_then(|(_, c)| c[col].set.clone())
 }
 
-fn checks(v: &View) -> Vec<Check> {
+pub(super) fn checks(v: &View) -> Vec<Check> {
     let mut out = table_checks(v);
     out.extend(wire_checks(v));
     out
@@ -427,7 +269,7 @@ fn table_checks(v: &View) -> Vec<Check> {
 }
 
 /// TTL and TOS of a captured packet.
-fn ttl_tos(v: &View, p: &Pkt) -> Option<(u8, u8)> {
+pub(super) fn ttl_tos(v: &View, p: &Pkt) -> Option<(u8, u8)> {
     let frame = v.run.frame(p.index)?;
     decode(&frame).ip.map(|ip| (ip.ttl, ip.tos))
 }
@@ -458,7 +300,13 @@ fn life(v: &View, role: Role, fd: i32, at: i128) -> (i128, i128) {
 
 /// The value the last `getsockopt` of `o` on the socket of event `on` reported (or, without
 /// `on`, on any socket of `role` in `span`).
-fn reported(v: &View, role: Role, o: &Opt, span: (i128, i128), on: Option<&Event>) -> Option<i64> {
+pub(super) fn reported(
+    v: &View,
+    role: Role,
+    o: &Opt,
+    span: (i128, i128),
+    on: Option<&Event>,
+) -> Option<i64> {
     let (span, fd) = match on.and_then(|e| e.fd.map(|fd| (e, fd))) {
         Some((e, fd)) => (life(v, role, fd, e.start), Some(fd)),
         None => (span, None),
@@ -474,7 +322,7 @@ fn reported(v: &View, role: Role, o: &Opt, span: (i128, i128), on: Option<&Event
 }
 
 /// Packets of `proto` going `dir`.
-fn packets<'v>(v: &'v View, proto: Proto, dir: Dir) -> Vec<&'v Pkt> {
+pub(super) fn packets<'v>(v: &'v View, proto: Proto, dir: Dir) -> Vec<&'v Pkt> {
     v.pkts
         .iter()
         .filter(|p| p.proto == proto && p.dir == dir)
@@ -513,36 +361,41 @@ fn wire_checks(v: &View) -> Vec<Check> {
     let mut out = Vec::new();
     let client_tcp = v.calls(Role::Client, "connect", span).find(|e| e.ok());
     let client_udp = v.calls(Role::Client, "sendto", span).find(|e| e.ok());
-    let tcp_ttl = reported(v, Role::Client, &so::IP_TTL, span, client_tcp);
-    let tcp_tos = reported(v, Role::Client, &so::IP_TOS, span, client_tcp);
-    let mut tcp_check = carries(
-        v,
-        &packets(v, Proto::Tcp, Dir::ToServer),
+    // The client's packets of `proto` carry the TTL and TOS its socket set, and getsockopt read
+    // them back.
+    let sent_as_set = |on: Option<&Event>, proto, ttl: i64, tos: i64, lead: &str, setter: &str| {
+        let got_ttl = reported(v, Role::Client, &so::IP_TTL, span, on);
+        let got_tos = reported(v, Role::Client, &so::IP_TOS, span, on);
+        let mut check = carries(
+            v,
+            &packets(v, proto, Dir::ToServer),
+            ttl,
+            tos,
+            format!(
+                "{lead} carries the IP_TTL {ttl} and IP_TOS {tos:#04x} {setter} set (getsockopt read back {} and {})",
+                got_ttl.map_or("?".into(), |n| n.to_string()),
+                got_tos.map_or("?".into(), |n| format!("{n:#04x}"))
+            ),
+        );
+        check.ok &= got_ttl == Some(ttl) && got_tos == Some(tos);
+        check
+    };
+    out.push(sent_as_set(
+        client_tcp,
+        Proto::Tcp,
         TCP_TTL,
         TCP_TOS,
-        format!(
-            "every TCP packet of the client carries the IP_TTL {TCP_TTL} and IP_TOS {TCP_TOS:#04x} it set (getsockopt read back {} and {})",
-            tcp_ttl.map_or("?".into(), |n| n.to_string()),
-            tcp_tos.map_or("?".into(), |n| format!("{n:#04x}"))
-        ),
-    );
-    tcp_check.ok &= tcp_ttl == Some(TCP_TTL) && tcp_tos == Some(TCP_TOS);
-    out.push(tcp_check);
-    let udp_ttl = reported(v, Role::Client, &so::IP_TTL, span, client_udp);
-    let udp_tos = reported(v, Role::Client, &so::IP_TOS, span, client_udp);
-    let mut udp_check = carries(
-        v,
-        &packets(v, Proto::Udp, Dir::ToServer),
+        "every TCP packet of the client",
+        "it",
+    ));
+    out.push(sent_as_set(
+        client_udp,
+        Proto::Udp,
         UDP_TTL,
         UDP_TOS,
-        format!(
-            "the UDP datagram carries the IP_TTL {UDP_TTL} and IP_TOS {UDP_TOS:#04x} its socket set (getsockopt read back {} and {})",
-            udp_ttl.map_or("?".into(), |n| n.to_string()),
-            udp_tos.map_or("?".into(), |n| format!("{n:#04x}"))
-        ),
-    );
-    udp_check.ok &= udp_ttl == Some(UDP_TTL) && udp_tos == Some(UDP_TOS);
-    out.push(udp_check);
+        "the UDP datagram",
+        "its socket",
+    ));
     let (s_ttl, s_tos) = (
         reported(v, Role::Server, &so::IP_TTL, span, None),
         reported(v, Role::Server, &so::IP_TOS, span, None),
@@ -617,109 +470,4 @@ fn maxseg_check(v: &View, span: (i128, i128), connect: Option<&Event>) -> Check 
             win / 2
         ),
     )
-}
-
-fn facts(v: &View) -> Vec<String> {
-    let mut out = Vec::new();
-    let rows = table(v);
-    if !rows.is_empty() {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec![
-            "level",
-            "option",
-            "TCP socket",
-            "UDP socket",
-            "read-only",
-        ]);
-        for (o, cells) in &rows {
-            t.add_row(vec![
-                o.level_name.to_owned(),
-                o.opt_name.to_owned(),
-                cell_text(o, &cells[0]),
-                cell_text(o, &cells[1]),
-                match read_only(cells) {
-                    Some(true) => "yes".into(),
-                    Some(false) => "no".into(),
-                    None => "-".into(),
-                },
-            ]);
-        }
-        for col in [2usize, 3] {
-            if let Some(c) = t.column_mut(col) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        out.push("getsockopt on a new socket (and setting the same value back)".into());
-        out.extend(t.to_string().lines().map(str::to_owned));
-        out.push(String::new());
-    }
-    if let Some(span) = v.phase("sockopt/wire") {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec![
-            "socket",
-            "IP_TTL (getsockopt)",
-            "TTL on the wire",
-            "IP_TOS (getsockopt)",
-            "TOS on the wire",
-            "packets",
-        ]);
-        let client_tcp = v.calls(Role::Client, "connect", span).find(|e| e.ok());
-        let client_udp = v.calls(Role::Client, "sendto", span).find(|e| e.ok());
-        let lines: [(&str, Role, Option<&Event>, Proto, Dir); 3] = [
-            (
-                "client TCP",
-                Role::Client,
-                client_tcp,
-                Proto::Tcp,
-                Dir::ToServer,
-            ),
-            (
-                "server TCP (accepted)",
-                Role::Server,
-                None,
-                Proto::Tcp,
-                Dir::ToClient,
-            ),
-            (
-                "client UDP",
-                Role::Client,
-                client_udp,
-                Proto::Udp,
-                Dir::ToServer,
-            ),
-        ];
-        for (name, role, fd, proto, dir) in lines {
-            let ps = packets(v, proto, dir);
-            let mut seen: Vec<(u8, u8)> = ps.iter().filter_map(|p| ttl_tos(v, p)).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            let ttls: Vec<String> = seen.iter().map(|(l, _)| l.to_string()).collect();
-            let toss: Vec<String> = seen.iter().map(|(_, s)| format!("{s:#04x}")).collect();
-            t.add_row(vec![
-                name.to_owned(),
-                reported(v, role, &so::IP_TTL, span, fd).map_or("?".into(), |n| n.to_string()),
-                dedup(ttls).join(", "),
-                reported(v, role, &so::IP_TOS, span, fd)
-                    .map_or("?".into(), |n| format!("{n:#04x}")),
-                dedup(toss).join(", "),
-                ps.len().to_string(),
-            ]);
-        }
-        for col in 1usize..6 {
-            if let Some(c) = t.column_mut(col) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        out.push("IP_TTL / IP_TOS: what getsockopt says and what the IP headers carry".into());
-        out.extend(t.to_string().lines().map(str::to_owned));
-    }
-    out
-}
-
-fn dedup(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v.dedup();
-    v
 }

@@ -24,13 +24,13 @@ extern "C" {
 
 /// What a lookup answered: a name and addresses (either may be empty).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Answer {
-    pub name: Option<String>,
-    pub addrs: Vec<IpAddr>,
+pub(super) struct Answer {
+    pub(super) name: Option<String>,
+    pub(super) addrs: Vec<IpAddr>,
 }
 
 /// The event text for an answer: `→ localhost [127.0.0.1]`.
-pub fn answer_text(a: &Answer) -> String {
+pub(super) fn answer_text(a: &Answer) -> String {
     let addrs: Vec<String> = a.addrs.iter().map(IpAddr::to_string).collect();
     match (&a.name, addrs.is_empty()) {
         (Some(n), true) => format!("→ {n}"),
@@ -40,7 +40,7 @@ pub fn answer_text(a: &Answer) -> String {
 }
 
 /// The answer a resolver event recorded (see [`answer_text`]).
-pub fn answer_of(e: &Event) -> Option<Answer> {
+pub(super) fn answer_of(e: &Event) -> Option<Answer> {
     if !e.ok() {
         return None;
     }
@@ -121,7 +121,7 @@ unsafe fn hostent(h: *const libc::hostent) -> Option<Answer> {
 }
 
 /// `gethostbyname(name)`: the classic forward lookup (IPv4 only).
-pub fn by_name(t: &Tracer, name: &str) -> Result<Answer, String> {
+pub(super) fn by_name(t: &Tracer, name: &str) -> Result<Answer, String> {
     let start = now();
     let r = match CString::new(name) {
         // SAFETY: a NUL-terminated name; the result is copied before any other resolver call.
@@ -133,7 +133,7 @@ pub fn by_name(t: &Tracer, name: &str) -> Result<Answer, String> {
 }
 
 /// `gethostbyaddr(&addr, 4, AF_INET)`: the classic reverse lookup.
-pub fn by_addr(t: &Tracer, addr: Ipv4Addr) -> Result<Answer, String> {
+pub(super) fn by_addr(t: &Tracer, addr: Ipv4Addr) -> Result<Answer, String> {
     let start = now();
     let raw = libc::in_addr {
         s_addr: u32::from(addr).to_be(),
@@ -167,7 +167,7 @@ fn gai_name(code: c_int) -> String {
 }
 
 /// `getaddrinfo(name, NULL, {AF_UNSPEC, SOCK_STREAM}, &res)`: every address, IPv4 and IPv6.
-pub fn addrinfo(t: &Tracer, name: &str) -> Result<Answer, String> {
+pub(super) fn addrinfo(t: &Tracer, name: &str) -> Result<Answer, String> {
     let start = now();
     let r = match CString::new(name) {
         Ok(c) => lookup(&c),
@@ -224,7 +224,7 @@ fn lookup(name: &CStr) -> Result<Answer, String> {
 }
 
 /// `getnameinfo(&sa, sizeof sa, host, …, NULL, 0, NI_NAMEREQD)`: the modern reverse lookup.
-pub fn nameinfo(t: &Tracer, addr: Ipv4Addr) -> Result<Answer, String> {
+pub(super) fn nameinfo(t: &Tracer, addr: Ipv4Addr) -> Result<Answer, String> {
     let start = now();
     // SAFETY: an all-zero sockaddr_in, then its family and address set.
     let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };

@@ -7,8 +7,7 @@ use std::mem::{size_of, MaybeUninit};
 
 use nix::libc;
 
-use crate::live::event::{Event, Role};
-use crate::live::tracer::{errno_name, now};
+use crate::live::tracer::now;
 use crate::live::{LiveError, Sock, Tracer};
 
 /// `SO_MEMINFO` (absent from the libc crate's Linux list): 55, but 57 on SPARC.
@@ -19,26 +18,7 @@ const SO_MEMINFO: libc::c_int = 57;
 /// Entries of the SO_MEMINFO array (`SK_MEMINFO_VARS`).
 const MEMINFO_VARS: usize = 9;
 
-/// An event for a call on `s` that started at `start` and has just returned.
-fn event(s: &Sock, call: &str, args: String, start: i128, r: &io::Result<()>) -> Event {
-    let role: Role = s.role();
-    let mut e = Event::new(role, role.name(), call, start);
-    e.end = now();
-    e.fd = Some(s.fd());
-    e.args = args;
-    e.local = s.local();
-    e.addr = s.peer();
-    match r {
-        Ok(()) => e.ret = Some(0),
-        Err(err) => {
-            e.ret = Some(-1);
-            e.errno = Some(errno_name(err));
-        }
-    }
-    e
-}
-
-fn failed(call: &'static str, r: io::Result<()>) -> Result<(), LiveError> {
+fn failed<T>(call: &'static str, r: io::Result<T>) -> Result<T, LiveError> {
     r.map_err(|source| LiveError::Call { call, source })
 }
 
@@ -46,7 +26,7 @@ fn failed(call: &'static str, r: io::Result<()>) -> Result<(), LiveError> {
 /// for this socket whose TTL is below `ttl` (RFC 5082's TTL security; no privilege needed).
 /// It checks in `tcp_v4_rcv()`, after libpcap saw the packet on lo, and counts each drop in
 /// the socket's drop counter.
-pub fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
+pub(super) fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
     let start = now();
     let v = libc::c_int::from(ttl);
     // SAFETY: passes one int of the size given.
@@ -65,7 +45,7 @@ pub fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
         Err(io::Error::last_os_error())
     };
     let args = format!("{}, IPPROTO_IP, IP_MINTTL, {ttl}", s.fd());
-    t.emit(&mut event(s, "setsockopt", args, start, &r));
+    t.record(s, "setsockopt", args, start, &r, |_, _| {});
     failed("setsockopt", r)
 }
 
@@ -90,7 +70,7 @@ fn drops(s: &Sock) -> io::Result<u32> {
 
 /// Polls the drop counter of `s` every millisecond until it reaches `want`, recording each
 /// `getsockopt(SO_MEMINFO)` that saw it change (the unchanged polls are not shown).
-pub fn wait_drops(
+pub(super) fn wait_drops(
     t: &Tracer,
     s: &Sock,
     want: u32,
@@ -101,20 +81,13 @@ pub fn wait_drops(
     loop {
         let start = now();
         let r = drops(s);
-        let n = match r {
-            Ok(n) => n,
-            Err(e) => {
-                let r = Err(e);
-                t.emit(&mut event(s, "getsockopt", meminfo_args(s), start, &r));
-                return failed("getsockopt", r);
-            }
-        };
-        if n != seen {
-            seen = n;
-            let mut e = event(s, "getsockopt", meminfo_args(s), start, &Ok(()));
-            e.text = Some(format!("(drops {n})"));
-            t.emit(&mut e);
+        if !r.as_ref().is_ok_and(|&n| n == seen) {
+            t.record(s, "getsockopt", meminfo_args(s), start, &r, |n, e| {
+                e.text = Some(format!("(drops {n})"));
+            });
         }
+        let n = failed("getsockopt", r)?;
+        seen = n;
         if n >= want {
             return Ok(());
         }
@@ -134,21 +107,21 @@ fn meminfo_args(s: &Sock) -> String {
 
 /// What TCP_INFO says about a sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Info {
+pub(super) struct Info {
     /// Smoothed RTT, µs.
-    pub rtt: u32,
+    pub(super) rtt: u32,
     /// Retransmission timeout, µs.
-    pub rto: u32,
+    pub(super) rto: u32,
     /// Segments re-sent over the connection's life.
-    pub total_retrans: u32,
+    pub(super) total_retrans: u32,
     /// Timeouts in a row (the exponent of the RTO's doubling).
-    pub backoff: u8,
+    pub(super) backoff: u8,
     /// Congestion state: Open, Disorder, CWR, Recovery, Loss.
-    pub ca_state: u8,
+    pub(super) ca_state: u8,
 }
 
 /// The name of a `tcpi_ca_state`.
-pub fn ca_state_name(s: u8) -> &'static str {
+pub(super) fn ca_state_name(s: u8) -> &'static str {
     match s {
         0 => "Open",
         1 => "Disorder",
@@ -173,7 +146,7 @@ fn tcp_info(s: &Sock) -> io::Result<Info> {
 impl Info {
     /// `total_retrans 1, backoff 0, ca_state Open, rto 204 ms, rtt 0.031 ms`: the form the
     /// events carry and [`Info::parse`] reads back.
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         format!(
             "total_retrans {}, backoff {}, ca_state {}, rto {} ms, rtt {:.3} ms",
             self.total_retrans,
@@ -185,7 +158,7 @@ impl Info {
     }
 
     /// Reads [`Info::text`] back (inside any surrounding text).
-    pub fn parse(text: &str) -> Option<Info> {
+    pub(super) fn parse(text: &str) -> Option<Info> {
         let field = |key: &str| -> Option<&str> {
             let at = text.find(&format!("{key} "))? + key.len() + 1;
             text[at..].split([',', ' ', ')']).next()
@@ -204,29 +177,19 @@ impl Info {
 }
 
 /// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`, recorded.
-pub fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
+pub(super) fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
     let start = now();
     let r = tcp_info(s);
-    let (res, info) = match r {
-        Ok(i) => (Ok(()), Some(i)),
-        Err(e) => (Err(e), None),
-    };
-    let mut e = event(
-        s,
-        "getsockopt",
-        format!("{}, IPPROTO_TCP, TCP_INFO", s.fd()),
-        start,
-        &res,
-    );
-    e.text = info.map(|i| format!("({})", i.text()));
-    t.emit(&mut e);
-    failed("getsockopt", res)?;
-    info.ok_or_else(|| LiveError::Scenario("TCP_INFO: no answer".into()))
+    let args = format!("{}, IPPROTO_TCP, TCP_INFO", s.fd());
+    t.record(s, "getsockopt", args, start, &r, |i, e| {
+        e.text = Some(format!("({})", i.text()));
+    });
+    failed("getsockopt", r)
 }
 
 /// Waits (polling TCP_INFO every millisecond) until the sender's kernel has re-sent `n`
 /// segments in all; records one `wait` event with what TCP_INFO said then.
-pub fn wait_resent(
+pub(super) fn wait_resent(
     t: &Tracer,
     s: &Sock,
     n: u32,
@@ -235,28 +198,20 @@ pub fn wait_resent(
     let start = now();
     let deadline = std::time::Instant::now() + limit;
     let got = loop {
-        let i = tcp_info(s).map_err(|source| LiveError::Call {
-            call: "getsockopt",
-            source,
-        })?;
+        let i = failed("getsockopt", tcp_info(s))?;
         if i.total_retrans >= n || std::time::Instant::now() >= deadline {
             break i;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
-    let mut e = event(
-        s,
-        "wait",
-        format!(
-            "fd {}'s kernel has re-sent {n} segment{} (TCP_INFO)",
-            s.fd(),
-            if n == 1 { "" } else { "s" }
-        ),
-        start,
-        &Ok(()),
+    let args = format!(
+        "fd {}'s kernel has re-sent {n} segment{} (TCP_INFO)",
+        s.fd(),
+        if n == 1 { "" } else { "s" }
     );
-    e.text = Some(got.text());
-    t.emit(&mut e);
+    t.record(s, "wait", args, start, &Ok(got), |i, e| {
+        e.text = Some(i.text())
+    });
     if got.total_retrans >= n {
         Ok(got)
     } else {

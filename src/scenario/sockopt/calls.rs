@@ -13,12 +13,12 @@ use std::net::Ipv4Addr;
 use nix::libc::{self, c_int, c_void, socklen_t};
 
 use crate::live::event::Event;
-use crate::live::tracer::{errno_name, now};
+use crate::live::tracer::now;
 use crate::live::{LiveError, Sock, Tracer};
 
 /// How the kernel passes an option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// An `int`.
     Int,
     /// A `struct in_addr` (IP_MULTICAST_IF).
@@ -27,12 +27,12 @@ pub enum Kind {
 
 /// One socket option: its level and name as numbers and as the C spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Opt {
-    pub level: c_int,
-    pub name: c_int,
-    pub level_name: &'static str,
-    pub opt_name: &'static str,
-    pub kind: Kind,
+pub(crate) struct Opt {
+    pub(crate) level: c_int,
+    pub(crate) name: c_int,
+    pub(crate) level_name: &'static str,
+    pub(crate) opt_name: &'static str,
+    pub(crate) kind: Kind,
 }
 
 const fn opt(level: c_int, name: c_int, level_name: &'static str, opt_name: &'static str) -> Opt {
@@ -45,55 +45,55 @@ const fn opt(level: c_int, name: c_int, level_name: &'static str, opt_name: &'st
     }
 }
 
-pub const SO_TYPE: Opt = opt(libc::SOL_SOCKET, libc::SO_TYPE, "SOL_SOCKET", "SO_TYPE");
-pub const SO_SNDBUF: Opt = opt(libc::SOL_SOCKET, libc::SO_SNDBUF, "SOL_SOCKET", "SO_SNDBUF");
-pub const SO_RCVBUF: Opt = opt(libc::SOL_SOCKET, libc::SO_RCVBUF, "SOL_SOCKET", "SO_RCVBUF");
-pub const SO_REUSEADDR: Opt = opt(
+pub(super) const SO_TYPE: Opt = opt(libc::SOL_SOCKET, libc::SO_TYPE, "SOL_SOCKET", "SO_TYPE");
+pub(crate) const SO_SNDBUF: Opt = opt(libc::SOL_SOCKET, libc::SO_SNDBUF, "SOL_SOCKET", "SO_SNDBUF");
+pub(crate) const SO_RCVBUF: Opt = opt(libc::SOL_SOCKET, libc::SO_RCVBUF, "SOL_SOCKET", "SO_RCVBUF");
+pub(super) const SO_REUSEADDR: Opt = opt(
     libc::SOL_SOCKET,
     libc::SO_REUSEADDR,
     "SOL_SOCKET",
     "SO_REUSEADDR",
 );
-pub const SO_KEEPALIVE: Opt = opt(
+pub(super) const SO_KEEPALIVE: Opt = opt(
     libc::SOL_SOCKET,
     libc::SO_KEEPALIVE,
     "SOL_SOCKET",
     "SO_KEEPALIVE",
 );
-pub const SO_BROADCAST: Opt = opt(
+pub(super) const SO_BROADCAST: Opt = opt(
     libc::SOL_SOCKET,
     libc::SO_BROADCAST,
     "SOL_SOCKET",
     "SO_BROADCAST",
 );
-pub const SO_DONTROUTE: Opt = opt(
+pub(super) const SO_DONTROUTE: Opt = opt(
     libc::SOL_SOCKET,
     libc::SO_DONTROUTE,
     "SOL_SOCKET",
     "SO_DONTROUTE",
 );
-pub const SO_OOBINLINE: Opt = opt(
+pub(super) const SO_OOBINLINE: Opt = opt(
     libc::SOL_SOCKET,
     libc::SO_OOBINLINE,
     "SOL_SOCKET",
     "SO_OOBINLINE",
 );
-pub const SO_ERROR: Opt = opt(libc::SOL_SOCKET, libc::SO_ERROR, "SOL_SOCKET", "SO_ERROR");
-pub const IP_TOS: Opt = opt(libc::IPPROTO_IP, libc::IP_TOS, "IPPROTO_IP", "IP_TOS");
-pub const IP_TTL: Opt = opt(libc::IPPROTO_IP, libc::IP_TTL, "IPPROTO_IP", "IP_TTL");
-pub const IP_MULTICAST_TTL: Opt = opt(
+pub(super) const SO_ERROR: Opt = opt(libc::SOL_SOCKET, libc::SO_ERROR, "SOL_SOCKET", "SO_ERROR");
+pub(super) const IP_TOS: Opt = opt(libc::IPPROTO_IP, libc::IP_TOS, "IPPROTO_IP", "IP_TOS");
+pub(super) const IP_TTL: Opt = opt(libc::IPPROTO_IP, libc::IP_TTL, "IPPROTO_IP", "IP_TTL");
+pub(super) const IP_MULTICAST_TTL: Opt = opt(
     libc::IPPROTO_IP,
     libc::IP_MULTICAST_TTL,
     "IPPROTO_IP",
     "IP_MULTICAST_TTL",
 );
-pub const IP_MULTICAST_LOOP: Opt = opt(
+pub(super) const IP_MULTICAST_LOOP: Opt = opt(
     libc::IPPROTO_IP,
     libc::IP_MULTICAST_LOOP,
     "IPPROTO_IP",
     "IP_MULTICAST_LOOP",
 );
-pub const IP_MULTICAST_IF: Opt = Opt {
+pub(super) const IP_MULTICAST_IF: Opt = Opt {
     kind: Kind::InAddr,
     ..opt(
         libc::IPPROTO_IP,
@@ -102,19 +102,19 @@ pub const IP_MULTICAST_IF: Opt = Opt {
         "IP_MULTICAST_IF",
     )
 };
-pub const TCP_NODELAY: Opt = opt(
+pub(super) const TCP_NODELAY: Opt = opt(
     libc::IPPROTO_TCP,
     libc::TCP_NODELAY,
     "IPPROTO_TCP",
     "TCP_NODELAY",
 );
-pub const TCP_MAXSEG: Opt = opt(
+pub(super) const TCP_MAXSEG: Opt = opt(
     libc::IPPROTO_TCP,
     libc::TCP_MAXSEG,
     "IPPROTO_TCP",
     "TCP_MAXSEG",
 );
-pub const TCP_KEEPIDLE: Opt = opt(
+pub(super) const TCP_KEEPIDLE: Opt = opt(
     libc::IPPROTO_TCP,
     libc::TCP_KEEPIDLE,
     "IPPROTO_TCP",
@@ -123,7 +123,7 @@ pub const TCP_KEEPIDLE: Opt = opt(
 
 /// An option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     Int(i64),
     Addr(Ipv4Addr),
 }
@@ -138,12 +138,12 @@ impl std::fmt::Display for Value {
 }
 
 /// The text a `getsockopt` event carries for its value: `(value 8192)`.
-pub fn value_text(v: Value) -> String {
+pub(super) fn value_text(v: Value) -> String {
     format!("(value {v})")
 }
 
 /// The value a successful `getsockopt` event reported (see [`value_text`]).
-pub fn event_value(e: &Event) -> Option<Value> {
+pub(crate) fn event_value(e: &Event) -> Option<Value> {
     let t = e.text.as_deref()?;
     let v = t.strip_prefix("(value ")?.strip_suffix(')')?;
     if let Ok(n) = v.parse::<i64>() {
@@ -153,55 +153,29 @@ pub fn event_value(e: &Event) -> Option<Value> {
 }
 
 /// The `level, name` part of the arguments, as a check finds them again.
-pub fn opt_args(o: &Opt) -> String {
+pub(crate) fn opt_args(o: &Opt) -> String {
     format!("{}, {}", o.level_name, o.opt_name)
-}
-
-fn record(t: &Tracer, s: &Sock, call: &str, args: String, start: i128, r: &io::Result<Value>) {
-    let mut e = Event::new(s.role(), s.role().name(), call, start);
-    e.end = now();
-    e.fd = Some(s.fd());
-    e.args = args;
-    e.local = s.local();
-    e.addr = s.peer();
-    match r {
-        Ok(v) => {
-            e.ret = Some(0);
-            if call == "getsockopt" {
-                e.text = Some(value_text(*v));
-            }
-        }
-        Err(err) => {
-            e.ret = Some(-1);
-            e.errno = Some(errno_name(err));
-        }
-    }
-    t.emit(&mut e);
 }
 
 /// `getsockopt(fd, level, name, &value, &len)`, traced. A refusal (ENOPROTOOPT…) is an event
 /// and an `Err`, not the end of the program.
-pub fn get(t: &Tracer, s: &Sock, o: &Opt) -> io::Result<Value> {
+pub(super) fn get(t: &Tracer, s: &Sock, o: &Opt) -> io::Result<Value> {
     let start = now();
     let r = match o.kind {
         Kind::Int => raw_get::<c_int>(s.fd(), o).map(|v| Value::Int(v as i64)),
         Kind::InAddr => raw_get::<libc::in_addr>(s.fd(), o)
             .map(|a| Value::Addr(Ipv4Addr::from(u32::from_be(a.s_addr)))),
     };
-    record(
-        t,
-        s,
-        "getsockopt",
-        format!("{}, {}", s.fd(), opt_args(o)),
-        start,
-        &r,
-    );
+    let args = format!("{}, {}", s.fd(), opt_args(o));
+    t.record(s, "getsockopt", args, start, &r, |v, e| {
+        e.text = Some(value_text(*v));
+    });
     r
 }
 
 /// `setsockopt(fd, level, name, &value, sizeof value)`, traced; a refusal is an event and an
 /// `Err`.
-pub fn set(t: &Tracer, s: &Sock, o: &Opt, v: Value) -> io::Result<()> {
+pub(super) fn set(t: &Tracer, s: &Sock, o: &Opt, v: Value) -> io::Result<()> {
     let start = now();
     let r = match (o.kind, v) {
         (Kind::Int, Value::Int(n)) => {
@@ -217,14 +191,13 @@ pub fn set(t: &Tracer, s: &Sock, o: &Opt, v: Value) -> io::Result<()> {
         ),
         _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
     };
-    let r = r.map(|()| v);
     let args = format!("{}, {}, {v}", s.fd(), opt_args(o));
-    record(t, s, "setsockopt", args, start, &r);
-    r.map(|_| ())
+    t.record(s, "setsockopt", args, start, &r, |_, _| {});
+    r
 }
 
 /// [`get`] for a scenario step that must succeed.
-pub fn get_ok(t: &Tracer, s: &Sock, o: &Opt) -> Result<i64, LiveError> {
+pub(crate) fn get_ok(t: &Tracer, s: &Sock, o: &Opt) -> Result<i64, LiveError> {
     match get(t, s, o) {
         Ok(Value::Int(n)) => Ok(n),
         Ok(Value::Addr(_)) => Err(LiveError::Scenario(format!(
@@ -239,7 +212,7 @@ pub fn get_ok(t: &Tracer, s: &Sock, o: &Opt) -> Result<i64, LiveError> {
 }
 
 /// [`set`] for a scenario step that must succeed.
-pub fn set_ok(t: &Tracer, s: &Sock, o: &Opt, n: i64) -> Result<(), LiveError> {
+pub(crate) fn set_ok(t: &Tracer, s: &Sock, o: &Opt, n: i64) -> Result<(), LiveError> {
     set(t, s, o, Value::Int(n)).map_err(|source| LiveError::Call {
         call: "setsockopt",
         source,
@@ -285,7 +258,7 @@ fn raw_set<T>(fd: c_int, o: &Opt, v: &T) -> io::Result<()> {
 }
 
 /// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)` on a raw descriptor, untraced (used to poll).
-pub fn tcp_info(fd: c_int) -> io::Result<libc::tcp_info> {
+pub(crate) fn tcp_info(fd: c_int) -> io::Result<libc::tcp_info> {
     raw_get::<libc::tcp_info>(
         fd,
         &opt(libc::IPPROTO_TCP, libc::TCP_INFO, "IPPROTO_TCP", "TCP_INFO"),
@@ -294,7 +267,11 @@ pub fn tcp_info(fd: c_int) -> io::Result<libc::tcp_info> {
 
 /// Reads `/proc/sys/<name with dots as slashes>` and records it as a `sysctl` event whose
 /// `ret` is the first number and whose text is the whole value (`4096 131072 33554432`).
-pub fn sysctl(t: &Tracer, role: crate::live::Role, name: &str) -> Result<Vec<i64>, LiveError> {
+pub(crate) fn sysctl(
+    t: &Tracer,
+    role: crate::live::Role,
+    name: &str,
+) -> Result<Vec<i64>, LiveError> {
     let start = now();
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
     let text = std::fs::read_to_string(&path)
@@ -319,7 +296,7 @@ pub fn sysctl(t: &Tracer, role: crate::live::Role, name: &str) -> Result<Vec<i64
 }
 
 /// The numbers a `sysctl` event read.
-pub fn sysctl_values(e: &Event) -> Vec<i64> {
+pub(crate) fn sysctl_values(e: &Event) -> Vec<i64> {
     match e.text.as_deref() {
         Some(t) => t
             .trim_matches(|c| c == '(' || c == ')')

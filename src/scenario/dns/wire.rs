@@ -5,19 +5,19 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
-pub const TYPE_A: u16 = 1;
-pub const CLASS_IN: u16 = 1;
+pub(super) const TYPE_A: u16 = 1;
+pub(super) const CLASS_IN: u16 = 1;
 
 /// Header flag bits.
-pub const QR: u16 = 0x8000;
-pub const AA: u16 = 0x0400;
-pub const TC: u16 = 0x0200;
-pub const RD: u16 = 0x0100;
-pub const RA: u16 = 0x0080;
+pub(super) const QR: u16 = 0x8000;
+pub(super) const AA: u16 = 0x0400;
+pub(super) const TC: u16 = 0x0200;
+pub(super) const RD: u16 = 0x0100;
+pub(super) const RA: u16 = 0x0080;
 /// RCODE values (the low four bits).
-pub const NOERROR: u16 = 0;
-pub const FORMERR: u16 = 1;
-pub const NXDOMAIN: u16 = 3;
+pub(super) const NOERROR: u16 = 0;
+pub(super) const FORMERR: u16 = 1;
+pub(super) const NXDOMAIN: u16 = 3;
 
 const HEADER: usize = 12;
 /// Longest name on the wire (RFC 1035, 2.3.4).
@@ -27,24 +27,24 @@ const LABEL_MAX: usize = 63;
 const JUMPS_MAX: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Question {
-    pub name: String,
-    pub qtype: u16,
-    pub qclass: u16,
+pub(super) struct Question {
+    pub(super) name: String,
+    pub(super) qtype: u16,
+    pub(super) qclass: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub name: String,
-    pub rtype: u16,
-    pub class: u16,
-    pub ttl: u32,
-    pub data: Vec<u8>,
+pub(super) struct Record {
+    pub(super) name: String,
+    pub(super) rtype: u16,
+    pub(super) class: u16,
+    pub(super) ttl: u32,
+    pub(super) data: Vec<u8>,
 }
 
 impl Record {
     /// The address of an A record.
-    pub fn a(&self) -> Option<Ipv4Addr> {
+    pub(super) fn a(&self) -> Option<Ipv4Addr> {
         match (self.rtype, self.class, self.data.as_slice()) {
             (TYPE_A, CLASS_IN, &[a, b, c, d]) => Some(Ipv4Addr::new(a, b, c, d)),
             _ => None,
@@ -55,32 +55,32 @@ impl Record {
 /// A decoded message: the header, the questions and the answer records (authority and
 /// additional records are counted, not decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub id: u16,
-    pub flags: u16,
-    pub questions: Vec<Question>,
-    pub answers: Vec<Record>,
-    pub authority: u16,
-    pub additional: u16,
+pub(super) struct Message {
+    pub(super) id: u16,
+    pub(super) flags: u16,
+    pub(super) questions: Vec<Question>,
+    pub(super) answers: Vec<Record>,
+    pub(super) authority: u16,
+    pub(super) additional: u16,
 }
 
 impl Message {
-    pub fn is_response(&self) -> bool {
+    pub(super) fn is_response(&self) -> bool {
         self.flags & QR != 0
     }
 
-    pub fn rcode(&self) -> u16 {
+    pub(super) fn rcode(&self) -> u16 {
         self.flags & 0x000f
     }
 
     /// The first A record's address.
-    pub fn address(&self) -> Option<Ipv4Addr> {
+    pub(super) fn address(&self) -> Option<Ipv4Addr> {
         self.answers.iter().find_map(Record::a)
     }
 }
 
 /// `A`, `AAAA`, …, or `TYPE65`.
-pub fn type_name(t: u16) -> String {
+pub(super) fn type_name(t: u16) -> String {
     match t {
         1 => "A".into(),
         2 => "NS".into(),
@@ -94,14 +94,14 @@ pub fn type_name(t: u16) -> String {
     }
 }
 
-pub fn class_name(c: u16) -> String {
+pub(super) fn class_name(c: u16) -> String {
     match c {
         1 => "IN".into(),
         n => format!("CLASS{n}"),
     }
 }
 
-pub fn rcode_name(r: u16) -> String {
+pub(super) fn rcode_name(r: u16) -> String {
     match r {
         NOERROR => "NOERROR".into(),
         FORMERR => "FORMERR".into(),
@@ -114,7 +114,7 @@ pub fn rcode_name(r: u16) -> String {
 }
 
 /// The flag bits set, as dig shows them: `qr aa rd`.
-pub fn flag_names(flags: u16) -> String {
+pub(super) fn flag_names(flags: u16) -> String {
     [(QR, "qr"), (AA, "aa"), (TC, "tc"), (RD, "rd"), (RA, "ra")]
         .iter()
         .filter(|(bit, _)| flags & bit != 0)
@@ -156,7 +156,7 @@ fn header(out: &mut Vec<u8>, id: u16, flags: u16, counts: [u16; 4]) {
 }
 
 /// A query for `name`, type `qtype`, class IN, recursion desired (as a stub resolver sends).
-pub fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
+pub(super) fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(64);
     header(&mut out, id, RD, [1, 0, 0, 0]);
     put_name(&mut out, name)?;
@@ -167,7 +167,7 @@ pub fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
 
 /// The authoritative answer to `q` (its first question): `answer` as one A record, whose name
 /// is a compression pointer to the question's name; or no answer with `rcode`.
-pub fn response(
+pub(super) fn response(
     q: &Message,
     answer: Option<(Ipv4Addr, u32)>,
     rcode: u16,
@@ -264,7 +264,7 @@ fn read_name(buf: &[u8], at: usize) -> Result<(String, usize), String> {
 }
 
 /// Decodes a message: header, questions, answers.
-pub fn decode(buf: &[u8]) -> Result<Message, String> {
+pub(super) fn decode(buf: &[u8]) -> Result<Message, String> {
     if buf.len() < HEADER {
         return Err(format!(
             "{} bytes: shorter than the 12-byte header",
@@ -314,7 +314,7 @@ pub fn decode(buf: &[u8]) -> Result<Message, String> {
 }
 
 /// A question as dig shows it: `hello.sockscope.test. IN A`.
-pub fn show_question(q: &Question) -> String {
+pub(super) fn show_question(q: &Question) -> String {
     format!(
         "{} {} {}",
         fqdn(&q.name),
@@ -324,7 +324,7 @@ pub fn show_question(q: &Question) -> String {
 }
 
 /// A record as dig shows it: `hello.sockscope.test. 300 IN A 192.0.2.1`.
-pub fn show_record(r: &Record) -> String {
+pub(super) fn show_record(r: &Record) -> String {
     let data = match r.a() {
         Some(a) => a.to_string(),
         None => r.data.iter().map(|b| format!("{b:02x}")).collect(),
@@ -348,7 +348,7 @@ fn fqdn(name: &str) -> String {
 
 /// The message's bytes in groups: header | question name | type class [| answer …], in hex,
 /// the name's labels shown as text (`05 hello 08 sockscope 04 test 00`).
-pub fn show_bytes(buf: &[u8]) -> String {
+pub(super) fn show_bytes(buf: &[u8]) -> String {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut parts: Vec<String> = Vec::new();
     let Some(head) = buf.get(..HEADER) else {

@@ -94,7 +94,7 @@ extern "C" fn read_childproc(_sig: libc::c_int) {
 
 /// `sigaction(SIGCHLD, {read_childproc, flags 0})`, as the classic texts install it (no
 /// SA_RESTART: a blocking call the signal interrupts fails with EINTR). Clears the log.
-pub fn install() -> nix::Result<()> {
+pub(super) fn install() -> nix::Result<()> {
     LEN.store(0, Ordering::SeqCst);
     CALLS.store(0, Ordering::SeqCst);
     let act = SigAction::new(
@@ -108,20 +108,20 @@ pub fn install() -> nix::Result<()> {
 
 /// One waitpid call the handler made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reap {
-    pub start: i128,
-    pub end: i128,
+pub(super) struct Reap {
+    pub(super) start: i128,
+    pub(super) end: i128,
     /// The pid reaped, 0 (children left, none exited) or -1 (see `errno`).
-    pub ret: i32,
-    pub status: i32,
-    pub errno: i32,
+    pub(super) ret: i32,
+    pub(super) status: i32,
+    pub(super) errno: i32,
     /// Which run of the handler (1, 2, …).
-    pub call: u32,
+    pub(super) call: u32,
 }
 
 impl Reap {
     /// `(exited 0)` or `(killed by signal 9)`.
-    pub fn status_text(&self) -> String {
+    pub(super) fn status_text(&self) -> String {
         let s = self.status;
         if s & 0x7f == 0 {
             format!("exited {}", (s >> 8) & 0xff)
@@ -133,7 +133,7 @@ impl Reap {
 
 /// The handler's entries from `from` on. Call with SIGCHLD blocked, so the handler cannot
 /// write while they are read.
-pub fn log_from(from: usize) -> Vec<Reap> {
+pub(super) fn log_from(from: usize) -> Vec<Reap> {
     let n = LEN.load(Ordering::SeqCst).min(SLOTS);
     (from..n)
         .map(|i| {
@@ -152,14 +152,14 @@ pub fn log_from(from: usize) -> Vec<Reap> {
 
 /// One process in `/proc`: its pid and state letter (R, S, Z…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub state: char,
+pub(super) struct Proc {
+    pub(super) pid: i32,
+    pub(super) state: char,
 }
 
 /// Parses `/proc/PID/stat`: `pid (comm) S ppid …`; the command may hold spaces and parentheses,
 /// so the fields are read after the last `)`. Returns (state, ppid).
-pub fn parse_stat(text: &str) -> Option<(char, i32)> {
+pub(super) fn parse_stat(text: &str) -> Option<(char, i32)> {
     let rest = &text[text.rfind(')')? + 1..];
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
@@ -168,7 +168,7 @@ pub fn parse_stat(text: &str) -> Option<(char, i32)> {
 }
 
 /// The state letter of process `pid`, None once it is gone (reaped).
-pub fn state_of(pid: i32) -> std::io::Result<Option<char>> {
+pub(super) fn state_of(pid: i32) -> std::io::Result<Option<char>> {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(t) => Ok(parse_stat(&t).map(|(s, _)| s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -179,7 +179,7 @@ pub fn state_of(pid: i32) -> std::io::Result<Option<char>> {
 /// The children of `parent` (a single-threaded process) in the kernel's process table, with
 /// their states, zombies included: from `/proc/PID/task/PID/children` (one read), or by
 /// walking `/proc` where the kernel lacks that file (CONFIG_PROC_CHILDREN off).
-pub fn children_of(parent: i32) -> std::io::Result<Vec<Proc>> {
+pub(super) fn children_of(parent: i32) -> std::io::Result<Vec<Proc>> {
     let list = format!("/proc/{parent}/task/{parent}/children");
     match std::fs::read_to_string(list) {
         Ok(text) => {
