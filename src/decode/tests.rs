@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::link::{linktype, LinkError};
-use super::options::{options, window_scale, TcpOption};
+use super::options::{options, window_scale, OptionError, TcpOption};
 use super::transport::{Tcp, TcpFixed, Udp};
 use super::{decode, Fragment, Ip, Packet, Stop, Transport};
 use crate::source::file::LINKTYPE_UNKNOWN;
@@ -1208,7 +1208,7 @@ fn tcp_options_cut_are_flagged() {
         vec![
             Ok(TcpOption::Mss(1460)),
             Ok(TcpOption::SackPermitted),
-            Err(())
+            Err(OptionError::Truncated { kind: 8, offset: 6 })
         ]
     );
 }

@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 use crate::analyse::flags as f;
 use crate::decode::options::{options, TcpOption};
-use crate::render::describe::flag_letters;
+use crate::render::describe::{flag_letters, option_note};
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
 use super::event::{show_bytes, Event, Role};
@@ -104,7 +104,7 @@ pub fn compact_options(out: &mut String, bytes: &[u8]) {
     let mut first = true;
     for o in options(bytes) {
         let word = match o {
-            Ok(TcpOption::Nop) => continue,
+            Ok(TcpOption::Eol | TcpOption::Nop) => continue,
             Ok(TcpOption::Mss(m)) => format!("mss {m}"),
             Ok(TcpOption::WindowScale(s)) => format!("wscale {s}"),
             Ok(TcpOption::SackPermitted) => "sackOK".into(),
@@ -113,7 +113,7 @@ pub fn compact_options(out: &mut String, bytes: &[u8]) {
             Ok(TcpOption::Mptcp { .. }) => "mptcp".into(),
             Ok(TcpOption::FastOpen(_)) => "tfo".into(),
             Ok(TcpOption::Unknown { kind, .. }) => format!("opt-{kind}"),
-            Err(()) => "bad opt".into(),
+            Err(e) => option_note(&e).into(),
         };
         if !first {
             out.push(',');
