@@ -153,7 +153,10 @@ impl<'a> Iterator for Options<'a> {
         }
         let Some(&len) = self.bytes.get(at + 1) else {
             self.done = true;
-            return Some(Err(OptionError::Truncated { kind: k, offset: at }));
+            return Some(Err(OptionError::Truncated {
+                kind: k,
+                offset: at,
+            }));
         };
         if len < 2 {
             self.done = true;
@@ -165,7 +168,10 @@ impl<'a> Iterator for Options<'a> {
         }
         let Some(opt) = self.bytes.get(at..at + usize::from(len)) else {
             self.done = true;
-            return Some(Err(OptionError::Truncated { kind: k, offset: at }));
+            return Some(Err(OptionError::Truncated {
+                kind: k,
+                offset: at,
+            }));
         };
         self.pos = at + usize::from(len);
         Some(self.one(k, len, opt.get(2..).unwrap_or(&[])))

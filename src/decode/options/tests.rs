@@ -59,10 +59,7 @@ fn sack_with_a_partial_block_keeps_the_whole_ones() {
     // Fewer bytes than one block: no block, then the problem.
     assert_eq!(
         walk(&[5, 6, 0, 0, 0, 1]),
-        vec![
-            Ok(sack(&[])),
-            Err(OptionError::PartialSackBlock { len: 4 })
-        ]
+        vec![Ok(sack(&[])), Err(OptionError::PartialSackBlock { len: 4 })]
     );
     // An empty SACK is whole (no block), as in Wireshark.
     assert_eq!(walk(&[5, 2]), vec![Ok(sack(&[]))]);
@@ -223,8 +220,8 @@ fn errors_say_what_is_wrong() {
 #[test]
 fn every_cut_of_a_list_ends_cleanly() {
     let b = [
-        2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7, 5, 10, 0, 0, 0, 1, 0, 0,
-        0, 2,
+        2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7, 5, 10, 0, 0, 0, 1, 0, 0, 0,
+        2,
     ];
     for n in 0..=b.len() {
         let v = walk(&b[..n]);
