@@ -9,7 +9,7 @@ pub use self::sink::Sink;
 
 use crate::analyse::flags as f;
 use crate::decode::options::{mptcp_subtype_name, options, OptionError, TcpOption};
-use crate::decode::{linktype_name, Icmp, LinkError, Packet, Stop, Transport};
+use crate::decode::{linktype_name, Icmp, Layer, Packet, Transport};
 use crate::source::FrameKind;
 
 /// tcpdump's flag letters: `S` SYN, `F` FIN, `P` PSH, `R` RST, `U` URG, `E` ECE, `W` CWR,
@@ -368,16 +368,8 @@ pub fn other_label<S: Sink + ?Sized>(
         out.put("pcapng Custom Block (no packet)");
         return;
     }
-    if let Some(Stop::Link(e)) = pkt.stop {
-        let _ = match e {
-            LinkError::Unsupported(lt) => write!(out, "link type {lt} not decoded"),
-            LinkError::Short { need, have } => write!(
-                out,
-                "{} header cut: {have} of {need} bytes",
-                linktype_name(linktype)
-            ),
-            LinkError::Family(af) => write!(out, "loopback frame, address family {af} (not IP)"),
-        };
+    if let Some(e) = pkt.stop.filter(|e| matches!(e.layer(), Layer::Link(_))) {
+        let _ = write!(out, "{e}");
         return;
     }
     if let Some(ip) = pkt.ip {
@@ -414,20 +406,14 @@ pub fn other_label<S: Sink + ?Sized>(
             Transport::Tcp(_) => write!(out, "TCP header cut after the ports"),
             Transport::Udp(_) => write!(out, "UDP header cut after the ports"),
             Transport::None => match pkt.stop {
-                Some(Stop::Short { layer, need, have }) => {
-                    write!(out, "{layer} header cut: {have} of {need} bytes")
-                }
-                Some(Stop::Bad { layer, what }) => write!(out, "bad {layer}: {what}"),
-                _ => write!(out, "IP packet"),
+                Some(e) => write!(out, "{e}"),
+                None => write!(out, "IP packet"),
             },
         };
         return;
     }
     let _ = match (pkt.ether_type, pkt.stop) {
-        (_, Some(Stop::Short { layer, need, have })) => {
-            write!(out, "{layer} header cut: {have} of {need} bytes")
-        }
-        (_, Some(Stop::Bad { layer, what })) => write!(out, "bad {layer}: {what}"),
+        (_, Some(e)) => write!(out, "{e}"),
         (Some(et), _) if et < 0x0600 => write!(out, "IEEE 802.3 frame (LLC, length {et})"),
         (Some(et), _) => match ether_type_name(et) {
             Some(n) => write!(out, "{n}"),
