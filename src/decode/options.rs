@@ -45,11 +45,8 @@ pub enum TcpOption<'a> {
     /// The shift count as sent (may exceed 14).
     WindowScale(u8),
     SackPermitted,
-    /// The option's whole blocks as raw (left, right) sequence numbers; `count` are valid.
-    Sack {
-        blocks: [(u32, u32); MAX_SACK_BLOCKS],
-        count: u8,
-    },
+    /// The option's whole blocks (at most [`MAX_SACK_BLOCKS`]).
+    Sack(SackBlocks<'a>),
     Timestamps {
         val: u32,
         ecr: u32,
@@ -68,15 +65,28 @@ pub enum TcpOption<'a> {
     },
 }
 
-impl TcpOption<'_> {
-    /// The valid SACK blocks (empty for other options).
-    pub fn sack_blocks(&self) -> &[(u32, u32)] {
-        match self {
-            TcpOption::Sack { blocks, count } => {
-                &blocks[..usize::from(*count).min(MAX_SACK_BLOCKS)]
-            }
-            _ => &[],
-        }
+/// The whole blocks of a SACK option, read from its bytes when asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SackBlocks<'a> {
+    /// Whole 8-byte blocks only.
+    bytes: &'a [u8],
+}
+
+impl<'a> SackBlocks<'a> {
+    /// The number of blocks.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / SACK_BLOCK_LEN
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The blocks as raw (left, right) sequence numbers.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
+        self.bytes
+            .chunks_exact(SACK_BLOCK_LEN)
+            .map(|b| (be32(&b[0..4]), be32(&b[4..8])))
     }
 }
 
@@ -195,15 +205,11 @@ impl<'a> Options<'a> {
             kind::SACK_PERMITTED if body.is_empty() => Ok(TcpOption::SackPermitted),
             kind::SACK_PERMITTED => malformed,
             kind::SACK => {
-                let mut blocks = [(0, 0); MAX_SACK_BLOCKS];
-                let mut count = 0;
-                for (slot, b) in blocks.iter_mut().zip(body.chunks_exact(SACK_BLOCK_LEN)) {
-                    *slot = (be32(&b[0..4]), be32(&b[4..8]));
-                    count += 1;
-                }
-                // At most 38 body bytes: the remainder fits a u8.
-                self.partial_sack = (body.len() % SACK_BLOCK_LEN) as u8;
-                Ok(TcpOption::Sack { blocks, count })
+                let whole = body.len() - body.len() % SACK_BLOCK_LEN;
+                // The remainder is below 8: it fits a u8.
+                self.partial_sack = (body.len() - whole) as u8;
+                let bytes = &body[..whole.min(MAX_SACK_BLOCKS * SACK_BLOCK_LEN)];
+                Ok(TcpOption::Sack(SackBlocks { bytes }))
             }
             kind::TIMESTAMPS => match body {
                 &[a, b, c, d, e, f, g, h] => Ok(TcpOption::Timestamps {

@@ -108,7 +108,7 @@ pub fn compact_options(out: &mut String, bytes: &[u8]) {
             Ok(TcpOption::Mss(m)) => format!("mss {m}"),
             Ok(TcpOption::WindowScale(s)) => format!("wscale {s}"),
             Ok(TcpOption::SackPermitted) => "sackOK".into(),
-            Ok(TcpOption::Sack { .. }) => "sack".into(),
+            Ok(TcpOption::Sack(_)) => "sack".into(),
             Ok(TcpOption::Timestamps { .. }) => "TS".into(),
             Ok(TcpOption::Mptcp { .. }) => "mptcp".into(),
             Ok(TcpOption::FastOpen(_)) => "tfo".into(),

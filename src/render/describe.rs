@@ -204,11 +204,11 @@ pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_
                 num(out, s);
             }
             Ok(TcpOption::SackPermitted) => out.put("sackOK"),
-            Ok(o @ TcpOption::Sack { count, .. }) => {
+            Ok(TcpOption::Sack(blocks)) => {
                 out.put("sack ");
-                num(out, count);
+                num(out, blocks.len() as u64);
                 let base = sack_base.unwrap_or(0);
-                for (l, r) in o.sack_blocks() {
+                for (l, r) in blocks.iter() {
                     out.put(" {");
                     num(out, l.wrapping_sub(base));
                     out.put(":");

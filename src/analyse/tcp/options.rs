@@ -93,8 +93,8 @@ impl Options {
             TcpOption::Mss(m) => self.mss = Some(m),
             TcpOption::WindowScale(s) => self.wscale = Some(s),
             TcpOption::SackPermitted => self.sack_perm = true,
-            TcpOption::Sack { .. } => {
-                for &block in o.sack_blocks() {
+            TcpOption::Sack(blocks) => {
+                for block in blocks.iter() {
                     let i = usize::from(self.sack_count);
                     if i >= MAX_SACK_BLOCKS {
                         break;
