@@ -137,7 +137,9 @@ pub fn options(bytes: &[u8]) -> Options<'_> {
 impl<'a> Iterator for Options<'a> {
     type Item = Result<TcpOption<'a>, OptionError>;
 
-    #[inline]
+    // Always inlined: the analysis's fold and the renderers then compile to one loop (as
+    // `#[inline]`, `next` stayed a call in the replay build and the analysis ran ~15% slower).
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.partial_sack != 0 {
             let len = std::mem::take(&mut self.partial_sack);
@@ -190,7 +192,7 @@ impl<'a> Iterator for Options<'a> {
 
 impl<'a> Options<'a> {
     /// Decodes one option with a length byte: kind `k`, total length `len`, `body` after both.
-    #[inline]
+    #[inline(always)]
     fn one(&mut self, k: u8, len: u8, body: &'a [u8]) -> Result<TcpOption<'a>, OptionError> {
         let malformed = Err(OptionError::Malformed { kind: k, len });
         match k {
