@@ -5,6 +5,8 @@
 
 use etherparse::{EtherType, Ethernet2HeaderSlice};
 
+use super::error::{ContentError, DecodeError, Layer};
+
 /// LINKTYPE_* values we decode (https://www.tcpdump.org/linktypes.html).
 pub mod linktype {
     pub const NULL: u16 = 0;
@@ -44,35 +46,30 @@ pub enum NetStart {
     Ip,
 }
 
-/// Why the link layer could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkError {
-    /// Fewer bytes than the header needs.
-    Short { need: usize, have: usize },
-    /// A link type sockscope does not decode.
-    Unsupported(u16),
-    /// BSD loopback with an address family that is not IP.
-    Family(u32),
-}
-
 /// Splits the link-layer header off `data`: returns what follows and its offset.
-pub fn strip(lt: u16, data: &[u8]) -> Result<(NetStart, usize), LinkError> {
+/// The link layer's errors are [`DecodeError`]s of layer [`Layer::Link`]: a frame shorter than
+/// the header, a link type not decoded, a loopback address family that is not IP.
+pub fn strip(lt: u16, data: &[u8]) -> Result<(NetStart, usize), DecodeError> {
+    let short = |n: usize| DecodeError::Len {
+        layer: Layer::Link(lt),
+        need: n,
+        have: data.len(),
+        offset: 0,
+    };
     let need = |n: usize| {
         if data.len() < n {
-            Err(LinkError::Short {
-                need: n,
-                have: data.len(),
-            })
+            Err(short(n))
         } else {
             Ok(())
         }
     };
+    let content = |what| DecodeError::Content {
+        layer: Layer::Link(lt),
+        what,
+    };
     match lt {
         linktype::ETHERNET => {
-            let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| LinkError::Short {
-                need: 14,
-                have: data.len(),
-            })?;
+            let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| short(14))?;
             Ok((NetStart::EtherType(eth.ether_type().0), 14))
         }
         linktype::LINUX_SLL => {
@@ -104,13 +101,13 @@ pub fn strip(lt: u16, data: &[u8]) -> Result<(NetStart, usize), LinkError> {
                 // AF_INET6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux)
                 10 | 24 | 28 | 30 => Ok((NetStart::EtherType(EtherType::IPV6.0), 4)),
                 f if f > 1500 => Ok((NetStart::EtherType(f as u16), 4)),
-                other => Err(LinkError::Family(other)),
+                other => Err(content(ContentError::AddressFamily(other))),
             }
         }
         linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSD => Ok((NetStart::Ip, 0)),
         linktype::IPV4 => Ok((NetStart::EtherType(EtherType::IPV4.0), 0)),
         linktype::IPV6 => Ok((NetStart::EtherType(EtherType::IPV6.0), 0)),
-        other => Err(LinkError::Unsupported(other)),
+        other => Err(content(ContentError::LinkType(other))),
     }
 }
 
@@ -172,7 +169,12 @@ mod tests {
         );
         assert_eq!(
             strip(linktype::LINUX_SLL, &b[..15]),
-            Err(LinkError::Short { need: 16, have: 15 })
+            Err(DecodeError::Len {
+                layer: Layer::Link(linktype::LINUX_SLL),
+                need: 16,
+                have: 15,
+                offset: 0
+            })
         );
     }
 
@@ -199,7 +201,10 @@ mod tests {
         );
         assert_eq!(
             strip(linktype::NULL, &[7, 0, 0, 0]),
-            Err(LinkError::Family(7))
+            Err(DecodeError::Content {
+                layer: Layer::Link(linktype::NULL),
+                what: ContentError::AddressFamily(7)
+            })
         );
     }
 
@@ -216,6 +221,12 @@ mod tests {
 
     #[test]
     fn unknown_linktype_is_an_error() {
-        assert_eq!(strip(147, &[0; 40]), Err(LinkError::Unsupported(147)));
+        assert_eq!(
+            strip(147, &[0; 40]),
+            Err(DecodeError::Content {
+                layer: Layer::Link(147),
+                what: ContentError::LinkType(147)
+            })
+        );
     }
 }

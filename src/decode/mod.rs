@@ -1,13 +1,14 @@
 //! Decoding: from a frame's bytes to borrowed views of its network and transport headers.
 //!
 //! Damaged packets are data, not errors: a packet is decoded as far as its bytes go and says
-//! where and why it stopped ([`Stop`]). Lengths follow tshark: TCP's payload length comes from the
+//! where and why it stopped ([`DecodeError`]). Lengths follow tshark: TCP's payload length comes from the
 //! IP header's length fields even when the snaplen cut the bytes short.
 //!
 //! IP fragments are shown per packet (no reassembly): the first fragment carries the transport
 //! header, later fragments are labelled as fragments. This is tshark's view with
 //! `ip.defragment:FALSE`.
 
+mod error;
 pub mod link;
 pub mod options;
 pub mod transport;
@@ -16,7 +17,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
-pub use link::{linktype, linktype_name, LinkError};
+pub use error::{ContentError, DecodeError, Layer};
+pub use link::{linktype, linktype_name};
 pub use transport::{Icmp, Tcp, Transport, Udp};
 
 use crate::source::{Frame, FrameKind};
@@ -52,24 +54,6 @@ impl Fragment {
     }
 }
 
-/// Where and why decoding stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The link layer could not be read.
-    Link(LinkError),
-    /// The frame ends inside the named header.
-    Short {
-        layer: &'static str,
-        need: usize,
-        have: usize,
-    },
-    /// A header's content is impossible (bad version, bad header length, ...).
-    Bad {
-        layer: &'static str,
-        what: &'static str,
-    },
-}
-
 /// A frame decoded as far as it goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
@@ -81,7 +65,8 @@ pub struct Packet<'a> {
     pub transport: Transport<'a>,
     /// The snaplen cut this frame (caplen < wire length).
     pub truncated: bool,
-    pub stop: Option<Stop>,
+    /// Where and why decoding stopped early, if it did.
+    pub stop: Option<DecodeError>,
 }
 
 impl Packet<'_> {
@@ -108,7 +93,7 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Packet<'a> {
     let (start, at) = match link::strip(frame.linktype, data) {
         Ok(v) => v,
         Err(e) => {
-            pkt.stop = Some(Stop::Link(e));
+            pkt.stop = Some(e);
             return pkt;
         }
     };
@@ -120,10 +105,11 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Packet<'a> {
             pkt.vlans = v.ids;
             pkt.vlan_count = v.count;
             if v.cut {
-                pkt.stop = Some(Stop::Short {
-                    layer: "802.1Q",
+                pkt.stop = Some(DecodeError::Len {
+                    layer: Layer::Vlan,
                     need: v.at + 4,
                     have: data.len(),
+                    offset: 0,
                 });
                 return pkt;
             }
@@ -133,17 +119,19 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Packet<'a> {
             v.at
         }
     };
-    decode_ip(&mut pkt, data.get(ip_at..).unwrap_or(&[]));
+    decode_ip(&mut pkt, data.get(ip_at..).unwrap_or(&[]), ip_at);
     pkt
 }
 
-/// Decodes an IP packet and its transport header into `pkt`.
-fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
+/// Decodes an IP packet, which starts at byte `at` of the frame, and its transport header
+/// into `pkt`.
+fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8], at: usize) {
     let Some(&first) = bytes.first() else {
-        pkt.stop = Some(Stop::Short {
-            layer: "IP",
+        pkt.stop = Some(DecodeError::Len {
+            layer: Layer::Ip,
             need: 1,
             have: 0,
+            offset: at,
         });
         return;
     };
@@ -152,25 +140,31 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
         4 => 20,
         6 => 40,
         _ => {
-            pkt.stop = Some(Stop::Bad {
-                layer: "IP",
-                what: "version is neither 4 nor 6",
+            pkt.stop = Some(DecodeError::Content {
+                layer: Layer::Ip,
+                what: ContentError::IpVersion,
             });
             return;
         }
     };
+    let layer = if version == 4 {
+        Layer::Ipv4
+    } else {
+        Layer::Ipv6
+    };
     if bytes.len() < min {
-        pkt.stop = Some(Stop::Short {
-            layer: if version == 4 { "IPv4" } else { "IPv6" },
+        pkt.stop = Some(DecodeError::Len {
+            layer,
             need: min,
             have: bytes.len(),
+            offset: at,
         });
         return;
     }
     let Ok((slice, ext_err)) = LaxIpSlice::from_slice(bytes) else {
-        pkt.stop = Some(Stop::Bad {
-            layer: if version == 4 { "IPv4" } else { "IPv6" },
-            what: "header length out of range",
+        pkt.stop = Some(DecodeError::Content {
+            layer,
+            what: ContentError::IpHeaderLen,
         });
         return;
     };
@@ -205,15 +199,20 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
             let mut jumbo = None;
             if let Some((e, _)) = &ext_err {
                 pkt.stop = Some(match e {
-                    etherparse::err::ipv6_exts::HeaderSliceError::Len(l) => Stop::Short {
-                        layer: "IPv6 extension header",
+                    // etherparse counts `required_len` and `len` from the extension header,
+                    // which starts `layer_start_offset` bytes into the IPv6 packet.
+                    etherparse::err::ipv6_exts::HeaderSliceError::Len(l) => DecodeError::Len {
+                        layer: Layer::Ipv6Extension,
                         need: l.required_len,
                         have: l.len,
+                        offset: at + l.layer_start_offset,
                     },
-                    etherparse::err::ipv6_exts::HeaderSliceError::Content(_) => Stop::Bad {
-                        layer: "IPv6 extension header",
-                        what: "malformed extension header chain",
-                    },
+                    etherparse::err::ipv6_exts::HeaderSliceError::Content(_) => {
+                        DecodeError::Content {
+                            layer: Layer::Ipv6Extension,
+                            what: ContentError::ExtensionChain,
+                        }
+                    }
                 });
             }
             // Walk the chain only when etherparse read it whole (its iterator trusts the chain).
@@ -267,7 +266,7 @@ fn decode_ip<'a>(pkt: &mut Packet<'a>, bytes: &'a [u8]) {
     );
     pkt.transport = t;
     if pkt.stop.is_none() {
-        pkt.stop = stop;
+        pkt.stop = stop.map(|e| e.shifted(at + payload_at));
     }
 }
 

@@ -7,10 +7,10 @@
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::link::{linktype, LinkError};
-use super::options::{options, window_scale, TcpOption};
+use super::link::linktype;
+use super::options::{options, window_scale, OptionError, TcpOption};
 use super::transport::{Tcp, TcpFixed, Udp};
-use super::{decode, Fragment, Ip, Packet, Stop, Transport};
+use super::{decode, ContentError, DecodeError, Fragment, Ip, Layer, Packet, Transport};
 use crate::source::file::LINKTYPE_UNKNOWN;
 use crate::source::{Frame, FrameKind};
 
@@ -454,6 +454,14 @@ fn decode_no_panic(linktype: u16, data: &[u8], origlen: u32) {
 
 /// What holds for any decoded packet, whatever the input.
 fn check_invariants(pkt: &Packet<'_>, data: &[u8]) {
+    // A length error points into the frame and counts fewer bytes than it needs.
+    if let Some(DecodeError::Len {
+        need, have, offset, ..
+    }) = pkt.stop
+    {
+        assert!(have < need, "{:?}", pkt.stop);
+        assert!(offset + have <= data.len(), "{:?}", pkt.stop);
+    }
     let within = |s: &[u8]| {
         let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
         let p = s.as_ptr() as usize;
@@ -469,7 +477,13 @@ fn check_invariants(pkt: &Packet<'_>, data: &[u8]) {
             assert!(t.options.len() <= 40, "more than 40 option bytes");
             if t.fixed.is_none() {
                 assert!(
-                    matches!(pkt.stop, Some(Stop::Short { layer: "TCP", .. })),
+                    matches!(
+                        pkt.stop,
+                        Some(DecodeError::Len {
+                            layer: Layer::Tcp,
+                            ..
+                        })
+                    ),
                     "TCP without its fixed header must say it was cut: {:?}",
                     pkt.stop
                 );
@@ -485,7 +499,13 @@ fn check_invariants(pkt: &Packet<'_>, data: &[u8]) {
             assert!(pkt.ip.is_some(), "UDP without IP");
             assert!(within(u.payload), "UDP payload outside the frame");
             if u.length.is_none() {
-                assert!(matches!(pkt.stop, Some(Stop::Short { layer: "UDP", .. })));
+                assert!(matches!(
+                    pkt.stop,
+                    Some(DecodeError::Len {
+                        layer: Layer::Udp,
+                        ..
+                    })
+                ));
             }
         }
         Transport::Icmp(i) => {
@@ -810,7 +830,13 @@ fn null_loopback_other_af_inet6_values_and_byte_orders() {
 fn null_loopback_non_ip_family_stops_at_the_link() {
     let data = concat(&[&[7, 0, 0, 0], &NULL_IPV6_UDP[4..]]);
     let pkt = decode_whole(linktype::NULL, &data);
-    assert_eq!(pkt.stop, Some(Stop::Link(LinkError::Family(7))));
+    assert_eq!(
+        pkt.stop,
+        Some(DecodeError::Content {
+            layer: Layer::Link(linktype::NULL),
+            what: ContentError::AddressFamily(7)
+        })
+    );
     assert_eq!(pkt.ip, None);
     assert_eq!(pkt.transport, Transport::None);
 }
@@ -1118,12 +1144,21 @@ fn arp_is_not_ip() {
 #[test]
 fn unknown_linktype_stops_at_the_link() {
     let pkt = decode_whole(147, &ETH_IPV4_TCP_SYN);
-    assert_eq!(pkt.stop, Some(Stop::Link(LinkError::Unsupported(147))));
+    assert_eq!(
+        pkt.stop,
+        Some(DecodeError::Content {
+            layer: Layer::Link(147),
+            what: ContentError::LinkType(147)
+        })
+    );
     assert_eq!(pkt.ip, None);
     let pkt = decode_whole(LINKTYPE_UNKNOWN, &ETH_IPV4_TCP_SYN);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Link(LinkError::Unsupported(LINKTYPE_UNKNOWN)))
+        Some(DecodeError::Content {
+            layer: Layer::Link(LINKTYPE_UNKNOWN),
+            what: ContentError::LinkType(LINKTYPE_UNKNOWN)
+        })
     );
 }
 
@@ -1153,10 +1188,11 @@ fn tcp_header_cut_to_12_bytes_keeps_the_ports() {
     assert!(t.payload.is_empty() && t.options.is_empty());
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "TCP",
+        Some(DecodeError::Len {
+            layer: Layer::Tcp,
             need: 20,
-            have: 12
+            have: 12,
+            offset: 34
         })
     );
     assert!(pkt.truncated);
@@ -1173,10 +1209,11 @@ fn tcp_header_cut_before_the_ports_has_no_tcp() {
     assert_eq!(pkt.transport, Transport::None);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "TCP",
+        Some(DecodeError::Len {
+            layer: Layer::Tcp,
             need: 20,
-            have: 3
+            have: 3,
+            offset: 34
         })
     );
     assert!(pkt.ip.is_some());
@@ -1195,10 +1232,11 @@ fn tcp_options_cut_are_flagged() {
     );
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "TCP options",
+        Some(DecodeError::Len {
+            layer: Layer::TcpOptions,
             need: 40,
-            have: 27
+            have: 27,
+            offset: 34
         })
     );
     // mss and sackOK were captured whole; the timestamps option runs past the end.
@@ -1208,7 +1246,7 @@ fn tcp_options_cut_are_flagged() {
         vec![
             Ok(TcpOption::Mss(1460)),
             Ok(TcpOption::SackPermitted),
-            Err(())
+            Err(OptionError::Truncated { kind: 8, offset: 6 })
         ]
     );
 }
@@ -1225,9 +1263,9 @@ fn tcp_data_offset_below_five_is_bad() {
     assert!(t.payload.is_empty() && t.options.is_empty());
     assert_eq!(
         pkt.stop,
-        Some(Stop::Bad {
-            layer: "TCP",
-            what: "header length below 20 bytes"
+        Some(DecodeError::Content {
+            layer: Layer::Tcp,
+            what: ContentError::TcpHeaderLen
         })
     );
 }
@@ -1242,8 +1280,9 @@ fn tcp_data_offset_beyond_the_ip_payload_has_no_len() {
     assert!(tcp(&pkt).options_cut);
     assert!(matches!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "TCP options",
+        Some(DecodeError::Len {
+            layer: Layer::TcpOptions,
+            offset: 20,
             ..
         })
     ));
@@ -1258,10 +1297,11 @@ fn udp_header_cut_after_the_ports() {
     assert_eq!(u.payload_len(), None);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "UDP",
+        Some(DecodeError::Len {
+            layer: Layer::Udp,
             need: 8,
-            have: 6
+            have: 6,
+            offset: s.l4_at
         })
     );
 }
@@ -1278,7 +1318,13 @@ fn udp_length_larger_than_the_ip_payload_is_flagged() {
         u.payload, b"hello",
         "the payload never runs past the captured bytes"
     );
-    assert!(matches!(pkt.stop, Some(Stop::Bad { layer: "UDP", .. })));
+    assert_eq!(
+        pkt.stop,
+        Some(DecodeError::Content {
+            layer: Layer::Udp,
+            what: ContentError::UdpLength
+        })
+    );
 }
 
 #[test]
@@ -1300,9 +1346,9 @@ fn ip_version_neither_4_nor_6_is_bad() {
     assert_eq!(pkt.ip, None);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Bad {
-            layer: "IP",
-            what: "version is neither 4 nor 6"
+        Some(DecodeError::Content {
+            layer: Layer::Ip,
+            what: ContentError::IpVersion
         })
     );
 }
@@ -1313,7 +1359,13 @@ fn ipv4_header_length_below_20_is_bad() {
     data[0] = 0x44;
     let pkt = decode_whole(linktype::RAW, &data);
     assert_eq!(pkt.ip, None);
-    assert!(matches!(pkt.stop, Some(Stop::Bad { layer: "IPv4", .. })));
+    assert_eq!(
+        pkt.stop,
+        Some(DecodeError::Content {
+            layer: Layer::Ipv4,
+            what: ContentError::IpHeaderLen
+        })
+    );
 }
 
 #[test]
@@ -1335,10 +1387,11 @@ fn ipv4_total_length_shorter_than_the_capture_trims_the_ip_payload() {
     assert_eq!(ip(&pkt).payload_len, 16);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "TCP",
+        Some(DecodeError::Len {
+            layer: Layer::Tcp,
             need: 20,
-            have: 16
+            have: 16,
+            offset: 20
         })
     );
 }
@@ -1357,7 +1410,12 @@ fn link_headers_cut_short() {
             let pkt = decode_whole(lt, &data);
             assert_eq!(
                 pkt.stop,
-                Some(Stop::Link(LinkError::Short { need, have })),
+                Some(DecodeError::Len {
+                    layer: Layer::Link(lt),
+                    need,
+                    have,
+                    offset: 0
+                }),
                 "linktype {lt} with {have} bytes"
             );
         }
@@ -1369,10 +1427,11 @@ fn raw_ip_empty_frame_is_short() {
     let pkt = decode_whole(linktype::RAW, &[]);
     assert_eq!(
         pkt.stop,
-        Some(Stop::Short {
-            layer: "IP",
+        Some(DecodeError::Len {
+            layer: Layer::Ip,
             need: 1,
-            have: 0
+            have: 0,
+            offset: 0
         })
     );
 }
@@ -1474,7 +1533,7 @@ fn xorshift_is_reproducible() {
 /// its loop when the tag is cut and returns EtherType 0x8100 as if it were the payload's type,
 /// so `decode` returns early with `stop: None` and the frame is labelled "EtherType 0x8100".
 /// Fix: have `strip_vlans` report the cut (e.g. return a flag), and set
-/// `Stop::Short { layer: "802.1Q", need: at + 4, have: data.len() }` in `decode`.
+/// `DecodeError::Len { layer: Layer::Vlan, need: at + 4, have: data.len(), .. }` in `decode`.
 #[test]
 fn regression_cut_inside_vlan_tag_reports_no_stop() {
     for s in VLAN_SAMPLES {
@@ -1485,8 +1544,8 @@ fn regression_cut_inside_vlan_tag_reports_no_stop() {
 /// Regression (fixed): a frame cut inside an IPv6 extension header reports no stop. `decode_ip` ignores the
 /// extension-header error that `LaxIpSlice::from_slice` returns (`_ext_err`), so the packet
 /// shows IP protocol 44 (Fragment) or 0 (Hop-by-Hop) as its transport, with `stop: None`.
-/// Fix: when `_ext_err` is `Some`, set `pkt.stop = Some(Stop::Short { layer: "IPv6 extension
-/// header", .. })` (or `Stop::Bad` for a content error) and leave `transport` as `None`.
+/// Fix: when `_ext_err` is `Some`, set `pkt.stop = Some(DecodeError::Len { layer: Layer::Ipv6Extension,
+/// .. })` (or `DecodeError::Content` for a content error) and leave `transport` as `None`.
 #[test]
 fn regression_cut_inside_ipv6_extension_header_reports_no_stop() {
     for s in IPV6_EXTENSION_SAMPLES {
@@ -1544,7 +1603,7 @@ static RAW_IPV6_HBH_THEN_CUT_DSTOPTS: [u8; 52] = [
 /// raw IP: its bytes start with 0x66).
 /// Fix: only iterate the extensions when `_ext_err` is `None`, or walk the chain with the
 /// checked `Ipv6RawExtHeaderSlice::from_slice` / `Ipv6FragmentHeaderSlice::from_slice` over
-/// `bytes[40..payload_at]`; report the error as a `Stop` (see the test above).
+/// `bytes[40..payload_at]`; report the error as a `DecodeError` (see the test above).
 #[test]
 fn regression_ipv6_extension_error_after_a_good_header_reads_out_of_bounds() {
     isolated(

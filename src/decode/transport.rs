@@ -3,7 +3,7 @@
 //! A header cut short still shows what it has: tshark shows the ports of a TCP header of which
 //! only 12 bytes were captured, so do we.
 
-use super::Stop;
+use super::{ContentError, DecodeError, Layer};
 
 mod field {
     use core::ops::Range;
@@ -104,13 +104,14 @@ fn be32(b: &[u8], r: core::ops::Range<usize>) -> u32 {
 
 /// Decodes the transport header of protocol `proto` from the captured `bytes`; `declared` is the
 /// transport length the IP header gives. `first_fragment`: the bytes start a fragmented
-/// datagram, so a UDP length field describes the whole datagram, not these bytes.
+/// datagram, so a UDP length field describes the whole datagram, not these bytes. A
+/// [`DecodeError::Len`] counts from the first of `bytes` (offset 0).
 pub fn decode(
     proto: u8,
     bytes: &[u8],
     declared: u32,
     first_fragment: bool,
-) -> (Transport<'_>, Option<Stop>) {
+) -> (Transport<'_>, Option<DecodeError>) {
     match proto {
         ipproto::TCP => tcp(bytes, declared),
         ipproto::UDP => udp(bytes, if first_fragment { u32::MAX } else { declared }),
@@ -119,13 +120,19 @@ pub fn decode(
     }
 }
 
-fn short(layer: &'static str, need: usize, have: usize) -> Option<Stop> {
-    Some(Stop::Short { layer, need, have })
+/// The bytes end inside `layer`'s header; offsets count from the transport header.
+fn short(layer: Layer, need: usize, have: usize) -> Option<DecodeError> {
+    Some(DecodeError::Len {
+        layer,
+        need,
+        have,
+        offset: 0,
+    })
 }
 
-fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
+fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<DecodeError>) {
     if b.len() < 4 {
-        return (Transport::None, short("TCP", field::TCP_MIN, b.len()));
+        return (Transport::None, short(Layer::Tcp, field::TCP_MIN, b.len()));
     }
     let mut t = Tcp {
         sport: be16(b, field::SPORT),
@@ -136,7 +143,10 @@ fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
         payload: &[],
     };
     if b.len() < field::TCP_MIN {
-        return (Transport::Tcp(t), short("TCP", field::TCP_MIN, b.len()));
+        return (
+            Transport::Tcp(t),
+            short(Layer::Tcp, field::TCP_MIN, b.len()),
+        );
     }
     let off_flags = be16(b, field::OFF_FLAGS);
     let header_len = ((off_flags >> 12) * 4) as u8;
@@ -152,16 +162,16 @@ fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
     });
     let mut stop = None;
     if hl < field::TCP_MIN {
-        stop = Some(Stop::Bad {
-            layer: "TCP",
-            what: "header length below 20 bytes",
+        stop = Some(DecodeError::Content {
+            layer: Layer::Tcp,
+            what: ContentError::TcpHeaderLen,
         });
     } else {
         let opt_end = hl.min(b.len());
         t.options = &b[field::TCP_MIN..opt_end];
         t.options_cut = hl > b.len();
         if t.options_cut {
-            stop = short("TCP options", hl, b.len());
+            stop = short(Layer::TcpOptions, hl, b.len());
         }
         t.payload = b.get(hl..).unwrap_or(&[]);
         if let Some(l) = len {
@@ -171,9 +181,12 @@ fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
     (Transport::Tcp(t), stop)
 }
 
-fn udp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
+fn udp(b: &[u8], declared: u32) -> (Transport<'_>, Option<DecodeError>) {
     if b.len() < 4 {
-        return (Transport::None, short("UDP", field::UDP_LEN_END, b.len()));
+        return (
+            Transport::None,
+            short(Layer::Udp, field::UDP_LEN_END, b.len()),
+        );
     }
     let mut u = Udp {
         sport: be16(b, field::SPORT),
@@ -183,23 +196,26 @@ fn udp(b: &[u8], declared: u32) -> (Transport<'_>, Option<Stop>) {
         payload: &[],
     };
     if b.len() < field::UDP_LEN_END {
-        return (Transport::Udp(u), short("UDP", field::UDP_LEN_END, b.len()));
+        return (
+            Transport::Udp(u),
+            short(Layer::Udp, field::UDP_LEN_END, b.len()),
+        );
     }
     let length = be16(b, field::UDP_LEN);
     u.length = Some(length);
     u.length_ok = length >= 8 && length as u32 <= declared;
     let end = (length as usize).clamp(8, b.len());
     u.payload = &b[8..end];
-    let stop = (!u.length_ok).then_some(Stop::Bad {
-        layer: "UDP",
-        what: "length field disagrees with the IP length",
+    let stop = (!u.length_ok).then_some(DecodeError::Content {
+        layer: Layer::Udp,
+        what: ContentError::UdpLength,
     });
     (Transport::Udp(u), stop)
 }
 
-fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<Stop>) {
+fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<DecodeError>) {
     if b.len() < 4 {
-        return (Transport::None, short("ICMP", 4, b.len()));
+        return (Transport::None, short(Layer::Icmp, 4, b.len()));
     }
     let (kind, code) = (b[0], b[1]);
     let is_error = if v6 {

@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub use self::sink::Sink;
 
 use crate::analyse::flags as f;
-use crate::decode::options::{mptcp_subtype_name, options, TcpOption};
-use crate::decode::{linktype_name, Icmp, LinkError, Packet, Stop, Transport};
+use crate::decode::options::{mptcp_subtype_name, options, OptionError, TcpOption};
+use crate::decode::{linktype_name, Icmp, Layer, Packet, Transport};
 use crate::source::FrameKind;
 
 /// tcpdump's flag letters: `S` SYN, `F` FIN, `P` PSH, `R` RST, `U` URG, `E` ECE, `W` CWR,
@@ -180,15 +180,20 @@ pub fn endpoint<S: Sink + ?Sized>(out: &mut S, addr: IpAddr, port: Option<u16>) 
 
 /// TCP options as tcpdump lists them: `mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7`.
 /// `sack_base`: the peer's initial sequence number, to show SACK edges relative (as the ACK is);
-/// None shows them raw.
+/// None shows them raw. A problem in the list shows as a note where Wireshark flags it
+/// ([`option_note`]); EOL and its zero padding are not shown.
 pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_base: Option<u32>) {
     let mut first = true;
     for o in options(bytes) {
+        if let Ok(TcpOption::Eol) = o {
+            continue;
+        }
         if !first {
             out.put(",");
         }
         first = false;
         match o {
+            Ok(TcpOption::Eol) => {}
             Ok(TcpOption::Nop) => out.put("nop"),
             Ok(TcpOption::Mss(m)) => {
                 out.put("mss ");
@@ -199,11 +204,11 @@ pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_
                 num(out, s);
             }
             Ok(TcpOption::SackPermitted) => out.put("sackOK"),
-            Ok(TcpOption::Sack { blocks, count }) => {
+            Ok(TcpOption::Sack(blocks)) => {
                 out.put("sack ");
-                num(out, count);
+                num(out, blocks.len() as u64);
                 let base = sack_base.unwrap_or(0);
-                for (l, r) in blocks.iter().take(count as usize) {
+                for (l, r) in blocks.iter() {
                     out.put(" {");
                     num(out, l.wrapping_sub(base));
                     out.put(":");
@@ -217,7 +222,7 @@ pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_
                 out.put(" ecr ");
                 num(out, ecr);
             }
-            Ok(TcpOption::Mptcp { subtype }) => {
+            Ok(TcpOption::Mptcp { subtype, .. }) => {
                 out.put("mptcp ");
                 out.put(mptcp_subtype_name(subtype));
             }
@@ -232,7 +237,7 @@ pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_
                 out.put(":");
                 num(out, data.len() as u64);
             }
-            Err(()) => out.put("bad opt"),
+            Err(e) => out.put(option_note(&e)),
         }
     }
     if cut {
@@ -240,6 +245,20 @@ pub fn tcp_options<S: Sink + ?Sized>(out: &mut S, bytes: &[u8], cut: bool, sack_
             out.put(",");
         }
         out.put("options cut by the snaplen");
+    }
+}
+
+/// The short note an option list shows for a problem: `bad opt` for an option that cannot be
+/// read (cut, impossible or wrong length), and what Wireshark flags for a SACK option ending
+/// inside a block (after its whole blocks) and for non-zero bytes after EOL (its
+/// "Non-zero header padding").
+pub fn option_note(e: &OptionError) -> &'static str {
+    match e {
+        OptionError::Truncated { .. }
+        | OptionError::BadLength { .. }
+        | OptionError::Malformed { .. } => "bad opt",
+        OptionError::PartialSackBlock { .. } => "partial sack block",
+        OptionError::NonZeroPadding { .. } => "non-zero header padding",
     }
 }
 
@@ -349,16 +368,8 @@ pub fn other_label<S: Sink + ?Sized>(
         out.put("pcapng Custom Block (no packet)");
         return;
     }
-    if let Some(Stop::Link(e)) = pkt.stop {
-        let _ = match e {
-            LinkError::Unsupported(lt) => write!(out, "link type {lt} not decoded"),
-            LinkError::Short { need, have } => write!(
-                out,
-                "{} header cut: {have} of {need} bytes",
-                linktype_name(linktype)
-            ),
-            LinkError::Family(af) => write!(out, "loopback frame, address family {af} (not IP)"),
-        };
+    if let Some(e) = pkt.stop.filter(|e| matches!(e.layer(), Layer::Link(_))) {
+        let _ = write!(out, "{e}");
         return;
     }
     if let Some(ip) = pkt.ip {
@@ -395,20 +406,14 @@ pub fn other_label<S: Sink + ?Sized>(
             Transport::Tcp(_) => write!(out, "TCP header cut after the ports"),
             Transport::Udp(_) => write!(out, "UDP header cut after the ports"),
             Transport::None => match pkt.stop {
-                Some(Stop::Short { layer, need, have }) => {
-                    write!(out, "{layer} header cut: {have} of {need} bytes")
-                }
-                Some(Stop::Bad { layer, what }) => write!(out, "bad {layer}: {what}"),
-                _ => write!(out, "IP packet"),
+                Some(e) => write!(out, "{e}"),
+                None => write!(out, "IP packet"),
             },
         };
         return;
     }
     let _ = match (pkt.ether_type, pkt.stop) {
-        (_, Some(Stop::Short { layer, need, have })) => {
-            write!(out, "{layer} header cut: {have} of {need} bytes")
-        }
-        (_, Some(Stop::Bad { layer, what })) => write!(out, "bad {layer}: {what}"),
+        (_, Some(e)) => write!(out, "{e}"),
         (Some(et), _) if et < 0x0600 => write!(out, "IEEE 802.3 frame (LLC, length {et})"),
         (Some(et), _) => match ether_type_name(et) {
             Some(n) => write!(out, "{n}"),
@@ -458,6 +463,43 @@ mod tests {
         let mut s = String::new();
         tcp_options(&mut s, &b, false, None);
         assert_eq!(s, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7");
+    }
+
+    fn shown(b: &[u8], base: Option<u32>) -> String {
+        let mut s = String::new();
+        tcp_options(&mut s, b, false, base);
+        s
+    }
+
+    /// A SACK option of 22 bytes: two whole blocks and 4 bytes of a third. The display shows
+    /// the whole blocks and a note, as Wireshark does; the analysis uses the same blocks.
+    #[test]
+    fn sack_with_a_partial_block_shows_what_the_analysis_uses() {
+        let mut b = vec![1, 1, 5, 22];
+        for edge in [1010u32, 1020, 1030, 1040, 1050] {
+            b.extend_from_slice(&edge.to_be_bytes());
+        }
+        assert_eq!(
+            shown(&b, Some(1000)),
+            "nop,nop,sack 2 {10:20} {30:40},partial sack block"
+        );
+        let analysed = crate::analyse::tcp::parse_options(&b);
+        assert_eq!(analysed.sack_blocks(), &[(1010, 1020), (1030, 1040)]);
+        assert!(analysed.malformed && !analysed.truncated);
+    }
+
+    #[test]
+    fn malformed_option_lists() {
+        // Cut, impossible length, wrong fixed length (skipped, the walk goes on).
+        assert_eq!(shown(&[1, 8, 10, 0], None), "nop,bad opt");
+        assert_eq!(shown(&[30, 0, 1], None), "bad opt");
+        assert_eq!(shown(&[2, 3, 5, 3, 3, 7], None), "bad opt,wscale 7");
+        // EOL and zero padding are not shown; a non-zero byte after EOL is flagged.
+        assert_eq!(shown(&[1, 0, 0, 0], None), "nop");
+        assert_eq!(shown(&[1, 0, 2, 4], None), "nop,non-zero header padding");
+        let mut s = String::new();
+        tcp_options(&mut s, &[0, 48], true, None);
+        assert_eq!(s, "non-zero header padding,options cut by the snaplen");
     }
 
     /// The fast address and time writers give exactly what `Display` gives.

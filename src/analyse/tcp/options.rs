@@ -1,35 +1,10 @@
-//! TCP option list parsing, allocation-free, walking the list the way Wireshark's
-//! `tcp_dissect_options` (packet-tcp.c, 4.0) does:
-//!
-//! * EOL (0) and NOP (1) are one byte each; EOL does not end the walk, but any non-zero byte
-//!   after an EOL does ("non-zero header padding").
-//! * Every other kind has a length byte counting kind and length. A missing length byte, or a
-//!   length that runs past the end of the bytes, ends the walk (`truncated`); a length below 2
-//!   ends it too (`malformed`).
-//! * A known option whose length is not the one its RFC fixes (MSS 4, WS 3, SACK_PERM 2,
-//!   TS 10) is skipped and counted as `malformed`, as Wireshark's `tcp_option_len_check` does.
+//! What a TCP option list carries, for the analysis: a fixed-size summary folded from the one
+//! option walk in [`crate::decode::options`] (Wireshark 4.0's `tcp_dissect_options` rules;
+//! see there), so the analysis and the display read the same options. Allocation-free.
 
-/// Option kinds this parser knows.
-pub mod kind {
-    pub const EOL: u8 = 0;
-    pub const NOP: u8 = 1;
-    pub const MSS: u8 = 2;
-    pub const WINDOW_SCALE: u8 = 3;
-    pub const SACK_PERMITTED: u8 = 4;
-    pub const SACK: u8 = 5;
-    pub const TIMESTAMPS: u8 = 8;
-    pub const MPTCP: u8 = 30;
-    pub const TFO: u8 = 34;
-}
+pub use crate::decode::options::{kind, MAX_SACK_BLOCKS};
+use crate::decode::options::{options, OptionError, TcpOption};
 
-const LEN_MSS: usize = 4;
-const LEN_WINDOW_SCALE: usize = 3;
-const LEN_SACK_PERMITTED: usize = 2;
-const LEN_TIMESTAMPS: usize = 10;
-/// Bytes per SACK block (left and right edge).
-const SACK_BLOCK_LEN: usize = 8;
-/// At most 4 SACK blocks fit in 40 option bytes.
-pub const MAX_SACK_BLOCKS: usize = 4;
 /// Each MPTCP option takes at least 3 bytes; 40 option bytes hold at most 13.
 pub const MAX_MPTCP: usize = 13;
 /// Each unknown option takes at least 2 bytes; 40 option bytes hold at most 20.
@@ -70,7 +45,8 @@ pub struct Options {
     /// The list runs past the bytes given: a length byte is missing or an option's length
     /// reaches past the end (header cut by the snaplen, or a bogus length).
     pub truncated: bool,
-    /// An option length below 2, or a known option with the wrong length.
+    /// An option length below 2, a known option with the wrong length, or a SACK option that
+    /// ends inside a block (its whole blocks are still taken).
     pub malformed: bool,
 }
 
@@ -96,107 +72,67 @@ impl Options {
     }
 }
 
-/// Parses a TCP option list (the bytes after the fixed 20-byte header, as captured).
+/// Parses a TCP option list (the bytes after the fixed 20-byte header, as captured): a fold
+/// over [`crate::decode::options::options`], the walk the display reads too.
 pub fn parse_options(bytes: &[u8]) -> Options {
     let mut out = Options::default();
-    let mut pos = 0usize;
-    let mut eol_seen = false;
-    while let Some(&k) = bytes.get(pos) {
-        if eol_seen && k != kind::EOL {
-            // Wireshark: "Non-zero header padding" ends the walk.
-            break;
+    for item in options(bytes) {
+        match item {
+            Ok(o) => out.add(o),
+            Err(e) => out.note(e),
         }
-        if k == kind::EOL || k == kind::NOP {
-            eol_seen |= k == kind::EOL;
-            pos += 1;
-            continue;
-        }
-        let Some(&len) = bytes.get(pos + 1) else {
-            out.truncated = true;
-            break;
-        };
-        let len = usize::from(len);
-        if len < 2 {
-            out.malformed = true;
-            break;
-        }
-        let Some(opt) = bytes.get(pos..pos + len) else {
-            out.truncated = true;
-            break;
-        };
-        parse_one(k, opt, &mut out);
-        pos += len;
     }
     out
 }
 
-/// Decodes one option with a length byte; `opt` spans kind, length and body.
-fn parse_one(k: u8, opt: &[u8], out: &mut Options) {
-    let body = opt.get(2..).unwrap_or(&[]);
-    match k {
-        kind::MSS => match (opt.len() == LEN_MSS, body) {
-            (true, &[a, b]) => out.mss = Some(u16::from_be_bytes([a, b])),
-            _ => out.malformed = true,
-        },
-        kind::WINDOW_SCALE => match (opt.len() == LEN_WINDOW_SCALE, body) {
-            (true, &[s]) => out.wscale = Some(s),
-            _ => out.malformed = true,
-        },
-        kind::SACK_PERMITTED => {
-            if opt.len() == LEN_SACK_PERMITTED {
-                out.sack_perm = true;
-            } else {
-                out.malformed = true;
-            }
-        }
-        kind::SACK => {
-            if body.len() % SACK_BLOCK_LEN != 0 {
-                out.malformed = true;
-            }
-            for block in body.chunks_exact(SACK_BLOCK_LEN) {
-                let i = usize::from(out.sack_count);
-                if i >= MAX_SACK_BLOCKS {
-                    break;
+impl Options {
+    #[inline]
+    fn add(&mut self, o: TcpOption<'_>) {
+        match o {
+            TcpOption::Eol | TcpOption::Nop => {}
+            TcpOption::Mss(m) => self.mss = Some(m),
+            TcpOption::WindowScale(s) => self.wscale = Some(s),
+            TcpOption::SackPermitted => self.sack_perm = true,
+            TcpOption::Sack(blocks) => {
+                for block in blocks.iter() {
+                    let i = usize::from(self.sack_count);
+                    if i >= MAX_SACK_BLOCKS {
+                        break;
+                    }
+                    self.sack[i] = block;
+                    self.sack_count += 1;
                 }
-                out.sack[i] = (be32(&block[0..4]), be32(&block[4..8]));
-                out.sack_count += 1;
             }
-        }
-        kind::TIMESTAMPS => {
-            if opt.len() == LEN_TIMESTAMPS && body.len() == 8 {
-                out.timestamps = Some((be32(&body[0..4]), be32(&body[4..8])));
-            } else {
-                out.malformed = true;
-            }
-        }
-        kind::MPTCP => {
-            let i = usize::from(out.mptcp_count);
-            match body.first() {
-                Some(&b) if i < MAX_MPTCP => {
-                    out.mptcp[i] = MptcpOption {
-                        subtype: b >> 4,
-                        len: u8::try_from(opt.len()).unwrap_or(u8::MAX),
-                    };
-                    out.mptcp_count += 1;
+            TcpOption::Timestamps { val, ecr } => self.timestamps = Some((val, ecr)),
+            TcpOption::Mptcp { subtype, len } => {
+                let i = usize::from(self.mptcp_count);
+                if i < MAX_MPTCP {
+                    self.mptcp[i] = MptcpOption { subtype, len };
+                    self.mptcp_count += 1;
                 }
-                Some(_) => {}
-                None => out.malformed = true,
             }
-        }
-        kind::TFO => out.tfo_cookie_len = Some(u8::try_from(body.len()).unwrap_or(u8::MAX)),
-        other => {
-            let i = usize::from(out.unknown_count);
-            if i < MAX_UNKNOWN {
-                out.unknown[i] = other;
-                out.unknown_count += 1;
+            TcpOption::FastOpen(cookie) => {
+                self.tfo_cookie_len = Some(u8::try_from(cookie.len()).unwrap_or(u8::MAX))
+            }
+            TcpOption::Unknown { kind, .. } => {
+                let i = usize::from(self.unknown_count);
+                if i < MAX_UNKNOWN {
+                    self.unknown[i] = kind;
+                    self.unknown_count += 1;
+                }
             }
         }
     }
-}
 
-fn be32(b: &[u8]) -> u32 {
-    match b {
-        &[a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
-        _ => 0,
+    #[inline]
+    fn note(&mut self, e: OptionError) {
+        match e {
+            OptionError::Truncated { .. } => self.truncated = true,
+            OptionError::BadLength { .. }
+            | OptionError::Malformed { .. }
+            | OptionError::PartialSackBlock { .. } => self.malformed = true,
+            // Wireshark ends the walk there and flags nothing the analysis uses.
+            OptionError::NonZeroPadding { .. } => {}
+        }
     }
 }

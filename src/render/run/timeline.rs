@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
-use crate::render::describe::flag_letters;
+use crate::render::describe::{flag_letters, option_note};
 use crate::render::text::findings;
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
@@ -109,16 +109,16 @@ pub fn compact_options(out: &mut String, bytes: &[u8]) {
     let mut first = true;
     for o in options(bytes) {
         let word = match o {
-            Ok(TcpOption::Nop) => continue,
+            Ok(TcpOption::Eol | TcpOption::Nop) => continue,
             Ok(TcpOption::Mss(m)) => format!("mss {m}"),
             Ok(TcpOption::WindowScale(s)) => format!("wscale {s}"),
             Ok(TcpOption::SackPermitted) => "sackOK".into(),
-            Ok(TcpOption::Sack { .. }) => "sack".into(),
+            Ok(TcpOption::Sack(_)) => "sack".into(),
             Ok(TcpOption::Timestamps { .. }) => "TS".into(),
             Ok(TcpOption::Mptcp { .. }) => "mptcp".into(),
             Ok(TcpOption::FastOpen(_)) => "tfo".into(),
             Ok(TcpOption::Unknown { kind, .. }) => format!("opt-{kind}"),
-            Err(()) => "bad opt".into(),
+            Err(e) => option_note(&e).into(),
         };
         if !first {
             out.push(',');
