@@ -33,7 +33,7 @@ impl fmt::Display for Layer {
             Layer::Ip => "IP",
             Layer::Ipv4 => "IPv4",
             Layer::Ipv6 => "IPv6",
-            Layer::Ipv6Extension => "IPv6 extension header",
+            Layer::Ipv6Extension => "IPv6 extension",
             Layer::Tcp => "TCP",
             Layer::TcpOptions => "TCP options",
             Layer::Udp => "UDP",
@@ -151,7 +151,7 @@ mod tests {
                     have: 2,
                     offset: 54,
                 },
-                "IPv6 extension header header cut: 2 of 8 bytes",
+                "IPv6 extension header cut: 2 of 8 bytes",
             ),
             (
                 DecodeError::Content {

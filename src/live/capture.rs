@@ -19,7 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture, Precision};
 
 use crate::decode::{decode, Transport};
-use crate::source::{Frame, FrameKind};
+use crate::source::Frame;
 
 use super::LiveError;
 
@@ -224,16 +224,7 @@ enum Kind {
 /// Sorts a packet: the stop sentinel, one of the run's (a port matches: belt and braces after
 /// the BPF filter, which packets already in the ring may predate), or another.
 fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: &[u16]) -> Kind {
-    let frame = Frame {
-        number: 0,
-        ts: None,
-        linktype,
-        caplen: data.len() as u32,
-        origlen: data.len() as u32,
-        data,
-        interface: None,
-        kind: FrameKind::Packet,
-    };
+    let frame = Frame::bare(linktype, data);
     let p = decode(&frame);
     let (sport, dport) = match p.transport {
         Transport::Udp(u) if u.dport == sentinel_port && u.payload.starts_with(SENTINEL) => {

@@ -71,16 +71,7 @@ impl RunData {
 
 /// The TCP or UDP endpoints of a packet (`None` for anything else).
 pub fn endpoints(linktype: u16, data: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    let frame = Frame {
-        number: 0,
-        ts: None,
-        linktype,
-        caplen: data.len() as u32,
-        origlen: data.len() as u32,
-        data,
-        interface: None,
-        kind: FrameKind::Packet,
-    };
+    let frame = Frame::bare(linktype, data);
     let p = decode(&frame);
     let ip = p.ip?;
     let (s, d) = match p.transport {

@@ -39,7 +39,21 @@ pub struct Frame<'a> {
     pub kind: FrameKind,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
+    /// A packet that comes from no file (a live capture): frame 0, no timestamp, nothing cut.
+    pub fn bare(linktype: u16, data: &'a [u8]) -> Frame<'a> {
+        Frame {
+            number: 0,
+            ts: None,
+            linktype,
+            caplen: data.len() as u32,
+            origlen: data.len() as u32,
+            data,
+            interface: None,
+            kind: FrameKind::Packet,
+        }
+    }
+
     /// The packet was cut by the snaplen.
     pub fn is_truncated(&self) -> bool {
         self.caplen < self.origlen

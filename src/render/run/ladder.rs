@@ -15,8 +15,9 @@ use crate::analyse::flags as f;
 use crate::render::describe::flag_letters;
 use crate::render::{width, Palette, TextOptions};
 
-use super::timeline::{flag_style, paint, time_cell};
+use super::timeline::{paint, time_cell};
 use crate::live::model::{Dir, Pkt, Proto, View};
+use crate::render::text::flag_style;
 
 /// Columns between the two lifelines.
 const SPAN: usize = 52;

@@ -18,7 +18,7 @@ use std::fmt::Write;
 use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
 use crate::render::describe::{flag_letters, option_note};
-use crate::render::text::findings;
+use crate::render::text::{findings, flag_style};
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
 use crate::live::event::{show_bytes, Event, Part, Role};
@@ -125,21 +125,6 @@ pub fn compact_options(out: &mut String, bytes: &[u8]) {
         }
         first = false;
         out.push_str(&word);
-    }
-}
-
-/// The flags' colour, as the replay timeline colours them.
-pub fn flag_style(flags: u16) -> &'static str {
-    if flags & f::RST != 0 {
-        Palette::RED
-    } else if flags & f::SYN != 0 {
-        Palette::GREEN
-    } else if flags & f::FIN != 0 {
-        Palette::MAGENTA
-    } else if flags & f::PSH != 0 {
-        Palette::BLUE
-    } else {
-        ""
     }
 }
 
