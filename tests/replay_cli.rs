@@ -169,3 +169,65 @@ fn saved_loopback_capture_replays() {
     assert_eq!(s.lines().count(), 10);
     assert!(s.contains("[S]") && s.contains("[S.]") && s.contains("[P.]") && s.contains("[F.]"));
 }
+
+/// `--help` carries the exit-status table, and each documented status is what the binary
+/// returns: 0 ok, 2 bad usage, 2 bad input, 2 when the output cannot be written (a full disk is
+/// an error; only a closed pipe is not, see bad_input's pipe test).
+#[test]
+fn exit_statuses_are_the_documented_ones() {
+    let help = sockscope().arg("--help").output().expect("run");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for line in [
+        "0    ok",
+        "1    a self-check",
+        "2    bad usage",
+        "130  interrupted",
+    ] {
+        assert!(text.contains(line), "--help lacks {line:?}:\n{text}");
+    }
+    let ok = sockscope()
+        .args(["replay", "--no-summary"])
+        .arg(corpus("ssh.pcap"))
+        .output()
+        .expect("run");
+    assert_eq!(ok.status.code(), Some(0));
+    let usage = sockscope()
+        .args(["replay", "--time", "never"])
+        .output()
+        .expect("run");
+    assert_eq!(usage.status.code(), Some(2));
+    let missing = sockscope()
+        .args(["replay", "/nonexistent/x.pcap"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .arg("replay")
+        .arg(corpus("ssh.pcap"))
+        .stdout(full)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        "sockscope: writing the output failed: No space left on device (os error 28)",
+        "one line with the cause"
+    );
+    // `list` too (its output used to be written with errors ignored).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .arg("list")
+        .stdout(full)
+        .output()
+        .expect("run");
+    assert_eq!(list.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&list.stderr).contains("writing the output failed"));
+}
