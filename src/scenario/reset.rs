@@ -43,7 +43,10 @@ const EXPLAIN: &str = "
 (a) connect() to a port nobody listens on. The client first binds a socket to port 0 to learn
 a free port and closes it again, so nothing listens there. Its SYN is answered at once by the
 server host's kernel, not by a program: RST+ACK, ack = the SYN's seq + 1, and seq 0 (RFC 793:
-a RST answering a segment without ACK takes sequence number zero). connect() fails with
+a RST answering a segment without ACK takes sequence number zero). The timeline and ladder
+show it as seq 1: their numbers are relative, as Wireshark's are, and a side whose SYN was
+never sent counts from its first segment (raw 0 shows as 1); the check reads the raw field.
+connect() fails with
 ECONNREFUSED (\"Connection refused\") on that first answer: no retry, no timeout. (The client
 binds 127.0.0.1:0 before connect() only so that the events record its address: a connect()
 that fails gives its port back.)
