@@ -11,6 +11,9 @@ pub enum Status {
     CheckFailed,
     /// Stopped by Ctrl-C or SIGTERM; what was seen until then was shown.
     Interrupted,
+    /// Some part failed with an error that was reported (e.g. one scenario of `run all`) while
+    /// the rest went on.
+    Error,
 }
 
 pub const SUCCESS: u8 = 0;
@@ -34,6 +37,7 @@ impl Status {
             Status::Success => SUCCESS,
             Status::CheckFailed => CHECK_FAILED,
             Status::Interrupted => INTERRUPTED,
+            Status::Error => ERROR,
         }
     }
 }

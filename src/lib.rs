@@ -1,7 +1,8 @@
 //! sockscope: shows what socket programs put on the wire.
 //!
 //! Pipeline: `source (file | live) → decode → analyse → render`. Each stage passes plain data
-//! to the next; only `source::live` and the scenario runner touch sockets or privileges.
+//! to the next. Only the live layer (`live`: capture, tracer, privileges) and the scenarios
+//! written against it touch sockets or privileges; `replay` and `run` are the commands on top.
 
 pub mod analyse;
 pub mod cli;

@@ -106,7 +106,9 @@ fn run_one(
         FormatArg::Text => report::text(&run, Some(sc), &checks, &report_options(args)),
         FormatArg::Jsonl => report::jsonl(&run, &checks),
     };
-    write_out(out, &text)?;
+    // The capture is saved even when the report cannot be written; a closed pipe (`| head`)
+    // keeps the run's status.
+    let written = write_out(out, &text);
     if let Some(path) = &args.save {
         let log = pcapng::save(path, &run)?;
         eprintln!(
@@ -118,6 +120,7 @@ fn run_one(
         );
     }
     let _ = closer.join();
+    written?;
     Ok(if run.interrupted {
         Status::Interrupted
     } else if checks.iter().all(|c| c.ok) {
@@ -138,7 +141,11 @@ fn run_all(
     };
     let mut cap = Some(cap);
     let mut failed = false;
+    let mut errors = false;
     for sc in targets {
+        if PIPE_CLOSED.load(Ordering::Relaxed) {
+            break;
+        }
         let Some(c) = cap.take() else {
             return Err(LiveError::Capture(
                 "the capture failed in an earlier scenario".into(),
@@ -188,7 +195,12 @@ fn run_all(
                 }
             }
             Err(e) => {
-                failed = true;
+                errors = true;
+                if args.format == FormatArg::Jsonl {
+                    // Not a line of the JSON stream: the error goes to stderr.
+                    eprintln!("sockscope: {}: {}", sc.name, chain(&e));
+                    continue;
+                }
                 pal.paint(&mut line, Palette::RED, "✗");
                 line.push_str(&format!(" {:<10} error: {}", sc.name, chain(&e)));
             }
@@ -196,19 +208,33 @@ fn run_all(
         line.push('\n');
         write_out(out, &line)?;
     }
-    Ok(if failed {
+    Ok(if errors {
+        Status::Error
+    } else if failed {
         Status::CheckFailed
     } else {
         Status::Success
     })
 }
 
-/// Writes `text` to `out` and flushes it, so the report appears before notes on stderr.
+/// Writes `text` to `out` and flushes it, so the report appears before notes on stderr. A
+/// closed pipe (`| head`) is not an error: the reader has what it wanted, and the run's status
+/// stands. Nothing more is written after it.
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError> {
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(LiveError::Write)
+    if PIPE_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            PIPE_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        r => r.map_err(LiveError::Write),
+    }
 }
+
+/// Set once stdout's reader has gone.
+static PIPE_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// An error and its causes, `a: b: c`, as `main` prints them.
 fn chain(e: &dyn std::error::Error) -> String {

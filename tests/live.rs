@@ -51,6 +51,13 @@ fn tcp(p: &Pkt) -> (u16, u32, u32, u32) {
 /// SOCKSCOPE_REQUIRE_ROOT_TESTS=1, a failure) even if every other test's own line is missed.
 #[test]
 fn root_tests_are_not_skipped() {
+    // A build made by an ordinary user ignores the root tests (build.rs); run as root, or where
+    // they are required, that build would skip them without a word.
+    assert!(
+        !(cfg!(sockscope_unprivileged) && (root::required() || nix::unistd::geteuid().is_root())),
+        "these tests were built by an ordinary user, so the root tests are ignored; rebuild as \
+         the user who runs them (cargo clean -p sockscope, or another CARGO_TARGET_DIR)"
+    );
     root::capture_allowed("the live scenario tests in tests/live.rs");
 }
 
@@ -952,6 +959,15 @@ fn capabilities_are_cleared_however_the_capture_was_allowed() {
     );
 
     let dir = world_tempdir();
+    let nosuid = nix::sys::statvfs::statvfs(dir.path())
+        .expect("statvfs /tmp")
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_NOSUID);
+    assert!(
+        !nosuid,
+        "/tmp is mounted nosuid: the kernel ignores file capabilities and set-user-ID bits there, so \
+         the setcap and set-user-ID paths cannot be tested"
+    );
     let exe = world_runnable_copy(dir.path());
     let setcap = Command::new("setcap")
         .arg("cap_net_raw,cap_net_admin+eip")
@@ -976,6 +992,23 @@ fn capabilities_are_cleared_however_the_capture_was_allowed() {
         "privileges: the program ran as uid 65534, gid 65534, no capabilities"
     );
 
+    // A set-user-ID-root copy started by a user: no SUDO_UID, so back to the real user.
+    let suid = dir.path().join("sockscope-suid");
+    std::fs::copy(&exe, &suid).expect("copy the binary");
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let setuid = Command::new(&suid)
+        .args(["run", "hello", "--color", "never"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run the set-user-ID copy as uid 65534");
+    assert_eq!(
+        privilege_line(&setuid),
+        "privileges: the program ran as uid 65534, gid 65534, no capabilities"
+    );
+
     let root = Command::new(env!("CARGO_BIN_EXE_sockscope"))
         .args(["run", "hello", "--color", "never"])
         .env_remove("SUDO_UID")
@@ -983,6 +1016,21 @@ fn capabilities_are_cleared_however_the_capture_was_allowed() {
         .output()
         .expect("run sockscope");
     assert!(privilege_line(&root).contains("ran as root"));
+
+    // SUDO_UID without SUDO_GID: whom to become is unknown, so nothing runs as root.
+    let half = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "hello"])
+        .env("SUDO_UID", "65534")
+        .env_remove("SUDO_GID")
+        .output()
+        .expect("run sockscope");
+    let err = String::from_utf8_lossy(&half.stderr);
+    assert_eq!(half.status.code(), Some(2), "{err}");
+    assert!(half.stdout.is_empty());
+    assert!(
+        err.lines().count() == 1 && err.contains("SUDO_GID is not set"),
+        "{err}"
+    );
 }
 
 /// Without privilege: one line saying how to fix it, a non-zero exit, no backtrace.
@@ -1021,4 +1069,34 @@ fn without_privilege_one_clear_line() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// A report that cannot be written (a full disk) is an error, but the capture is saved first.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn the_save_survives_a_report_that_cannot_be_written() {
+    if !root::capture_allowed("--save with a failed report") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let save = dir.path().join("udp.pcapng");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "udp", "--save"])
+        .arg(&save)
+        .stdout(full)
+        .output()
+        .expect("run sockscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing the output failed"), "{err}");
+    let back = sockscope::live::pcapng::load(&save, &dir.path().join("udp.events.jsonl"))
+        .expect("the run was saved all the same");
+    assert_eq!(back.packets.len(), 5);
 }

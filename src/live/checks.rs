@@ -35,7 +35,8 @@ impl Check {
     }
 }
 
-/// No segment re-sends sequence space already on the wire (raw SEQ ranges never overlap).
+/// No segment re-sends sequence space already on the wire (SEQ ranges, relative to each side's
+/// ISN as the analyser numbers them, never overlap).
 ///
 /// Delivery order is not checked: on a busy machine lo may deliver a packet queued on one CPU
 /// after a later one queued on another, which is reordering, not retransmission. Wireshark's
@@ -146,8 +147,6 @@ pub fn wire_bytes(v: &View, c: usize, dir: Dir) -> Vec<u8> {
     out
 }
 
-/// The bytes that `role`'s calls among `calls` moved on connection `c`, in time order, and
-/// whether all are known (an event keeps only its first bytes of a long write).
 /// The calls `calls` of `role` on connection `c` that moved bytes: how many bytes in all (from
 /// their return values) and how many calls, and whether each call's recorded bytes (possibly a
 /// cut copy of a long buffer) stand at its place in `stream`.

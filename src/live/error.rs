@@ -12,9 +12,12 @@ pub enum LiveError {
     #[error("cannot capture on lo: {0}")]
     Capture(String),
     #[error(
-        "dropping root privileges to uid {uid}, gid {gid} failed: {what}; the scenario was not run"
+        "giving up privileges (to run as uid {uid}, gid {gid}, no capabilities) failed: {what}; the scenario was not run"
     )]
     Privilege { uid: u32, gid: u32, what: String },
+    /// SUDO_UID/SUDO_GID are half set or not numbers: no telling whom to drop to.
+    #[error("{0}: cannot tell which user to run the scenario as, so it was not run (sudo sets SUDO_UID and SUDO_GID both)")]
+    SudoUser(String),
     /// A traced socket call failed (the failure is also an event).
     #[error("{call}() failed")]
     Call {

@@ -173,7 +173,8 @@ pub fn parse_time(s: &str) -> Option<i128> {
     for _ in frac.len()..9 {
         f *= 10;
     }
-    Some(secs * 1_000_000_000 + f)
+    // A saved log is input: an absurd number of seconds is refused, not wrapped.
+    secs.checked_mul(1_000_000_000)?.checked_add(f)
 }
 
 /// A time as the string `"secs.nnnnnnnnn"` (serde `with`).
@@ -343,6 +344,9 @@ mod tests {
         assert_eq!(parse_time("5"), Some(5_000_000_000));
         assert_eq!(parse_time("x.1"), None);
         assert_eq!(parse_time("1.1234567890"), None);
+        // Seconds that overflow i128 nanoseconds are refused, not wrapped (nor a panic).
+        let huge = format!("{}.0", i128::MAX / 10);
+        assert_eq!(parse_time(&huge), None);
     }
 
     #[test]

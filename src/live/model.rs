@@ -189,7 +189,7 @@ pub struct View<'a> {
     pub run: &'a RunData,
     pub pkts: Vec<Pkt>,
     pub conns: Vec<Conn>,
-    /// Packets that are neither TCP nor UDP over IP (index, label).
+    /// Indexes (into the run's packets) of those that are neither TCP nor UDP over IP.
     pub others: Vec<usize>,
     /// The analyser's output for every packet of the run, by index.
     pub analyses: Vec<Analysis>,
@@ -339,7 +339,7 @@ impl<'a> View<'a> {
         p.verdict().and_then(|v| v.win_scaled).unwrap_or(raw)
     }
 
-    /// The TCP packets of connection `c` (in time order).
+    /// The packets (TCP or UDP) of conversation `c`, in time order.
     pub fn conn_pkts(&self, c: usize) -> impl Iterator<Item = &Pkt> {
         self.conns
             .get(c)

@@ -28,11 +28,22 @@ pub enum Identity {
     Dropped { uid: u32, gid: u32 },
 }
 
-/// The invoking user under sudo: SUDO_UID and SUDO_GID, when both are set and numeric.
-fn sudo_ids() -> Option<(u32, u32)> {
-    let uid = std::env::var("SUDO_UID").ok()?.trim().parse().ok()?;
-    let gid = std::env::var("SUDO_GID").ok()?.trim().parse().ok()?;
-    Some((uid, gid))
+/// The invoking user under sudo: SUDO_UID and SUDO_GID. None when SUDO_UID is not set; an
+/// error when it is set but it, or SUDO_GID, is missing or not a number (a half-set pair must
+/// not leave the program running as root).
+fn sudo_ids() -> Result<Option<(u32, u32)>, String> {
+    let Some(uid) = std::env::var_os("SUDO_UID") else {
+        return Ok(None);
+    };
+    let number = |name: &str, v: Option<std::ffi::OsString>| -> Result<u32, String> {
+        let v = v.ok_or_else(|| format!("{name} is not set"))?;
+        v.to_str()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("{name} is {v:?}, not a number"))
+    };
+    let uid = number("SUDO_UID", Some(uid))?;
+    let gid = number("SUDO_GID", std::env::var_os("SUDO_GID"))?;
+    Ok(Some((uid, gid)))
 }
 
 /// Drops root to the sudo user, if there is one, and clears every capability. Fails (and the
@@ -44,8 +55,13 @@ pub fn drop_privileges() -> Result<Identity, LiveError> {
         clear_capabilities().map_err(|what| LiveError::Privilege { uid, gid, what })?;
         return Ok(Identity::Unprivileged);
     }
-    let Some((uid, gid)) = sudo_ids() else {
-        return Ok(Identity::Root);
+    let ids = sudo_ids().map_err(LiveError::SudoUser)?;
+    // Under sudo, the user who ran it; else, for a set-user-ID-root binary, the real user; a
+    // root shell (real uid 0, no SUDO_UID) has no one to become.
+    let (uid, gid) = match ids {
+        Some(ids) => ids,
+        None if !getuid().is_root() => (getuid().as_raw(), getgid().as_raw()),
+        None => return Ok(Identity::Root),
     };
     if uid == 0 {
         return Ok(Identity::Root);

@@ -1,5 +1,6 @@
 //! What the live layer needs to know of a scenario: its program, its checks and its facts.
-//! The layer runs and renders any value of this type and knows no particular one; the
+//! The layer runs any value of this type and knows no particular one (`crate::render::run`
+//! renders the result); the
 //! catalogue (`crate::scenario`) defines them, and the `run` command (`crate::run`) picks one.
 
 use super::{Check, LiveError, Tracer, View};

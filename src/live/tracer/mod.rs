@@ -232,12 +232,18 @@ impl Tracer {
             line.clear();
             e.to_json(&mut line);
         }
-        let _ = write_all(&self.shared.pipe, line.as_bytes());
+        if let Err(e) = write_all(&self.shared.pipe, line.as_bytes()) {
+            // The collector is gone or the pipe broke: the timeline would miss this call.
+            eprintln!("sockscope: an event could not be recorded ({e}): {line}");
+        }
     }
 
-    /// Writes the marker that tells the collector the run is over.
+    /// Writes the marker that tells the collector the run is over (the runner reports a run
+    /// whose marker never arrived).
     pub fn end(&self) {
-        let _ = write_all(&self.shared.pipe, b"{\"kind\":\"end\"}\n");
+        if let Err(e) = write_all(&self.shared.pipe, b"{\"kind\":\"end\"}\n") {
+            eprintln!("sockscope: the end of the event log could not be written: {e}");
+        }
     }
 
     /// The event of a call that started at `start` and has just returned `r`: its return value

@@ -30,13 +30,6 @@ pub enum Resolution {
 }
 
 impl Resolution {
-    pub fn units_per_sec(self) -> u64 {
-        match self {
-            Resolution::Micros => 1_000_000,
-            Resolution::Nanos => 1_000_000_000,
-        }
-    }
-
     /// A time in ns since the epoch as a count of this clock's ticks (µs are truncated).
     pub fn ticks(self, ts_ns: u64) -> u64 {
         match self {
