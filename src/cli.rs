@@ -28,7 +28,8 @@ pub enum Command {
     /// List the scenarios, one line each, with the lesson each belongs to.
     List,
     /// Run a scenario over loopback, capture it live, and show its calls and packets
-    /// (needs root or CAP_NET_RAW; under sudo, privileges are dropped once the capture is open).
+    /// (no root needed: without CAP_NET_RAW it runs in a private user and network namespace;
+    /// under sudo, privileges are dropped once the capture is open).
     Run(RunArgs),
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{self, Status};
+use crate::live::netns::{self, NetnsError};
 use crate::live::{pcapng, privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::render::run::{report, ReportOptions};
 use crate::render::Palette;
@@ -49,14 +50,34 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
             "--save needs one scenario, not all".into(),
         ));
     }
-    // Capabilities belong to a thread: drop them before any other thread exists.
-    let cap = LiveCapture::open()?;
+    // Capabilities belong to a thread, and a user namespace can only be entered by a process
+    // with one thread: both happen before any other thread exists.
+    let (cap, private) = open_capture()?;
     privilege::drop_privileges()?;
     catch_signals()?;
     if all {
-        run_all(args, &targets, cap, out)
+        run_all(args, &targets, cap, private, out)
     } else {
-        run_one(args, targets[0], cap, out)
+        run_one(args, targets[0], cap, private, out)
+    }
+}
+
+/// Opens the capture on the host's `lo` when this process may (root, or CAP_NET_RAW); else in a
+/// private user and network namespace (true), where it may.
+fn open_capture() -> Result<(LiveCapture, bool), LiveError> {
+    match LiveCapture::open() {
+        Ok(cap) => Ok((cap, false)),
+        Err(LiveError::NeedPrivilege { exe }) => {
+            match netns::enter_private() {
+                Ok(()) => {}
+                Err(NetnsError::Refused { why }) => {
+                    return Err(LiveError::NoNamespace { why, exe });
+                }
+                Err(e) => return Err(LiveError::Netns(e)),
+            }
+            Ok((LiveCapture::open()?, true))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -95,12 +116,14 @@ fn run_one(
     args: &RunArgs,
     sc: &'static Scenario,
     cap: LiveCapture,
+    private: bool,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
     let (cap, r) = runner::run_scenario(sc, cap, runner::LIMIT);
     // Closing the capture takes a while on lo; let it happen while we print.
     let closer = std::thread::spawn(move || drop(cap));
-    let run = r?;
+    let mut run = r?;
+    run.private_netns = private;
     let checks = report::checks(&run, Some(sc));
     let text = match args.format {
         FormatArg::Text => report::text(&run, Some(sc), &checks, &report_options(args)),
@@ -134,6 +157,7 @@ fn run_all(
     args: &RunArgs,
     targets: &[&'static Scenario],
     cap: LiveCapture,
+    private: bool,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
     let pal = Palette {
@@ -157,7 +181,8 @@ fn run_all(
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut line = String::new();
         match r {
-            Ok(run) => {
+            Ok(mut run) => {
+                run.private_netns = private;
                 if run.interrupted {
                     eprintln!("sockscope: interrupted during {}", sc.name);
                     return Ok(Status::Interrupted);

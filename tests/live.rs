@@ -1033,42 +1033,91 @@ fn capabilities_are_cleared_however_the_capture_was_allowed() {
     );
 }
 
-/// Without privilege: one line saying how to fix it, a non-zero exit, no backtrace.
-#[test]
-fn without_privilege_one_clear_line() {
-    let dir = world_tempdir();
-    let exe = world_runnable_copy(dir.path());
+/// A command for a copy of sockscope as a user with no privilege: uid 65534 when this runs
+/// as root; else this user (None, after saying so, when this user can capture anyway, so that
+/// no namespace would be used).
+fn unprivileged(dir: &Path, args: &[&str]) -> Option<Command> {
+    let exe = world_runnable_copy(dir);
     let mut cmd = Command::new(&exe);
-    cmd.args(["run", "handshake"]);
+    cmd.args(args).env_remove("SUDO_UID").env_remove("SUDO_GID");
     if nix::unistd::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
     } else if root::can_capture() {
         // Not root but allowed to capture (CAP_NET_RAW): only root could become a user who is not.
         root::lacking(
-            "the refusal without privilege",
-            "this process can capture and cannot drop to a user who cannot",
+            "a run without privilege",
+            "this process can capture and cannot become a user who cannot",
         );
-        return;
+        return None;
     }
-    let out = match cmd.output() {
-        Ok(o) => o,
-        // /tmp mounted noexec: the unprivileged copy cannot be run at all.
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            common::skipped(&format!(
-                "cannot run a copy of sockscope as another user: {e}"
-            ));
-            return;
-        }
-        Err(e) => panic!("run sockscope unprivileged: {e}"),
+    Some(cmd)
+}
+
+/// Without root or a capability, `run` gets a private user and network namespace of its own:
+/// the same checks pass, the files are the user's, and the report says where it captured.
+#[test]
+fn an_ordinary_user_runs_in_a_private_namespace() {
+    let dir = world_tempdir();
+    let save = dir.path().join("handshake.pcapng");
+    let Some(mut cmd) = unprivileged(
+        dir.path(),
+        &["run", "handshake", "--color", "never", "--save"],
+    ) else {
+        return;
     };
+    let out = cmd.arg(&save).output().expect("run sockscope");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    assert!(
+        text.contains("capture: lo of a private network namespace"),
+        "{text}"
+    );
+    let checks: Vec<&str> = text.lines().filter(|l| l.starts_with("  ✓ ")).collect();
+    assert_eq!(checks.len(), 7, "every handshake check passed:\n{text}");
+    assert!(!text.contains("  ✗ "), "{text}");
+    let me = if nix::unistd::geteuid().is_root() {
+        65534
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    assert!(
+        text.contains(&format!("privileges: the program ran as uid {me}, ")),
+        "{text}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&save).expect("saved").uid(), me);
+    let back = sockscope::live::pcapng::load(&save, &dir.path().join("handshake.events.jsonl"))
+        .expect("the saved run loads");
+    assert!(back.private_netns, "the saved run remembers its namespace");
+    assert_eq!(back.packets.len(), 6);
+}
+
+/// Where the system forbids unprivileged user namespaces (simulated: the real settings allow
+/// them here): one line naming the setting and the ways out, exit 2, nothing on stdout.
+#[test]
+fn forbidden_namespace_one_clear_line() {
+    let dir = world_tempdir();
+    let Some(mut cmd) = unprivileged(dir.path(), &["run", "handshake"]) else {
+        return;
+    };
+    let out = cmd
+        .env(
+            sockscope::live::netns::SIMULATE_REFUSAL,
+            "kernel.unprivileged_userns_clone",
+        )
+        .output()
+        .expect("run sockscope");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
     assert!(
-        err.contains("needs CAP_NET_RAW") && err.contains("sudo"),
+        err.contains("kernel.unprivileged_userns_clone = 0")
+            && err.contains("sudo")
+            && err.contains("setcap cap_net_raw"),
         "{err}"
     );
-    assert!(out.stdout.is_empty());
 }
 
 /// A report that cannot be written (a full disk) is an error, but the capture is saved first.

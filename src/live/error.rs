@@ -9,6 +9,11 @@ pub enum LiveError {
     /// Opening the capture was refused: no root and no CAP_NET_RAW.
     #[error("live capture needs CAP_NET_RAW: run with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip {exe}")]
     NeedPrivilege { exe: String },
+    /// No privilege, and no private namespace either: `why` says what refused it.
+    #[error("{why}: run with sudo, or grant the capability once with: sudo setcap cap_net_raw,cap_net_admin+eip {exe}")]
+    NoNamespace { why: String, exe: String },
+    #[error(transparent)]
+    Netns(super::netns::NetnsError),
     #[error("cannot capture on lo: {0}")]
     Capture(String),
     #[error(

@@ -41,6 +41,9 @@ pub struct CaptureLine {
     pub dropped: u64,
     #[serde(default)]
     pub if_dropped: u64,
+    /// The run had a private user and network namespace (written only when true).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private_netns: bool,
 }
 
 /// One of the scenario's checks (`--format jsonl` only).
@@ -158,11 +161,17 @@ mod tests {
             received: 6,
             dropped: 0,
             if_dropped: 0,
+            private_netns: false,
         };
         assert_eq!(
             line(&cap),
             "{\"kind\":\"capture\",\"packets\":3,\"received\":6,\"dropped\":0,\"if_dropped\":0}\n"
         );
+        let private = CaptureLine {
+            private_netns: true,
+            ..cap
+        };
+        assert!(line(&private).ends_with(",\"if_dropped\":0,\"private_netns\":true}\n"));
         let check = CheckLine {
             scenario: "s".into(),
             ok: false,
@@ -189,6 +198,7 @@ mod tests {
             received: 2,
             dropped: 3,
             if_dropped: 4,
+            private_netns: true,
         };
         let check = CheckLine {
             scenario: "a".into(),

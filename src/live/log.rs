@@ -23,6 +23,7 @@ pub fn capture_json(out: &mut String, run: &RunData) {
         received: run.stats.received,
         dropped: run.stats.dropped,
         if_dropped: run.stats.if_dropped,
+        private_netns: run.private_netns,
     };
     json::write_line(out, &line);
 }
@@ -58,6 +59,7 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
                 run.stats.received = l.received;
                 run.stats.dropped = l.dropped;
                 run.stats.if_dropped = l.if_dropped;
+                run.private_netns = l.private_netns;
             }
             Line::Check(_) | Line::Other => {}
         }

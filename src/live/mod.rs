@@ -17,6 +17,7 @@ pub mod event;
 pub mod json;
 pub mod log;
 pub mod model;
+pub mod netns;
 pub mod pcapng;
 pub mod privilege;
 pub mod runner;

@@ -34,6 +34,8 @@ pub struct RunData {
     pub interrupted: bool,
     /// Who the program ran as, read by its own thread as it started (not kept in saved runs).
     pub credentials: Option<Credentials>,
+    /// The run had a private user and network namespace of its own (no root, no capability).
+    pub private_netns: bool,
 }
 
 impl RunData {

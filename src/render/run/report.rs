@@ -127,9 +127,14 @@ fn privilege_line(out: &mut String, run: &RunData) {
 
 fn capture_line(out: &mut String, run: &RunData) {
     let s = run.stats;
+    let lo = if run.private_netns {
+        "lo of a private network namespace (not root: the run had a user and network namespace of its own)"
+    } else {
+        "lo"
+    };
     let _ = writeln!(
         out,
-        "capture: lo, filter \"{}\", {} packets, {} dropped (libpcap received {}: on lo each packet passes the capture twice)",
+        "capture: {lo}, filter \"{}\", {} packets, {} dropped (libpcap received {}: on lo each packet passes the capture twice)",
         run.filter,
         run.packets.len(),
         s.dropped,

@@ -1,0 +1,173 @@
+//! A private network namespace for a user without privilege: a new user namespace (in which
+//! this process holds every capability, over namespaces it owns only) and a new network
+//! namespace with nothing but `lo`, brought up here. Capturing on that `lo` needs no privilege
+//! on the host, and only the run's own traffic is there.
+//!
+//! `unshare(CLONE_NEWUSER)` refuses a process with more than one thread (EINVAL): call
+//! [`enter_private`] before any thread starts. The user and group keep their numbers inside
+//! (`uid uid 1`), so files written from inside belong to the user; `setgroups` is denied, as
+//! the kernel requires of an unprivileged mapping.
+
+use std::io;
+
+use nix::libc;
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{getgid, getuid};
+
+/// Why the private namespace could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// The kernel refused the user namespace; `why` names the setting when one is known.
+    #[error("{why}")]
+    Refused { why: String },
+    #[error("setting up the private namespace failed at {step}")]
+    Setup {
+        step: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Set in tests to make the kernel's refusal happen on purpose: its value is the setting the
+/// refusal is blamed on (`kernel.unprivileged_userns_clone`, …), as if it were in force.
+pub const SIMULATE_REFUSAL: &str = "SOCKSCOPE_TEST_REFUSE_USERNS";
+
+/// The sysctls that forbid unprivileged user namespaces, and the value that forbids.
+const SETTINGS: [(&str, &str, &str); 3] = [
+    (
+        "kernel.unprivileged_userns_clone",
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "0",
+    ),
+    (
+        "kernel.apparmor_restrict_unprivileged_userns",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        "1",
+    ),
+    (
+        "user.max_user_namespaces",
+        "/proc/sys/user/max_user_namespaces",
+        "0",
+    ),
+];
+
+/// Moves this (single-threaded) process into a new user and network namespace and brings its
+/// `lo` up.
+pub fn enter_private() -> Result<(), NetnsError> {
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    if let Some(setting) = std::env::var_os(SIMULATE_REFUSAL) {
+        let setting = setting.to_string_lossy().into_owned();
+        let value = SETTINGS
+            .iter()
+            .find(|(name, _, _)| *name == setting)
+            .map_or("0", |(_, _, v)| *v);
+        return Err(NetnsError::Refused {
+            why: refusal(
+                io::Error::from_raw_os_error(libc::EPERM),
+                &[(setting, value.into())],
+            ),
+        });
+    }
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET) {
+        let readings: Vec<(String, String)> = SETTINGS
+            .iter()
+            .filter_map(|(name, path, _)| {
+                let v = std::fs::read_to_string(path).ok()?;
+                Some((name.to_string(), v.trim().to_owned()))
+            })
+            .collect();
+        return Err(NetnsError::Refused {
+            why: refusal(io::Error::from(e), &readings),
+        });
+    }
+    let step = |step: &'static str| move |source: io::Error| NetnsError::Setup { step, source };
+    std::fs::write("/proc/self/setgroups", "deny").map_err(step("/proc/self/setgroups"))?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))
+        .map_err(step("/proc/self/uid_map"))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))
+        .map_err(step("/proc/self/gid_map"))?;
+    loopback_up().map_err(step("bringing lo up"))
+}
+
+/// What to tell the user when the kernel refused: the setting that forbids it, when one of
+/// `readings` (name, value) does, else the error itself.
+pub fn refusal(err: io::Error, readings: &[(String, String)]) -> String {
+    let forbidding = readings.iter().find(|(name, value)| {
+        SETTINGS
+            .iter()
+            .any(|(n, _, bad)| n == name && value.trim() == *bad)
+    });
+    let cause = match forbidding {
+        Some((name, value)) => format!("this system forbids it ({name} = {})", value.trim()),
+        None => format!("the kernel refused it ({err})"),
+    };
+    format!("live capture needs CAP_NET_RAW, or a private user and network namespace, and {cause}")
+}
+
+/// `ifconfig lo up`: SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP added.
+fn loopback_up() -> io::Result<()> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").or_else(|_| {
+        // Before lo is up, binding 127.0.0.1 may fail; any AF_INET socket serves the ioctl.
+        std::net::UdpSocket::bind("0.0.0.0:0")
+    })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: `ifreq` is plain old data, zeroed is a valid value; the name fits with its NUL.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: the fd is a live socket and `req` a valid ifreq for both requests.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eperm() -> io::Error {
+        io::Error::from_raw_os_error(libc::EPERM)
+    }
+
+    #[test]
+    fn the_forbidding_setting_is_named() {
+        let r = |n: &str, v: &str| vec![(n.to_owned(), v.to_owned())];
+        let msg = refusal(eperm(), &r("kernel.unprivileged_userns_clone", "0\n"));
+        assert!(
+            msg.ends_with("this system forbids it (kernel.unprivileged_userns_clone = 0)"),
+            "{msg}"
+        );
+        let msg = refusal(
+            eperm(),
+            &r("kernel.apparmor_restrict_unprivileged_userns", "1"),
+        );
+        assert!(
+            msg.contains("apparmor_restrict_unprivileged_userns = 1"),
+            "{msg}"
+        );
+        let msg = refusal(eperm(), &r("user.max_user_namespaces", "0"));
+        assert!(msg.contains("user.max_user_namespaces = 0"), "{msg}");
+    }
+
+    #[test]
+    fn allowing_settings_are_not_blamed() {
+        let readings = vec![
+            ("user.max_user_namespaces".to_owned(), "96367".to_owned()),
+            (
+                "kernel.unprivileged_userns_clone".to_owned(),
+                "1".to_owned(),
+            ),
+        ];
+        let msg = refusal(eperm(), &readings);
+        assert!(msg.contains("the kernel refused it"), "{msg}");
+        assert!(!msg.contains("max_user_namespaces"), "{msg}");
+    }
+}
