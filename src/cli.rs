@@ -31,6 +31,46 @@ pub enum Command {
     /// (no root needed: without CAP_NET_RAW it runs in a private user and network namespace;
     /// under sudo, privileges are dropped once the capture is open).
     Run(RunArgs),
+    /// Run any program in a private network namespace and show its packets beside its output,
+    /// as `run` shows a scenario (no root needed). Exits with the program's status.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Output format: the interleaved timeline for people, or JSON Lines for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
+    pub format: FormatArg,
+    /// Also write the capture to FILE (pcapng, with the program's events as packet comments,
+    /// and FILE.events.jsonl). The files belong to the invoking user.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Kill the program after SECS seconds (exit status 124, as timeout(1)).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Time column: relative to the first event, absolute UTC, or delta from the previous line.
+    #[arg(short = 't', long = "time", value_enum, default_value_t = TimeArg::Rel, value_name = "MODE")]
+    pub time: TimeArg,
+    /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+    /// The program and its arguments (after `--`).
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+impl TraceArgs {
+    pub fn text_options(&self) -> TextOptions {
+        TextOptions {
+            time: time_mode(self.time),
+            color: use_color(self.color),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -14,6 +14,9 @@ pub enum Status {
     /// Some part failed with an error that was reported (e.g. one scenario of `run all`) while
     /// the rest went on.
     Error,
+    /// `trace`: the traced program's own exit status (128 + N for a signal, as a shell gives
+    /// it; 127 when it cannot be run; 124 when `--timeout` killed it).
+    Exit(u8),
 }
 
 pub const SUCCESS: u8 = 0;
@@ -29,7 +32,9 @@ Exit status:
   0    ok
   1    a self-check of a live run failed
   2    bad usage or input, or another error (one line on stderr says which and what to do)
-  130  interrupted (Ctrl-C or SIGTERM); what was seen until then is shown";
+  130  interrupted (Ctrl-C or SIGTERM); what was seen until then is shown
+trace exits with the traced program's status (128+N for signal N, 127 when it cannot be run,
+124 when --timeout ended it), or 2 for its own errors.";
 
 impl Status {
     pub fn code(self) -> u8 {
@@ -38,6 +43,7 @@ impl Status {
             Status::CheckFailed => CHECK_FAILED,
             Status::Interrupted => INTERRUPTED,
             Status::Error => ERROR,
+            Status::Exit(c) => c,
         }
     }
 }

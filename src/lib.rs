@@ -16,3 +16,4 @@ pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod synth;
+pub mod trace;

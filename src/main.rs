@@ -33,6 +33,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         }
         Command::List => sockscope::run::list(&mut out)?,
         Command::Run(args) => sockscope::run::run(&args, &mut out)?,
+        Command::Trace(args) => sockscope::trace::trace(&args, &mut out)?,
     };
     out.flush()?;
     Ok(status)

@@ -117,19 +117,34 @@ impl LiveCapture {
     }
 
     /// Sets the filter to `ports` (either end, TCP or UDP) and starts reading.
-    pub fn start(mut self, ports: &[u16]) -> Result<Running, LiveError> {
+    pub fn start(self, ports: &[u16]) -> Result<Running, LiveError> {
+        self.start_with(Some(ports))
+    }
+
+    /// Starts reading every packet of the interface (a private namespace's `lo`, where only
+    /// the traced program's traffic is), the stop sentinels excepted.
+    pub fn start_all(self) -> Result<Running, LiveError> {
+        self.start_with(None)
+    }
+
+    fn start_with(mut self, ports: Option<&[u16]>) -> Result<Running, LiveError> {
         let rx = UdpSocket::bind("127.0.0.1:0")?;
         let sentinel_to = rx.local_addr()?;
         let sentinel = UdpSocket::bind("127.0.0.1:0")?;
-        let mut parts: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+        let mut parts: Vec<String> = ports
+            .unwrap_or_default()
+            .iter()
+            .map(|p| format!("port {p}"))
+            .collect();
         parts.sort();
         parts.dedup();
         let mine = parts.join(" or ");
         let sentinel_filter = format!("udp dst port {}", sentinel_to.port());
-        let full = if mine.is_empty() {
-            sentinel_filter
-        } else {
-            format!("({mine}) or {sentinel_filter}")
+        let full = match (ports, mine.is_empty()) {
+            // Everything: an empty expression compiles to "accept all".
+            (None, _) => String::new(),
+            (Some(_), true) => sentinel_filter,
+            (Some(_), false) => format!("({mine}) or {sentinel_filter}"),
         };
         self.cap
             .filter(&full, true)
@@ -143,11 +158,11 @@ impl LiveCapture {
         let (tx, done) = mpsc::channel();
         let (exp, ab) = (expected.clone(), abort.clone());
         let port = sentinel_to.port();
-        let own: Vec<u16> = ports.to_vec();
+        let own: Option<Vec<u16>> = ports.map(<[u16]>::to_vec);
         let thread = std::thread::Builder::new()
             .name("sockscope-capture".into())
             .spawn(move || {
-                let r = self.read(port, &own, &exp, &ab);
+                let r = self.read(port, own.as_deref(), &exp, &ab);
                 drop(rx);
                 let _ = tx.send(());
                 r.map(|p| (self, p))
@@ -168,7 +183,7 @@ impl LiveCapture {
     fn read(
         &mut self,
         sentinel_port: u16,
-        ports: &[u16],
+        ports: Option<&[u16]>,
         expected: &AtomicUsize,
         abort: &AtomicBool,
     ) -> Result<Vec<Captured>, LiveError> {
@@ -222,18 +237,21 @@ enum Kind {
 }
 
 /// Sorts a packet: the stop sentinel, one of the run's (a port matches: belt and braces after
-/// the BPF filter, which packets already in the ring may predate), or another.
-fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: &[u16]) -> Kind {
+/// the BPF filter, which packets already in the ring may predate; any packet when `ports` is
+/// None), or another.
+fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: Option<&[u16]>) -> Kind {
     let frame = Frame::bare(linktype, data);
     let p = decode(&frame);
     let (sport, dport) = match p.transport {
         Transport::Udp(u) if u.dport == sentinel_port && u.payload.starts_with(SENTINEL) => {
             return Kind::Sentinel
         }
+        _ if ports.is_none() => return Kind::Mine,
         Transport::Udp(u) => (u.sport, u.dport),
         Transport::Tcp(t) => (t.sport, t.dport),
         _ => return Kind::Other,
     };
+    let ports = ports.unwrap_or_default();
     if ports.contains(&sport) || ports.contains(&dport) {
         Kind::Mine
     } else {

@@ -12,7 +12,7 @@ use std::io;
 
 use nix::libc;
 use nix::sched::{unshare, CloneFlags};
-use nix::unistd::{getgid, getuid};
+use nix::unistd::{geteuid, getgid, getuid};
 
 /// Why the private namespace could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +51,17 @@ const SETTINGS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Moves this (single-threaded) process into a new user and network namespace and brings its
-/// `lo` up.
+/// Moves this (single-threaded) process into a new network namespace, with a new user
+/// namespace when it is not root, and brings its `lo` up.
 pub fn enter_private() -> Result<(), NetnsError> {
+    let step = |step: &'static str| move |source: io::Error| NetnsError::Setup { step, source };
+    if geteuid().is_root() {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Setup {
+            step: "unshare(CLONE_NEWNET)",
+            source: e.into(),
+        })?;
+        return loopback_up().map_err(step("bringing lo up"));
+    }
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
     if let Some(setting) = std::env::var_os(SIMULATE_REFUSAL) {
         let setting = setting.to_string_lossy().into_owned();
@@ -80,7 +88,6 @@ pub fn enter_private() -> Result<(), NetnsError> {
             why: refusal(io::Error::from(e), &readings),
         });
     }
-    let step = |step: &'static str| move |source: io::Error| NetnsError::Setup { step, source };
     std::fs::write("/proc/self/setgroups", "deny").map_err(step("/proc/self/setgroups"))?;
     std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))
         .map_err(step("/proc/self/uid_map"))?;

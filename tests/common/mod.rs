@@ -52,3 +52,21 @@ pub fn skipped(line: &str) {
     use std::io::Write;
     let _ = std::io::stderr().write_all(format!("SKIPPED: {line}\n").as_bytes());
 }
+
+/// `cmd.output()`, tried again while exec fails with ETXTBSY. A test that copies the binary
+/// and runs the copy races other test threads: a child forked by another test between their
+/// fork and exec briefly holds the copy open for writing (the copy's fd is close-on-exec, not
+/// close-on-fork), and exec refuses a file open for writing.
+pub fn output_of_copy(cmd: &mut std::process::Command) -> std::process::Output {
+    let mut tries = 0;
+    loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("running {:?}: {e}", cmd.get_program()),
+            Ok(o) => return o,
+        }
+    }
+}

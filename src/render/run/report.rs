@@ -71,31 +71,10 @@ pub fn text(
             out.push('\n');
         }
     }
-    pal.paint(&mut out, Palette::BOLD, "checks");
-    out.push('\n');
-    for c in checks {
-        out.push_str("  ");
-        if c.ok {
-            pal.paint(&mut out, Palette::GREEN, "✓");
-        } else {
-            pal.paint(&mut out, Palette::RED, "✗");
-        }
-        out.push(' ');
-        out.push_str(&c.what);
-        if !c.detail.is_empty() {
-            out.push_str("  ");
-            pal.paint(&mut out, Palette::DIM, &format!("({})", c.detail));
-        }
-        out.push('\n');
+    // A traced program has no self-checks: no section for them.
+    if sc.is_some() || !checks.is_empty() {
+        checks_section(&mut out, pal, run, checks);
     }
-    if checks.is_empty() {
-        out.push_str(if run.interrupted {
-            "  (not checked: the run was interrupted)\n"
-        } else {
-            "  (none)\n"
-        });
-    }
-    out.push('\n');
     capture_line(&mut out, run);
     privilege_line(&mut out, run);
     if opts.explain {
@@ -115,6 +94,34 @@ pub fn text(
     out
 }
 
+fn checks_section(out: &mut String, pal: Palette, run: &RunData, checks: &[Check]) {
+    pal.paint(out, Palette::BOLD, "checks");
+    out.push('\n');
+    for c in checks {
+        out.push_str("  ");
+        if c.ok {
+            pal.paint(out, Palette::GREEN, "✓");
+        } else {
+            pal.paint(out, Palette::RED, "✗");
+        }
+        out.push(' ');
+        out.push_str(&c.what);
+        if !c.detail.is_empty() {
+            out.push_str("  ");
+            pal.paint(out, Palette::DIM, &format!("({})", c.detail));
+        }
+        out.push('\n');
+    }
+    if checks.is_empty() {
+        out.push_str(if run.interrupted {
+            "  (not checked: the run was interrupted)\n"
+        } else {
+            "  (none)\n"
+        });
+    }
+    out.push('\n');
+}
+
 /// Who the program ran as, when the run recorded it (saved runs do not).
 fn privilege_line(out: &mut String, run: &RunData) {
     let Some(c) = run.credentials else { return };
@@ -128,14 +135,18 @@ fn privilege_line(out: &mut String, run: &RunData) {
 fn capture_line(out: &mut String, run: &RunData) {
     let s = run.stats;
     let lo = if run.private_netns {
-        "lo of a private network namespace (not root: the run had a user and network namespace of its own)"
+        "lo of a private network namespace (the run's own: no root needed, no other traffic)"
     } else {
         "lo"
     };
+    let filter = if run.filter.is_empty() {
+        "every packet".to_owned()
+    } else {
+        format!("filter \"{}\"", run.filter)
+    };
     let _ = writeln!(
         out,
-        "capture: {lo}, filter \"{}\", {} packets, {} dropped (libpcap received {}: on lo each packet passes the capture twice)",
-        run.filter,
+        "capture: {lo}, {filter}, {} packets, {} dropped (libpcap received {}: on lo each packet passes the capture twice)",
         run.packets.len(),
         s.dropped,
         s.received

@@ -1,0 +1,326 @@
+//! `sockscope trace -- CMD`: any program, run in a network namespace of its own and captured
+//! there, shown as `run` shows a scenario: its output lines on the clock of its packets, the
+//! ladder of each connection, the capture counters. The namespace holds only `lo`, so only the
+//! program's own traffic is captured, and nothing it does reaches another host.
+//!
+//! Order: the private namespace (a user namespace too when not root) and the capture are set up
+//! while this process has one thread; then privileges are given up; then the capture starts, the
+//! program runs with its stdout and stderr read line by line, and once it has ended and its
+//! connections have settled, the sentinels stop the capture.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::cli::{FormatArg, TraceArgs};
+use crate::exit::Status;
+use crate::live::event::{Event, Role};
+use crate::live::netns::{self, NetnsError};
+use crate::live::tracer::now;
+use crate::live::{pcapng, privilege, tcpstate, LiveCapture, LiveError, RunData};
+use crate::render::run::{report, ReportOptions};
+
+/// Exit status when the command cannot be found or run, as a shell says it.
+pub const NOT_FOUND: u8 = 127;
+/// Exit status when `--timeout` ended the program, as timeout(1) says it.
+pub const TIMED_OUT: u8 = 124;
+/// How long the program's connections may take to settle after it ended.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The signal that arrived (SIGINT or SIGTERM), 0 for none.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: nix::libc::c_int) {
+    SIGNALLED.store(sig, Ordering::SeqCst);
+}
+
+/// One line the program wrote.
+struct OutputLine {
+    ts: i128,
+    stderr: bool,
+    text: String,
+}
+
+/// How the program ended.
+enum Ending {
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
+    let Some(program) = args.command.first() else {
+        return Err(LiveError::Scenario(
+            "trace needs a command: sockscope trace -- CMD ARGS…".into(),
+        ));
+    };
+    // One thread so far: the namespace, the capture and the privileges first.
+    match netns::enter_private() {
+        Ok(()) => {}
+        Err(NetnsError::Refused { why }) => {
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "sockscope".into());
+            return Err(LiveError::NoNamespace { why, exe });
+        }
+        Err(e) => return Err(LiveError::Netns(e)),
+    }
+    let cap = LiveCapture::open()?;
+    let linktype = cap.linktype();
+    privilege::drop_privileges()?;
+    catch_signals()?;
+
+    let running = cap.start_all()?;
+    let started = now();
+    let spawned = Command::new(program)
+        .args(&args.command[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = running.stop();
+            let what = program.to_string_lossy();
+            eprintln!("sockscope: {what}: cannot run it: {e}");
+            return Ok(Status::Exit(NOT_FOUND));
+        }
+    };
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    .filter_map(|(i, s)| Some((i == 1, s?)))
+    .map(|(stderr, s)| {
+        let tx = tx.clone();
+        std::thread::spawn(move || read_lines(s, stderr, &tx))
+    })
+    .collect();
+    drop(tx);
+    let (ending, ended) = wait(child, args.timeout.map(Duration::from_secs));
+    for r in readers {
+        let _ = r.join();
+    }
+    let lines: Vec<OutputLine> = rx.into_iter().collect();
+    settle();
+    let (_cap, packets, stats) = running.stop()?;
+
+    let mut run = RunData {
+        scenario: format!("trace: {}", command_line(&args.command)),
+        linktype,
+        filter: String::new(),
+        packets,
+        events: events(pid, started, &lines),
+        stats,
+        interrupted: SIGNALLED.load(Ordering::SeqCst) != 0,
+        credentials: privilege::Credentials::of_this_thread().ok(),
+        private_netns: true,
+    };
+    let (status, note) = match &ending {
+        Ending::Exited(st) => exit_of(st),
+        Ending::TimedOut => (
+            TIMED_OUT,
+            format!(
+                "killed after --timeout {} s",
+                args.timeout.unwrap_or_default()
+            ),
+        ),
+    };
+    let mut end = Event::new(Role::Client, "", "mark", ended);
+    end.pid = pid;
+    end.args = "trace/end".into();
+    end.text = Some(format!("{} {note}", program.to_string_lossy()));
+    run.events.push(end);
+    run.sort();
+
+    let opts = ReportOptions {
+        text: args.text_options(),
+        explain: false,
+    };
+    let text = match args.format {
+        FormatArg::Text => report::text(&run, None, &[], &opts),
+        FormatArg::Jsonl => report::jsonl(&run, &[]),
+    };
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Some(path) = &args.save {
+        let log = pcapng::save(path, &run)?;
+        eprintln!(
+            "sockscope: saved {} packets to {} and {} events to {}",
+            run.packets.len(),
+            path.display(),
+            run.events.len(),
+            log.display()
+        );
+    }
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(LiveError::Write(e)),
+        _ => {}
+    }
+    Ok(Status::Exit(status))
+}
+
+/// SIGINT and SIGTERM are noted, not fatal, so that a Ctrl-C (which the program receives too,
+/// from the terminal) still ends with the timeline of what happened. A handler, not an
+/// ignored disposition: the program starts with the default again.
+fn catch_signals() -> Result<(), LiveError> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| LiveError::Scenario(format!("catching {sig}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Waits for the program (on a thread of its own, which notes the moment it ended); passes a
+/// SIGTERM sent to sockscope on to it; kills it at the timeout.
+fn wait(child: Child, timeout: Option<Duration>) -> (Ending, i128) {
+    use nix::sys::signal::{kill, Signal};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    let mut child = child;
+    std::thread::spawn(move || {
+        let r = child.wait();
+        let _ = tx.send((r, now()));
+    });
+    let started = Instant::now();
+    let (mut forwarded, mut killed) = (false, false);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok((Ok(st), at)) if !killed => return (Ending::Exited(st), at),
+            Ok((_, at)) => return (Ending::TimedOut, at),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return (Ending::TimedOut, now()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if SIGNALLED.load(Ordering::SeqCst) == nix::libc::SIGTERM && !forwarded {
+            forwarded = true;
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+        if !killed && timeout.is_some_and(|t| started.elapsed() >= t) {
+            killed = true;
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Reads `s` line by line, stamping each line when it arrives.
+fn read_lines(s: Box<dyn Read + Send>, stderr: bool, tx: &mpsc::Sender<OutputLine>) {
+    let mut r = BufReader::new(s);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let ts = now();
+                let text = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned();
+                if tx.send(OutputLine { ts, stderr, text }).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Waits (a bounded time) until no TCP socket of the namespace can still send: after the
+/// program's end only sockets in TIME_WAIT or closed should be left.
+fn settle() {
+    let deadline = Instant::now() + SETTLE;
+    while Instant::now() < deadline {
+        match tcpstate::entries() {
+            Ok(es) if es.iter().all(|e| e.state.is_settled()) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The program's output lines as events on the left lane (`print`), stderr marked.
+fn events(pid: u32, started: i128, lines: &[OutputLine]) -> Vec<Event> {
+    let mut out = Vec::with_capacity(lines.len() + 1);
+    let mut start = Event::new(Role::Client, "", "mark", started);
+    start.pid = pid;
+    start.args = "trace/start".into();
+    start.text = Some(format!("started, pid {pid}"));
+    out.push(start);
+    for l in lines {
+        let who = if l.stderr { "stderr" } else { "client" };
+        let mut e = Event::new(Role::Client, who, "print", l.ts);
+        e.pid = pid;
+        e.text = Some(l.text.clone());
+        out.push(e);
+    }
+    out
+}
+
+/// The exit status a shell would give, and how to say it.
+fn exit_of(st: &ExitStatus) -> (u8, String) {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => (c as u8, format!("exited with status {c}")),
+        (None, Some(s)) => {
+            let name = nix::sys::signal::Signal::try_from(s)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| format!("signal {s}"));
+            ((128 + s) as u8, format!("was killed by {name}"))
+        }
+        (None, None) => (1, "ended".into()),
+    }
+}
+
+/// `CMD ARGS…` as one line, arguments with spaces quoted.
+fn command_line(cmd: &[OsString]) -> String {
+    cmd.iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_as_a_shell_gives_them() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit_of(&ExitStatus::from_raw(3 << 8)).0, 3);
+        let (code, note) = exit_of(&ExitStatus::from_raw(9));
+        assert_eq!((code, note.as_str()), (137, "was killed by SIGKILL"));
+    }
+
+    #[test]
+    fn command_lines_quote_what_has_spaces() {
+        let cmd: Vec<OsString> = ["python3", "-c", "print(1); x = 2", ""]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(command_line(&cmd), "python3 -c 'print(1); x = 2' ''");
+    }
+}

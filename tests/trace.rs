@@ -1,0 +1,213 @@
+//! `sockscope trace -- CMD` as a user runs it: any program in a private network namespace, its
+//! packets beside its output lines, its exit status as sockscope's. Run as an ordinary user:
+//! uid 65534 when the tests run as root (a copy of the binary in a folder that user can
+//! reach), else the user running them. No root needed either way.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A folder any user may enter and write, with a copy of the binary in it.
+struct Place {
+    dir: tempfile::TempDir,
+    exe: PathBuf,
+}
+
+fn place() -> Place {
+    let dir = tempfile::tempdir_in("/tmp").expect("a temporary directory in /tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let exe = dir.path().join("sockscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_sockscope"), &exe).expect("copy the binary");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    Place { dir, exe }
+}
+
+/// The uid the traced program runs as.
+fn user() -> u32 {
+    if nix::unistd::geteuid().is_root() {
+        65534
+    } else {
+        nix::unistd::geteuid().as_raw()
+    }
+}
+
+/// `sockscope trace --color never ARGS…` as an ordinary user.
+fn trace(p: &Place, args: &[&str]) -> Output {
+    let mut cmd = Command::new(&p.exe);
+    cmd.args(["trace", "--color", "never"])
+        .args(args)
+        .current_dir(p.dir.path())
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    if nix::unistd::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    common::output_of_copy(&mut cmd)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A Python client and a server thread: one connection, one request, one answer.
+const ECHO: &str = r#"
+import socket, threading, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+def serve():
+    c, _ = srv.accept(); c.sendall(c.recv(100).upper()); c.close()
+t = threading.Thread(target=serve); t.start()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"hello")
+print("got", s.recv(100).decode(), flush=True)
+s.close(); t.join()
+"#;
+
+fn write_script(p: &Place, name: &str, text: &str) -> PathBuf {
+    let f = p.dir.path().join(name);
+    std::fs::write(&f, text).expect("write the script");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    f
+}
+
+#[test]
+fn a_python_client_and_server_are_captured_beside_their_output() {
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let save = p.dir.path().join("echo.pcapng");
+    let out = trace(
+        &p,
+        &[
+            "--save",
+            save.to_str().expect("utf-8 path"),
+            "--",
+            "python3",
+            script.to_str().expect("utf-8 path"),
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+    };
+    // The handshake, the request and the answer, then the program's line, in time order.
+    let syn = find("[S] seq 0");
+    let request = find("len 5 \"hello\"");
+    let answer = find("len 5 \"HELLO\"");
+    let printed = find("» got HELLO");
+    let exited = find("── python3 exited with status 0");
+    assert!(syn < request && request < answer && answer < printed && printed < exited);
+    assert!(
+        text.contains("capture: lo of a private network namespace"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("privileges: the program ran as uid {}, ", user())),
+        "{text}"
+    );
+    // The saved run is the user's and loads back with the same packets.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&save).expect("saved").uid(), user());
+    let back = sockscope::live::pcapng::load(&save, &p.dir.path().join("echo.events.jsonl"))
+        .expect("the saved trace loads");
+    assert!(back.private_netns);
+    let tcp = back
+        .packets
+        .iter()
+        .filter(|c| {
+            let f = sockscope::source::Frame::bare(back.linktype, &c.data);
+            matches!(
+                sockscope::decode::decode(&f).transport,
+                sockscope::decode::Transport::Tcp(_)
+            )
+        })
+        .count();
+    assert_eq!(tcp, back.packets.len(), "only the program's TCP is there");
+    assert!(tcp >= 8, "handshake, data, teardown: {tcp} packets");
+}
+
+#[test]
+fn the_exit_status_and_both_output_streams_are_the_programs() {
+    let p = place();
+    let out = trace(
+        &p,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; exit 3",
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
+    assert!(text.contains("» to-stdout"), "{text}");
+    assert!(text.contains("[stderr] » to-stderr"), "{text}");
+    assert!(text.contains("── sh exited with status 3"), "{text}");
+    assert!(text.contains(", every packet, 0 packets,"), "{text}");
+}
+
+#[test]
+fn a_killed_program_exits_128_plus_the_signal() {
+    let p = place();
+    let out = trace(&p, &["--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert!(stdout(&out).contains("── sh was killed by SIGKILL"));
+}
+
+#[test]
+fn a_command_that_does_not_exist_is_127_and_one_line() {
+    let p = place();
+    let out = trace(&p, &["--", "/nonexistent/program"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/program") && err.contains("No such file"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_program_that_never_ends_is_stopped_by_the_timeout() {
+    let p = place();
+    let started = std::time::Instant::now();
+    let out = trace(&p, &["--timeout", "1", "--", "sleep", "60"]);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "the timeout did not stop it"
+    );
+    assert!(stdout(&out).contains("── sleep killed after --timeout 1 s"));
+}
+
+/// The namespace has `lo` and no route anywhere else (read from inside, without sending
+/// anything): nothing the program does can reach another host.
+#[test]
+fn the_namespace_has_only_loopback() {
+    let p = place();
+    let out = trace(
+        &p,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo routes $(tail -n +2 /proc/net/route | wc -l); echo links $(tail -n +3 /proc/net/dev | cut -d: -f1)",
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("» routes 0"), "{text}");
+    assert!(text.contains("» links lo\n"), "{text}");
+}
