@@ -211,3 +211,52 @@ fn the_namespace_has_only_loopback() {
     assert!(text.contains("» routes 0"), "{text}");
     assert!(text.contains("» links lo\n"), "{text}");
 }
+
+/// Ctrl-C in a terminal reaches the whole foreground group: the program ends, sockscope
+/// survives it and shows what happened until then, and the saved files are readable.
+#[test]
+fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
+    let p = place();
+    let save = p.dir.path().join("int.pcapng");
+    let mut cmd = Command::new(&p.exe);
+    cmd.args(["trace", "--color", "never", "--save"])
+        .arg(&save)
+        .args(["--", "sh", "-c", "echo ready; exec sleep 60"])
+        .current_dir(p.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    if nix::unistd::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            r => break r.expect("start sockscope trace"),
+        }
+    };
+    // Wait until the program has started (its line is only shown at the end, so give it time).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGINT).expect("SIGINT the group");
+    let started = std::time::Instant::now();
+    let out = loop {
+        if let Some(_st) = child.try_wait().expect("wait") {
+            break child.wait_with_output().expect("output");
+        }
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "sockscope did not end after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}{}", stderr(&out));
+    assert!(text.contains("» ready"), "{text}");
+    assert!(text.contains("── sh was killed by SIGINT"), "{text}");
+    assert!(text.contains("interrupted"), "{text}");
+    sockscope::live::pcapng::load(&save, &p.dir.path().join("int.events.jsonl"))
+        .expect("the saved files are readable");
+}
