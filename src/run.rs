@@ -133,14 +133,7 @@ fn run_one(
     // keeps the run's status.
     let written = write_out(out, &text);
     if let Some(path) = &args.save {
-        let log = pcapng::save(path, &run)?;
-        eprintln!(
-            "sockscope: saved {} packets to {} and {} events to {}",
-            run.packets.len(),
-            path.display(),
-            run.events.len(),
-            log.display()
-        );
+        save(path, &run)?;
     }
     let _ = closer.join();
     written?;
@@ -242,10 +235,23 @@ fn run_all(
     })
 }
 
+/// Saves `run` to `path` (pcapng) and its event log beside it, and says so on stderr.
+pub(crate) fn save(path: &std::path::Path, run: &crate::live::RunData) -> Result<(), LiveError> {
+    let log = pcapng::save(path, run)?;
+    eprintln!(
+        "sockscope: saved {} packets to {} and {} events to {}",
+        run.packets.len(),
+        path.display(),
+        run.events.len(),
+        log.display()
+    );
+    Ok(())
+}
+
 /// Writes `text` to `out` and flushes it, so the report appears before notes on stderr. A
 /// closed pipe (`| head`) is not an error: the reader has what it wanted, and the run's status
 /// stands. Nothing more is written after it.
-fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError> {
+pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError> {
     if PIPE_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }

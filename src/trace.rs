@@ -20,8 +20,9 @@ use crate::exit::Status;
 use crate::live::event::{Event, Role};
 use crate::live::netns::{self, NetnsError};
 use crate::live::tracer::now;
-use crate::live::{pcapng, privilege, tcpstate, LiveCapture, LiveError, RunData};
+use crate::live::{privilege, tcpstate, LiveCapture, LiveError, RunData};
 use crate::render::run::{report, ReportOptions};
+use crate::run::{save, write_out};
 
 /// Exit status when the command cannot be found or run, as a shell says it.
 pub const NOT_FOUND: u8 = 127;
@@ -154,21 +155,12 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         FormatArg::Text => report::text(&run, None, &[], &opts),
         FormatArg::Jsonl => report::jsonl(&run, &[]),
     };
-    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    // Saved even when the report cannot be written.
+    let written = write_out(out, &text);
     if let Some(path) = &args.save {
-        let log = pcapng::save(path, &run)?;
-        eprintln!(
-            "sockscope: saved {} packets to {} and {} events to {}",
-            run.packets.len(),
-            path.display(),
-            run.events.len(),
-            log.display()
-        );
+        save(path, &run)?;
     }
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(LiveError::Write(e)),
-        _ => {}
-    }
+    written?;
     Ok(Status::Exit(status))
 }
 

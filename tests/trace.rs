@@ -48,6 +48,11 @@ fn trace(p: &Place, args: &[&str]) -> Output {
     common::output_of_copy(&mut cmd)
 }
 
+/// `sockscope trace -- sh -c SCRIPT` as an ordinary user.
+fn sh(p: &Place, script: &str) -> Output {
+    trace(p, &["--", "sh", "-c", script])
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -140,15 +145,7 @@ fn a_python_client_and_server_are_captured_beside_their_output() {
 #[test]
 fn the_exit_status_and_both_output_streams_are_the_programs() {
     let p = place();
-    let out = trace(
-        &p,
-        &[
-            "--",
-            "sh",
-            "-c",
-            "echo to-stdout; echo to-stderr >&2; exit 3",
-        ],
-    );
+    let out = sh(&p, "echo to-stdout; echo to-stderr >&2; exit 3");
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
     assert!(text.contains("» to-stdout"), "{text}");
@@ -160,7 +157,7 @@ fn the_exit_status_and_both_output_streams_are_the_programs() {
 #[test]
 fn a_killed_program_exits_128_plus_the_signal() {
     let p = place();
-    let out = trace(&p, &["--", "sh", "-c", "kill -9 $$"]);
+    let out = sh(&p, "kill -9 $$");
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     assert!(stdout(&out).contains("── sh was killed by SIGKILL"));
 }
@@ -197,14 +194,9 @@ fn a_program_that_never_ends_is_stopped_by_the_timeout() {
 #[test]
 fn the_namespace_has_only_loopback() {
     let p = place();
-    let out = trace(
+    let out = sh(
         &p,
-        &[
-            "--",
-            "sh",
-            "-c",
-            "echo routes $(tail -n +2 /proc/net/route | wc -l); echo links $(tail -n +3 /proc/net/dev | cut -d: -f1)",
-        ],
+        "echo routes $(tail -n +2 /proc/net/route | wc -l); echo links $(tail -n +3 /proc/net/dev | cut -d: -f1)",
     );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
