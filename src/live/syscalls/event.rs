@@ -33,7 +33,7 @@ pub struct SockInfo {
     listened: bool,
     accepted: bool,
     dgram: bool,
-    bound_port: bool,
+    bound: bool,
     connected: bool,
     /// The addresses were looked up after a first data call (a UDP socket binds on its first
     /// send).
@@ -41,10 +41,10 @@ pub struct SockInfo {
 }
 
 impl SockInfo {
-    /// The server's side: listened on, accepted, or a datagram socket bound to a port of its
-    /// own choosing (and not connected).
+    /// The server's side: listened on, accepted, or a datagram socket given an address with
+    /// `bind` (and not connected).
     pub fn server(&self) -> bool {
-        self.listened || self.accepted || (self.dgram && self.bound_port && !self.connected)
+        self.listened || self.accepted || (self.dgram && self.bound && !self.connected)
     }
 }
 
@@ -168,8 +168,8 @@ impl Session {
                     if let Some(i) = inode.filter(|_| n.is_some()) {
                         self.sock(i).connected = true;
                     }
-                } else if let (Some(i), Some(port)) = (inode, to.and_then(|t| t.inet())) {
-                    self.sock(i).bound_port = port.port() != 0 && n.is_some();
+                } else if let Some(i) = inode.filter(|_| n.is_some()) {
+                    self.sock(i).bound = true;
                 }
             }
             "listen" => {

@@ -18,7 +18,9 @@
 //! `tid` the thread, `who` the program name and pid (`python3 4711`), `local`/`addr` the
 //! socket's addresses as the kernel lists them in the tracee's network namespace.
 //! **Role**: a call is the server's when its socket was listened on, returned by `accept`, or
-//! is a datagram socket bound to a port of its own choosing; every other call is the client's.
+//! is a datagram socket given its address with `bind` (and not connected); every other call is
+//! the client's. So a forked handler's calls on an accepted socket are the server's, and a
+//! process's close of an inherited listening socket too.
 //! A call still blocked when its process died has no `ret` and says so in `text`.
 //!
 //! Nothing here needs privilege: tracing one's own child and a seccomp filter under
@@ -174,6 +176,12 @@ impl Trace {
         ];
         let mut session = tracee::Session::new(pid.as_raw());
         let started = session.seize(child.go);
+        if started.is_err() {
+            // The child may have failed (its hook) before it could be seized: say why.
+            if let Some(report) = spawn::failure(&child.errors) {
+                return Err(self.failure(Some(report)));
+            }
+        }
         if started.is_ok() {
             if let Some(f) = self.on_start.take() {
                 f(pid.as_raw() as u32);
@@ -189,7 +197,7 @@ impl Trace {
         output.sort_by_key(|l| l.ts);
         let exit = traced?;
         if !session.execed() {
-            return Err(self.failure(&child.errors));
+            return Err(self.failure(spawn::failure(&child.errors)));
         }
         Ok(Traced {
             events: session.into_events(),
@@ -200,13 +208,13 @@ impl Trace {
     }
 
     /// The error of a child that ended before its exec.
-    fn failure(&self, errors: &OwnedFd) -> TraceError {
+    fn failure(&self, report: Option<(u8, i32)>) -> TraceError {
         let program = self
             .argv
             .first()
             .map(|a| a.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match spawn::failure(errors) {
+        match report {
             Some((spawn::STEP_EXEC, errno)) if errno == nix::libc::ENOENT => {
                 TraceError::NotFound { program }
             }

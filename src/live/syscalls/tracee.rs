@@ -6,6 +6,9 @@
 //! call as an [`Event`] ([`super::event`]). Forks, vforks and clones add tracees (ptrace
 //! attaches them itself), exec renames a process, signals are passed on, group-stops are
 //! listened through (`PTRACE_LISTEN`), and the loop ends when no tracee is left.
+//!
+//! The loop waits only for this thread's children and tracees (`__WNOTHREAD`), so traces run
+//! in several threads at once (as the tests do) never take each other's stops.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -101,7 +104,7 @@ impl Session {
     /// Follows every tracee until none is left; returns how the first process ended.
     pub fn run(&mut self) -> Result<Exit, TraceError> {
         loop {
-            let status = match waitpid(None, Some(WaitPidFlag::__WALL)) {
+            let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD)) {
                 Ok(s) => s,
                 Err(Errno::ECHILD) => break,
                 Err(Errno::EINTR) => continue,
