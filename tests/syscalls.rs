@@ -425,3 +425,35 @@ fn the_hook_runs_in_the_child_before_exec() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_shell_that_forks_and_execs_the_program() {
+    // The shell forks, its child execs python3: the calls are the child's, under its new name,
+    // and the status is the shell's.
+    let t = trace(&argv(&[
+        "sh",
+        "-c",
+        "python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536); print(s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) > 0); s.close()'; exit 5",
+    ]))
+    .unwrap();
+    assert_eq!(t.exit, Exit::Code(5));
+    only_sockets(&t);
+    let all: Vec<&Event> = t.events.iter().collect();
+    assert_eq!(calls(&all), ["socket", "setsockopt", "getsockopt", "close"]);
+    for e in &all {
+        assert_ne!(e.pid, t.pid, "the shell makes no socket call");
+        assert_eq!(e.who, format!("python3 {}", e.pid));
+    }
+    assert_eq!(all[0].args, "AF_INET6, SOCK_DGRAM|SOCK_CLOEXEC, 0");
+    assert_eq!(
+        all[1].args,
+        format!("{}, SOL_SOCKET, SO_SNDBUF, 65536", all[0].ret.unwrap())
+    );
+    let value = all[2].text.as_deref().unwrap();
+    assert!(
+        value.starts_with("(value ") && value != "(value 0)",
+        "{value}"
+    );
+    assert_eq!(t.output[0].text, "True");
+}

@@ -170,10 +170,20 @@ impl Trace {
     pub fn run(mut self) -> Result<Traced, TraceError> {
         let child = spawn::spawn(&self.argv, self.null_stdin, self.pre_exec.as_mut())?;
         let pid = child.pid;
-        let readers = [
+        let readers = match (
             read_lines(child.stdout, Stream::Stdout),
             read_lines(child.stderr, Stream::Stderr),
-        ];
+        ) {
+            (Ok(out), Ok(err)) => [out, err],
+            (Err(e), _) | (_, Err(e)) => {
+                drop(child.go); // the child reads end of file and exits
+                let _ = nix::sys::wait::waitpid(pid, None);
+                return Err(TraceError::Setup {
+                    what: "starting the threads that read the program's output",
+                    source: e,
+                });
+            }
+        };
         let mut session = tracee::Session::new(pid.as_raw());
         let started = session.seize(child.go);
         if started.is_err() {
@@ -190,7 +200,7 @@ impl Trace {
         let traced = started.and_then(|()| session.run());
         let mut output = Vec::new();
         for r in readers {
-            if let Some(lines) = r.and_then(|h| h.join().ok()) {
+            if let Ok(lines) = r.join() {
                 output.extend(lines);
             }
         }
@@ -246,9 +256,9 @@ pub fn trace(cmd: &[OsString]) -> Result<Traced, TraceError> {
 }
 
 /// A thread reading one output pipe line by line, stamping each line as it arrives.
-fn read_lines(fd: OwnedFd, stream: Stream) -> Option<JoinHandle<Vec<OutputLine>>> {
+fn read_lines(fd: OwnedFd, stream: Stream) -> io::Result<JoinHandle<Vec<OutputLine>>> {
     let name = format!("sockscope-{stream:?}").to_lowercase();
-    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+    std::thread::Builder::new().name(name).spawn(move || {
         let mut r = BufReader::new(File::from(fd));
         let mut lines = Vec::new();
         let mut buf = Vec::new();
@@ -271,6 +281,5 @@ fn read_lines(fd: OwnedFd, stream: Stream) -> Option<JoinHandle<Vec<OutputLine>>
             }
         }
         lines
-    });
-    spawned.ok()
+    })
 }
