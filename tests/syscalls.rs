@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
+use std::sync::mpsc::RecvTimeoutError;
 
 use sockscope::live::syscalls::{trace, Exit, Stream, Trace, TraceError, Traced};
 use sockscope::live::{Event, Role};
@@ -456,4 +457,57 @@ fn a_shell_that_forks_and_execs_the_program() {
         "{value}"
     );
     assert_eq!(t.output[0].text, "True");
+}
+
+#[test]
+fn stops_signals_vfork_and_unix_sockets() {
+    // A child stops itself (a group-stop: its parent sees it stopped and continues it), then
+    // a vforked (subprocess) program talks over a socketpair. Killed after 30 s if it hangs.
+    let code = r#"
+import os, signal, subprocess
+pid = os.fork()
+if pid == 0:
+    os.kill(os.getpid(), signal.SIGSTOP)
+    print("child resumed", flush=True)
+    os._exit(0)
+_, st = os.waitpid(pid, os.WUNTRACED)
+print("stopped", os.WIFSTOPPED(st), flush=True)
+os.kill(pid, signal.SIGCONT)
+os.waitpid(pid, 0)
+r = subprocess.run(["python3", "-c", "import socket; a, b = socket.socketpair(); a.send(b'hi'); print(b.recv(9))"], capture_output=True)
+print(r.stdout.decode().strip(), flush=True)
+"#;
+    // The watchdog kills only while the run lasts: dropping `done` (right after) disarms it.
+    let (done, disarmed) = std::sync::mpsc::channel::<()>();
+    let t = Trace::new(&argv(&["python3", "-c", code]))
+        .on_start(move |pid| {
+            std::thread::spawn(move || {
+                let limit = std::time::Duration::from_secs(30);
+                if disarmed.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            });
+        })
+        .run()
+        .unwrap();
+    drop(done);
+    assert_eq!(t.exit, Exit::Code(0));
+    let out: Vec<&str> = t.output.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(out, ["stopped True", "child resumed", "b'hi'"]);
+    let all: Vec<&Event> = t.events.iter().collect();
+    let pair = one(&all, "socketpair");
+    assert_ne!(pair.pid, t.pid, "the subprocess's call");
+    assert_eq!(pair.args, "AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [3, 4]");
+    let send = one(&all, "sendto");
+    assert_eq!((send.args.as_str(), send.ret), ("3, \"hi\", 2, 0", Some(2)));
+    let recv = one(&all, "recvfrom");
+    assert_eq!(recv.text.as_deref(), Some("\"hi\""));
+    assert_eq!(
+        (recv.local, recv.addr),
+        (None, None),
+        "unix sockets have no IP address"
+    );
 }

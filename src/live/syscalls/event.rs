@@ -255,7 +255,10 @@ impl Session {
                 e.args = fd.to_string();
                 if n.is_some() {
                     let got = returned(a[1], a[2]);
-                    e.text = got.as_ref().map(|g| format!("({g})"));
+                    e.text = got.as_ref().map(|g| match g {
+                        Addr::Unnamed => g.to_string(),
+                        _ => format!("({g})"),
+                    });
                     again = true;
                 }
             }
