@@ -256,6 +256,10 @@ v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 v.sendto(b"x" * 300, u.getsockname())
 print(len(u.recvfrom(1000)[0]), file=sys.stderr)
 os.kill(os.getpid(), signal.SIGUSR1)
+try:
+    socket.socket().send(b"abc")
+except OSError as e:
+    print("send", e.errno, file=sys.stderr)
 sys.stdout.flush()
 "#;
 
@@ -320,6 +324,20 @@ fn a_python_client_and_its_server_thread() {
         .ends_with(&format!(" from {sender}")));
     assert_eq!(from.args, format!("{}, 1000, 0", from.fd.unwrap()));
     assert_eq!(from.role, Role::Server, "a datagram socket it bound");
+
+    // A failed send: -1 and its errno, and what it tried to send.
+    let failed = all
+        .iter()
+        .find(|e| e.call == "sendto" && e.errno.is_some())
+        .expect("the failed send");
+    assert_eq!(failed.ret, Some(-1));
+    assert_eq!(failed.errno.as_deref(), Some("EPIPE"));
+    assert_eq!(
+        failed.args,
+        format!("{}, \"abc\", 3, 0", failed.fd.unwrap())
+    );
+    assert_eq!(failed.data, None);
+    assert!(failed.line().ends_with(" = -1 EPIPE"), "{}", failed.line());
 
     // The signal reached its handler (the tracer passes signals on), and the output lines
     // keep their streams.

@@ -38,6 +38,8 @@ pub struct SockInfo {
     /// The addresses were looked up after a first data call (a UDP socket binds on its first
     /// send).
     seen_data: bool,
+    /// The addresses were looked up at least once.
+    looked: bool,
 }
 
 impl SockInfo {
@@ -69,9 +71,10 @@ impl Session {
     /// else only if unknown.
     pub(super) fn addresses(&mut self, tgid: i32, fd: i64, inode: u64, again: bool) {
         let s = self.socks.entry(inode).or_default();
-        if !again && s.local.is_some() {
+        if !again && s.looked {
             return;
         }
+        s.looked = true;
         if let Some((local, peer)) = procfs::sock_names(tgid, fd) {
             s.local = local;
             s.peer = peer;
@@ -113,7 +116,10 @@ impl Session {
             Ok(v) => e.ret = Some(v),
             Err(errno) => {
                 e.ret = Some(-1);
-                e.errno = Some(errno_name(&io::Error::from_raw_os_error(errno)));
+                e.errno = Some(match errno {
+                    516 => "ERESTART_RESTARTBLOCK".to_owned(),
+                    _ => errno_name(&io::Error::from_raw_os_error(errno)),
+                });
             }
         }
         let n = r.ok();
@@ -318,14 +324,16 @@ impl Session {
         a: &[u64; 6],
         n: Option<i64>,
     ) -> (Vec<u8>, u64, Option<u64>, Option<Addr>) {
-        let take = n.unwrap_or(0).clamp(0, DATA_MAX as i64 + 1) as usize;
+        // A failed send shows the start of what it tried to send.
+        let take = n.map_or(16, |n| n.clamp(0, DATA_MAX as i64 + 1)) as usize;
+        let buf = |ptr: u64, len: u64| procfs::read_mem(tid, ptr, take.min(len as usize));
         match name {
-            "write" => (procfs::read_mem(tid, a[1], take), a[2], None, None),
+            "write" => (buf(a[1], a[2]), a[2], None, None),
             "sendto" => {
                 let to = (a[4] != 0)
                     .then(|| decode::sockaddr(&procfs::read_mem(tid, a[4], a[5].min(128) as usize)))
                     .flatten();
-                (procfs::read_mem(tid, a[1], take), a[2], Some(a[3]), to)
+                (buf(a[1], a[2]), a[2], Some(a[3]), to)
             }
             "writev" => {
                 let (d, len) = gather(tid, a[1], a[2], take);

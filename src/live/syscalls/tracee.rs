@@ -25,15 +25,18 @@ use super::{arch, decode, procfs, Exit, TraceError};
 use crate::live::event::{Event, Role};
 use crate::live::tracer::now;
 
-/// Kernel codes for a call interrupted by a signal and restarted (never seen by the program).
-const RESTART: std::ops::RangeInclusive<i64> = 512..=516;
+/// Kernel codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND) for a call interrupted by a
+/// signal that the kernel runs again through the same entry (the program never sees them).
+/// ERESTART_RESTARTBLOCK (516) resumes through `restart_syscall`, which the filter does not
+/// stop on: that call is recorded as it was interrupted.
+const RESTART: std::ops::RangeInclusive<i32> = 512..=514;
 
 #[derive(Default)]
 struct Tid {
     tgid: i32,
     pending: Option<Pending>,
     /// The start of a call the kernel is restarting after a signal.
-    restarted: Option<i128>,
+    restarted: Option<(&'static str, i128)>,
 }
 
 /// Everything the tracer knows about the traced processes.
@@ -237,7 +240,10 @@ impl Session {
             self.addresses(tgid, args[0] as i64, i, false);
         }
         let t = self.tid(tid);
-        let start = t.restarted.take().unwrap_or(start);
+        let start = match t.restarted.take() {
+            Some((call, first)) if call == name => first,
+            _ => start,
+        };
         t.pending = Some(Pending {
             name,
             args,
@@ -261,9 +267,9 @@ impl Session {
         let t = self.tid(tid);
         let pending = t.pending.take();
         if let (Some(p), Some(r)) = (pending, result) {
-            if r.is_err_and(|errno| RESTART.contains(&(errno as i64))) {
+            if r.is_err_and(|errno| RESTART.contains(&errno)) {
                 // Interrupted by a signal; the kernel runs it again and it stops again.
-                self.tid(tid).restarted = Some(p.start);
+                self.tid(tid).restarted = Some((p.name, p.start));
             } else {
                 self.finish(p, r, now());
             }
