@@ -529,3 +529,72 @@ print(r.stdout.decode().strip(), flush=True)
         "unix sockets have no IP address"
     );
 }
+
+#[test]
+fn vectors_messages_and_waits_on_sockets_but_not_on_pipes() {
+    let t = python(
+        r#"
+import os, select, socket
+a, b = socket.socketpair()
+r, w = os.pipe()
+select.select([r], [], [], 0)
+p = select.poll(); p.register(r, select.POLLIN); p.poll(0)
+os.writev(a.fileno(), [b"ab", b"cd"])
+p = select.poll(); p.register(b, select.POLLIN); p.poll(1000)
+select.select([b], [], [], 1)
+e = select.epoll(); e.register(b.fileno(), select.EPOLLIN); e.poll(1)
+os.readv(b.fileno(), [bytearray(1), bytearray(10)])
+a.sendmsg([b"xyz"]); b.recvmsg(100)
+os.write(w, b"pipe"); os.read(r, 4)
+"#,
+    );
+    assert_eq!(t.exit, Exit::Code(0));
+    let all: Vec<&Event> = t.events.iter().collect();
+    let waits: Vec<(&str, &str, Option<i64>)> = all
+        .iter()
+        .filter(|e| {
+            e.call.contains("poll") || e.call.contains("select") || e.call.contains("epoll")
+        })
+        .map(|e| (e.call.as_str(), e.args.as_str(), e.ret))
+        .collect();
+    // The waits on the pipe alone are not recorded; those on the socket are.
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    assert_eq!(waits[0], ("poll", "[4 POLLIN], 1, 1000", Some(1)));
+    assert_eq!(
+        all.iter()
+            .find(|e| e.call == "poll")
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("([4 POLLIN])")
+    );
+    assert!(
+        waits[1].0.contains("select") && waits[1].1.ends_with("sockets [4]"),
+        "{waits:?}"
+    );
+    assert!(
+        waits[2].0.starts_with("epoll") && waits[2].1.ends_with("sockets [4]"),
+        "{waits:?}"
+    );
+    let writev = one(&all, "writev");
+    assert_eq!(
+        (writev.args.as_str(), writev.ret),
+        ("3, \"abcd\", 4", Some(4))
+    );
+    let readv = one(&all, "readv");
+    assert_eq!((readv.args.as_str(), readv.ret), ("4, 11", Some(4)));
+    assert_eq!(readv.data.as_deref(), Some(&b"abcd"[..]));
+    let sendmsg = one(&all, "sendmsg");
+    assert_eq!(sendmsg.args, "3, \"xyz\", 3, 0");
+    let recvmsg = one(&all, "recvmsg");
+    assert_eq!(
+        (recvmsg.args.as_str(), recvmsg.text.as_deref()),
+        ("4, 100, 0", Some("\"xyz\""))
+    );
+    // Nothing on the pipe: no read or write of "pipe".
+    assert!(
+        !all.iter().any(|e| e.call == "read" || e.call == "write"),
+        "{:#?}",
+        calls(&all)
+    );
+}
