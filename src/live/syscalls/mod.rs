@@ -15,8 +15,12 @@
 //!
 //! **Events** come in the order the calls returned (as the in-process tracer writes them), with
 //! `start`/`end` on the capture's clock ([`crate::live::tracer::now`]), `pid` the process and
-//! `tid` the thread, `who` the program name and pid (`python3 4711`), `local`/`addr` the
-//! socket's addresses as the kernel lists them in the tracee's network namespace.
+//! `tid` the thread, `who` the program name and pid (`python3 4711`), `call` the kernel's name
+//! (`accept4`, `sendto`, `pselect6`: what libc really called), `args` as C would show them,
+//! `data` the first [`crate::live::event::DATA_MAX`] bytes moved, and `local`/`addr` the
+//! socket's own addresses (`getsockname`/`getpeername` on a copy of the tracee's fd, so as
+//! the tracee's network namespace sees them; `addr` is the address a call names or returns
+//! when it has one, else the peer).
 //! **Role**: a call is the server's when its socket was listened on, returned by `accept`, or
 //! is a datagram socket given its address with `bind` (and not connected); every other call is
 //! the client's. So a forked handler's calls on an accepted socket are the server's, and a
