@@ -107,20 +107,30 @@ impl Event {
     }
 
     /// Whether the call may wait for the network (shown as two lines when something happens
-    /// while it waits).
+    /// while it waits). Includes the kernel's names that traced programs use (`accept4`,
+    /// `recvmsg`, `pselect6`, …; see `live::syscalls`).
     pub fn can_block(&self) -> bool {
         matches!(
             self.call.as_str(),
             "accept"
+                | "accept4"
                 | "connect"
                 | "read"
+                | "readv"
                 | "recv"
                 | "recvfrom"
+                | "recvmsg"
+                | "recvmmsg"
                 | "wait"
                 | "waitpid"
                 | "sigsuspend"
                 | "pause"
                 | "poll"
+                | "ppoll"
+                | "select"
+                | "pselect6"
+                | "epoll_wait"
+                | "epoll_pwait"
         )
     }
 
@@ -347,6 +357,23 @@ mod tests {
         // Seconds that overflow i128 nanoseconds are refused, not wrapped (nor a panic).
         let huge = format!("{}.0", i128::MAX / 10);
         assert_eq!(parse_time(&huge), None);
+    }
+
+    #[test]
+    fn the_kernel_names_of_waiting_calls_can_block() {
+        for call in [
+            "accept",
+            "accept4",
+            "recvmsg",
+            "pselect6",
+            "epoll_wait",
+            "poll",
+        ] {
+            assert!(Event::new(Role::Client, "", call, 0).can_block(), "{call}");
+        }
+        for call in ["write", "sendto", "close", "socket"] {
+            assert!(!Event::new(Role::Client, "", call, 0).can_block(), "{call}");
+        }
     }
 
     #[test]

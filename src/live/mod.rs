@@ -22,6 +22,8 @@ pub mod pcapng;
 pub mod privilege;
 pub mod runner;
 mod spec;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod syscalls;
 pub mod tcpstate;
 pub mod tracer;
 

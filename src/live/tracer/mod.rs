@@ -130,27 +130,36 @@ pub fn errno_name(e: &io::Error) -> String {
     }
 }
 
-fn domain_name(d: Domain) -> &'static str {
+/// The C name of a socket domain (`AF_INET`), or `AF_?`.
+pub(crate) fn domain_name(d: Domain) -> &'static str {
     if d == Domain::IPV4 {
         "AF_INET"
     } else if d == Domain::IPV6 {
         "AF_INET6"
+    } else if d == Domain::UNIX {
+        "AF_UNIX"
     } else {
         "AF_?"
     }
 }
 
-fn type_name(t: Type) -> &'static str {
+/// The C name of a socket type (`SOCK_STREAM`), or `SOCK_?`.
+pub(crate) fn type_name(t: Type) -> &'static str {
     if t == Type::STREAM {
         "SOCK_STREAM"
     } else if t == Type::DGRAM {
         "SOCK_DGRAM"
+    } else if t == Type::SEQPACKET {
+        "SOCK_SEQPACKET"
+    } else if t == Type::RAW {
+        "SOCK_RAW"
     } else {
         "SOCK_?"
     }
 }
 
-fn preview(data: &[u8]) -> String {
+/// The first bytes of a payload, escaped and quoted.
+pub(crate) fn preview(data: &[u8]) -> String {
     let mut s = String::new();
     show_bytes(&mut s, data, PREVIEW);
     s
