@@ -45,6 +45,9 @@ pub struct TraceArgs {
     /// and FILE.events.jsonl). The files belong to the invoking user.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Packets and output only: do not trace the program's socket calls.
+    #[arg(long)]
+    pub no_syscalls: bool,
     /// Kill the program after SECS seconds (exit status 124, as timeout(1)).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,

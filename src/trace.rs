@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,12 +20,14 @@ use crate::exit::Status;
 use crate::live::event::{Event, Role};
 use crate::live::netns::{self, NetnsError};
 use crate::live::tracer::now;
-use crate::live::{privilege, tcpstate, LiveCapture, LiveError, RunData};
+use crate::live::{privilege, syscalls, tcpstate, LiveCapture, LiveError, RunData};
 use crate::render::run::{report, ReportOptions};
 use crate::run::{save, write_out};
 
 /// Exit status when the command cannot be found or run, as a shell says it.
 pub const NOT_FOUND: u8 = 127;
+/// Exit status when the command is there but cannot be run (not executable), as a shell says it.
+pub const CANNOT_RUN: u8 = 126;
 /// Exit status when `--timeout` ended the program, as timeout(1) says it.
 pub const TIMED_OUT: u8 = 124;
 /// How long the program's connections may take to settle after it ended.
@@ -47,8 +49,192 @@ struct OutputLine {
 
 /// How the program ended.
 enum Ending {
-    Exited(ExitStatus),
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
     TimedOut,
+}
+
+/// What running the program gave.
+struct Ran {
+    pid: u32,
+    /// Its socket calls (none with `--no-syscalls`).
+    calls: Vec<Event>,
+    lines: Vec<OutputLine>,
+    ending: Ending,
+    /// When it ended (the capture's clock).
+    ended: i128,
+}
+
+/// The program could not be started: the exit status a shell gives for that, and why.
+struct Unstarted {
+    status: u8,
+    why: String,
+}
+
+/// Runs the program with its socket calls traced (ptrace and seccomp: `live::syscalls`). The
+/// tracing runs on this thread; a watchdog kills the program at the timeout and passes a
+/// SIGTERM on.
+fn traced(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstarted> {
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+    use std::sync::Arc;
+    let pid = Arc::new(AtomicU32::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (pid, done, killed) = (pid.clone(), done.clone(), killed.clone());
+        std::thread::spawn(move || watch(&pid, &done, &killed, timeout))
+    };
+    let p2 = pid.clone();
+    let result = syscalls::Trace::new(command)
+        .on_start(move |p| p2.store(p, Ordering::SeqCst))
+        .run();
+    let ended = now();
+    done.store(true, Ordering::SeqCst);
+    let _ = watchdog.join();
+    let t = match result {
+        Ok(t) => t,
+        Err(e) => {
+            let status = match e {
+                syscalls::TraceError::NotFound { .. } => NOT_FOUND,
+                syscalls::TraceError::Exec { .. } => CANNOT_RUN,
+                _ => crate::exit::ERROR,
+            };
+            return Err(Unstarted {
+                status,
+                why: chain(&e),
+            });
+        }
+    };
+    let lines = t
+        .output
+        .into_iter()
+        .map(|l| OutputLine {
+            ts: l.ts,
+            stderr: l.stream == syscalls::Stream::Stderr,
+            text: l.text,
+        })
+        .collect();
+    let ending = if killed.load(Ordering::SeqCst) {
+        Ending::TimedOut
+    } else {
+        match t.exit {
+            syscalls::Exit::Code(c) => Ending::Exited {
+                code: Some(c),
+                signal: None,
+            },
+            syscalls::Exit::Signal(s) => Ending::Exited {
+                code: None,
+                signal: Some(s),
+            },
+        }
+    };
+    Ok(Ran {
+        pid: t.pid,
+        calls: t.events,
+        lines,
+        ending,
+        ended,
+    })
+}
+
+/// Passes a SIGTERM sent to sockscope on to the program; kills it at the timeout (and says so
+/// in `killed`). Ends when `done` is set.
+fn watch(
+    pid: &std::sync::atomic::AtomicU32,
+    done: &std::sync::atomic::AtomicBool,
+    killed: &std::sync::atomic::AtomicBool,
+    timeout: Option<Duration>,
+) {
+    use nix::sys::signal::{kill, Signal};
+    let started = Instant::now();
+    let mut forwarded = false;
+    while !done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+        let p = pid.load(Ordering::SeqCst);
+        if p == 0 {
+            continue;
+        }
+        let target = nix::unistd::Pid::from_raw(p as i32);
+        if SIGNALLED.load(Ordering::SeqCst) == nix::libc::SIGTERM && !forwarded {
+            forwarded = true;
+            let _ = kill(target, Signal::SIGTERM);
+        }
+        if !killed.load(Ordering::SeqCst) && timeout.is_some_and(|t| started.elapsed() >= t) {
+            killed.store(true, Ordering::SeqCst);
+            let _ = kill(target, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Runs the program untraced (`--no-syscalls`): its output lines and its end only.
+fn plain(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstarted> {
+    let program = command.first().cloned().unwrap_or_default();
+    let spawned = Command::new(&program)
+        .args(&command[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let status = if e.kind() == std::io::ErrorKind::NotFound {
+                NOT_FOUND
+            } else {
+                CANNOT_RUN
+            };
+            return Err(Unstarted {
+                status,
+                why: format!("{}: cannot run it: {e}", program.to_string_lossy()),
+            });
+        }
+    };
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    .filter_map(|(i, s)| Some((i == 1, s?)))
+    .map(|(stderr, s)| {
+        let tx = tx.clone();
+        std::thread::spawn(move || read_lines(s, stderr, &tx))
+    })
+    .collect();
+    drop(tx);
+    let (ending, ended) = wait(child, timeout);
+    for r in readers {
+        let _ = r.join();
+    }
+    Ok(Ran {
+        pid,
+        calls: Vec::new(),
+        lines: rx.into_iter().collect(),
+        ending,
+        ended,
+    })
+}
+
+/// An error and its causes, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
@@ -75,63 +261,49 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
 
     let running = cap.start_all()?;
     let started = now();
-    let spawned = Command::new(program)
-        .args(&args.command[1..])
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
+    let timeout = args.timeout.map(Duration::from_secs);
+    let ran = if args.no_syscalls {
+        plain(&args.command, timeout)
+    } else {
+        traced(&args.command, timeout)
+    };
+    let ran = match ran {
+        Ok(r) => r,
+        Err(Unstarted { status, why }) => {
             let _ = running.stop();
-            let what = program.to_string_lossy();
-            eprintln!("sockscope: {what}: cannot run it: {e}");
-            return Ok(Status::Exit(NOT_FOUND));
+            eprintln!("sockscope: {why}");
+            return Ok(Status::Exit(status));
         }
     };
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .enumerate()
-    .filter_map(|(i, s)| Some((i == 1, s?)))
-    .map(|(stderr, s)| {
-        let tx = tx.clone();
-        std::thread::spawn(move || read_lines(s, stderr, &tx))
-    })
-    .collect();
-    drop(tx);
-    let (ending, ended) = wait(child, args.timeout.map(Duration::from_secs));
-    for r in readers {
-        let _ = r.join();
-    }
-    let lines: Vec<OutputLine> = rx.into_iter().collect();
     settle();
     let (_cap, packets, stats) = running.stop()?;
+    if ran
+        .calls
+        .iter()
+        .any(|e| e.errno.as_deref() == Some("ENETUNREACH"))
+    {
+        eprintln!(
+            "sockscope: the program tried to reach another host (ENETUNREACH): trace runs it in \
+             a network namespace with only lo, so that only its own traffic is captured and \
+             nothing leaves this machine"
+        );
+    }
+    let (pid, ending, ended) = (ran.pid, ran.ending, ran.ended);
+    let mut calls = ran.calls;
 
     let mut run = RunData {
         scenario: format!("trace: {}", command_line(&args.command)),
         linktype,
         filter: String::new(),
         packets,
-        events: events(pid, started, &lines),
+        events: events(pid, started, &ran.lines),
         stats,
         interrupted: SIGNALLED.load(Ordering::SeqCst) != 0,
         credentials: privilege::Credentials::of_this_thread().ok(),
         private_netns: true,
     };
-    let (status, note) = match &ending {
-        Ending::Exited(st) => exit_of(st),
+    let (status, note) = match ending {
+        Ending::Exited { code, signal } => exit_note(code, signal),
         Ending::TimedOut => (
             TIMED_OUT,
             format!(
@@ -145,6 +317,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     end.args = "trace/end".into();
     end.text = Some(format!("{} {note}", program.to_string_lossy()));
     run.events.push(end);
+    run.events.append(&mut calls);
     run.sort();
 
     let opts = ReportOptions {
@@ -197,7 +370,14 @@ fn wait(child: Child, timeout: Option<Duration>) -> (Ending, i128) {
     let (mut forwarded, mut killed) = (false, false);
     loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok((Ok(st), at)) if !killed => return (Ending::Exited(st), at),
+            Ok((Ok(st), at)) if !killed => {
+                use std::os::unix::process::ExitStatusExt;
+                let ending = Ending::Exited {
+                    code: st.code(),
+                    signal: st.signal(),
+                };
+                return (ending, at);
+            }
             Ok((_, at)) => return (Ending::TimedOut, at),
             Err(mpsc::RecvTimeoutError::Disconnected) => return (Ending::TimedOut, now()),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -266,9 +446,8 @@ fn events(pid: u32, started: i128, lines: &[OutputLine]) -> Vec<Event> {
 }
 
 /// The exit status a shell would give, and how to say it.
-fn exit_of(st: &ExitStatus) -> (u8, String) {
-    use std::os::unix::process::ExitStatusExt;
-    match (st.code(), st.signal()) {
+fn exit_note(code: Option<i32>, signal: Option<i32>) -> (u8, String) {
+    match (code, signal) {
         (Some(c), _) => (c as u8, format!("exited with status {c}")),
         (None, Some(s)) => {
             let name = nix::sys::signal::Signal::try_from(s)
@@ -298,12 +477,14 @@ fn command_line(cmd: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::ExitStatus;
 
     #[test]
     fn exit_statuses_as_a_shell_gives_them() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(exit_of(&ExitStatus::from_raw(3 << 8)).0, 3);
-        let (code, note) = exit_of(&ExitStatus::from_raw(9));
+        let of = |st: ExitStatus| exit_note(st.code(), st.signal());
+        assert_eq!(of(ExitStatus::from_raw(3 << 8)).0, 3);
+        let (code, note) = of(ExitStatus::from_raw(9));
         assert_eq!((code, note.as_str()), (137, "was killed by SIGKILL"));
     }
 

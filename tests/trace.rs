@@ -111,6 +111,19 @@ fn a_python_client_and_server_are_captured_beside_their_output() {
     let request = find("len 5 \"hello\"");
     let answer = find("len 5 \"HELLO\"");
     let printed = find("» got HELLO");
+    // The program's own calls, joined on the same clock: the server's accept returns after
+    // the handshake's last segment, the client's write comes before its data segment.
+    let accepted = find("… accept4() = ");
+    let sent = find("sendto(");
+    let third = find("[.] seq 1 ack 1");
+    assert!(
+        third < accepted,
+        "accept returned after the third segment:\n{text}"
+    );
+    assert!(
+        sent < request,
+        "the write is shown before its segment:\n{text}"
+    );
     let exited = find("── python3 exited with status 0");
     assert!(syn < request && request < answer && answer < printed && printed < exited);
     assert!(
@@ -170,7 +183,7 @@ fn a_command_that_does_not_exist_is_127_and_one_line() {
     assert_eq!(out.status.code(), Some(127), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("/nonexistent/program") && err.contains("No such file"),
+        err.contains("/nonexistent/program") && err.contains("command not found"),
         "{err}"
     );
     assert!(out.stdout.is_empty());
@@ -251,4 +264,60 @@ fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
     assert!(text.contains("interrupted"), "{text}");
     sockscope::live::pcapng::load(&save, &p.dir.path().join("int.events.jsonl"))
         .expect("the saved files are readable");
+}
+
+/// `--no-syscalls`: the packets and the output, no calls.
+#[test]
+fn no_syscalls_shows_packets_and_output_only() {
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let out = trace(
+        &p,
+        &[
+            "--no-syscalls",
+            "--",
+            "python3",
+            script.to_str().expect("utf-8 path"),
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("len 5 \"hello\""), "{text}");
+    assert!(text.contains("» got HELLO"), "{text}");
+    assert!(
+        !text.contains("connect(") && !text.contains("accept4("),
+        "{text}"
+    );
+}
+
+/// A program that tries to reach another host gets ENETUNREACH (the namespace has no route:
+/// nothing is sent anywhere), and sockscope says once why.
+#[test]
+fn another_host_is_unreachable_and_sockscope_says_why() {
+    let p = place();
+    // The script checks there is no route before it tries (belt and braces: no packet can
+    // leave a namespace without routes, and this one has none).
+    let script = write_script(
+        &p,
+        "away.py",
+        "import socket\n\
+         routes = open('/proc/net/route').read().splitlines()[1:]\n\
+         assert not routes, routes\n\
+         try:\n    socket.create_connection(('192.0.2.1', 9), timeout=2)\n\
+         except OSError as e:\n    print('errno', e.errno, flush=True)\n",
+    );
+    let out = trace(&p, &["--", "python3", script.to_str().expect("utf-8 path")]);
+    let text = stdout(&out);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    assert!(text.contains("» errno 101"), "{text}");
+    assert!(
+        text.contains("= -1 ENETUNREACH"),
+        "the failed connect is shown:\n{text}"
+    );
+    assert_eq!(
+        err.matches("tried to reach another host").count(),
+        1,
+        "said once: {err}"
+    );
 }

@@ -202,7 +202,9 @@ impl<'a> View<'a> {
         let servers: Vec<SocketAddr> = run
             .events
             .iter()
-            .filter(|e| e.role == Role::Server && matches!(e.call.as_str(), "bind" | "accept"))
+            .filter(|e| {
+                e.role == Role::Server && matches!(e.call.as_str(), "bind" | "accept" | "accept4")
+            })
             .filter_map(|e| e.local)
             .collect();
         let mut v = View {
