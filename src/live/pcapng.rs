@@ -5,8 +5,9 @@
 //! Blocks written (by [`PcapngWriter`], little-endian): a Section Header, one Interface
 //! Description (lo, the capture's link type, `if_tsresol` = 9: nanoseconds), one Enhanced
 //! Packet Block per packet with an `opt_comment` per event that happened since the previous
-//! packet (events after the last packet go on the last one; without packets they go on the
-//! section), and an Interface Statistics Block with libpcap's counters.
+//! packet, a waiting call's start and return apart (see `placed_comments`; events after the
+//! last packet go on the last one; without packets they go on the section), and an Interface
+//! Statistics Block with libpcap's counters.
 //! tshark, Wireshark, tcpdump and `sockscope replay` read it.
 
 use std::fs::File;
@@ -17,16 +18,36 @@ use crate::source::write::{InterfaceDescription, InterfaceStatistics, SectionHea
 use crate::source::{CaptureFile, PcapngWriter, Resolution};
 
 use super::capture::{Captured, SNAPLEN};
-use super::event::{write_time, Event};
+use super::event::{write_time, Event, Part};
 use super::log;
 use super::model::RunData;
 use super::LiveError;
 
-/// The comment an event leaves on a packet.
-fn comment(e: &Event, when: &str) -> String {
+/// The comment an event (or the start or end of one) leaves on a packet.
+fn comment(e: &Event, part: Part, when: &str) -> String {
     let mut t = String::new();
-    write_time(&mut t, e.start);
-    format!("{when}{}: {} (at {t})", e.role.name(), e.line())
+    write_time(&mut t, if part == Part::End { e.end } else { e.start });
+    format!("{when}{}: {} (at {t})", e.role.name(), e.call_text(part, 1))
+}
+
+/// Where each event's comments go: (time, comment) in time order. A call that was waiting
+/// while packets passed (connect, accept, read…) leaves two: `connect(…) …` at its start and
+/// `… connect() = 0` at its return, so each lands on the first packet after the moment it
+/// names (`connect() = 0` after the SYN+ACK, not on the SYN); any other event leaves one.
+fn placed_comments(run: &RunData) -> Vec<(i128, String)> {
+    let mut out = Vec::with_capacity(run.events.len());
+    for e in &run.events {
+        let waited_across_a_packet =
+            e.end > e.start && run.packets.iter().any(|p| p.ts > e.start && p.ts <= e.end);
+        if waited_across_a_packet {
+            out.push((e.start, comment(e, Part::Begin, "")));
+            out.push((e.end, comment(e, Part::End, "")));
+        } else {
+            out.push((e.start, comment(e, Part::Whole, "")));
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
 }
 
 /// A run's time (ns since the epoch) as pcapng stores it: unsigned.
@@ -43,7 +64,10 @@ pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
     );
     // Without packets, the events are comments on the section.
     let section_comments: Vec<String> = if run.packets.is_empty() {
-        run.events.iter().map(|e| comment(e, "")).collect()
+        run.events
+            .iter()
+            .map(|e| comment(e, Part::Whole, ""))
+            .collect()
     } else {
         Vec::new()
     };
@@ -60,16 +84,21 @@ pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
         name: Some("lo"),
     })?;
 
-    let mut events = run.events.iter().peekable();
+    let placed = placed_comments(run);
+    let mut notes = placed.into_iter().peekable();
     let last = run.packets.len().saturating_sub(1);
     let mut comments = Vec::new();
     for (i, p) in run.packets.iter().enumerate() {
         comments.clear();
-        while let Some(e) = events.next_if(|e| e.start <= p.ts) {
-            comments.push(comment(e, ""));
+        while let Some((_, c)) = notes.next_if(|(t, _)| *t <= p.ts) {
+            comments.push(c);
         }
         if i == last {
-            comments.extend(events.by_ref().map(|e| comment(e, "after this packet: ")));
+            comments.extend(
+                notes
+                    .by_ref()
+                    .map(|(_, c)| format!("after this packet: {c}")),
+            );
         }
         w.write_enhanced(lo, ns(p.ts), p.origlen, &p.data, &comments)?;
     }
@@ -194,6 +223,66 @@ mod tests {
         write(&mut buf, &sample()).unwrap();
         let text = String::from_utf8_lossy(&buf);
         assert!(text.contains("client: write(3, \"hi\", 2) = 2"), "{text}");
+    }
+
+    /// connect() waits across the SYN and the SYN+ACK: its start goes on the SYN, its return on
+    /// the first packet after it returned, not on the SYN.
+    #[test]
+    fn a_waiting_call_leaves_its_start_and_its_return_apart() {
+        let mut connect = Event::new(Role::Client, "client", "connect", 100);
+        connect.end = 250;
+        connect.args = "3, 127.0.0.1:9".into();
+        connect.ret = Some(0);
+        let mut w = Event::new(Role::Client, "client", "write", 260);
+        w.end = 261;
+        w.args = "3, \"x\", 1".into();
+        w.ret = Some(1);
+        let packet = |ts| Captured {
+            ts,
+            origlen: 3,
+            data: vec![1, 2, 3],
+        };
+        let run = RunData {
+            packets: vec![packet(150), packet(200), packet(270)],
+            events: vec![connect, w],
+            ..RunData::default()
+        };
+        let placed = placed_comments(&run);
+        let texts: Vec<&str> = placed.iter().map(|(_, c)| c.as_str()).collect();
+        assert_eq!(placed.len(), 3, "{texts:?}");
+        assert!(
+            texts[0].starts_with("client: connect(3, 127.0.0.1:9) …"),
+            "{texts:?}"
+        );
+        assert!(texts[1].starts_with("client: … connect() = 0"), "{texts:?}");
+        assert!(
+            texts[2].starts_with("client: write(3, \"x\", 1) = 1"),
+            "{texts:?}"
+        );
+        // On the wire: the start on the first packet (150), the return and the write on the
+        // first packet after 250 (270), nothing on 200.
+        let mut buf = Vec::new();
+        write(&mut buf, &run).unwrap();
+        // Each Enhanced Packet Block's comments (option code 1), in order.
+        let mut blocks: Vec<Vec<String>> = Vec::new();
+        let mut rest: &[u8] = &buf;
+        while !rest.is_empty() {
+            let (r, block) = pcap_parser::pcapng::parse_block_le(rest).unwrap();
+            if let pcap_parser::pcapng::Block::EnhancedPacket(epb) = block {
+                blocks.push(
+                    epb.options
+                        .iter()
+                        .filter(|o| o.code.0 == 1)
+                        .map(|o| String::from_utf8_lossy(o.as_bytes().unwrap()).into_owned())
+                        .collect(),
+                );
+            }
+            rest = r;
+        }
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0].len(), 1);
+        assert!(blocks[1].is_empty());
+        assert_eq!(blocks[2].len(), 2);
     }
 
     #[test]
