@@ -45,6 +45,11 @@ pub struct TraceArgs {
     /// and FILE.events.jsonl). The files belong to the invoking user.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Run in the private namespace called NAME, shared with other `sockscope trace --netns
+    /// NAME` of this user (created by the first, joined by the others): a server traced in one
+    /// terminal and its client in another meet on one lo, and each shows the packets of both.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
     /// Packets and output only: do not trace the program's socket calls.
     #[arg(long)]
     pub no_syscalls: bool,
@@ -92,6 +97,11 @@ pub struct RunArgs {
     /// Add the longer explanation of what to look at.
     #[arg(long)]
     pub explain: bool,
+    /// Run in the private network namespace called NAME (created by the first sockscope that
+    /// names it, joined by the others of this user, e.g. a `trace --netns NAME`), not on the
+    /// host's lo.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
     /// Time column: relative to the first event, absolute UTC, or delta from the previous line.
     #[arg(short = 't', long = "time", value_enum, default_value_t = TimeArg::Rel, value_name = "MODE")]
     pub time: TimeArg,

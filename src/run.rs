@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{self, Status};
-use crate::live::netns::{self, NetnsError};
+use crate::live::netns;
 use crate::live::{pcapng, privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::render::run::{report, ReportOptions};
 use crate::render::Palette;
@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     }
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
-    let (cap, private) = open_capture()?;
+    let (cap, private) = open_capture(args.netns.as_deref())?;
     privilege::drop_privileges()?;
     catch_signals()?;
     if all {
@@ -63,18 +63,16 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
 }
 
 /// Opens the capture on the host's `lo` when this process may (root, or CAP_NET_RAW); else in a
-/// private user and network namespace (true), where it may.
-fn open_capture() -> Result<(LiveCapture, bool), LiveError> {
+/// private user and network namespace (true), where it may; in the named one when asked.
+fn open_capture(named: Option<&str>) -> Result<(LiveCapture, bool), LiveError> {
+    if let Some(name) = named {
+        netns::enter_named(name)?;
+        return Ok((LiveCapture::open()?, true));
+    }
     match LiveCapture::open() {
         Ok(cap) => Ok((cap, false)),
-        Err(LiveError::NeedPrivilege { exe }) => {
-            match netns::enter_private() {
-                Ok(()) => {}
-                Err(NetnsError::Refused { why }) => {
-                    return Err(LiveError::NoNamespace { why, exe });
-                }
-                Err(e) => return Err(LiveError::Netns(e)),
-            }
+        Err(LiveError::NeedPrivilege { .. }) => {
+            netns::enter_private()?;
             Ok((LiveCapture::open()?, true))
         }
         Err(e) => Err(e),

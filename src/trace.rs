@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{FormatArg, TraceArgs};
 use crate::exit::Status;
 use crate::live::event::{Event, Role};
-use crate::live::netns::{self, NetnsError};
+use crate::live::netns;
 use crate::live::tracer::now;
 use crate::live::{privilege, syscalls, tcpstate, LiveCapture, LiveError, RunData};
 use crate::render::run::{report, ReportOptions};
@@ -244,16 +244,11 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         ));
     };
     // One thread so far: the namespace, the capture and the privileges first.
-    match netns::enter_private() {
-        Ok(()) => {}
-        Err(NetnsError::Refused { why }) => {
-            let exe = std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "sockscope".into());
-            return Err(LiveError::NoNamespace { why, exe });
-        }
-        Err(e) => return Err(LiveError::Netns(e)),
-    }
+    let entered = match &args.netns {
+        Some(name) => netns::enter_named(name).map(|_| ()),
+        None => netns::enter_private(),
+    };
+    entered?;
     let cap = LiveCapture::open()?;
     let linktype = cap.linktype();
     privilege::drop_privileges()?;
@@ -420,7 +415,13 @@ fn settle() {
     let deadline = Instant::now() + SETTLE;
     while Instant::now() < deadline {
         match tcpstate::entries() {
-            Ok(es) if es.iter().all(|e| e.state.is_settled()) => return,
+            Ok(es)
+                if es
+                    .iter()
+                    .all(|e| e.state.is_settled() || e.state == tcpstate::TcpState::Listen) =>
+            {
+                return
+            }
             Ok(_) => std::thread::sleep(Duration::from_millis(1)),
             Err(_) => return,
         }

@@ -1156,3 +1156,30 @@ fn the_save_survives_a_report_that_cannot_be_written() {
         .expect("the run was saved all the same");
     assert_eq!(back.packets.len(), 5);
 }
+
+/// `run --netns NAME` runs in the named private namespace (made here: no other sockscope
+/// holds it), as an ordinary user, with every check passing.
+#[test]
+fn run_in_a_named_namespace() {
+    let dir = world_tempdir();
+    let name = format!("run-{}", std::process::id());
+    let Some(mut cmd) = unprivileged(
+        dir.path(),
+        &["run", "hello", "--color", "never", "--netns", &name],
+    ) else {
+        return;
+    };
+    let out = common::output_of_copy(&mut cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("capture: lo of a private network namespace"),
+        "{text}"
+    );
+    assert!(!text.contains("  ✗ "), "{text}");
+}

@@ -321,3 +321,102 @@ fn another_host_is_unreachable_and_sockscope_says_why() {
         "said once: {err}"
     );
 }
+
+/// Two terminals, as the book runs its programs: a server traced with `--netns NAME` in one,
+/// its client traced with the same name in another, meet on one `lo`; each shows its own
+/// calls beside the packets of the connection they share.
+#[test]
+fn two_traces_share_a_named_namespace() {
+    let p = place();
+    let server = write_script(
+        &p,
+        "hello_server.py",
+        "import socket\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 9190)); s.listen(5)\n\
+         c, a = s.accept(); c.sendall(b'Hello World!'); c.close(); s.close()\n",
+    );
+    let client = write_script(
+        &p,
+        "hello_client.py",
+        "import socket, time\n\
+         for i in range(400):\n\
+         \x20   try:\n\
+         \x20       s = socket.create_connection(('127.0.0.1', 9190)); break\n\
+         \x20   except OSError:\n\
+         \x20       time.sleep(0.025)\n\
+         print('Message from server:', s.recv(100).decode(), flush=True); s.close()\n",
+    );
+    let name = format!(
+        "lab-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let traced = |script: &PathBuf| {
+        let mut cmd = Command::new(&p.exe);
+        cmd.args([
+            "trace",
+            "--color",
+            "never",
+            "--netns",
+            &name,
+            "--timeout",
+            "30",
+        ])
+        .arg("--")
+        .arg("python3")
+        .arg(script)
+        .current_dir(p.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        if nix::unistd::geteuid().is_root() {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd
+    };
+    let mut s = traced(&server);
+    let server_run = loop {
+        match s.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            r => break r.expect("start the server's trace"),
+        }
+    };
+    // The client retries its connect until the server listens (in the namespace the server's
+    // sockscope made, which the client's joins).
+    let client_out = common::output_of_copy(&mut traced(&client));
+    let server_out = server_run.wait_with_output().expect("the server's trace");
+    let (c, s) = (stdout(&client_out), stdout(&server_out));
+    assert_eq!(
+        client_out.status.code(),
+        Some(0),
+        "{c}{}",
+        stderr(&client_out)
+    );
+    assert_eq!(
+        server_out.status.code(),
+        Some(0),
+        "{s}{}",
+        stderr(&server_out)
+    );
+    assert!(c.contains("» Message from server: Hello World!"), "{c}");
+    for (who, text) in [("client", &c), ("server", &s)] {
+        assert!(
+            text.contains("len 12 \"Hello World!\""),
+            "the {who}'s trace shows the server's data segment:\n{text}"
+        );
+        assert!(text.contains("[S] seq 0"), "{who}:\n{text}");
+    }
+    assert!(c.contains("connect(3, 127.0.0.1:9190)"), "{c}");
+    assert!(
+        !c.contains("accept4("),
+        "the client's trace has only its calls:\n{c}"
+    );
+    assert!(s.contains("… accept4() = "), "{s}");
+    assert!(
+        !s.contains("connect("),
+        "the server's trace has only its calls:\n{s}"
+    );
+}

@@ -243,8 +243,14 @@ fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: Option<&[u16]
     let frame = Frame::bare(linktype, data);
     let p = decode(&frame);
     let (sport, dport) = match p.transport {
-        Transport::Udp(u) if u.dport == sentinel_port && u.payload.starts_with(SENTINEL) => {
-            return Kind::Sentinel
+        Transport::Udp(u) if u.payload.starts_with(SENTINEL) => {
+            // Another sockscope's sentinel (two of them may share a named namespace) is no
+            // packet of this run either.
+            return if u.dport == sentinel_port {
+                Kind::Sentinel
+            } else {
+                Kind::Other
+            };
         }
         _ if ports.is_none() => return Kind::Mine,
         Transport::Udp(u) => (u.sport, u.dport),

@@ -46,6 +46,22 @@ pub enum LiveError {
     Io(#[from] io::Error),
 }
 
+impl From<super::netns::NetnsError> for LiveError {
+    /// A refused namespace names the ways out (sudo, setcap on this binary); a failed setup
+    /// keeps its cause.
+    fn from(e: super::netns::NetnsError) -> LiveError {
+        match e {
+            super::netns::NetnsError::Refused { why } => LiveError::NoNamespace {
+                why,
+                exe: std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "sockscope".into()),
+            },
+            e => LiveError::Netns(e),
+        }
+    }
+}
+
 impl LiveError {
     /// Wraps an I/O error with the file it concerns.
     pub fn file(path: &std::path::Path, source: io::Error) -> LiveError {

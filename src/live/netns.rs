@@ -96,6 +96,108 @@ pub fn enter_private() -> Result<(), NetnsError> {
     loopback_up().map_err(step("bringing lo up"))
 }
 
+/// Joins the private namespace called `name` that another sockscope of this user holds, or
+/// creates it (as [`enter_private`]) when none does, so that two programs traced apart (a
+/// server in one terminal, its client in another) meet on one `lo`. Returns true when it
+/// joined one that existed. The namespace lives as long as a process is in it; the registry
+/// (`$XDG_RUNTIME_DIR/sockscope/netns/NAME`, else `/tmp/sockscope-UID/netns/NAME`) lists the
+/// members by pid and namespace inode, so a member that is gone is never joined.
+pub fn enter_named(name: &str) -> Result<bool, NetnsError> {
+    let step = |step: &'static str| move |source: io::Error| NetnsError::Setup { step, source };
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(NetnsError::Setup {
+            step: "the namespace name",
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name:?}: give a plain name such as lab"),
+            ),
+        });
+    }
+    let dir = registry_dir();
+    std::fs::create_dir_all(&dir).map_err(step("creating the namespace registry"))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let path = dir.join(name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(step("opening the namespace registry"))?;
+    // One sockscope at a time decides whether to join or create.
+    let mut lock =
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+            NetnsError::Setup {
+                step: "locking the namespace registry",
+                source: e.into(),
+            }
+        })?;
+    let text = std::fs::read_to_string(&path).map_err(step("reading the namespace registry"))?;
+    let member = text.lines().find_map(|l| {
+        let (pid, inode) = l.split_once(' ')?;
+        let pid: u32 = pid.parse().ok()?;
+        (net_inode(pid)? == inode.trim()).then_some(pid)
+    });
+    let joined = match member {
+        Some(pid) => {
+            join(pid)?;
+            true
+        }
+        None => {
+            enter_private()?;
+            // A fresh list: the old members are all gone.
+            lock.set_len(0)
+                .map_err(step("resetting the namespace registry"))?;
+            false
+        }
+    };
+    let me = std::process::id();
+    let inode = net_inode(me).unwrap_or_default();
+    use std::io::Write;
+    writeln!(lock, "{me} {inode}").map_err(step("writing the namespace registry"))?;
+    Ok(joined)
+}
+
+/// Where named namespaces are listed: private to the user.
+fn registry_dir() -> std::path::PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::Path::new(&d).join("sockscope/netns"),
+        None => std::path::PathBuf::from(format!("/tmp/sockscope-{}/netns", getuid().as_raw())),
+    }
+}
+
+/// The network namespace of process `pid`, as `net:[4026532]`, if it can be read.
+fn net_inode(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Enters the user namespace (when not root) and the network namespace of `pid`.
+fn join(pid: u32) -> Result<(), NetnsError> {
+    use nix::sched::setns;
+    let open = |ns: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{ns}")).map_err(|source| NetnsError::Setup {
+            step: "opening the named namespace",
+            source,
+        })
+    };
+    let net = open("net")?;
+    if !geteuid().is_root() {
+        let user = open("user")?;
+        setns(user, CloneFlags::CLONE_NEWUSER).map_err(|e| NetnsError::Setup {
+            step: "joining the named namespace's user namespace",
+            source: e.into(),
+        })?;
+    }
+    setns(net, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Setup {
+        step: "joining the named network namespace",
+        source: e.into(),
+    })
+}
+
 /// What to tell the user when the kernel refused: the setting that forbids it, when one of
 /// `readings` (name, value) does, else the error itself.
 pub fn refusal(err: io::Error, readings: &[(String, String)]) -> String {
