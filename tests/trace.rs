@@ -420,3 +420,65 @@ fn two_traces_share_a_named_namespace() {
         "the server's trace has only its calls:\n{s}"
     );
 }
+
+/// A forking C server and its client (tests/syscalls/pair.c, compiled here): every process's
+/// calls are joined with the packets, each on its side, in the order the wire gives them.
+#[test]
+fn a_forking_c_server_and_client_are_joined_with_their_packets() {
+    let p = place();
+    let exe = p.dir.path().join("pair");
+    let cc = Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/syscalls/pair.c"))
+        .output()
+        .expect("cc (gcc is on every machine this project runs on)");
+    assert!(
+        cc.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = trace(&p, &["--", exe.to_str().expect("utf-8 path")]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+    };
+    // A connect to a closed port: SYN, RST, then the failed return.
+    let refused = find("… connect() = -1 ECONNREFUSED");
+    let rst = find("[R.] seq 1 ack 1 win 0");
+    assert!(rst < refused, "{text}");
+    // The real connection: accept returns after the third segment, in the parent.
+    let third = find("[.] seq 1 ack 1 win 65536");
+    let accepted = find("… accept() = ");
+    assert!(third < accepted, "{text}");
+    // The handler (a forked child) reads the request the client wrote, and answers.
+    let write = find("write(3, \"ping\", 4) = 4");
+    let segment = find("len 4 \"ping\"");
+    let handled = find("read(5, 15) = 4 \"ping\"");
+    let answer = find("len 4 \"pong\"");
+    assert!(
+        write < segment && segment < handled && handled < answer,
+        "{text}"
+    );
+    let pid_of = |line: &str| -> u32 {
+        let start = line.find("[pair ").expect("a process tag") + 6;
+        line[start..]
+            .split(']')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a pid")
+    };
+    let (parent, handler) = (pid_of(lines[accepted]), pid_of(lines[handled]));
+    assert_ne!(parent, handler, "the handler is a forked child:\n{text}");
+    // Server calls on the right lane, client calls on the left (the client's tag starts the
+    // line's call column, the server's sits far right).
+    let col = |i: usize| lines[i].find("[pair ").expect("tag");
+    assert!(col(handled) > col(write), "{text}");
+    assert!(text.contains("» done"), "{text}");
+}
