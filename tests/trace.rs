@@ -481,4 +481,49 @@ fn a_forking_c_server_and_client_are_joined_with_their_packets() {
     let col = |i: usize| lines[i].find("[pair ").expect("tag");
     assert!(col(handled) > col(write), "{text}");
     assert!(text.contains("» done"), "{text}");
+    // The facts of each conversation: ISNs, SYN options, what each side sent.
+    assert!(
+        text.contains("SYN options: client <mss 65495,sackOK,TS,wscale")
+            && text.contains("server (no SYN)"),
+        "the refused connection had no SYN from the server:\n{text}"
+    );
+    assert!(
+        text.contains("bytes of data\n") && text.matches(", 4 bytes of data").count() == 2,
+        "ping and pong, 4 bytes each way:\n{text}"
+    );
+}
+
+/// `--format jsonl`: the program's calls, its output and the packets as one JSON Lines
+/// stream, each line an object with a `kind`.
+#[test]
+fn jsonl_carries_calls_output_and_packets() {
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let out = trace(
+        &p,
+        &[
+            "--format",
+            "jsonl",
+            "--",
+            "python3",
+            script.to_str().expect("utf-8 path"),
+        ],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kind = |k: &'static str| lines.iter().filter(move |l| l["kind"] == k);
+    assert_eq!(kind("run").count(), 1);
+    assert_eq!(kind("capture").count(), 1);
+    assert!(kind("event").any(|e| e["call"] == "connect" && e["ret"] == 0));
+    assert!(kind("event").any(|e| e["call"] == "print" && e["text"] == "got HELLO"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["proto"] == "tcp" && l["flags"] == 2 && l["sport"].is_number()),
+        "a SYN among the packets"
+    );
 }

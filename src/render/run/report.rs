@@ -13,7 +13,7 @@ use crate::live::model::{RunData, View};
 use crate::live::Scenario;
 use crate::render::{jsonl, Palette, TextOptions};
 
-use super::{ladder, timeline};
+use super::{facts, ladder, timeline};
 
 /// What to render besides the run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,8 +61,12 @@ pub fn text(
     }
     out.push('\n');
     ladder::render(&mut out, &v, &opts.text);
-    if let Some(s) = sc {
-        let facts = (s.facts)(&v);
+    // A scenario's own facts; for a traced program, each conversation's.
+    let facts = match sc {
+        Some(s) => (s.facts)(&v),
+        None => facts::conversations(&v),
+    };
+    {
         if !facts.is_empty() {
             for l in crate::render::marks::paint_marks(&facts, pal) {
                 out.push_str(&l);
