@@ -50,6 +50,12 @@ pub struct TraceArgs {
     /// terminal and its client in another meet on one lo, and each shows the packets of both.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+    /// Leave the program's output buffering as it is. By default the program is asked for
+    /// line-buffered output (PYTHONUNBUFFERED=1; for C stdio, coreutils' libstdbuf as
+    /// `stdbuf -oL` does), so that each line shows when it is written, not when a full
+    /// buffer is flushed into the pipe sockscope reads.
+    #[arg(long)]
+    pub buffered: bool,
     /// Packets and output only: do not trace the program's socket calls.
     #[arg(long)]
     pub no_syscalls: bool,

@@ -76,7 +76,11 @@ struct Unstarted {
 /// Runs the program with its socket calls traced (ptrace and seccomp: `live::syscalls`). The
 /// tracing runs on this thread; a watchdog kills the program at the timeout and passes a
 /// SIGTERM on.
-fn traced(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstarted> {
+fn traced(
+    command: &[OsString],
+    env: &[(OsString, OsString)],
+    timeout: Option<Duration>,
+) -> Result<Ran, Unstarted> {
     use std::sync::atomic::{AtomicBool, AtomicU32};
     use std::sync::Arc;
     let pid = Arc::new(AtomicU32::new(0));
@@ -87,7 +91,9 @@ fn traced(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstar
         std::thread::spawn(move || watch(&pid, &done, &killed, timeout))
     };
     let p2 = pid.clone();
-    let result = syscalls::Trace::new(command)
+    let result = env
+        .iter()
+        .fold(syscalls::Trace::new(command), |t, (k, v)| t.env(k, v))
         .on_start(move |p| p2.store(p, Ordering::SeqCst))
         .run();
     let ended = now();
@@ -169,10 +175,15 @@ fn watch(
 }
 
 /// Runs the program untraced (`--no-syscalls`): its output lines and its end only.
-fn plain(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstarted> {
+fn plain(
+    command: &[OsString],
+    env: &[(OsString, OsString)],
+    timeout: Option<Duration>,
+) -> Result<Ran, Unstarted> {
     let program = command.first().cloned().unwrap_or_default();
     let spawned = Command::new(&program)
         .args(&command[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -225,6 +236,30 @@ fn plain(command: &[OsString], timeout: Option<Duration>) -> Result<Ran, Unstart
     })
 }
 
+/// Where Debian (and most distributions) keep coreutils' `stdbuf` helper library.
+const LIBSTDBUF: [&str; 3] = [
+    "/usr/libexec/coreutils/libstdbuf.so",
+    "/usr/lib/coreutils/libstdbuf.so",
+    "/usr/lib64/coreutils/libstdbuf.so",
+];
+
+/// The environment that asks a program for line-buffered stdout: Python's switch, and for C
+/// stdio what `stdbuf -oL` sets (its library preloaded, `_STDBUF_O=L`), kept after any
+/// LD_PRELOAD already set. A program that sets its own buffering keeps it.
+fn line_buffering(preload: Option<OsString>) -> Vec<(OsString, OsString)> {
+    let mut env = vec![("PYTHONUNBUFFERED".into(), "1".into())];
+    if let Some(lib) = LIBSTDBUF.iter().find(|p| std::path::Path::new(p).is_file()) {
+        let mut value = OsString::from(*lib);
+        if let Some(old) = preload.filter(|p| !p.is_empty()) {
+            value.push(":");
+            value.push(old);
+        }
+        env.push(("LD_PRELOAD".into(), value));
+        env.push(("_STDBUF_O".into(), "L".into()));
+    }
+    env
+}
+
 /// An error and its causes, `a: b: c`.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -257,10 +292,15 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     let running = cap.start_all()?;
     let started = now();
     let timeout = args.timeout.map(Duration::from_secs);
-    let ran = if args.no_syscalls {
-        plain(&args.command, timeout)
+    let env = if args.buffered {
+        Vec::new()
     } else {
-        traced(&args.command, timeout)
+        line_buffering(std::env::var_os("LD_PRELOAD"))
+    };
+    let ran = if args.no_syscalls {
+        plain(&args.command, &env, timeout)
+    } else {
+        traced(&args.command, &env, timeout)
     };
     let ran = match ran {
         Ok(r) => r,
@@ -487,6 +527,21 @@ mod tests {
         assert_eq!(of(ExitStatus::from_raw(3 << 8)).0, 3);
         let (code, note) = of(ExitStatus::from_raw(9));
         assert_eq!((code, note.as_str()), (137, "was killed by SIGKILL"));
+    }
+
+    #[test]
+    fn line_buffering_keeps_a_preload_already_set() {
+        let env = line_buffering(Some("/opt/mine.so".into()));
+        assert!(env.contains(&("PYTHONUNBUFFERED".into(), "1".into())));
+        if let Some((_, v)) = env.iter().find(|(k, _)| k == "LD_PRELOAD") {
+            let v = v.to_string_lossy();
+            assert!(v.ends_with("libstdbuf.so:/opt/mine.so"), "{v}");
+            assert!(env.contains(&("_STDBUF_O".into(), "L".into())));
+        }
+        let none = line_buffering(Some("".into()));
+        if let Some((_, v)) = none.iter().find(|(k, _)| k == "LD_PRELOAD") {
+            assert!(!v.to_string_lossy().contains(':'));
+        }
     }
 
     #[test]

@@ -527,3 +527,64 @@ fn jsonl_carries_calls_output_and_packets() {
         "a SYN among the packets"
     );
 }
+
+/// A C program that prints with stdio (block-buffered into a pipe): sockscope asks for
+/// line-buffered output, so its line before the connection shows before the connection's
+/// packets; with `--buffered` it shows only when the program's buffer is flushed at exit.
+#[test]
+fn output_lines_show_when_they_are_written() {
+    let p = place();
+    let src = p.dir.path().join("lines.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <netinet/in.h>\n#include <sys/socket.h>\n#include <unistd.h>\n\
+         int main(void) {\n\
+           struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};\n\
+           socklen_t len = sizeof a;\n\
+           printf(\"before the connection\\n\");\n\
+           int l = socket(AF_INET, SOCK_STREAM, 0);\n\
+           bind(l, (struct sockaddr *)&a, sizeof a); listen(l, 1);\n\
+           getsockname(l, (struct sockaddr *)&a, &len);\n\
+           int c = socket(AF_INET, SOCK_STREAM, 0);\n\
+           if (connect(c, (struct sockaddr *)&a, sizeof a) != 0) return 1;\n\
+           close(c); close(l);\n\
+           printf(\"after the connection\\n\");\n\
+           return 0;\n\
+         }\n",
+    )
+    .expect("write the program");
+    let exe = p.dir.path().join("lines");
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("cc");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let order = |extra: &[&str]| {
+        let mut args = vec!["--no-syscalls"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", exe.to_str().expect("utf-8 path")]);
+        let out = trace(&p, &args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+        let at = |needle: &str| {
+            text.lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"))
+        };
+        (at("» before the connection"), at("[S] seq 0"), text)
+    };
+    let (before, syn, text) = order(&[]);
+    assert!(before < syn, "line-buffered: the line comes first:\n{text}");
+    let (before, syn, text) = order(&["--buffered"]);
+    assert!(
+        before > syn,
+        "block-buffered: the line comes at exit:\n{text}"
+    );
+}

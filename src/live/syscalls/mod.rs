@@ -131,6 +131,7 @@ pub struct Trace {
     argv: Vec<OsString>,
     pre_exec: Option<PreExec>,
     null_stdin: bool,
+    env: Vec<(OsString, OsString)>,
     on_start: Option<Box<dyn FnOnce(u32) + Send>>,
 }
 
@@ -141,6 +142,7 @@ impl Trace {
             argv: argv.to_vec(),
             pre_exec: None,
             null_stdin: false,
+            env: Vec::new(),
             on_start: None,
         }
     }
@@ -153,6 +155,13 @@ impl Trace {
     /// process and may only make async-signal-safe calls.
     pub unsafe fn pre_exec(mut self, f: impl FnMut() -> io::Result<()> + Send + 'static) -> Self {
         self.pre_exec = Some(Box::new(f));
+        self
+    }
+
+    /// Sets an environment variable for the program (over sockscope's own environment, which
+    /// it inherits otherwise).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -172,7 +181,12 @@ impl Trace {
     /// Runs the program to its end (and every process it started, to theirs) and returns its
     /// socket calls, exit and output.
     pub fn run(mut self) -> Result<Traced, TraceError> {
-        let child = spawn::spawn(&self.argv, self.null_stdin, self.pre_exec.as_mut())?;
+        let child = spawn::spawn(
+            &self.argv,
+            &self.env,
+            self.null_stdin,
+            self.pre_exec.as_mut(),
+        )?;
         let pid = child.pid;
         let readers = match (
             read_lines(child.stdout, Stream::Stdout),

@@ -41,6 +41,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), TraceError> {
 /// Forks the child, which waits for `go` before exec.
 pub fn spawn(
     argv: &[OsString],
+    env: &[(OsString, OsString)],
     null_stdin: bool,
     hook: Option<&mut PreExec>,
 ) -> Result<Spawned, TraceError> {
@@ -57,6 +58,22 @@ pub fn spawn(
     }
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    // The environment: this process's, with `env` set over it (built before the fork).
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+        .collect();
+    vars.extend(env.iter().cloned());
+    let envs: Vec<CString> = vars
+        .iter()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
     let filter = arch::filter();
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
@@ -117,7 +134,7 @@ pub fn spawn(
             {
                 die(STEP_SECCOMP, errno());
             }
-            libc::execvp(ptrs[0], ptrs.as_ptr());
+            libc::execvpe(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
             die(STEP_EXEC, errno())
         },
         Ok(ForkResult::Parent { child }) => Ok(Spawned {
