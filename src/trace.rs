@@ -504,11 +504,21 @@ fn exit_note(code: Option<i32>, signal: Option<i32>) -> (u8, String) {
 fn command_line(cmd: &[OsString]) -> String {
     cmd.iter()
         .map(|a| {
-            let a = a.to_string_lossy();
+            // One line: control characters (a script's newlines) written as escapes.
+            let a: String = a
+                .to_string_lossy()
+                .chars()
+                .flat_map(|c| match c {
+                    '\n' => vec!['\\', 'n'],
+                    '\t' => vec!['\\', 't'],
+                    c if c.is_control() => c.escape_default().collect(),
+                    c => vec![c],
+                })
+                .collect();
             if a.is_empty() || a.contains(char::is_whitespace) {
                 format!("'{a}'")
             } else {
-                a.into_owned()
+                a
             }
         })
         .collect::<Vec<_>>()
@@ -551,5 +561,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(command_line(&cmd), "python3 -c 'print(1); x = 2' ''");
+        let script: Vec<OsString> = ["sh", "-c", "a\nb\tc"].iter().map(OsString::from).collect();
+        assert_eq!(command_line(&script), "sh -c a\\nb\\tc");
     }
 }
