@@ -531,6 +531,8 @@ fn jsonl_carries_calls_output_and_packets() {
 /// A C program that prints with stdio (block-buffered into a pipe): sockscope asks for
 /// line-buffered output, so its line before the connection shows before the connection's
 /// packets; with `--buffered` it shows only when the program's buffer is flushed at exit.
+/// (A line is stamped when sockscope reads it, a moment after the write: the program pauses
+/// after it so that a busy machine cannot put the read after the connection.)
 #[test]
 fn output_lines_show_when_they_are_written() {
     let p = place();
@@ -542,6 +544,7 @@ fn output_lines_show_when_they_are_written() {
            struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};\n\
            socklen_t len = sizeof a;\n\
            printf(\"before the connection\\n\");\n\
+           usleep(200000);\n\
            int l = socket(AF_INET, SOCK_STREAM, 0);\n\
            bind(l, (struct sockaddr *)&a, sizeof a); listen(l, 1);\n\
            getsockname(l, (struct sockaddr *)&a, &len);\n\
