@@ -36,6 +36,18 @@ Exit status:
 trace exits with the traced program's status (128+N for signal N, 127 when it cannot be run,
 124 when --timeout ended it), or 2 for its own errors.";
 
+/// An error and its causes as one line, `a: b: c`, as `main` prints one (`{:#}`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 impl Status {
     pub fn code(self) -> u8 {
         match self {

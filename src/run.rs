@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
-use crate::exit::{self, Status};
+use crate::exit::{self, error_chain, Status};
 use crate::live::netns;
 use crate::live::{pcapng, privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::render::run::{report, ReportOptions};
@@ -214,11 +214,11 @@ fn run_all(
                 errors = true;
                 if args.format == FormatArg::Jsonl {
                     // Not a line of the JSON stream: the error goes to stderr.
-                    eprintln!("sockscope: {}: {}", sc.name, chain(&e));
+                    eprintln!("sockscope: {}: {}", sc.name, error_chain(&e));
                     continue;
                 }
                 pal.paint(&mut line, Palette::RED, "✗");
-                line.push_str(&format!(" {:<10} error: {}", sc.name, chain(&e)));
+                line.push_str(&format!(" {:<10} error: {}", sc.name, error_chain(&e)));
             }
         }
         line.push('\n');
@@ -264,15 +264,3 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError
 
 /// Set once stdout's reader has gone.
 static PIPE_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// An error and its causes, `a: b: c`, as `main` prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::cli::{FormatArg, TraceArgs};
-use crate::exit::Status;
+use crate::exit::{error_chain, Status};
 use crate::live::event::{Event, Role};
 use crate::live::netns;
 use crate::live::tracer::now;
@@ -109,7 +109,7 @@ fn traced(
             };
             return Err(Unstarted {
                 status,
-                why: chain(&e),
+                why: error_chain(&e),
             });
         }
     };
@@ -258,18 +258,6 @@ fn line_buffering(preload: Option<OsString>) -> Vec<(OsString, OsString)> {
         env.push(("_STDBUF_O".into(), "L".into()));
     }
     env
-}
-
-/// An error and its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError> {

@@ -75,6 +75,18 @@ print("got", s.recv(100).decode(), flush=True)
 s.close(); t.join()
 "#;
 
+/// `sockscope trace FLAGS… -- python3 echo.py` (the ECHO script), which must succeed: its
+/// standard output.
+fn echo(p: &Place, flags: &[&str]) -> String {
+    let script = write_script(p, "echo.py", ECHO);
+    let mut args = flags.to_vec();
+    args.extend_from_slice(&["--", "python3", script.to_str().expect("utf-8 path")]);
+    let out = trace(p, &args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    text
+}
+
 fn write_script(p: &Place, name: &str, text: &str) -> PathBuf {
     let f = p.dir.path().join(name);
     std::fs::write(&f, text).expect("write the script");
@@ -270,18 +282,7 @@ fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
 #[test]
 fn no_syscalls_shows_packets_and_output_only() {
     let p = place();
-    let script = write_script(&p, "echo.py", ECHO);
-    let out = trace(
-        &p,
-        &[
-            "--no-syscalls",
-            "--",
-            "python3",
-            script.to_str().expect("utf-8 path"),
-        ],
-    );
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let text = echo(&p, &["--no-syscalls"]);
     assert!(text.contains("len 5 \"hello\""), "{text}");
     assert!(text.contains("» got HELLO"), "{text}");
     assert!(
@@ -498,19 +499,7 @@ fn a_forking_c_server_and_client_are_joined_with_their_packets() {
 #[test]
 fn jsonl_carries_calls_output_and_packets() {
     let p = place();
-    let script = write_script(&p, "echo.py", ECHO);
-    let out = trace(
-        &p,
-        &[
-            "--format",
-            "jsonl",
-            "--",
-            "python3",
-            script.to_str().expect("utf-8 path"),
-        ],
-    );
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let text = echo(&p, &["--format", "jsonl"]);
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

@@ -303,8 +303,9 @@ fn parse_line(line: &str) -> Option<Entry> {
     })
 }
 
-/// The kernel prints each 32-bit word of the address in host byte order, then the port.
-fn parse_addr(s: &str) -> Option<SocketAddr> {
+/// An address of `/proc/net/{tcp,udp}{,6}` (`0100007F:1F90`, or 32 hex digits and a port):
+/// the kernel prints each 32-bit word of the address in host byte order, then the port.
+pub(crate) fn parse_addr(s: &str) -> Option<SocketAddr> {
     let (ip, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| -> Option<[u8; 4]> {

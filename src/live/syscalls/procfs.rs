@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::IoSliceMut;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::libc;
@@ -126,35 +126,12 @@ pub fn find_inode(table: &str, inode: u64) -> Option<(SocketAddr, Option<SocketA
         if f.get(9).and_then(|i| i.parse::<u64>().ok()) != Some(inode) {
             continue;
         }
-        let local = parse_hex_addr(f.get(1)?)?;
-        let remote = parse_hex_addr(f.get(2)?)?;
+        let local = crate::live::tcpstate::parse_addr(f.get(1)?)?;
+        let remote = crate::live::tcpstate::parse_addr(f.get(2)?)?;
         let peer = (remote.port() != 0 || !remote.ip().is_unspecified()).then_some(remote);
         return Some((local, peer));
     }
     None
-}
-
-/// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6): the address as the kernel keeps
-/// it, in 32-bit words printed in host order.
-fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
-    let (ip, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |i: usize| -> Option<[u8; 4]> {
-        let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
-        Some(w.to_ne_bytes())
-    };
-    let ip = match ip.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
-        32 => {
-            let mut b = [0u8; 16];
-            for i in 0..4 {
-                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
-            }
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]
@@ -180,11 +157,11 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_parse() {
-        let a = parse_hex_addr("00000000000000000000000001000000:01BB").unwrap();
+        let a = crate::live::tcpstate::parse_addr("00000000000000000000000001000000:01BB").unwrap();
         assert_eq!(a, "[::1]:443".parse().unwrap());
-        assert_eq!(parse_hex_addr("0100007F"), None);
-        assert_eq!(parse_hex_addr("0100007:0050"), None);
-        assert_eq!(parse_hex_addr("zz00007F:0050"), None);
+        assert_eq!(crate::live::tcpstate::parse_addr("0100007F"), None);
+        assert_eq!(crate::live::tcpstate::parse_addr("0100007:0050"), None);
+        assert_eq!(crate::live::tcpstate::parse_addr("zz00007F:0050"), None);
     }
 
     #[test]
