@@ -36,8 +36,12 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The signal that arrived (SIGINT or SIGTERM), 0 for none.
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);
 
+/// How many SIGINT/SIGTERM arrived.
+static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 extern "C" fn on_signal(sig: nix::libc::c_int) {
     SIGNALLED.store(sig, Ordering::SeqCst);
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
 
 /// One line the program wrote.
@@ -96,7 +100,6 @@ fn traced(
         .fold(syscalls::Trace::new(command), |t, (k, v)| t.env(k, v))
         .on_start(move |p| p2.store(p, Ordering::SeqCst))
         .run();
-    let ended = now();
     done.store(true, Ordering::SeqCst);
     let _ = watchdog.join();
     let t = match result {
@@ -141,7 +144,7 @@ fn traced(
         calls: t.events,
         lines,
         ending,
-        ended,
+        ended: t.ended,
     })
 }
 
@@ -153,25 +156,62 @@ fn watch(
     killed: &std::sync::atomic::AtomicBool,
     timeout: Option<Duration>,
 ) {
-    use nix::sys::signal::{kill, Signal};
     let started = Instant::now();
     let mut forwarded = false;
+    // A pidfd names the process itself, not its number: a signal can never reach another
+    // process that got the number after the program was reaped.
+    let mut pidfd: Option<std::os::fd::OwnedFd> = None;
     while !done.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
+        if SIGNALS.load(Ordering::SeqCst) >= 2 {
+            // A second Ctrl-C: the user wants out now (the traced processes die with us).
+            eprintln!("sockscope: interrupted again: stopping without a timeline");
+            std::process::exit(crate::exit::INTERRUPTED as i32);
+        }
         let p = pid.load(Ordering::SeqCst);
         if p == 0 {
             continue;
         }
-        let target = nix::unistd::Pid::from_raw(p as i32);
+        if pidfd.is_none() {
+            pidfd = pidfd_open(p);
+        }
+        let Some(fd) = &pidfd else { continue };
         if SIGNALLED.load(Ordering::SeqCst) == nix::libc::SIGTERM && !forwarded {
             forwarded = true;
-            let _ = kill(target, Signal::SIGTERM);
+            let _ = pidfd_kill(fd, nix::libc::SIGTERM);
         }
-        if !killed.load(Ordering::SeqCst) && timeout.is_some_and(|t| started.elapsed() >= t) {
+        if !killed.load(Ordering::SeqCst)
+            && timeout.is_some_and(|t| started.elapsed() >= t)
+            && pidfd_kill(fd, nix::libc::SIGKILL)
+        {
             killed.store(true, Ordering::SeqCst);
-            let _ = kill(target, Signal::SIGKILL);
         }
     }
+}
+
+/// A pidfd for process `pid` (None when it is gone already).
+fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid as nix::libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a new fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `sig` through a pidfd; false when the process has ended (or it failed).
+fn pidfd_kill(fd: &std::os::fd::OwnedFd, sig: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal with a live pidfd, a signal number, no info, no flags.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<nix::libc::siginfo_t>(),
+            0,
+        )
+    };
+    r == 0
 }
 
 /// Runs the program untraced (`--no-syscalls`): its output lines and its end only.
@@ -224,13 +264,18 @@ fn plain(
     .collect();
     drop(tx);
     let (ending, ended) = wait(child, timeout);
-    for r in readers {
-        let _ = r.join();
+    // Until both pipes end, or a moment after the program did: a process it left behind may
+    // hold them open.
+    drop(readers);
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let mut lines = Vec::new();
+    while let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        lines.push(l);
     }
     Ok(Ran {
         pid,
         calls: Vec::new(),
-        lines: rx.into_iter().collect(),
+        lines,
         ending,
         ended,
     })

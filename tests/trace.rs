@@ -461,7 +461,10 @@ fn a_forking_c_server_and_client_are_joined_with_their_packets() {
     // The handler (a forked child) reads the request the client wrote, and answers.
     let write = find("write(3, \"ping\", 4) = 4");
     let segment = find("len 4 \"ping\"");
-    let handled = find("read(5, 15) = 4 \"ping\"");
+    let handled = lines
+        .iter()
+        .position(|l| l.contains(", 15) = 4 \"ping\"") && l.contains("read("))
+        .unwrap_or_else(|| panic!("no handler read of ping in:\n{text}"));
     let answer = find("len 4 \"pong\"");
     assert!(
         write < segment && segment < handled && handled < answer,
@@ -579,4 +582,67 @@ fn output_lines_show_when_they_are_written() {
         before > syn,
         "block-buffered: the line comes at exit:\n{text}"
     );
+}
+
+/// Under sudo (SUDO_UID set), trace drops to the user and still traces the program's calls
+/// (the process must be made dumpable again after setuid, or ptrace of its own child fails).
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn under_sudo_the_program_is_traced_as_the_user() {
+    if !common::root::is_root_or_skip("trace under sudo", "only root can act as sudo does") {
+        return;
+    }
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let mut cmd = Command::new(&p.exe);
+    cmd.args(["trace", "--color", "never", "--timeout", "30", "--"])
+        .arg("python3")
+        .arg(&script)
+        .current_dir(p.dir.path())
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534");
+    let out = common::output_of_copy(&mut cmd);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("connect(") && text.contains("accept4("),
+        "{text}"
+    );
+    assert!(
+        text.contains("privileges: the program ran as uid 65534, gid 65534, no capabilities"),
+        "{text}"
+    );
+}
+
+/// A process the program leaves behind (a daemon) does not keep the trace open: it ends a
+/// moment after the program, with the program's output and status.
+#[test]
+fn a_daemon_left_behind_does_not_hold_the_trace() {
+    let p = place();
+    for extra in [&[][..], &["--no-syscalls"][..]] {
+        let started = std::time::Instant::now();
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["--", "sh", "-c", "sleep 60 & echo started it"]);
+        let out = trace(&p, &args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+        assert!(text.contains("» started it"), "{text}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the trace waited for the daemon ({extra:?})"
+        );
+    }
+}
+
+/// The capture's raw socket is not passed to the program: it has no socket it did not make.
+#[test]
+fn the_program_inherits_no_socket() {
+    let p = place();
+    let out = sh(&p, "echo sockets $(ls -l /proc/$$/fd | grep -c socket)");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("» sockets 0"), "{text}");
 }

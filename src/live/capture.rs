@@ -108,6 +108,13 @@ impl LiveCapture {
             .setnonblock()
             .map_err(err)?;
         let linktype = cap.get_datalink().0 as u16;
+        // The raw socket must not pass to a traced program (or a scenario's exec): it could
+        // inject packets or change the filter. libpcap opens it without close-on-exec.
+        nix::fcntl::fcntl(
+            cap.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| LiveError::Capture(format!("marking the capture close-on-exec: {e}")))?;
         Ok(LiveCapture { cap, linktype })
     }
 

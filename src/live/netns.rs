@@ -114,18 +114,32 @@ pub fn enter_named(name: &str) -> Result<bool, NetnsError> {
         });
     }
     let dir = registry_dir();
-    std::fs::create_dir_all(&dir).map_err(step("creating the namespace registry"))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
+    own_dir(&dir).map_err(step("the namespace registry's folder"))?;
     let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(step("opening the namespace registry"))?;
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(step("opening the namespace registry"))?
+    };
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().map_err(step("the namespace registry"))?;
+        if !m.is_file() || m.uid() != geteuid().as_raw() {
+            return Err(NetnsError::Setup {
+                step: "the namespace registry",
+                source: io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{} is not a file of this user", path.display()),
+                ),
+            });
+        }
+    }
     // One sockscope at a time decides whether to join or create.
     let mut lock =
         nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
@@ -160,12 +174,39 @@ pub fn enter_named(name: &str) -> Result<bool, NetnsError> {
     Ok(joined)
 }
 
-/// Where named namespaces are listed: private to the user.
+/// Where named namespaces are listed: private to the user (root's under /run).
 fn registry_dir() -> std::path::PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => std::path::Path::new(&d).join("sockscope/netns"),
-        None => std::path::PathBuf::from(format!("/tmp/sockscope-{}/netns", getuid().as_raw())),
+    if geteuid().is_root() {
+        return std::path::PathBuf::from("/run/sockscope-netns");
     }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::Path::new(&d).join("sockscope-netns"),
+        None => std::path::PathBuf::from(format!("/tmp/sockscope-netns-{}", geteuid().as_raw())),
+    }
+}
+
+/// Makes `dir` (mode 0700) if it is missing, then checks that it is a real folder of this
+/// user that no one else may write: another user must not be able to plant a link there
+/// (that would make this process overwrite a file of theirs choosing) or a member of their
+/// own namespace.
+fn own_dir(dir: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::symlink_metadata(dir)?;
+    if !m.is_dir() || m.uid() != geteuid().as_raw() || m.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a folder of this user that only this user may write",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The network namespace of process `pid`, as `net:[4026532]`, if it can be read.

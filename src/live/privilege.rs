@@ -73,6 +73,9 @@ pub fn drop_privileges() -> Result<Identity, LiveError> {
     setuid(u).map_err(|e| fail(format!("setuid: {e}")))?;
     verify(u, g).map_err(fail)?;
     clear_capabilities().map_err(fail)?;
+    // setuid left the process undumpable, which also forbids ptrace of its own children
+    // (`trace`): it is the user's process now, so let the user's tools in again.
+    nix::sys::prctl::set_dumpable(true).map_err(|e| fail(format!("PR_SET_DUMPABLE: {e}")))?;
     Ok(Identity::Dropped { uid, gid })
 }
 

@@ -41,7 +41,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::os::fd::OwnedFd;
-use std::thread::JoinHandle;
 
 use super::event::Event;
 use super::tracer::now;
@@ -96,7 +95,13 @@ pub struct Traced {
     pub output: Vec<OutputLine>,
     /// The pid of the first process.
     pub pid: u32,
+    /// When the first process ended (the capture's clock).
+    pub ended: i128,
 }
+
+/// How long the output of a program that has ended is still read: a process it left behind
+/// may keep its pipes open.
+const READ_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -217,10 +222,9 @@ impl Trace {
         }
         let traced = started.and_then(|()| session.run());
         let mut output = Vec::new();
+        let deadline = std::time::Instant::now() + READ_GRACE;
         for r in readers {
-            if let Ok(lines) = r.join() {
-                output.extend(lines);
-            }
+            r.collect_until(deadline, &mut output);
         }
         output.sort_by_key(|l| l.ts);
         let exit = traced?;
@@ -228,6 +232,7 @@ impl Trace {
             return Err(self.failure(spawn::failure(&child.errors)));
         }
         Ok(Traced {
+            ended: session.ended(),
             events: session.into_events(),
             exit,
             output,
@@ -274,11 +279,11 @@ pub fn trace(cmd: &[OsString]) -> Result<Traced, TraceError> {
 }
 
 /// A thread reading one output pipe line by line, stamping each line as it arrives.
-fn read_lines(fd: OwnedFd, stream: Stream) -> io::Result<JoinHandle<Vec<OutputLine>>> {
+fn read_lines(fd: OwnedFd, stream: Stream) -> io::Result<Lines> {
     let name = format!("sockscope-{stream:?}").to_lowercase();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new().name(name).spawn(move || {
         let mut r = BufReader::new(File::from(fd));
-        let mut lines = Vec::new();
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -288,16 +293,36 @@ fn read_lines(fd: OwnedFd, stream: Stream) -> io::Result<JoinHandle<Vec<OutputLi
                     if buf.last() == Some(&b'\n') {
                         buf.pop();
                     }
-                    lines.push(OutputLine {
+                    let line = OutputLine {
                         ts: now(),
                         stream,
                         text: String::from_utf8_lossy(&buf).into_owned(),
-                    });
+                    };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
-        lines
-    })
+    })?;
+    Ok(Lines(rx))
+}
+
+/// The lines a reader thread sends, until its pipe ends.
+struct Lines(std::sync::mpsc::Receiver<OutputLine>);
+
+impl Lines {
+    /// Everything until end of file, or until `deadline`: a process the program left behind
+    /// may hold the pipe open for ever, and is not waited for.
+    fn collect_until(self, deadline: std::time::Instant, out: &mut Vec<OutputLine>) {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(l) => out.push(l),
+                Err(_) => return,
+            }
+        }
+    }
 }

@@ -102,6 +102,21 @@ pub fn spawn(
                 libc::_exit(127)
             };
             let errno = || *libc::__errno_location();
+            // The parent's ends are not the child's: holding `go`'s write end would keep its
+            // read from ever seeing end of file when the parent gives up.
+            for fd in [
+                go_w.as_raw_fd(),
+                out_r.as_raw_fd(),
+                err_r.as_raw_fd(),
+                fail_r.as_raw_fd(),
+            ] {
+                libc::close(fd);
+            }
+            // sockscope's own handlers (Ctrl-C is noted, not fatal) are not the program's:
+            // back to the defaults while it waits (exec would reset them only later).
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
             if libc::dup2(out_w.as_raw_fd(), 1) < 0 || libc::dup2(err_w.as_raw_fd(), 2) < 0 {
                 die(STEP_SETUP, errno());
             }

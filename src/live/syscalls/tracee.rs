@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -50,7 +51,13 @@ pub struct Session {
     pub(super) socks: HashMap<u64, SockInfo>,
     /// Finished calls and the inode of their socket (which decides their role at the end).
     pub(super) events: Vec<(Event, Option<u64>)>,
+    /// When the first process ended: the capture's clock, and this process's.
+    ended: i128,
+    ended_at: Option<Instant>,
 }
+
+/// How long processes the program left behind may go on after it ended.
+pub const LEFT_BEHIND_GRACE: Duration = Duration::from_millis(500);
 
 fn setup(what: &'static str) -> impl FnOnce(Errno) -> TraceError {
     move |e| TraceError::Setup {
@@ -77,7 +84,14 @@ impl Session {
             procs: HashMap::new(),
             socks: HashMap::new(),
             events: Vec::new(),
+            ended: 0,
+            ended_at: None,
         }
+    }
+
+    /// When the first process ended (the capture's clock; 0 before).
+    pub fn ended(&self) -> i128 {
+        self.ended
     }
 
     /// Whether the first process got as far as running the program.
@@ -104,10 +118,30 @@ impl Session {
         Ok(())
     }
 
-    /// Follows every tracee until none is left; returns how the first process ended.
+    /// Follows every tracee until none is left; returns how the first process ended. Once
+    /// the first process has ended, the others get [`LEFT_BEHIND_GRACE`] to end too; then
+    /// they are killed (a daemon the program left behind would keep the trace open for ever,
+    /// and its network namespace ends with the trace anyway).
     pub fn run(&mut self) -> Result<Exit, TraceError> {
+        let mut killed_rest = false;
         loop {
-            let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD)) {
+            let mut flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
+            if self.exit.is_some() && !killed_rest {
+                flags |= WaitPidFlag::WNOHANG;
+            }
+            let status = match waitpid(None, Some(flags)) {
+                Ok(WaitStatus::StillAlive) => {
+                    let waited = self.ended_at.map_or(Duration::ZERO, |t| t.elapsed());
+                    if waited >= LEFT_BEHIND_GRACE {
+                        killed_rest = true;
+                        for &tid in self.tids.keys() {
+                            let _ = nix::sys::signal::kill(Pid::from_raw(tid), Signal::SIGKILL);
+                        }
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    continue;
+                }
                 Ok(s) => s,
                 Err(Errno::ECHILD) => break,
                 Err(Errno::EINTR) => continue,
@@ -162,6 +196,8 @@ impl Session {
         }
         if tid == self.root {
             self.exit = Some(how);
+            self.ended = now();
+            self.ended_at = Some(Instant::now());
         }
     }
 
