@@ -646,3 +646,38 @@ fn the_program_inherits_no_socket() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.contains("» sockets 0"), "{text}");
 }
+
+/// The `--netns` registry is refused when its folder is not a real folder of the user (here a
+/// link another user could have planted): nothing is written through it.
+#[test]
+fn the_namespace_registry_follows_no_link() {
+    let p = place();
+    let runtime = p.dir.path().join("runtime");
+    let elsewhere = p.dir.path().join("elsewhere");
+    std::fs::create_dir(&runtime).expect("mkdir");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::os::unix::fs::symlink(&elsewhere, runtime.join("sockscope-netns")).expect("symlink");
+    let mut cmd = Command::new(&p.exe);
+    cmd.args(["trace", "--netns", "lab", "--", "true"])
+        .current_dir(p.dir.path())
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    if nix::unistd::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = common::output_of_copy(&mut cmd);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("namespace registry"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        std::fs::read_dir(&elsewhere)
+            .expect("read")
+            .next()
+            .is_none(),
+        "nothing was written through the link"
+    );
+}
