@@ -25,6 +25,14 @@ use sockscope::live::{runner, RunData, View};
 use sockscope::render::run::report;
 use sockscope::scenario;
 
+/// The live tests run one at a time: several scenarios at once on two cores can make the
+/// kernel drop and re-send a segment on lo (seen once in a hundred runs), which the
+/// no-retransmission checks rightly fail.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Runs scenario `name` live and asserts its self-checks; None (after saying so loudly) when
 /// this process may not capture.
 fn run(name: &str) -> Option<RunData> {
@@ -51,6 +59,7 @@ fn tcp(p: &Pkt) -> (u16, u32, u32, u32) {
 /// SOCKSCOPE_REQUIRE_ROOT_TESTS=1, a failure) even if every other test's own line is missed.
 #[test]
 fn root_tests_are_not_skipped() {
+    let _one_at_a_time = serial();
     // A build made by an ordinary user ignores the root tests (build.rs); run as root, or where
     // they are required, that build would skip them without a word.
     assert!(
@@ -67,6 +76,7 @@ fn root_tests_are_not_skipped() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn handshake_is_syn_synack_ack() {
+    let _one_at_a_time = serial();
     let Some(run) = run("handshake") else { return };
     let v = View::new(&run);
     let c = v
@@ -96,6 +106,7 @@ fn handshake_is_syn_synack_ack() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn data_seq_advances_by_bytes() {
+    let _one_at_a_time = serial();
     let Some(run) = run("data") else { return };
     let v = View::new(&run);
     // In SEQ order: on a busy machine lo may deliver segments out of order.
@@ -135,6 +146,7 @@ fn data_seq_advances_by_bytes() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn teardown_fin_takes_one_number() {
+    let _one_at_a_time = serial();
     let Some(run) = run("teardown") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 2);
@@ -172,6 +184,7 @@ fn teardown_fin_takes_one_number() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn nagle_inequalities() {
+    let _one_at_a_time = serial();
     let Some(run) = run("nagle") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 2);
@@ -192,6 +205,7 @@ fn nagle_inequalities() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn udp_keeps_boundaries() {
+    let _one_at_a_time = serial();
     let Some(run) = run("udp") else { return };
     let v = View::new(&run);
     // UDP promises no order (lo may reorder datagrams sent from different CPUs): sizes only.
@@ -207,6 +221,7 @@ fn udp_keeps_boundaries() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn hello_one_connection_one_message() {
+    let _one_at_a_time = serial();
     let Some(run) = run("hello") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 1);
@@ -234,6 +249,7 @@ fn hello_one_connection_one_message() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn addr_sockaddr_bytes_are_in_the_headers() {
+    let _one_at_a_time = serial();
     let Some(run) = run("addr") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 2, "the connection and the trap");
@@ -278,6 +294,7 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn stream_three_writes_one_read() {
+    let _one_at_a_time = serial();
     let Some(run) = run("stream") else { return };
     let reads = |role: sockscope::live::Role| {
         run.events
@@ -311,6 +328,7 @@ fn stream_three_writes_one_read() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn proto_reads_until_the_count_is_met() {
+    let _one_at_a_time = serial();
     let Some(run) = run("proto") else { return };
     let reads: Vec<i64> = run
         .events
@@ -349,6 +367,7 @@ fn proto_reads_until_the_count_is_met() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn halfclose_data_flows_after_the_fin() {
+    let _one_at_a_time = serial();
     let Some(run) = run("halfclose") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 1);
@@ -389,6 +408,7 @@ fn halfclose_data_flows_after_the_fin() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn timewait_server_closes_first_and_rebinds() {
+    let _one_at_a_time = serial();
     let Some(run) = run("timewait") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 2);
@@ -430,6 +450,7 @@ fn timewait_server_closes_first_and_rebinds() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn reset_refused_and_unread_data() {
+    let _one_at_a_time = serial();
     let Some(run) = run("reset") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 2);
@@ -463,6 +484,7 @@ fn reset_refused_and_unread_data() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn iosplit_child_writes_parent_reads() {
+    let _one_at_a_time = serial();
     let Some(run) = run("iosplit") else { return };
     let v = View::new(&run);
     let fork = run
@@ -508,6 +530,7 @@ fn iosplit_child_writes_parent_reads() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn fork_child_per_client_and_the_forgotten_close() {
+    let _one_at_a_time = serial();
     let Some(run) = run("fork") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 4, "three clients at once, then one more");
@@ -627,6 +650,7 @@ fn fork_child_per_client_and_the_forgotten_close() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn retransmit_lost_segment_is_resent_on_the_timers() {
+    let _one_at_a_time = serial();
     let Some(run) = run("retransmit") else { return };
     let v = View::new(&run);
     assert_eq!(v.conns.len(), 1);
@@ -677,6 +701,7 @@ fn retransmit_lost_segment_is_resent_on_the_timers() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn buffers_window_closes_probes_and_reopens() {
+    let _one_at_a_time = serial();
     let Some(run) = run("buffers") else { return };
     let v = View::new(&run);
     // SO_RCVBUF 4096 reads back doubled, on the listener's accepted socket too.
@@ -742,6 +767,7 @@ fn buffers_window_closes_probes_and_reopens() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn sockopt_ttl_and_tos_reach_the_ip_header() {
+    let _one_at_a_time = serial();
     let Some(run) = run("sockopt") else { return };
     let v = View::new(&run);
     let header = |p: &Pkt| {
@@ -797,6 +823,7 @@ fn sockopt_ttl_and_tos_reach_the_ip_header() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn dns_query_and_answer_are_one_datagram_each() {
+    let _one_at_a_time = serial();
     let Some(run) = run("dns") else { return };
     let v = View::new(&run);
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
@@ -851,6 +878,7 @@ fn world_runnable_copy(dir: &Path) -> std::path::PathBuf {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn cli_run_all_and_list() {
+    let _one_at_a_time = serial();
     if !root::capture_allowed("sockscope run all") {
         return;
     }
@@ -886,6 +914,7 @@ fn cli_run_all_and_list() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn privileges_are_dropped_and_the_save_belongs_to_the_user() {
+    let _one_at_a_time = serial();
     if !root::is_root_or_skip(
         "dropping privileges to SUDO_UID",
         "only root can drop to another user",
@@ -941,6 +970,7 @@ fn privilege_line(out: &std::process::Output) -> String {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn capabilities_are_cleared_however_the_capture_was_allowed() {
+    let _one_at_a_time = serial();
     if !root::is_root_or_skip(
         "clearing capabilities (sudo and setcap paths)",
         "only root can set a file capability and run as another user",
@@ -1057,6 +1087,7 @@ fn unprivileged(dir: &Path, args: &[&str]) -> Option<Command> {
 /// the same checks pass, the files are the user's, and the report says where it captured.
 #[test]
 fn an_ordinary_user_runs_in_a_private_namespace() {
+    let _one_at_a_time = serial();
     let dir = world_tempdir();
     let save = dir.path().join("handshake.pcapng");
     let Some(mut cmd) = unprivileged(
@@ -1107,6 +1138,7 @@ fn an_ordinary_user_runs_in_a_private_namespace() {
 /// them here): one line naming the setting and the ways out, exit 2, nothing on stdout.
 #[test]
 fn forbidden_namespace_one_clear_line() {
+    let _one_at_a_time = serial();
     let dir = world_tempdir();
     let Some(mut cmd) = unprivileged(dir.path(), &["run", "handshake"]) else {
         return;
@@ -1134,6 +1166,7 @@ fn forbidden_namespace_one_clear_line() {
     ignore = "needs root (built as an ordinary user)"
 )]
 fn the_save_survives_a_report_that_cannot_be_written() {
+    let _one_at_a_time = serial();
     if !root::capture_allowed("--save with a failed report") {
         return;
     }
@@ -1161,6 +1194,7 @@ fn the_save_survives_a_report_that_cannot_be_written() {
 /// holds it), as an ordinary user, with every check passing.
 #[test]
 fn run_in_a_named_namespace() {
+    let _one_at_a_time = serial();
     let dir = world_tempdir();
     let name = format!("run-{}", std::process::id());
     let Some(mut cmd) = unprivileged(
