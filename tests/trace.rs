@@ -625,8 +625,24 @@ fn a_daemon_left_behind_does_not_hold_the_trace() {
     for extra in [&[][..], &["--no-syscalls"][..]] {
         let started = std::time::Instant::now();
         let mut args = extra.to_vec();
-        args.extend_from_slice(&["--", "sh", "-c", "sleep 60 & echo started it"]);
+        args.extend_from_slice(&[
+            "--",
+            "sh",
+            "-c",
+            "sleep 60 & echo $! > daemon.pid; echo started it",
+        ]);
         let out = trace(&p, &args);
+        // Tidy up: the daemon --no-syscalls leaves running is stopped here (the traced run
+        // killed its own already, and its pid must not be signalled again).
+        let pid = std::fs::read_to_string(p.dir.path().join("daemon.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|_| extra.contains(&"--no-syscalls")) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
         assert!(text.contains("» started it"), "{text}");
