@@ -15,6 +15,8 @@
 //! `ts_invalid`, and the checker's `ts_invalid` rule accepts that. The exact stamps are
 //! asserted in `tests/oracle_agreement.rs`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,21 +44,6 @@ fn corpus_files(shared: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn replay_jsonl(file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
-        .args(["replay", "--format", "jsonl"])
-        .arg(file)
-        .output()
-        .expect("run sockscope");
-    assert!(
-        out.status.success(),
-        "sockscope replay {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 fn check(shared: &Path, actual: &Path, files: &[String]) -> String {
@@ -88,7 +75,11 @@ fn every_corpus_capture_matches_tshark_frame_by_frame() {
     let mut names = Vec::new();
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        std::fs::write(dir.path().join(format!("{name}.jsonl")), replay_jsonl(f)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.jsonl")),
+            common::replay_jsonl(f),
+        )
+        .unwrap();
         names.push(name);
     }
     let report = check(&shared, dir.path(), &names);

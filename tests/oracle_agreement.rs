@@ -14,27 +14,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use common::oracle::{self, Check, Numbering, FIELDS};
 
 const INVALID_TS_FILE: &str = "timestamp_invalid_nano.pcap";
-
-fn replay_jsonl(file: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
-        .args(["replay", "--format", "jsonl"])
-        .arg(file)
-        .output()
-        .expect("run sockscope");
-    assert!(
-        out.status.success(),
-        "sockscope replay {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn check(name: &str, jsonl: &str) -> Check {
     oracle::check(&common::oracle_dir(), name, jsonl, &FIELDS).unwrap_or_else(|e| panic!("{e}"))
@@ -78,7 +61,7 @@ fn every_fixture_agrees_with_tshark_on_every_frame() {
     let mut failed = Vec::new();
     let mut frames = 0;
     for name in &names {
-        let c = check(name, &replay_jsonl(&common::fixture(name)));
+        let c = check(name, &common::replay_jsonl(&common::fixture(name)));
         frames += c.result.tu_total;
         report.push_str(&c.report());
         report.push('\n');
@@ -126,7 +109,7 @@ fn every_fixture_has_an_oracle_and_every_oracle_a_fixture() {
 
 /// sockscope's JSON Lines for ssh.pcap with `field` of `frame` replaced by `value`.
 fn ssh_with(frame: u64, field: &str, value: serde_json::Value) -> String {
-    let out = replay_jsonl(&common::fixture("ssh.pcap"));
+    let out = common::replay_jsonl(&common::fixture("ssh.pcap"));
     let mut changed = 0;
     let lines: Vec<String> = out
         .lines()
@@ -147,7 +130,10 @@ fn ssh_with(frame: u64, field: &str, value: serde_json::Value) -> String {
 /// The check itself can fail: each field changed in one frame is caught, at that frame.
 #[test]
 fn a_changed_field_is_caught_at_its_frame() {
-    let exact = check("ssh.pcap", &replay_jsonl(&common::fixture("ssh.pcap")));
+    let exact = check(
+        "ssh.pcap",
+        &common::replay_jsonl(&common::fixture("ssh.pcap")),
+    );
     assert_eq!(fault(&exact), None, "{}", exact.report());
     // Frame 4: 202.108.87.165:62146 → 223.132.53.222:22, ACK|PSH, seq 1 ack 1, 21 bytes.
     let mut changes: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
@@ -183,7 +169,7 @@ fn a_changed_field_is_caught_at_its_frame() {
     let c = check("ssh.pcap", &ssh_with(1, "flags", 0x102.into()));
     assert_eq!(fault(&c), None, "{}", c.report());
     // A missing frame and an extra TCP frame count against agreement.
-    let out = replay_jsonl(&common::fixture("ssh.pcap"));
+    let out = common::replay_jsonl(&common::fixture("ssh.pcap"));
     let without: Vec<&str> = out
         .lines()
         .filter(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["frame"] != 10)
@@ -202,7 +188,7 @@ fn a_changed_field_is_caught_at_its_frame() {
 /// oddly (see the module comment), so the exact values are asserted here.
 #[test]
 fn out_of_range_nanoseconds_are_carried_and_marked() {
-    let out = replay_jsonl(&common::fixture(INVALID_TS_FILE));
+    let out = common::replay_jsonl(&common::fixture(INVALID_TS_FILE));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3);
     assert!(

@@ -34,8 +34,8 @@ fn user() -> u32 {
     }
 }
 
-/// `sockscope trace --color never ARGS…` as an ordinary user.
-fn trace(p: &Place, args: &[&str]) -> Output {
+/// The command `sockscope trace --color never ARGS…` as an ordinary user.
+fn trace_command<S: AsRef<std::ffi::OsStr>>(p: &Place, args: &[S]) -> Command {
     let mut cmd = Command::new(&p.exe);
     cmd.args(["trace", "--color", "never"])
         .args(args)
@@ -45,7 +45,27 @@ fn trace(p: &Place, args: &[&str]) -> Output {
     if nix::unistd::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
     }
-    common::output_of_copy(&mut cmd)
+    cmd
+}
+
+/// `sockscope trace --color never ARGS…` as an ordinary user, to its end.
+fn trace(p: &Place, args: &[&str]) -> Output {
+    common::output_of_copy(&mut trace_command(p, args))
+}
+
+/// Starts `cmd` with its output piped (again while exec finds the copy busy, as
+/// `common::output_of_copy` does).
+fn start(cmd: &mut Command) -> std::process::Child {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            r => return r.expect("start sockscope trace"),
+        }
+    }
 }
 
 /// `sockscope trace -- sh -c SCRIPT` as an ordinary user.
@@ -235,25 +255,19 @@ fn the_namespace_has_only_loopback() {
 fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
     let p = place();
     let save = p.dir.path().join("int.pcapng");
-    let mut cmd = Command::new(&p.exe);
-    cmd.args(["trace", "--color", "never", "--save"])
-        .arg(&save)
-        .args(["--", "sh", "-c", "echo ready; exec sleep 60"])
-        .current_dir(p.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    if nix::unistd::geteuid().is_root() {
-        cmd.uid(65534).gid(65534);
-    }
-    let mut child = loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            r => break r.expect("start sockscope trace"),
-        }
-    };
+    let save_arg = save.to_str().expect("utf-8 path");
+    let mut cmd = trace_command(
+        &p,
+        &[
+            "--save",
+            save_arg,
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+    );
+    let mut child = start(cmd.process_group(0));
     // Wait until the program has started (its line is only shown at the end, so give it time).
     std::thread::sleep(std::time::Duration::from_millis(500));
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
@@ -355,36 +369,20 @@ fn two_traces_share_a_named_namespace() {
             .map_or(0, |d| d.subsec_nanos())
     );
     let traced = |script: &PathBuf| {
-        let mut cmd = Command::new(&p.exe);
-        cmd.args([
-            "trace",
-            "--color",
-            "never",
-            "--netns",
-            &name,
-            "--timeout",
-            "30",
-        ])
-        .arg("--")
-        .arg("python3")
-        .arg(script)
-        .current_dir(p.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        if nix::unistd::geteuid().is_root() {
-            cmd.uid(65534).gid(65534);
-        }
-        cmd
+        trace_command(
+            &p,
+            &[
+                "--netns",
+                name.as_str(),
+                "--timeout",
+                "30",
+                "--",
+                "python3",
+                script.to_str().expect("utf-8 path"),
+            ],
+        )
     };
-    let mut s = traced(&server);
-    let server_run = loop {
-        match s.spawn() {
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            r => break r.expect("start the server's trace"),
-        }
-    };
+    let server_run = start(&mut traced(&server));
     // The client retries its connect until the server listens (in the namespace the server's
     // sockscope made, which the client's joins).
     let client_out = common::output_of_copy(&mut traced(&client));

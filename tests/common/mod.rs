@@ -70,3 +70,19 @@ pub fn output_of_copy(cmd: &mut std::process::Command) -> std::process::Output {
         }
     }
 }
+
+/// `sockscope replay --format jsonl FILE`, which must succeed: its output.
+pub fn replay_jsonl(file: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--format", "jsonl"])
+        .arg(file)
+        .output()
+        .expect("run sockscope");
+    assert!(
+        out.status.success(),
+        "sockscope replay {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
