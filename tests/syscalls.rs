@@ -17,8 +17,28 @@ fn argv(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
+/// The Python interpreter itself (`sys.executable`), not whatever `python3` on PATH is: that may
+/// be a shim (pyenv's is a bash script, which looks the user up over nscd's unix socket and
+/// forks helpers), and its socket calls are not the ones these tests are about.
+fn python3() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 is installed");
+        let path = String::from_utf8(out.stdout).expect("a utf-8 path");
+        let path = path.trim();
+        assert!(
+            out.status.success() && !path.is_empty(),
+            "python3 names its interpreter"
+        );
+        path.to_owned()
+    })
+}
+
 fn python(code: &str) -> Traced {
-    trace(&argv(&["python3", "-c", code])).expect("python3 runs traced")
+    trace(&argv(&[python3(), "-c", code])).expect("python3 runs traced")
 }
 
 fn calls(events: &[&Event]) -> Vec<String> {
@@ -423,7 +443,7 @@ fn the_hook_runs_in_the_child_before_exec() {
     // SAFETY: setsid is async-signal-safe.
     let ok = unsafe {
         Trace::new(&argv(&[
-            "python3",
+            python3(),
             "-c",
             "import os; print(os.getsid(0) == os.getpid())",
         ]))
@@ -449,20 +469,20 @@ fn the_hook_runs_in_the_child_before_exec() {
 fn a_shell_that_forks_and_execs_the_program() {
     // The shell forks, its child execs python3: the calls are the child's, under its new name,
     // and the status is the shell's.
-    let t = trace(&argv(&[
-        "sh",
-        "-c",
-        "python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \
+    let script = format!(
+        "{} -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); \
          s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536); print(s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) > 0); s.close()'; exit 5",
-    ]))
-    .unwrap();
+        python3()
+    );
+    let t = trace(&argv(&["sh", "-c", &script])).unwrap();
+    let name = Path::new(python3()).file_name().unwrap().to_str().unwrap();
     assert_eq!(t.exit, Exit::Code(5));
     only_sockets(&t);
     let all: Vec<&Event> = t.events.iter().collect();
     assert_eq!(calls(&all), ["socket", "setsockopt", "getsockopt", "close"]);
     for e in &all {
         assert_ne!(e.pid, t.pid, "the shell makes no socket call");
-        assert_eq!(e.who, format!("python3 {}", e.pid));
+        assert_eq!(e.who, format!("{name} {}", e.pid));
     }
     assert_eq!(all[0].args, "AF_INET6, SOCK_DGRAM|SOCK_CLOEXEC, 0");
     assert_eq!(
@@ -482,7 +502,7 @@ fn stops_signals_vfork_and_unix_sockets() {
     // A child stops itself (a group-stop: its parent sees it stopped and continues it), then
     // a vforked (subprocess) program talks over a socketpair. Killed after 30 s if it hangs.
     let code = r#"
-import os, signal, subprocess
+import os, signal, subprocess, sys
 pid = os.fork()
 if pid == 0:
     os.kill(os.getpid(), signal.SIGSTOP)
@@ -492,12 +512,12 @@ _, st = os.waitpid(pid, os.WUNTRACED)
 print("stopped", os.WIFSTOPPED(st), flush=True)
 os.kill(pid, signal.SIGCONT)
 os.waitpid(pid, 0)
-r = subprocess.run(["python3", "-c", "import socket; a, b = socket.socketpair(); a.send(b'hi'); print(b.recv(9))"], capture_output=True)
+r = subprocess.run([sys.executable, "-c", "import socket; a, b = socket.socketpair(); a.send(b'hi'); print(b.recv(9))"], capture_output=True)
 print(r.stdout.decode().strip(), flush=True)
 "#;
     // The watchdog kills only while the run lasts: dropping `done` (right after) disarms it.
     let (done, disarmed) = std::sync::mpsc::channel::<()>();
-    let t = Trace::new(&argv(&["python3", "-c", code]))
+    let t = Trace::new(&argv(&[python3(), "-c", code]))
         .on_start(move |pid| {
             std::thread::spawn(move || {
                 let limit = std::time::Duration::from_secs(30);
