@@ -24,17 +24,76 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the annotated timeline of a saved pcap or pcapng capture (no root needed).
+    #[command(after_help = REPLAY_EXAMPLES)]
     Replay(ReplayArgs),
     /// List the scenarios, one line each, with the lesson each belongs to.
+    #[command(after_help = LIST_EXAMPLES)]
     List,
     /// Run a scenario over loopback, capture it live, and show its calls and packets
     /// (no root needed: without CAP_NET_RAW it runs in a private user and network namespace;
     /// under sudo, privileges are dropped once the capture is open).
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Run any program in a private network namespace and show its packets beside its output,
     /// as `run` shows a scenario (no root needed). Exits with the program's status.
+    #[command(after_help = TRACE_EXAMPLES)]
     Trace(TraceArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: sockscope's, or one subcommand's.
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// A subcommand (replay, list, run, trace, ...) for its own page, sockscope-SUBCOMMAND(1).
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
 }
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  sockscope replay capture.pcapng                 the annotated timeline, then a summary
+  sockscope replay capture.pcap tcp port 80       only what a tcpdump filter selects
+  sockscope replay capture.pcap --stream 3        one TCP conversation (tshark's tcp.stream 3)
+  sockscope replay capture.pcap -t abs            absolute UTC times
+  sockscope replay capture.pcap --format jsonl    JSON Lines for jq (see docs/jsonl.md)";
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  sockscope list                                  the scenarios, by lesson
+  sockscope run handshake                         then run one of them";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  sockscope run handshake                         the three-way handshake, live
+  sockscope run nagle --explain                   with the longer explanation
+  sockscope run fork --save fork.pcapng           also keep the capture (Wireshark shows the calls)
+  sockscope run all                               every scenario, one verdict each
+  sudo sockscope run teardown                     on the host's lo (privileges dropped at once)";
+
+const TRACE_EXAMPLES: &str = "\
+Examples:
+  sockscope trace -- python3 echo.py              a program's calls beside its packets
+  sockscope trace --save t.pcapng -- ./client     also keep the capture
+  sockscope trace --format jsonl -- ./server      JSON Lines for scripts
+  sockscope trace --netns lab -- python3 -m http.server 8000      (one terminal)
+  sockscope trace --netns lab -- curl -s http://127.0.0.1:8000/   (another: same lo)";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  sockscope completions bash > ~/.local/share/bash-completion/completions/sockscope
+  sockscope completions zsh > ~/.zfunc/_sockscope       (with fpath+=~/.zfunc in ~/.zshrc)
+  sockscope completions fish > ~/.config/fish/completions/sockscope.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  sockscope man | man -l -                        read it now
+  sockscope man > ~/.local/share/man/man1/sockscope.1
+  sockscope man replay | man -l -                 the page of one subcommand";
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
@@ -229,6 +288,37 @@ impl ReplayArgs {
     }
 }
 
+/// `sockscope completions SHELL`: the completion script for SHELL.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "sockscope", out);
+}
+
+/// `sockscope man [SUBCOMMAND]`: sockscope(1), or sockscope-SUBCOMMAND(1).
+pub fn man(subcommand: Option<&str>, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let page = match subcommand {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .collect();
+            let sub = cmd.find_subcommand(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no subcommand '{name}': man takes one of {}",
+                    names.join(", ")
+                )
+            })?;
+            let title = format!("sockscope-{}", sub.get_name());
+            sub.clone().name(title)
+        }
+    };
+    clap_mangen::Man::new(page).render(out)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +337,48 @@ mod tests {
             panic!("not replay")
         };
         assert_eq!(r.options().filter.as_deref(), Some("tcp port 80"));
+    }
+
+    #[test]
+    fn every_subcommand_has_examples() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let after = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                after.starts_with("Examples:\n  sockscope "),
+                "{}: {after:?}",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn completions_and_man_pages() {
+        let mut bash = Vec::new();
+        completions(clap_complete::Shell::Bash, &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        assert!(bash.contains("_sockscope()"), "{bash}");
+        for word in ["replay", "trace", "--stream", "--netns"] {
+            assert!(bash.contains(word), "bash completion lacks {word}");
+        }
+        let mut page = Vec::new();
+        man(None, &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{}", &page[..80]);
+        assert!(page.contains(".TH sockscope 1"), "{page}");
+        let mut replay = Vec::new();
+        man(Some("replay"), &mut replay).unwrap();
+        let replay = String::from_utf8(replay).unwrap();
+        assert!(replay.contains(".TH sockscope-replay 1"), "{replay}");
+        assert!(replay.contains("\\-\\-stream"), "{replay}");
+        let err = man(Some("nope"), &mut Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("no subcommand 'nope': man takes one of replay, list, run"),
+            "{err}"
+        );
     }
 
     #[test]

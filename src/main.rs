@@ -34,6 +34,14 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::List => sockscope::run::list(&mut out)?,
         Command::Run(args) => sockscope::run::run(&args, &mut out)?,
         Command::Trace(args) => sockscope::trace::trace(&args, &mut out)?,
+        Command::Completions { shell } => {
+            sockscope::cli::completions(shell, &mut out);
+            Status::Success
+        }
+        Command::Man { subcommand } => {
+            sockscope::cli::man(subcommand.as_deref(), &mut out)?;
+            Status::Success
+        }
     };
     out.flush()?;
     Ok(status)

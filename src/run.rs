@@ -29,19 +29,26 @@ pub fn list(out: &mut dyn Write) -> Result<Status, LiveError> {
 
 /// `sockscope run SCENARIO|all`: the report goes to `out`, notes to stderr.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
-    let all = args.scenario == "all";
+    let all = args.scenario.eq_ignore_ascii_case("all");
     let targets: Vec<&'static Scenario> = if all {
         scenario::all().iter().collect()
     } else {
         match scenario::find(&args.scenario) {
             Some(s) => vec![s],
             None => {
-                let names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
-                return Err(LiveError::Scenario(format!(
-                    "unknown scenario '{}': choose one of {}, or all (see sockscope list)",
-                    args.scenario,
-                    names.join(", ")
-                )));
+                let wanted = &args.scenario;
+                return Err(LiveError::Scenario(match scenario::closest(wanted) {
+                    Some(near) => format!(
+                        "unknown scenario '{wanted}': did you mean '{near}'? (sockscope list shows them all)"
+                    ),
+                    None => {
+                        let names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
+                        format!(
+                            "unknown scenario '{wanted}': choose one of {}, or all (see sockscope list)",
+                            names.join(", ")
+                        )
+                    }
+                }));
             }
         }
     };

@@ -60,14 +60,38 @@ static SCENARIOS: [Scenario; 18] = [
     dns::SCENARIO,
 ];
 
-/// The scenario called `name`.
+/// The scenario called `name`, in any case (`Handshake` is `handshake`).
 pub fn find(name: &str) -> Option<&'static Scenario> {
-    SCENARIOS.iter().find(|s| s.name == name)
+    SCENARIOS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+/// The scenario name closest to a mistyped one (`handshak` → `handshake`), when one is close
+/// enough to be what was meant: as clap and cargo do, by Jaro-Winkler similarity.
+pub fn closest(name: &str) -> Option<&'static str> {
+    let name = name.to_ascii_lowercase();
+    SCENARIOS
+        .iter()
+        .map(|s| (strsim::jaro_winkler(&name, s.name), s.name))
+        .filter(|&(score, _)| score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_found_in_any_case_and_near_misses_suggested() {
+        assert_eq!(find("Handshake").map(|s| s.name), Some("handshake"));
+        assert_eq!(find("UDP").map(|s| s.name), Some("udp"));
+        assert!(find("handshak").is_none());
+        assert_eq!(closest("handshak"), Some("handshake"));
+        assert_eq!(closest("timewiat"), Some("timewait"));
+        assert_eq!(closest("half-close"), Some("halfclose"));
+        assert_eq!(closest("Nagel"), Some("nagle"));
+        assert_eq!(closest("zzzzzz"), None);
+    }
 
     #[test]
     fn names_are_unique_and_described() {
