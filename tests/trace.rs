@@ -169,8 +169,9 @@ fn a_python_client_and_server_are_captured_beside_their_output() {
     // The saved run is the user's and loads back with the same packets.
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&save).expect("saved").uid(), user());
-    let back = sockscope::live::pcapng::load(&save, &p.dir.path().join("echo.events.jsonl"))
-        .expect("the saved trace loads");
+    let back = sockscope::live::pcapng::load_saved(&save)
+        .expect("the saved trace loads")
+        .expect("the trace is inside the file");
     assert!(back.private_netns);
     let tcp = back
         .packets
@@ -288,8 +289,9 @@ fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
     assert!(text.contains("» ready"), "{text}");
     assert!(text.contains("── sh was killed by SIGINT"), "{text}");
     assert!(text.contains("interrupted"), "{text}");
-    sockscope::live::pcapng::load(&save, &p.dir.path().join("int.events.jsonl"))
-        .expect("the saved files are readable");
+    sockscope::live::pcapng::load_saved(&save)
+        .expect("the saved file is readable")
+        .expect("the trace is inside the file");
 }
 
 /// `--no-syscalls`: the packets and the output, no calls.

@@ -24,6 +24,7 @@ pub fn capture_json(out: &mut String, run: &RunData) {
         dropped: run.stats.dropped,
         if_dropped: run.stats.if_dropped,
         private_netns: run.private_netns,
+        credentials: run.credentials,
     };
     json::write_line(out, &line);
 }
@@ -60,6 +61,9 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
                 run.stats.dropped = l.dropped;
                 run.stats.if_dropped = l.if_dropped;
                 run.private_netns = l.private_netns;
+                if l.credentials.is_some() {
+                    run.credentials = l.credentials;
+                }
             }
             Line::Check(_) | Line::Other => {}
         }
