@@ -1,5 +1,6 @@
-//! The event log saved next to a capture (`FILE.events.jsonl`): a `run` line, every event, a
-//! `capture` line with libpcap's counters. The same `run` and `capture` lines open and close the
+//! The event log of a saved run: a `run` line, every event, a `capture` line with libpcap's
+//! counters (and who the program ran as). `--save` puts it inside the pcapng
+//! ([`super::embed`]); older versions wrote it beside the capture (`FILE.events.jsonl`). The same `run` and `capture` lines open and close the
 //! JSON Lines stream of `sockscope run --format jsonl`.
 
 use super::json::{self, CaptureLine, Line, RunLine};
