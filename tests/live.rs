@@ -1365,3 +1365,37 @@ fn save_is_checked_before_the_run() {
     assert_eq!(std::fs::read(&existing).expect("read"), b"mine");
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
 }
+
+/// Under sudo, a folder the invoking user may not write in stops the run before the scenario
+/// starts (root could write there; the file would be the user's), and leaves nothing behind.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn a_folder_the_user_cannot_write_stops_the_run_first() {
+    let _one_at_a_time = serial();
+    if !root::is_root_or_skip(
+        "--save checked as SUDO_UID",
+        "only root can drop to another user",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "handshake", "--save"])
+        .arg(dir.path().join("h.pcapng"))
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .expect("run sockscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "the scenario ran");
+    assert!(
+        err.contains("cannot create a file in the folder") && err.contains("permission denied"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}

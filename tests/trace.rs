@@ -697,3 +697,40 @@ fn the_namespace_registry_follows_no_link() {
         "nothing was written through the link"
     );
 }
+
+/// A saved trace replays as it was shown (its calls, packets, output and facts); an existing
+/// file stops the next trace before its program starts, unless `--force`.
+#[test]
+fn a_saved_trace_replays_and_is_not_overwritten_without_force() {
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let save = p.dir.path().join("t.pcapng");
+    let (save_s, script_s) = (
+        save.to_str().expect("utf-8 path"),
+        script.to_str().expect("utf-8 path"),
+    );
+    let out = trace(&p, &["--save", save_s, "--", "python3", script_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let replayed = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--color", "never"])
+        .arg(&save)
+        .output()
+        .expect("run sockscope replay");
+    assert_eq!(replayed.status.code(), Some(0), "{}", stderr(&replayed));
+    assert_eq!(stdout(&replayed), stdout(&out));
+    assert!(stdout(&replayed).contains("» got HELLO"));
+
+    let marker = p.dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let again = trace(&p, &["--save", save_s, "--", "sh", "-c", &touch]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("the file exists: add --force"));
+    assert!(!marker.exists(), "the program ran");
+    let forced = trace(&p, &["--save", save_s, "--force", "--", "sh", "-c", &touch]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(marker.exists());
+    let back = sockscope::live::pcapng::load_saved(&save)
+        .expect("readable")
+        .expect("a run inside");
+    assert!(back.scenario.contains("touch"), "{}", back.scenario);
+}
