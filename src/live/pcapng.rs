@@ -153,15 +153,37 @@ pub fn write_pcap(out: &mut impl Write, run: &RunData) -> io::Result<()> {
 /// read is a no: the replay that follows reports it.
 pub fn written_by_sockscope(path: &Path) -> bool {
     use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    let read = std::fs::File::open(path).and_then(|f| f.take(64 << 10).read_to_end(&mut head));
-    if read.is_err() {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = vec![0u8; 12];
+    if f.read_exact(&mut head).is_err() || head[..4] != [0x0a, 0x0d, 0x0d, 0x0a] {
         return false;
     }
-    let block = match head.get(8..12) {
-        Some([0x4d, 0x3c, 0x2b, 0x1a]) => pcap_parser::pcapng::parse_block_le(&head),
-        Some([0x1a, 0x2b, 0x3c, 0x4d]) => pcap_parser::pcapng::parse_block_be(&head),
+    let big = match head[8..12] {
+        [0x4d, 0x3c, 0x2b, 0x1a] => false,
+        [0x1a, 0x2b, 0x3c, 0x4d] => true,
         _ => return false,
+    };
+    let len = head[4..8].try_into().map_or(0, |b| {
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }) as usize;
+    // The section header alone (with a run of no packets, its comments hold the events).
+    if !(12..=16 << 20).contains(&len) {
+        return false;
+    }
+    head.resize(len, 0);
+    if f.read_exact(&mut head[12..]).is_err() {
+        return false;
+    }
+    let block = if big {
+        pcap_parser::pcapng::parse_block_be(&head)
+    } else {
+        pcap_parser::pcapng::parse_block_le(&head)
     };
     let Ok((_, pcap_parser::pcapng::Block::SectionHeader(shb))) = block else {
         return false;
@@ -303,8 +325,11 @@ mod tests {
 
     #[test]
     fn a_run_without_packets_is_carried_too() {
+        // Its events are comments on the section too: 3,000 of them make a header of ~200 KB.
+        let one = sample().events[0].clone();
         let run = RunData {
             packets: Vec::new(),
+            events: vec![one; 3000],
             ..sample()
         };
         let dir = tempfile::tempdir().unwrap();
