@@ -482,3 +482,32 @@ fn replay_reads_a_saved_run() {
     assert_eq!(text.lines().count(), 7, "{text}");
     assert!(text.contains("[S.]"), "{text}");
 }
+
+/// A saved run read from a pipe (which can be read once only) is shown as its packets.
+#[test]
+fn a_saved_run_from_a_pipe_shows_its_packets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("h.pcapng");
+    save(&path, &load("handshake"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--color", "never", "--no-summary", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sockscope replay");
+    let bytes = std::fs::read(&path).expect("read");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder").expect("write to the pipe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("[S.]"), "{text}");
+    assert!(text.contains("pcapng Custom Block (no packet)"), "{text}");
+}

@@ -149,13 +149,18 @@ pub fn write_pcap(out: &mut impl Write, run: &RunData) -> io::Result<()> {
 }
 
 /// Whether `path` is a pcapng file that sockscope wrote (its section header's `shb_userappl`
-/// opens with `sockscope `): only such files are searched for a saved run. Any failure to
-/// read is a no: the replay that follows reports it.
+/// opens with `sockscope `): only such files are searched for a saved run. Only a regular
+/// file can be: anything else, and any failure to read, is a no (the replay that follows
+/// reports the failure).
 pub fn written_by_sockscope(path: &Path) -> bool {
     use std::io::Read;
     let Ok(mut f) = std::fs::File::open(path) else {
         return false;
     };
+    // A pipe (`/dev/stdin`) can be read once only: it is left to the packet replay.
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = vec![0u8; 12];
     if f.read_exact(&mut head).is_err() || head[..4] != [0x0a, 0x0d, 0x0d, 0x0a] {
         return false;
