@@ -100,10 +100,15 @@ pub struct TraceArgs {
     /// Output format: the interleaved timeline for people, or JSON Lines for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
     pub format: FormatArg,
-    /// Also write the capture to FILE (pcapng, with the program's events as packet comments,
-    /// and FILE.events.jsonl). The files belong to the invoking user.
+    /// Also write the run to FILE: .pcapng holds the packets, the calls as packet comments
+    /// and the whole run (`sockscope replay FILE` shows it again); .pcap the packets only;
+    /// `-` writes pcapng to stdout instead of the report. The file belongs to the invoking
+    /// user; the folder is checked before the run starts.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Overwrite the --save file if it exists.
+    #[arg(long, requires = "save")]
+    pub force: bool,
     /// Run in the private namespace called NAME, shared with other `sockscope trace --netns
     /// NAME` of this user (created by the first, joined by the others): a server traced in one
     /// terminal and its client in another meet on one lo, and each shows the packets of both.
@@ -155,10 +160,15 @@ pub struct RunArgs {
     /// with a `kind` key) for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
     pub format: FormatArg,
-    /// Also write the capture to FILE (pcapng; the program's events are packet comments that
-    /// Wireshark shows). The file belongs to the invoking user.
+    /// Also write the run to FILE: .pcapng holds the packets, the calls as packet comments
+    /// and the whole run (`sockscope replay FILE` shows it again); .pcap the packets only;
+    /// `-` writes pcapng to stdout instead of the report. The file belongs to the invoking
+    /// user; the folder is checked before the run starts.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Overwrite the --save file if it exists.
+    #[arg(long, requires = "save")]
+    pub force: bool,
     /// Add the longer explanation of what to look at.
     #[arg(long)]
     pub explain: bool,

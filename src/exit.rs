@@ -7,7 +7,7 @@ use std::process::ExitCode;
 pub enum Status {
     /// Everything ran; every self-check passed.
     Success,
-    /// A self-check of a live run failed.
+    /// A self-check of a live run, or of a saved run replayed, failed.
     CheckFailed,
     /// Stopped by Ctrl-C or SIGTERM; what was seen until then was shown.
     Interrupted,
@@ -30,7 +30,7 @@ pub const INTERRUPTED: u8 = 130;
 pub const TABLE: &str = "\
 Exit status:
   0    ok
-  1    a self-check of a live run failed
+  1    a self-check of a live run (or of a saved one, replayed) failed
   2    bad usage or input, or another error (one line on stderr says which and what to do)
   130  interrupted (Ctrl-C or SIGTERM); what was seen until then is shown
 trace exits with the traced program's status (128+N for signal N, 127 when it cannot be run,

@@ -47,8 +47,12 @@ impl Filter {
         Ok(self.compiled[i].1.as_ref())
     }
 
-    /// Whether a frame of `linktype` passes. A link type libpcap cannot filter on matches nothing.
+    /// Whether a frame of `linktype` passes. A link type libpcap cannot filter on matches
+    /// nothing, and so does a record that has none (a pcapng Custom Block: `LINKTYPE_UNKNOWN`).
     pub fn matches(&mut self, linktype: u16, data: &[u8]) -> Result<bool, FilterError> {
+        if linktype == crate::source::file::LINKTYPE_UNKNOWN {
+            return Ok(false);
+        }
         Ok(self.program(linktype)?.is_some_and(|p| p.filter(data)))
     }
 }
@@ -75,6 +79,13 @@ mod tests {
     fn bad_expression_is_rejected_up_front() {
         let e = Filter::new("tcp prot 80").err().map(|e| e.to_string());
         assert!(e.is_some_and(|m| m.contains("invalid filter expression 'tcp prot 80'")));
+    }
+
+    #[test]
+    fn a_record_without_a_link_type_matches_nothing() {
+        let mut f = Filter::new("tcp").unwrap();
+        let block = crate::source::file::LINKTYPE_UNKNOWN;
+        assert!(!f.matches(block, b"{\"sockscope_run\":1}").unwrap());
     }
 
     #[test]

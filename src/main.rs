@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sockscope::cli::{Cli, Command};
 use sockscope::exit::{self, Status};
+use sockscope::replay_run::Outcome;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -24,12 +25,24 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cli.command {
         Command::Replay(args) => {
-            let result = sockscope::replay::replay(&args.file, &args.options(), &mut out);
+            let opts = args.options();
+            // A run that sockscope saved is shown as the run it was.
+            let problem = match sockscope::replay_run::replay(&args.file, &opts, &mut out)? {
+                Outcome::Shown(status) => return Ok(status),
+                Outcome::Packets { problem } => problem,
+            };
+            let result = sockscope::replay::replay(&args.file, &opts, &mut out);
             // What was decoded before a fault is still printed.
             let flushed = out.flush();
             result?;
             flushed?;
-            Status::Success
+            match problem {
+                Some(why) => {
+                    eprintln!("sockscope: {why}");
+                    Status::Error
+                }
+                None => Status::Success,
+            }
         }
         Command::List => sockscope::run::list(&mut out)?,
         Command::Run(args) => sockscope::run::run(&args, &mut out)?,

@@ -9,9 +9,10 @@ use std::time::Instant;
 use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{self, error_chain, Status};
 use crate::live::netns;
-use crate::live::{pcapng, privilege, runner, Check, LiveCapture, LiveError, Scenario};
+use crate::live::{privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::render::run::{report, ReportOptions};
 use crate::render::Palette;
+use crate::save::{Plan, Target};
 use crate::scenario;
 
 /// Set once Ctrl-C (or SIGTERM) arrived.
@@ -57,15 +58,23 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
             "--save needs one scenario, not all".into(),
         ));
     }
+    // The name, the folder and an existing file before anything runs.
+    let plan = args
+        .save
+        .as_deref()
+        .map(|p| Plan::check(p, args.force, args.format))
+        .transpose()?;
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
     let (cap, private) = open_capture(args.netns.as_deref())?;
     privilege::drop_privileges()?;
+    // Created by the user it will belong to, before the scenario starts.
+    let target = plan.map(Plan::open).transpose()?;
     catch_signals()?;
     if all {
         run_all(args, &targets, cap, private, out)
     } else {
-        run_one(args, targets[0], cap, private, out)
+        run_one(args, targets[0], cap, private, target, out)
     }
 }
 
@@ -102,6 +111,7 @@ fn catch_signals() -> Result<(), LiveError> {
             if set.wait().is_ok() {
                 let again = STOPPING.swap(true, Ordering::SeqCst);
                 if again || !runner::interrupt() {
+                    crate::save::discard_pending();
                     eprintln!("sockscope: interrupted");
                     std::process::exit(exit::INTERRUPTED as i32);
                 }
@@ -122,6 +132,7 @@ fn run_one(
     sc: &'static Scenario,
     cap: LiveCapture,
     private: bool,
+    target: Option<Target>,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
     let (cap, r) = runner::run_scenario(sc, cap, runner::LIMIT);
@@ -135,10 +146,16 @@ fn run_one(
         FormatArg::Jsonl => report::jsonl(&run, &checks),
     };
     // The capture is saved even when the report cannot be written; a closed pipe (`| head`)
-    // keeps the run's status.
-    let written = write_out(out, &text);
-    if let Some(path) = &args.save {
-        save(path, &run)?;
+    // keeps the run's status. With `--save -` stdout carries the capture, not the report.
+    let written = match &target {
+        Some(t) if t.to_stdout() => {
+            eprintln!("sockscope: {}", verdict(sc, &run, &checks));
+            Ok(())
+        }
+        _ => write_out(out, &text),
+    };
+    if let Some(t) = target {
+        t.finish(&run, out)?;
     }
     let _ = closer.join();
     written?;
@@ -240,17 +257,23 @@ fn run_all(
     })
 }
 
-/// Saves `run` to `path` (pcapng) and its event log beside it, and says so on stderr.
-pub(crate) fn save(path: &std::path::Path, run: &crate::live::RunData) -> Result<(), LiveError> {
-    let log = pcapng::save(path, run)?;
-    eprintln!(
-        "sockscope: saved {} packets to {} and {} events to {}",
-        run.packets.len(),
-        path.display(),
-        run.events.len(),
-        log.display()
-    );
-    Ok(())
+/// One line for a run whose report is not shown: its checks, counted.
+fn verdict(sc: &Scenario, run: &crate::live::RunData, checks: &[Check]) -> String {
+    if run.interrupted {
+        return format!("{}: interrupted, not checked", sc.name);
+    }
+    let bad: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("; ✗ {} ({})", c.what, c.detail))
+        .collect();
+    format!(
+        "{}: {} of {} checks passed{}",
+        sc.name,
+        checks.len() - bad.len(),
+        checks.len(),
+        bad.concat()
+    )
 }
 
 /// Writes `text` to `out` and flushes it, so the report appears before notes on stderr. A

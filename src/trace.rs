@@ -22,7 +22,8 @@ use crate::live::netns;
 use crate::live::tracer::now;
 use crate::live::{privilege, syscalls, tcpstate, LiveCapture, LiveError, RunData};
 use crate::render::run::{report, ReportOptions};
-use crate::run::{save, write_out};
+use crate::run::write_out;
+use crate::save::Plan;
 
 /// Exit status when the command cannot be found or run, as a shell says it.
 pub const NOT_FOUND: u8 = 127;
@@ -165,6 +166,7 @@ fn watch(
         std::thread::sleep(Duration::from_millis(20));
         if SIGNALS.load(Ordering::SeqCst) >= 2 {
             // A second Ctrl-C: the user wants out now (the traced processes die with us).
+            crate::save::discard_pending();
             eprintln!("sockscope: interrupted again: stopping without a timeline");
             std::process::exit(crate::exit::INTERRUPTED as i32);
         }
@@ -311,6 +313,12 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
             "trace needs a command: sockscope trace -- CMD ARGS…".into(),
         ));
     };
+    // The name, the folder and an existing file before anything runs.
+    let plan = args
+        .save
+        .as_deref()
+        .map(|p| Plan::check(p, args.force, args.format))
+        .transpose()?;
     // One thread so far: the namespace, the capture and the privileges first.
     let entered = match &args.netns {
         Some(name) => netns::enter_named(name).map(|_| ()),
@@ -320,6 +328,8 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     let cap = LiveCapture::open()?;
     let linktype = cap.linktype();
     privilege::drop_privileges()?;
+    // Created by the user it will belong to, before the program starts.
+    let target = plan.map(Plan::open).transpose()?;
     catch_signals()?;
 
     let running = cap.start_all()?;
@@ -396,10 +406,14 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         FormatArg::Text => report::text(&run, None, &[], &opts),
         FormatArg::Jsonl => report::jsonl(&run, &[]),
     };
-    // Saved even when the report cannot be written.
-    let written = write_out(out, &text);
-    if let Some(path) = &args.save {
-        save(path, &run)?;
+    // Saved even when the report cannot be written. With `--save -` stdout carries the
+    // capture, not the report.
+    let written = match &target {
+        Some(t) if t.to_stdout() => Ok(()),
+        _ => write_out(out, &text),
+    };
+    if let Some(t) = target {
+        t.finish(&run, out)?;
     }
     written?;
     Ok(Status::Exit(status))

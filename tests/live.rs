@@ -50,6 +50,13 @@ fn run(name: &str) -> Option<RunData> {
     Some(run)
 }
 
+/// The run saved inside a pcapng by `--save`.
+fn load_saved(path: &Path) -> RunData {
+    sockscope::live::pcapng::load_saved(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .unwrap_or_else(|| panic!("{} carries no run", path.display()))
+}
+
 fn tcp(p: &Pkt) -> (u16, u32, u32, u32) {
     let t = p.tcp.as_ref().expect("a TCP packet");
     (t.flags & 0xff, t.seq, t.ack, t.len)
@@ -936,12 +943,15 @@ fn privileges_are_dropped_and_the_save_belongs_to_the_user() {
         String::from_utf8_lossy(&out.stderr)
     );
     use std::os::unix::fs::MetadataExt;
-    for p in [save.clone(), dir.path().join("udp.events.jsonl")] {
-        let m = std::fs::metadata(&p).expect("saved file");
-        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
-    }
-    let back = sockscope::live::pcapng::load(&save, &dir.path().join("udp.events.jsonl"))
-        .expect("the saved run loads");
+    let m = std::fs::metadata(&save).expect("saved file");
+    assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", save.display());
+    // One file: the run travels inside it, nothing is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read the folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("udp.pcapng")]);
+    let back = load_saved(&save);
     assert_eq!(back.packets.len(), 5);
 }
 
@@ -1118,8 +1128,7 @@ fn an_ordinary_user_runs_in_a_private_namespace() {
     );
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&save).expect("saved").uid(), me);
-    let back = sockscope::live::pcapng::load(&save, &dir.path().join("handshake.events.jsonl"))
-        .expect("the saved run loads");
+    let back = load_saved(&save);
     assert!(back.private_netns, "the saved run remembers its namespace");
     let shown = text
         .lines()
@@ -1185,8 +1194,7 @@ fn the_save_survives_a_report_that_cannot_be_written() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("writing the output failed"), "{err}");
-    let back = sockscope::live::pcapng::load(&save, &dir.path().join("udp.events.jsonl"))
-        .expect("the run was saved all the same");
+    let back = load_saved(&save);
     assert_eq!(back.packets.len(), 5);
 }
 
@@ -1216,4 +1224,178 @@ fn run_in_a_named_namespace() {
         "{text}"
     );
     assert!(!text.contains("  ✗ "), "{text}");
+}
+
+/// Each Enhanced Packet Block's comments, in order.
+fn packet_comments(file: &[u8]) -> Vec<Vec<String>> {
+    use pcap_parser::pcapng::{parse_block_le, Block};
+    let mut out = Vec::new();
+    let mut rest = file;
+    while !rest.is_empty() {
+        let (r, block) = parse_block_le(rest).expect("a pcapng block");
+        if let Block::EnhancedPacket(epb) = block {
+            out.push(
+                epb.options
+                    .iter()
+                    .filter(|o| o.code.0 == 1)
+                    .map(|o| String::from_utf8_lossy(o.as_bytes().expect("text")).into_owned())
+                    .collect(),
+            );
+        }
+        rest = r;
+    }
+    out
+}
+
+/// The saved-run round trip, live: `run handshake --save h.pcapng`, then `replay h.pcapng`
+/// prints the very report `run` printed (calls, packets, checks, counters, privileges). In
+/// the file, each call's start and return are comments on the first packet after each moment
+/// (`connect() = 0` after the SYN+ACK, not on the SYN). `--save -` writes the same kind of
+/// file to stdout, and prints the verdict on stderr instead of the report.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn a_saved_run_replays_as_it_ran() {
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("run --save, then replay") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let save = dir.path().join("h.pcapng");
+    let sockscope = || Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    let ran = sockscope()
+        .args(["run", "handshake", "--color", "never", "--save"])
+        .arg(&save)
+        .output()
+        .expect("run sockscope run");
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{err}");
+    assert!(err.contains("saved 6 packets and"), "{err}");
+    let replayed = sockscope()
+        .args(["replay", "--color", "never"])
+        .arg(&save)
+        .output()
+        .expect("run sockscope replay");
+    assert_eq!(replayed.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(text, String::from_utf8_lossy(&ran.stdout));
+    for want in [
+        "connect(",
+        "… connect() = 0",
+        "… accept() = ",
+        "  ✓ ",
+        "privileges: ",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+
+    // Every comment sits on the first packet after the moment it names.
+    let back = load_saved(&save);
+    let comments = packet_comments(&std::fs::read(&save).expect("read"));
+    assert_eq!(comments.len(), back.packets.len());
+    let mut connect_returned = None;
+    for (i, cs) in comments.iter().enumerate() {
+        for c in cs {
+            let at = c
+                .rsplit_once("(at ")
+                .and_then(|(_, t)| t.strip_suffix(')'))
+                .and_then(sockscope::live::event::parse_time)
+                .unwrap_or_else(|| panic!("no time in {c:?}"));
+            if c.starts_with("after this packet: ") {
+                assert_eq!(i + 1, comments.len(), "{c}");
+                assert!(at > back.packets[i].ts, "{c}");
+                continue;
+            }
+            assert!(at <= back.packets[i].ts, "frame {}: {c}", i + 1);
+            assert!(
+                i == 0 || at > back.packets[i - 1].ts,
+                "frame {}: {c} belongs on an earlier packet",
+                i + 1
+            );
+            if c.contains("… connect() = 0") {
+                connect_returned = Some(i);
+            }
+        }
+    }
+    // Frames 1 and 2 are the SYN and the SYN+ACK.
+    assert!(connect_returned.is_some_and(|i| i >= 2), "{comments:#?}");
+
+    let to_stdout = sockscope()
+        .args(["run", "handshake", "--save", "-"])
+        .output()
+        .expect("run sockscope run --save -");
+    let err = String::from_utf8_lossy(&to_stdout.stderr);
+    assert_eq!(to_stdout.status.code(), Some(0), "{err}");
+    assert!(err.contains("handshake: 7 of 7 checks passed"), "{err}");
+    assert_eq!(&to_stdout.stdout[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "pcapng");
+    let piped = dir.path().join("piped.pcapng");
+    std::fs::write(&piped, &to_stdout.stdout).expect("write");
+    assert_eq!(load_saved(&piped).scenario, "handshake");
+}
+
+/// `--save` is checked before anything runs: a missing folder, an existing file (without
+/// `--force`), a name that is neither .pcapng nor .pcap, stop at once, with nothing on stdout
+/// and no file made.
+#[test]
+fn save_is_checked_before_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let existing = dir.path().join("there.pcapng");
+    std::fs::write(&existing, b"mine").expect("write");
+    for (target, why) in [
+        (
+            dir.path().join("no/such/h.pcapng"),
+            "does not exist: create it first",
+        ),
+        (existing.clone(), "the file exists: add --force"),
+        (dir.path().join("h.txt"), "name it .pcapng"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+            .args(["run", "handshake", "--save"])
+            .arg(&target)
+            .output()
+            .expect("run sockscope");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(out.stdout.is_empty(), "the scenario ran");
+        assert!(err.contains(why), "{}: {err}", target.display());
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(std::fs::read(&existing).expect("read"), b"mine");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+}
+
+/// Under sudo, a folder the invoking user may not write in stops the run before the scenario
+/// starts (root could write there; the file would be the user's), and leaves nothing behind.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn a_folder_the_user_cannot_write_stops_the_run_first() {
+    let _one_at_a_time = serial();
+    if !root::is_root_or_skip(
+        "--save checked as SUDO_UID",
+        "only root can drop to another user",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["run", "handshake", "--save"])
+        .arg(dir.path().join("h.pcapng"))
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .expect("run sockscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "the scenario ran");
+    assert!(
+        err.contains("cannot create a file in the folder") && err.contains("permission denied"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }

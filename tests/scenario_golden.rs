@@ -1,8 +1,10 @@
 //! The live runner's renderer on saved runs, without root: each scenario's capture in
 //! `captures/<name>.pcapng` and its event log `captures/<name>.events.jsonl` (both written by
-//! `sockscope run <name> --save captures/<name>.pcapng`) are rendered as `sockscope run` would
-//! render them (colour off, times relative to the first line) and compared with the snapshots
-//! in `tests/snapshots/`. The saved runs must pass their scenario's self-checks too.
+//! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file)
+//! are rendered as `sockscope run` would render them (colour off, times relative to the first
+//! line) and compared with the snapshots in `tests/snapshots/`. The saved runs must pass their
+//! scenario's self-checks too. Written again in today's format (the log inside the pcapng),
+//! `sockscope replay` shows each as that same report.
 
 use std::path::{Path, PathBuf};
 
@@ -218,46 +220,234 @@ fn jsonl_stream_interleaves_events_and_packets() {
     }
 }
 
-/// A saved run written again reads back the same.
+/// Writes `run` as `--save FILE.pcapng` does, into `path`.
+fn save(path: &Path, run: &RunData) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    pcapng::write(&mut f, run).expect("write");
+    std::io::Write::flush(&mut f).expect("flush");
+}
+
+/// A saved run written again reads back the same, from the pcapng alone.
 #[test]
 fn save_and_load_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     for n in SCENARIOS {
         let run = load(n);
         let path = dir.path().join(format!("{n}.pcapng"));
-        let log = pcapng::save(&path, &run).expect("save");
-        assert_eq!(log, dir.path().join(format!("{n}.events.jsonl")));
-        let back = pcapng::load(&path, &log).expect("load");
+        save(&path, &run);
+        let back = pcapng::load_saved(&path)
+            .expect("load")
+            .unwrap_or_else(|| panic!("{n}: no run inside the file"));
+        assert_eq!(back.scenario, run.scenario, "{n}");
         assert_eq!(back.packets, run.packets, "{n}");
         assert_eq!(back.events, run.events, "{n}");
         assert_eq!(back.stats, run.stats, "{n}");
         assert_eq!(back.filter, run.filter, "{n}");
         assert_eq!(back.linktype, run.linktype, "{n}");
+        assert_eq!(back.private_netns, run.private_netns, "{n}");
+        // The side-file loader prefers the run inside the file.
+        let again = pcapng::load(&path, &dir.path().join("absent.events.jsonl")).expect("load");
+        assert_eq!(again.events, run.events, "{n}");
+    }
+    // A capture without a run inside is not one.
+    let plain = captures().join("hello-tcpdump.pcap");
+    assert!(pcapng::load_saved(&plain).expect("a capture").is_none());
+}
+
+/// The blocks of a little-endian pcapng as (type, bytes).
+fn blocks(b: &[u8]) -> Vec<(u32, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = b;
+    while rest.len() >= 12 {
+        let kind = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes")) as usize;
+        out.push((kind, &rest[..len]));
+        rest = &rest[len..];
+    }
+    assert!(rest.is_empty(), "the file ends inside a block");
+    out
+}
+
+/// Saving a loaded run gives back the committed files: the pcapng byte for byte after its
+/// Section Header Block (which names the sockscope version) apart from the Custom Block that
+/// now carries the run, and in that block, the committed event log byte for byte.
+#[test]
+fn saved_runs_write_back_byte_for_byte() {
+    const CUSTOM: u32 = 0x0000_0BAD;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    for n in SCENARIOS {
+        let run = load(n);
+        let path = dir.path().join(format!("{n}.pcapng"));
+        save(&path, &run);
+        let saved = read(&path);
+        let committed = read(&captures().join(format!("{n}.pcapng")));
+        let (saved, committed) = (blocks(&saved), blocks(&committed));
+        let without = |b: &[(u32, &[u8])]| -> Vec<Vec<u8>> {
+            b.iter()
+                .skip(1)
+                .filter(|(k, _)| *k != CUSTOM)
+                .map(|(_, b)| b.to_vec())
+                .collect()
+        };
+        assert!(
+            without(&saved) == without(&committed),
+            "{n}: the pcapng differs"
+        );
+        let custom: Vec<&[u8]> = saved
+            .iter()
+            .filter(|(k, _)| *k == CUSTOM)
+            .map(|(_, b)| *b)
+            .collect();
+        assert_eq!(custom.len(), 1, "{n}: one block carries the run");
+        let body = &custom[0][8..custom[0].len() - 4];
+        assert_eq!(
+            u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
+            sockscope::live::embed::PEN
+        );
+        let text = std::str::from_utf8(&body[4..])
+            .expect("UTF-8")
+            .trim_end_matches('\0');
+        let (header, log) = text.split_once('\n').expect("a header line");
+        assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
+        let committed_log = read(&captures().join(format!("{n}.events.jsonl")));
+        assert!(
+            log.as_bytes() == committed_log,
+            "{n}: the event log differs"
+        );
     }
 }
 
-/// Saving a loaded run gives back the committed files: the event log byte for byte, the
-/// pcapng byte for byte after its Section Header Block (which names the sockscope version).
+fn replay(args: &[&str], file: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .arg("replay")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run sockscope replay")
+}
+
+/// The round trip without root: each committed run, written in today's format, replays as
+/// the report `run` printed (text and JSON Lines: the same calls, packets and checks).
 #[test]
-fn saved_runs_write_back_byte_for_byte() {
-    fn after_shb(b: &[u8]) -> &[u8] {
-        let len = u32::from_le_bytes(b[4..8].try_into().expect("an SHB")) as usize;
-        &b[len..]
-    }
+fn a_saved_run_replays_as_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     for n in SCENARIOS {
         let run = load(n);
         let path = dir.path().join(format!("{n}.pcapng"));
-        let log = pcapng::save(&path, &run).expect("save");
-        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let committed = captures().join(format!("{n}.events.jsonl"));
-        assert!(read(&log) == read(&committed), "{n}: the event log differs");
-        let (saved, committed) = (read(&path), read(&captures().join(format!("{n}.pcapng"))));
-        assert!(
-            after_shb(&saved) == after_shb(&committed),
-            "{n}: the pcapng differs"
+        save(&path, &run);
+        let sc = scenario::find(n);
+        let checks = report::checks(&run, sc);
+        let out = replay(&["--color", "never"], &path);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = report::text(&run, sc, &checks, &options(TimeMode::Rel, false, false));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{n}");
+        let jsonl = replay(&["--format", "jsonl"], &path);
+        assert_eq!(
+            String::from_utf8_lossy(&jsonl.stdout),
+            report::jsonl(&run, &checks),
+            "{n}"
         );
     }
+    // The calls and the checks are there.
+    let text = String::from_utf8_lossy(
+        &replay(&["--color", "never"], &dir.path().join("handshake.pcapng")).stdout,
+    )
+    .into_owned();
+    for want in [
+        "connect(",
+        "… connect() = 0",
+        "… accept() = ",
+        "checks",
+        "  ✓ ",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    // A filter asks for packet lines: the timeline of the file's packets (the Custom Block
+    // that carries the run is no packet, and matches no filter).
+    let filtered = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--color", "never", "--no-summary"])
+        .arg(dir.path().join("handshake.pcapng"))
+        .arg("tcp")
+        .output()
+        .expect("run");
+    let lines = String::from_utf8_lossy(&filtered.stdout).into_owned();
+    assert!(
+        filtered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
+    assert_eq!(lines.lines().count(), 7, "header and six packets:\n{lines}");
+}
+
+/// A saved run whose checks fail replays with them failing, and exit status 1 as `run`'s.
+#[test]
+fn a_saved_run_with_a_failing_check_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut run = load("handshake");
+    // Without its SYN+ACK the handshake is not one.
+    run.packets.remove(1);
+    let path = dir.path().join("cut.pcapng");
+    save(&path, &run);
+    let out = replay(&["--color", "never"], &path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("  ✗ "), "{text}");
+}
+
+/// A saved `trace` (no scenario) replays with its conversation facts and no checks section.
+#[test]
+fn a_saved_trace_replays_with_its_facts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut run = load("handshake");
+    run.scenario = "trace: ./client 127.0.0.1".into();
+    let path = dir.path().join("trace.pcapng");
+    save(&path, &run);
+    let out = replay(&["--color", "never"], &path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("trace: ./client 127.0.0.1\n"), "{text}");
+    assert!(
+        text.contains("ISNs (seq/ack above count from them)"),
+        "{text}"
+    );
+    assert!(!text.contains("checks"), "{text}");
+    assert_eq!(
+        text,
+        report::text(&run, None, &[], &options(TimeMode::Rel, false, false))
+    );
+}
+
+/// A run saved by a newer sockscope (another block format): its packets are shown, one line
+/// says why the run is not, and the status is 2.
+#[test]
+fn a_run_in_a_newer_format_shows_its_packets_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = load("handshake");
+    let mut bytes = Vec::new();
+    pcapng::write(&mut bytes, &run).expect("write");
+    let at = bytes
+        .windows(18)
+        .position(|w| w == b"{\"sockscope_run\":1")
+        .expect("the header");
+    bytes[at + 17] = b'7';
+    let path = dir.path().join("newer.pcapng");
+    std::fs::write(&path, &bytes).expect("write");
+    let out = replay(&["--color", "never", "--no-summary"], &path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("newer sockscope") && err.contains("format 7"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[S.]"), "{text}");
 }
 
 /// The other time modes and colour render without trouble.
@@ -291,4 +481,33 @@ fn replay_reads_a_saved_run() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 7, "{text}");
     assert!(text.contains("[S.]"), "{text}");
+}
+
+/// A saved run read from a pipe (which can be read once only) is shown as its packets.
+#[test]
+fn a_saved_run_from_a_pipe_shows_its_packets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("h.pcapng");
+    save(&path, &load("handshake"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--color", "never", "--no-summary", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sockscope replay");
+    let bytes = std::fs::read(&path).expect("read");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder").expect("write to the pipe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("[S.]"), "{text}");
+    assert!(text.contains("pcapng Custom Block (no packet)"), "{text}");
 }

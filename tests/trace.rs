@@ -169,8 +169,9 @@ fn a_python_client_and_server_are_captured_beside_their_output() {
     // The saved run is the user's and loads back with the same packets.
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&save).expect("saved").uid(), user());
-    let back = sockscope::live::pcapng::load(&save, &p.dir.path().join("echo.events.jsonl"))
-        .expect("the saved trace loads");
+    let back = sockscope::live::pcapng::load_saved(&save)
+        .expect("the saved trace loads")
+        .expect("the trace is inside the file");
     assert!(back.private_netns);
     let tcp = back
         .packets
@@ -288,8 +289,9 @@ fn ctrl_c_stops_the_program_and_keeps_the_timeline() {
     assert!(text.contains("» ready"), "{text}");
     assert!(text.contains("── sh was killed by SIGINT"), "{text}");
     assert!(text.contains("interrupted"), "{text}");
-    sockscope::live::pcapng::load(&save, &p.dir.path().join("int.events.jsonl"))
-        .expect("the saved files are readable");
+    sockscope::live::pcapng::load_saved(&save)
+        .expect("the saved file is readable")
+        .expect("the trace is inside the file");
 }
 
 /// `--no-syscalls`: the packets and the output, no calls.
@@ -694,4 +696,41 @@ fn the_namespace_registry_follows_no_link() {
             .is_none(),
         "nothing was written through the link"
     );
+}
+
+/// A saved trace replays as it was shown (its calls, packets, output and facts); an existing
+/// file stops the next trace before its program starts, unless `--force`.
+#[test]
+fn a_saved_trace_replays_and_is_not_overwritten_without_force() {
+    let p = place();
+    let script = write_script(&p, "echo.py", ECHO);
+    let save = p.dir.path().join("t.pcapng");
+    let (save_s, script_s) = (
+        save.to_str().expect("utf-8 path"),
+        script.to_str().expect("utf-8 path"),
+    );
+    let out = trace(&p, &["--save", save_s, "--", "python3", script_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let replayed = Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .args(["replay", "--color", "never"])
+        .arg(&save)
+        .output()
+        .expect("run sockscope replay");
+    assert_eq!(replayed.status.code(), Some(0), "{}", stderr(&replayed));
+    assert_eq!(stdout(&replayed), stdout(&out));
+    assert!(stdout(&replayed).contains("» got HELLO"));
+
+    let marker = p.dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let again = trace(&p, &["--save", save_s, "--", "sh", "-c", &touch]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("the file exists: add --force"));
+    assert!(!marker.exists(), "the program ran");
+    let forced = trace(&p, &["--save", save_s, "--force", "--", "sh", "-c", &touch]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(marker.exists());
+    let back = sockscope::live::pcapng::load_saved(&save)
+        .expect("readable")
+        .expect("a run inside");
+    assert!(back.scenario.contains("touch"), "{}", back.scenario);
 }

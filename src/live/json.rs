@@ -44,6 +44,9 @@ pub struct CaptureLine {
     /// The run had a private user and network namespace (written only when true).
     #[serde(default, skip_serializing_if = "is_false")]
     pub private_netns: bool,
+    /// Who the program ran as (written when known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<super::privilege::Credentials>,
 }
 
 /// One of the scenario's checks (`--format jsonl` only).
@@ -162,6 +165,7 @@ mod tests {
             dropped: 0,
             if_dropped: 0,
             private_netns: false,
+            credentials: None,
         };
         assert_eq!(
             line(&cap),
@@ -199,6 +203,12 @@ mod tests {
             dropped: 3,
             if_dropped: 4,
             private_netns: true,
+            credentials: Some(super::super::privilege::Credentials {
+                uid: (1000, 1000),
+                gid: (1000, 1000),
+                effective: 0x20,
+                ..Default::default()
+            }),
         };
         let check = CheckLine {
             scenario: "a".into(),

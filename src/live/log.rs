@@ -1,5 +1,6 @@
-//! The event log saved next to a capture (`FILE.events.jsonl`): a `run` line, every event, a
-//! `capture` line with libpcap's counters. The same `run` and `capture` lines open and close the
+//! The event log of a saved run: a `run` line, every event, a `capture` line with libpcap's
+//! counters (and who the program ran as). `--save` puts it inside the pcapng
+//! ([`super::embed`]); older versions wrote it beside the capture (`FILE.events.jsonl`). The same `run` and `capture` lines open and close the
 //! JSON Lines stream of `sockscope run --format jsonl`.
 
 use super::json::{self, CaptureLine, Line, RunLine};
@@ -24,6 +25,7 @@ pub fn capture_json(out: &mut String, run: &RunData) {
         dropped: run.stats.dropped,
         if_dropped: run.stats.if_dropped,
         private_netns: run.private_netns,
+        credentials: run.credentials,
     };
     json::write_line(out, &line);
 }
@@ -60,6 +62,9 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
                 run.stats.dropped = l.dropped;
                 run.stats.if_dropped = l.if_dropped;
                 run.private_netns = l.private_netns;
+                if l.credentials.is_some() {
+                    run.credentials = l.credentials;
+                }
             }
             Line::Check(_) | Line::Other => {}
         }

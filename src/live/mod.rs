@@ -6,12 +6,13 @@
 //! ([`privilege`]): the capture is opened, then everything else is given up.
 //!
 //! This layer knows no particular scenario (`crate::scenario` is written against it) and draws
-//! nothing (`crate::render::run` renders a run). Saved runs ([`pcapng`], [`log`]) load without
+//! nothing (`crate::render::run` renders a run). Saved runs ([`pcapng`], [`log`], [`embed`]) load without
 //! root.
 
 pub mod capture;
 pub mod checks;
 pub mod collect;
+pub mod embed;
 mod error;
 pub mod event;
 pub mod json;

@@ -32,7 +32,7 @@ pub struct RunData {
     pub stats: CaptureStats,
     /// The run was stopped by Ctrl-C: packets and events are those seen until then.
     pub interrupted: bool,
-    /// Who the program ran as, read by its own thread as it started (not kept in saved runs).
+    /// Who the program ran as, read by its own thread as it started.
     pub credentials: Option<Credentials>,
     /// The run had a private user and network namespace of its own (no root, no capability).
     pub private_netns: bool,

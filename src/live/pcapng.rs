@@ -1,23 +1,26 @@
-//! `--save`: the run as pcapng, with the program's events as packet comments, plus the event
-//! log as JSON Lines next to it; and the reverse, a saved run loaded back (for the golden tests
-//! and for rendering without root).
+//! `--save`: the run as pcapng, with the program's events as packet comments and the whole
+//! run (its event log) inside the file; and the reverse, a saved run loaded back (for
+//! `sockscope replay`, the golden tests, and rendering without root).
 //!
 //! Blocks written (by [`PcapngWriter`], little-endian): a Section Header, one Interface
 //! Description (lo, the capture's link type, `if_tsresol` = 9: nanoseconds), one Enhanced
 //! Packet Block per packet with an `opt_comment` per event that happened since the previous
 //! packet, a waiting call's start and return apart (see `placed_comments`; events after the
-//! last packet go on the last one; without packets they go on the section), and an Interface
-//! Statistics Block with libpcap's counters.
-//! tshark, Wireshark, tcpdump and `sockscope replay` read it.
+//! last packet go on the last one; without packets they go on the section), the run's event
+//! log in Custom Blocks ([`super::embed`]), and an Interface Statistics Block with libpcap's
+//! counters. tshark, Wireshark, tcpdump and `sockscope replay` read it.
+//!
+//! Runs saved before the log went inside the file kept it beside it, in `FILE.events.jsonl`
+//! ([`event_log_path`]); [`load`] still reads those.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::source::write::{InterfaceDescription, InterfaceStatistics, SectionHeader};
-use crate::source::{CaptureFile, PcapngWriter, Resolution};
+use crate::source::{CaptureFile, FrameKind, PcapWriter, PcapngWriter, Resolution};
 
 use super::capture::{Captured, SNAPLEN};
+use super::embed;
 use super::event::{write_time, Event, Part};
 use super::log;
 use super::model::RunData;
@@ -102,6 +105,9 @@ pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
         }
         w.write_enhanced(lo, ns(p.ts), p.origlen, &p.data, &comments)?;
     }
+    for data in embed::blocks(&log::event_log(run)) {
+        w.write_custom(embed::PEN, &data)?;
+    }
 
     let start = run.t0().unwrap_or(0);
     let end = run
@@ -132,39 +138,133 @@ pub fn event_log_path(pcapng: &Path) -> PathBuf {
     }
 }
 
-/// Saves `run` to `path` (pcapng) and its event log next to it; returns the log's path.
-pub fn save(path: &Path, run: &RunData) -> Result<PathBuf, LiveError> {
-    let f = File::create(path).map_err(|e| LiveError::file(path, e))?;
-    let mut w = BufWriter::new(f);
-    write(&mut w, run).map_err(|e| LiveError::file(path, e))?;
-    let log = event_log_path(path);
-    std::fs::write(&log, log::event_log(run)).map_err(|e| LiveError::file(&log, e))?;
-    Ok(log)
+/// Writes the packets of `run` as a classic pcap (ns timestamps): no comments, no events.
+pub fn write_pcap(out: &mut impl Write, run: &RunData) -> io::Result<()> {
+    let mut w = PcapWriter::new(out, Resolution::Nanos, run.linktype, SNAPLEN as u32)?;
+    for p in &run.packets {
+        w.write_packet(ns(p.ts), p.origlen, &p.data)?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
-/// Loads a saved run: packets from the pcapng, events from its event log.
-pub fn load(pcapng: &Path, events: &Path) -> Result<RunData, LiveError> {
+/// Whether `path` is a pcapng file that sockscope wrote (its section header's `shb_userappl`
+/// opens with `sockscope `): only such files are searched for a saved run. Only a regular
+/// file can be: anything else, and any failure to read, is a no (the replay that follows
+/// reports the failure).
+pub fn written_by_sockscope(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    // A pipe (`/dev/stdin`) can be read once only: it is left to the packet replay.
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = vec![0u8; 12];
+    if f.read_exact(&mut head).is_err() || head[..4] != [0x0a, 0x0d, 0x0d, 0x0a] {
+        return false;
+    }
+    let big = match head[8..12] {
+        [0x4d, 0x3c, 0x2b, 0x1a] => false,
+        [0x1a, 0x2b, 0x3c, 0x4d] => true,
+        _ => return false,
+    };
+    let len = head[4..8].try_into().map_or(0, |b| {
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }) as usize;
+    // The section header alone (with a run of no packets, its comments hold the events).
+    if !(12..=16 << 20).contains(&len) {
+        return false;
+    }
+    head.resize(len, 0);
+    if f.read_exact(&mut head[12..]).is_err() {
+        return false;
+    }
+    let block = if big {
+        pcap_parser::pcapng::parse_block_be(&head)
+    } else {
+        pcap_parser::pcapng::parse_block_le(&head)
+    };
+    let Ok((_, pcap_parser::pcapng::Block::SectionHeader(shb))) = block else {
+        return false;
+    };
+    shb.options.iter().any(|o| {
+        o.code == pcap_parser::pcapng::OptionCode::ShbUserAppl
+            && o.as_bytes().is_ok_and(|b| b.starts_with(b"sockscope "))
+    })
+}
+
+/// What a pcapng holds: its packets, and the run's event log when it carries one.
+fn read_capture(path: &Path) -> Result<(RunData, Option<String>), LiveError> {
     let mut run = RunData::default();
-    let mut file = CaptureFile::open(pcapng)
-        .map_err(|e| LiveError::file(pcapng, io::Error::other(e.to_string())))?;
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut file = CaptureFile::open(path)
+        .map_err(|e| LiveError::file(path, io::Error::other(e.to_string())))?;
     file.for_each(|fr| {
-        run.linktype = fr.linktype;
-        run.packets.push(Captured {
-            ts: fr.ts.map_or(0, |t| t.as_nanos()),
-            origlen: fr.origlen,
-            data: fr.data.to_vec(),
-        });
+        match fr.kind {
+            FrameKind::Packet => {
+                run.linktype = fr.linktype;
+                run.packets.push(Captured {
+                    ts: fr.ts.map_or(0, |t| t.as_nanos()),
+                    origlen: fr.origlen,
+                    data: fr.data.to_vec(),
+                });
+            }
+            FrameKind::CustomBlock if embed::is_run_block(fr.data) => {
+                blocks.push(fr.data.to_vec());
+            }
+            FrameKind::CustomBlock => {}
+        }
         true
     })
-    .map_err(|e| LiveError::file(pcapng, io::Error::other(e.to_string())))?;
-    let text = std::fs::read_to_string(events).map_err(|e| LiveError::file(events, e))?;
+    .map_err(|e| LiveError::file(path, io::Error::other(e.to_string())))?;
+    if blocks.is_empty() {
+        return Ok((run, None));
+    }
+    let parts: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+    let log = embed::join(&parts).map_err(LiveError::Events)?;
+    Ok((run, Some(log)))
+}
+
+/// Fills `run` (its packets read) from an event log: scenario, events, counters. The link
+/// type stays the packets' when there are any.
+fn apply_log(run: &mut RunData, text: &str) -> Result<(), String> {
     let linktype = run.linktype;
-    log::read_event_log(&text, &mut run)
-        .map_err(|e| LiveError::file(events, io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    log::read_event_log(text, run)?;
     if !run.packets.is_empty() {
         run.linktype = linktype;
     }
     run.sort();
+    Ok(())
+}
+
+/// Loads the run saved inside a pcapng (`sockscope run|trace --save FILE.pcapng`); None when
+/// the file carries no run (any other capture, or one saved with its log beside it).
+pub fn load_saved(path: &Path) -> Result<Option<RunData>, LiveError> {
+    let (mut run, log) = read_capture(path)?;
+    let Some(log) = log else { return Ok(None) };
+    apply_log(&mut run, &log).map_err(|e| LiveError::Events(format!("the saved run: {e}")))?;
+    Ok(Some(run))
+}
+
+/// Loads a saved run: packets from the pcapng, events from inside it, or else from the event
+/// log `events` beside it (runs saved before the log went inside the file).
+pub fn load(pcapng: &Path, events: &Path) -> Result<RunData, LiveError> {
+    let (mut run, log) = read_capture(pcapng)?;
+    let (text, from) = match log {
+        Some(log) => (log, pcapng),
+        None => (
+            std::fs::read_to_string(events).map_err(|e| LiveError::file(events, e))?,
+            events,
+        ),
+    };
+    apply_log(&mut run, &text)
+        .map_err(|e| LiveError::file(from, io::Error::new(io::ErrorKind::InvalidData, e)))?;
     Ok(run)
 }
 
@@ -201,13 +301,18 @@ mod tests {
         let mut f =
             CaptureFile::from_reader(Path::new("mem.pcapng"), io::Cursor::new(buf)).unwrap();
         let mut frames = Vec::new();
+        let mut custom = Vec::new();
         f.for_each(|fr| {
-            frames.push((
-                fr.ts.map(|t| t.as_nanos()),
-                fr.linktype,
-                fr.data.to_vec(),
-                fr.origlen,
-            ));
+            if fr.kind == FrameKind::CustomBlock {
+                custom.push((fr.number, fr.data.to_vec()));
+            } else {
+                frames.push((
+                    fr.ts.map(|t| t.as_nanos()),
+                    fr.linktype,
+                    fr.data.to_vec(),
+                    fr.origlen,
+                ));
+            }
             true
         })
         .unwrap();
@@ -215,6 +320,47 @@ mod tests {
             frames,
             vec![(Some(1_000_000_000_000_000_200), 1, vec![1, 2, 3], 3)]
         );
+        // The run follows the packets, in one Custom Block: frame 2 for tshark.
+        assert_eq!(custom.len(), 1);
+        assert_eq!(custom[0].0, 2);
+        assert!(embed::is_run_block(&custom[0].1));
+        let text = embed::join(&[&custom[0].1]).unwrap();
+        assert_eq!(text, log::event_log(&run));
+    }
+
+    #[test]
+    fn a_run_without_packets_is_carried_too() {
+        // Its events are comments on the section too: 3,000 of them make a header of ~200 KB.
+        let one = sample().events[0].clone();
+        let run = RunData {
+            packets: Vec::new(),
+            events: vec![one; 3000],
+            ..sample()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.pcapng");
+        let mut buf = Vec::new();
+        write(&mut buf, &run).unwrap();
+        std::fs::write(&path, &buf).unwrap();
+        assert!(written_by_sockscope(&path));
+        let back = load_saved(&path).unwrap().expect("a run");
+        assert_eq!(back.events, run.events);
+        assert_eq!(back.linktype, 1);
+        assert!(back.packets.is_empty());
+    }
+
+    #[test]
+    fn a_pcap_holds_the_packets_only() {
+        let mut buf = Vec::new();
+        write_pcap(&mut buf, &sample()).unwrap();
+        // ns magic, then one 16-byte record header and the 3 bytes.
+        assert_eq!(&buf[..4], &[0x4d, 0x3c, 0xb2, 0xa1]);
+        assert_eq!(buf.len(), 24 + 16 + 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pcap");
+        std::fs::write(&path, &buf).unwrap();
+        assert!(!written_by_sockscope(&path));
+        assert!(load_saved(&path).unwrap().is_none());
     }
 
     #[test]

@@ -116,8 +116,9 @@ fn clear_capabilities() -> Result<(), String> {
     Ok(())
 }
 
-/// The credentials of a thread, as `/proc/thread-self/status` gives them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The credentials of a thread, as `/proc/thread-self/status` gives them (kept in saved runs:
+/// `uid` and `gid` as `[real, effective]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
     /// Real and effective uid.
     pub uid: (u32, u32),

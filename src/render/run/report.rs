@@ -126,7 +126,7 @@ fn checks_section(out: &mut String, pal: Palette, run: &RunData, checks: &[Check
     out.push('\n');
 }
 
-/// Who the program ran as, when the run recorded it (saved runs do not).
+/// Who the program ran as, when the run recorded it (older saved runs did not).
 fn privilege_line(out: &mut String, run: &RunData) {
     let Some(c) = run.credentials else { return };
     if c.uid.1 == 0 {

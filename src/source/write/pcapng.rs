@@ -13,6 +13,8 @@ pub const SHB: u32 = 0x0A0D_0D0A;
 pub const IDB: u32 = 1;
 pub const ISB: u32 = 5;
 pub const EPB: u32 = 6;
+/// Custom Block that a tool re-writing the file may copy (Wireshark and editcap keep it).
+pub const CB_COPY: u32 = 0x0000_0BAD;
 pub const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 
 const OPT_END: u16 = 0;
@@ -181,6 +183,16 @@ impl<W: Write> PcapngWriter<W> {
             }
         }
         self.block(ISB, b)
+    }
+
+    /// Writes a copyable Custom Block (type 0x00000BAD): the Private Enterprise Number of the
+    /// organisation that defines `data`, then `data` padded to 32 bits; no options.
+    pub fn write_custom(&mut self, pen: u32, data: &[u8]) -> io::Result<()> {
+        let mut b = Body::default();
+        b.u32(pen);
+        b.0.extend_from_slice(data);
+        b.0.extend_from_slice(&PAD[..pad_len(data.len())]);
+        self.block(CB_COPY, b)
     }
 
     /// Bytes written so far.

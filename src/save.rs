@@ -1,0 +1,391 @@
+//! `--save FILE` of `run` and `trace`: checked before anything runs, written when the run ends.
+//!
+//! - The extension chooses the format: `.pcapng` holds the packets, the calls as packet
+//!   comments (Wireshark shows them) and the whole run (`sockscope replay` shows it again);
+//!   `.pcap` holds the packets only, as Wireshark's "Save As pcap" does, with a note on stderr
+//!   saying what was left out. Any other name is refused with the two choices.
+//! - `-` writes pcapng to stdout, as `tcpdump -w -` does: the report is then not printed
+//!   (stdout carries the capture; a verdict line goes to stderr). Refused when stdout is a
+//!   terminal, or with `--format jsonl`, which wants stdout too.
+//! - Before the capture opens: the folder must exist, and the file must not, unless `--force`.
+//! - Once privileges are given up, and before the scenario or program starts, the file is
+//!   created, empty, under a temporary name in its folder, by the user it will belong to: the
+//!   kernel itself answers whether that user may write there (ACLs, read-only mounts and
+//!   root-squashed NFS included), and the file is that user's. When the run ends it is written
+//!   and renamed to its name; a run that fails leaves no file, and a file that exists is never
+//!   half overwritten (without `--force`, not at all, even if it appeared during the run).
+
+use std::ffi::OsStr;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::cli::FormatArg;
+use crate::live::{pcapng, LiveError, RunData};
+
+/// The format a name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Pcapng,
+    Pcap,
+}
+
+/// Where a run goes, checked before the capture opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// None: stdout.
+    path: Option<PathBuf>,
+    container: Container,
+    force: bool,
+}
+
+/// The temporary file of the run in progress, removed by [`discard_pending`] when sockscope
+/// exits at once (a second Ctrl-C).
+static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Removes the temporary file of a run that will not end normally.
+pub fn discard_pending() {
+    if let Ok(mut p) = PENDING.lock() {
+        if let Some(path) = p.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn refuse(path: &Path, why: impl Into<String>) -> LiveError {
+    LiveError::Save {
+        path: path.to_owned(),
+        why: why.into(),
+    }
+}
+
+impl Plan {
+    /// Checks what can be checked as the process starts: the name, stdout, the folder, an
+    /// existing file.
+    pub fn check(path: &Path, force: bool, format: FormatArg) -> Result<Plan, LiveError> {
+        Plan::check_with(path, force, format, io::stdout().is_terminal())
+    }
+
+    fn check_with(
+        path: &Path,
+        force: bool,
+        format: FormatArg,
+        stdout_is_terminal: bool,
+    ) -> Result<Plan, LiveError> {
+        if path.as_os_str() == "-" {
+            if format == FormatArg::Jsonl {
+                return Err(refuse(
+                    path,
+                    "writes the capture to stdout, where --format jsonl writes too: save to a \
+                     file, or leave out --format jsonl",
+                ));
+            }
+            if stdout_is_terminal {
+                return Err(refuse(
+                    path,
+                    "writes binary pcapng to stdout, which is a terminal: pipe it (| wireshark \
+                     -k -i -) or redirect it (> run.pcapng)",
+                ));
+            }
+            return Ok(Plan {
+                path: None,
+                container: Container::Pcapng,
+                force,
+            });
+        }
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(refuse(
+                path,
+                "is a folder: name a file in it, e.g. run.pcapng",
+            ));
+        }
+        let ext = path
+            .extension()
+            .and_then(OsStr::to_str)
+            .map(str::to_ascii_lowercase);
+        let container =
+            match ext.as_deref() {
+                Some("pcapng") => Container::Pcapng,
+                Some("pcap") => Container::Pcap,
+                _ => return Err(refuse(
+                    path,
+                    "the extension chooses the format: name it .pcapng (the packets, the calls \
+                     as comments Wireshark shows, and the run for sockscope replay) or .pcap \
+                     (the packets only), or give - for pcapng on stdout",
+                )),
+            };
+        let dir = folder(path);
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(refuse(path, format!("{} is not a folder", dir.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(refuse(
+                    path,
+                    format!(
+                        "the folder {} does not exist: create it first (mkdir -p {})",
+                        dir.display(),
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(refuse(
+                    path,
+                    format!("cannot use the folder {}: {e}", dir.display()),
+                ))
+            }
+        }
+        if !force && std::fs::symlink_metadata(path).is_ok() {
+            return Err(refuse(path, "the file exists: add --force to overwrite it"));
+        }
+        Ok(Plan {
+            path: Some(path.to_owned()),
+            container,
+            force,
+        })
+    }
+
+    /// The format that will be written.
+    pub fn container(&self) -> Container {
+        self.container
+    }
+
+    /// Whether the capture goes to stdout (and the report must not).
+    pub fn to_stdout(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Creates the file, empty, under a temporary name in its folder. Call it as the user the
+    /// file will belong to (after privileges are given up) and before the run starts.
+    pub fn open(self) -> Result<Target, LiveError> {
+        let Some(path) = &self.path else {
+            return Ok(Target {
+                plan: self,
+                temp: None,
+            });
+        };
+        let dir = folder(path);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temp = {
+            use std::os::unix::fs::PermissionsExt;
+            tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".part")
+                // As File::create: 0666 less the umask.
+                .permissions(std::fs::Permissions::from_mode(0o666))
+                .tempfile_in(&dir)
+        }
+        .map_err(|e| {
+            // tempfile's error names the random name; the kind says it all.
+            let cause = match e.kind() {
+                io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+                io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_owned(),
+                _ => e.to_string(),
+            };
+            let hint = if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) {
+                " (the file would belong to the user who runs sockscope; under sudo, SUDO_UID): \
+                 choose a folder of yours"
+            } else {
+                ""
+            };
+            refuse(
+                path,
+                format!(
+                    "cannot create a file in the folder {}: {cause}{hint}",
+                    dir.display()
+                ),
+            )
+        })?;
+        if let Ok(mut p) = PENDING.lock() {
+            *p = Some(temp.path().to_owned());
+        }
+        Ok(Target {
+            plan: self,
+            temp: Some(temp),
+        })
+    }
+}
+
+/// The folder a file goes in (`.` for a bare name).
+fn folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A save in progress: its temporary file, created before the run.
+#[derive(Debug)]
+pub struct Target {
+    plan: Plan,
+    temp: Option<tempfile::NamedTempFile>,
+}
+
+impl Target {
+    pub fn to_stdout(&self) -> bool {
+        self.plan.to_stdout()
+    }
+
+    /// Writes `run` (to `out` when saving to stdout), gives the file its name, and says so on
+    /// stderr.
+    pub fn finish(self, run: &RunData, out: &mut dyn Write) -> Result<(), LiveError> {
+        let events = run.events.len();
+        let packets = run.packets.len();
+        let Some(mut temp) = self.temp else {
+            write_all(out, run, self.plan.container).map_err(LiveError::Write)?;
+            eprintln!("sockscope: wrote {packets} packets and {events} events to stdout as pcapng");
+            return Ok(());
+        };
+        let path = self.plan.path.unwrap_or_default();
+        let mut w = BufWriter::new(temp.as_file_mut());
+        write_all(&mut w, run, self.plan.container)
+            .and_then(|()| w.flush())
+            .map_err(|e| LiveError::file(&path, e))?;
+        drop(w);
+        let persisted = if self.plan.force {
+            temp.persist(&path).map(drop)
+        } else {
+            temp.persist_noclobber(&path).map(drop)
+        };
+        if let Ok(mut p) = PENDING.lock() {
+            *p = None;
+        }
+        if let Err(e) = persisted {
+            // Dropping the temporary file removes it.
+            let why = if e.error.kind() == io::ErrorKind::AlreadyExists {
+                "the file appeared while the run went on: add --force to overwrite it".to_owned()
+            } else {
+                format!("cannot give the file its name: {}", e.error)
+            };
+            return Err(refuse(&path, why));
+        }
+        match self.plan.container {
+            Container::Pcapng => eprintln!(
+                "sockscope: saved {packets} packets and {events} events to {} (sockscope replay \
+                 {} shows the run again)",
+                path.display(),
+                path.display()
+            ),
+            Container::Pcap => eprintln!(
+                "sockscope: saved {packets} packets to {}: a .pcap holds packets only; the \
+                 {events} events (calls as comments, and the run for sockscope replay) need \
+                 .pcapng",
+                path.display()
+            ),
+        }
+        Ok(())
+    }
+}
+
+fn write_all(out: &mut dyn Write, run: &RunData, container: Container) -> io::Result<()> {
+    let mut out = out;
+    match container {
+        Container::Pcapng => pcapng::write(&mut out, run),
+        Container::Pcap => pcapng::write_pcap(&mut out, run),
+    }?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(path: &Path, force: bool) -> Result<Plan, String> {
+        Plan::check_with(path, force, FormatArg::Text, false).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_extension_chooses_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        assert_eq!(
+            check(&p("a.pcapng"), false).unwrap().container(),
+            Container::Pcapng
+        );
+        assert_eq!(
+            check(&p("a.PCAP"), false).unwrap().container(),
+            Container::Pcap
+        );
+        for bad in ["a.txt", "a", "a.pcapng.gz"] {
+            let e = check(&p(bad), false).unwrap_err();
+            assert!(e.contains("name it .pcapng"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_folder_must_exist_and_the_file_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no/such/h.pcapng");
+        let e = check(&missing, false).unwrap_err();
+        assert!(e.contains("does not exist: create it first"), "{e}");
+        let file = dir.path().join("h.pcapng");
+        std::fs::write(&file, b"x").unwrap();
+        let e = check(&file, false).unwrap_err();
+        assert!(e.contains("exists: add --force"), "{e}");
+        assert!(check(&file, true).is_ok());
+        let e = check(&file.join("x.pcapng"), false).unwrap_err();
+        assert!(e.contains("is not a folder"), "{e}");
+        let sub = dir.path().join("d.pcapng");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(check(&sub, true).unwrap_err().contains("is a folder"));
+        assert!(check(dir.path(), false)
+            .unwrap_err()
+            .contains("is a folder"));
+    }
+
+    #[test]
+    fn stdout_is_refused_for_a_terminal_and_with_jsonl() {
+        let dash = Path::new("-");
+        assert!(Plan::check_with(dash, false, FormatArg::Text, false)
+            .unwrap()
+            .to_stdout());
+        let e = Plan::check_with(dash, false, FormatArg::Text, true).unwrap_err();
+        assert!(e.to_string().contains("which is a terminal"), "{e}");
+        let e = Plan::check_with(dash, false, FormatArg::Jsonl, false).unwrap_err();
+        assert!(e.to_string().contains("--format jsonl"), "{e}");
+    }
+
+    #[test]
+    fn the_file_appears_only_when_the_run_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.pcap");
+        let target = check(&path, false).unwrap().open().unwrap();
+        // Only the temporary file exists during the run.
+        let names = |d: &Path| -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        let during = names(dir.path());
+        assert_eq!(during.len(), 1);
+        assert!(during[0].starts_with(".h.pcap.") && during[0].ends_with(".part"));
+        // Another file took the name meanwhile: not overwritten without --force.
+        std::fs::write(&path, b"theirs").unwrap();
+        let run = RunData {
+            linktype: 1,
+            ..RunData::default()
+        };
+        let e = target.finish(&run, &mut io::sink()).unwrap_err();
+        assert!(
+            e.to_string().contains("appeared while the run went on"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
+        assert_eq!(names(dir.path()), vec!["h.pcap".to_owned()]);
+        // With --force it is replaced, by a pcap (its magic: ns, little-endian).
+        let target = check(&path, true).unwrap().open().unwrap();
+        target.finish(&run, &mut io::sink()).unwrap();
+        assert_eq!(
+            &std::fs::read(&path).unwrap()[..4],
+            &[0x4d, 0x3c, 0xb2, 0xa1]
+        );
+        // A failed run drops its target: nothing is left.
+        let other = dir.path().join("x.pcapng");
+        drop(check(&other, false).unwrap().open().unwrap());
+        assert_eq!(names(dir.path()), vec!["h.pcap".to_owned()]);
+    }
+}
