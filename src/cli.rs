@@ -60,7 +60,8 @@ Examples:
   sockscope replay capture.pcap tcp port 80       only what a tcpdump filter selects
   sockscope replay capture.pcap --stream 3        one TCP conversation (tshark's tcp.stream 3)
   sockscope replay capture.pcap -t abs            absolute UTC times
-  sockscope replay capture.pcap --format jsonl    JSON Lines for jq (see docs/jsonl.md)";
+  sockscope replay capture.pcap --format jsonl    JSON Lines for jq (see docs/jsonl.md)
+  sockscope replay h.pcapng                       a run saved by `run --save`: shown as it ran";
 
 const LIST_EXAMPLES: &str = "\
 Examples:
