@@ -319,7 +319,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     entered?;
     let cap = LiveCapture::open()?;
     let linktype = cap.linktype();
-    privilege::drop_privileges()?;
+    let identity = privilege::drop_privileges()?;
     catch_signals()?;
 
     let running = cap.start_all()?;
@@ -368,6 +368,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         stats,
         interrupted: SIGNALLED.load(Ordering::SeqCst) != 0,
         credentials: privilege::Credentials::of_this_thread().ok(),
+        identity: Some(identity),
         private_netns: true,
     };
     let (status, note) = match ending {
@@ -394,7 +395,11 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     };
     let text = match args.format {
         FormatArg::Text => report::text(&run, None, &[], &opts),
-        FormatArg::Jsonl => report::jsonl(&run, &[]),
+        FormatArg::Jsonl => {
+            let mut s = String::new();
+            crate::render::jsonl::meta(&mut s, "trace", None);
+            s + &report::jsonl(&run, &[])
+        }
     };
     // Saved even when the report cannot be written.
     let written = write_out(out, &text);

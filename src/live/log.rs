@@ -7,12 +7,14 @@ use super::model::RunData;
 
 /// The `run` line that opens a JSON Lines stream and a saved event log.
 pub fn run_line(out: &mut String, run: &RunData) {
-    let line = RunLine {
+    let mut line = RunLine {
         scenario: run.scenario.clone(),
         linktype: Some(run.linktype),
         filter: run.filter.clone(),
         interrupted: run.interrupted,
+        ..RunLine::default()
     };
+    line.set_credentials(run.identity, run.credentials);
     json::write_line(out, &line);
 }
 
@@ -39,7 +41,8 @@ pub fn event_log(run: &RunData) -> String {
     out
 }
 
-/// Reads an event log into `run` (scenario, filter, link type, events, counters).
+/// Reads an event log into `run` (scenario, filter, link type, who the program ran as,
+/// events, counters).
 pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -47,6 +50,7 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
         }
         match json::parse(line).map_err(|e| format!("line {}: {e}", n + 1))? {
             Line::Run(l) => {
+                (run.identity, run.credentials) = l.credentials();
                 run.scenario = l.scenario;
                 run.filter = l.filter;
                 if let Some(t) = l.linktype {
