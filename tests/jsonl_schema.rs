@@ -3,8 +3,8 @@
 //! `sockscope run --format jsonl` renders it (`run`, `event`, `packet`, `check`, `capture`),
 //! every line of the committed event logs, and the `meta` record that opens each stream. The
 //! key lists are read from the tables of `docs/jsonl.md` (`tests/common/schema.rs`), so the
-//! document and the output cannot drift apart. Live runs and traces are checked the same way
-//! by the root tests (`tests/live.rs`, `tests/trace.rs`).
+//! document and the output cannot drift apart. A live run and a trace are checked the same
+//! way in `tests/live.rs` (as root) and `tests/trace.rs`.
 
 mod common;
 
