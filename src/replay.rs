@@ -77,8 +77,9 @@ pub fn replay(
     let mut progress = opts.progress.then(|| Progress::new(path));
     let mut read_bytes = 24u64;
 
-    if opts.format == Format::Text {
-        timeline.header(&mut buf);
+    match opts.format {
+        Format::Text => timeline.header(&mut buf),
+        Format::Jsonl => jsonl::meta(&mut buf, "replay", Some(&path.to_string_lossy())),
     }
     let read = file.for_each(|frame| {
         stats.frames += 1;

@@ -67,15 +67,39 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
     let (cap, private) = open_capture(args.netns.as_deref())?;
-    privilege::drop_privileges()?;
+    let how = How {
+        private,
+        identity: privilege::drop_privileges()?,
+    };
     // Created by the user it will belong to, before the scenario starts.
     let target = plan.map(Plan::open).transpose()?;
     catch_signals()?;
     if all {
-        run_all(args, &targets, cap, private, out)
+        run_all(args, &targets, cap, how, out)
     } else {
-        run_one(args, targets[0], cap, private, target, out)
+        run_one(args, targets[0], cap, how, target, out)
     }
+}
+
+/// How the runs are made: in a private namespace or not, and what became of the privileges.
+#[derive(Clone, Copy)]
+struct How {
+    private: bool,
+    identity: privilege::Identity,
+}
+
+impl How {
+    fn apply(self, run: &mut crate::live::RunData) {
+        run.private_netns = self.private;
+        run.identity = Some(self.identity);
+    }
+}
+
+/// The `meta` record that opens the JSON Lines stream of `sockscope run`.
+fn meta() -> String {
+    let mut s = String::new();
+    crate::render::jsonl::meta(&mut s, "run", None);
+    s
 }
 
 /// Opens the capture on the host's `lo` when this process may (root, or CAP_NET_RAW); else in a
@@ -131,7 +155,7 @@ fn run_one(
     args: &RunArgs,
     sc: &'static Scenario,
     cap: LiveCapture,
-    private: bool,
+    how: How,
     target: Option<Target>,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
@@ -139,11 +163,11 @@ fn run_one(
     // Closing the capture takes a while on lo; let it happen while we print.
     let closer = std::thread::spawn(move || drop(cap));
     let mut run = r?;
-    run.private_netns = private;
+    how.apply(&mut run);
     let checks = report::checks(&run, Some(sc));
     let text = match args.format {
         FormatArg::Text => report::text(&run, Some(sc), &checks, &report_options(args)),
-        FormatArg::Jsonl => report::jsonl(&run, &checks),
+        FormatArg::Jsonl => meta() + &report::jsonl(&run, &checks),
     };
     // The capture is saved even when the report cannot be written; a closed pipe (`| head`)
     // keeps the run's status. With `--save -` stdout carries the capture, not the report.
@@ -172,7 +196,7 @@ fn run_all(
     args: &RunArgs,
     targets: &[&'static Scenario],
     cap: LiveCapture,
-    private: bool,
+    how: How,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
     let pal = Palette {
@@ -181,6 +205,9 @@ fn run_all(
     let mut cap = Some(cap);
     let mut failed = false;
     let mut errors = false;
+    if args.format == FormatArg::Jsonl {
+        write_out(out, &meta())?;
+    }
     for sc in targets {
         if PIPE_CLOSED.load(Ordering::Relaxed) {
             break;
@@ -197,7 +224,7 @@ fn run_all(
         let mut line = String::new();
         match r {
             Ok(mut run) => {
-                run.private_netns = private;
+                how.apply(&mut run);
                 if run.interrupted {
                     eprintln!("sockscope: interrupted during {}", sc.name);
                     return Ok(Status::Interrupted);

@@ -327,7 +327,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     entered?;
     let cap = LiveCapture::open()?;
     let linktype = cap.linktype();
-    privilege::drop_privileges()?;
+    let identity = privilege::drop_privileges()?;
     // Created by the user it will belong to, before the program starts.
     let target = plan.map(Plan::open).transpose()?;
     catch_signals()?;
@@ -378,6 +378,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         stats,
         interrupted: SIGNALLED.load(Ordering::SeqCst) != 0,
         credentials: privilege::Credentials::of_this_thread().ok(),
+        identity: Some(identity),
         private_netns: true,
     };
     let (status, note) = match ending {
@@ -404,7 +405,11 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     };
     let text = match args.format {
         FormatArg::Text => report::text(&run, None, &[], &opts),
-        FormatArg::Jsonl => report::jsonl(&run, &[]),
+        FormatArg::Jsonl => {
+            let mut s = String::new();
+            crate::render::jsonl::meta(&mut s, "trace", None);
+            s + &report::jsonl(&run, &[])
+        }
     };
     // Saved even when the report cannot be written. With `--save -` stdout carries the
     // capture, not the report.

@@ -269,10 +269,14 @@ fn text_line(stdout: &str, n: u64) -> &str {
         .unwrap_or_else(|| panic!("no line for frame {n} in:\n{stdout}"))
 }
 
-/// Frame numbers of JSON Lines output; every line must be one object.
+/// Frame numbers of JSON Lines output; every line must be one object, the first the `meta`
+/// record.
 fn jsonl_frames(stdout: &str) -> Vec<u64> {
-    stdout
-        .lines()
+    let mut lines = stdout.lines();
+    if let Some(first) = lines.next() {
+        assert!(first.starts_with("{\"kind\":\"meta\""), "not meta: {first}");
+    }
+    lines
         .map(|l| {
             assert!(
                 l.starts_with('{') && l.ends_with('}'),
@@ -335,8 +339,8 @@ fn check_cut_capture(file: &Path, whole: &Path, frames_before: u64, offset: usiz
     assert_eq!(jsonl_frames(&got), one_to(frames_before));
     // The frames before the cut are exactly what the whole file shows for them.
     let full = replay_jsonl(whole).stdout();
-    let want: Vec<&str> = full.lines().take(frames_before as usize).collect();
-    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    let want: Vec<&str> = full.lines().skip(1).take(frames_before as usize).collect();
+    assert_eq!(got.lines().skip(1).collect::<Vec<_>>(), want);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,7 +497,12 @@ fn pcap_with_a_header_and_no_packets_is_fine() {
     let file = write_file(&dir, "no-packets.pcap", &corpus_bytes("ssh.pcap")[..24]);
     let run = replay_jsonl(&file);
     assert_success(&run);
-    assert!(run.stdout().is_empty());
+    assert_eq!(
+        jsonl_frames(&run.stdout()),
+        Vec::<u64>::new(),
+        "the meta record only"
+    );
+    assert_eq!(run.stdout().lines().count(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,7 +672,7 @@ fn unknown_link_type_shows_every_packet_with_a_label() {
     assert_success(&json);
     let out = json.stdout();
     assert_eq!(jsonl_frames(&out), one_to(5));
-    for l in out.lines() {
+    for l in out.lines().skip(1) {
         assert!(l.contains("link type 147 not decoded"), "{l}");
     }
 }
@@ -724,7 +733,7 @@ fn invalid_nanosecond_timestamps_are_marked() {
     let out = json.stdout();
     assert_eq!(jsonl_frames(&out), one_to(3));
     assert!(
-        !jsonl_line(&out, 1).contains("ts_invalid"),
+        jsonl_line(&out, 1).contains("\"ts_invalid\":false"),
         "frame 1 is valid"
     );
     for n in [2, 3] {

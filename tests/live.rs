@@ -951,8 +951,35 @@ fn privileges_are_dropped_and_the_save_belongs_to_the_user() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("udp.pcapng")]);
+    // Every record has its kind's keys (docs/jsonl.md); the run record says who the program
+    // ran as, and the saved run remembers it.
+    let text = String::from_utf8_lossy(&out.stdout);
+    common::schema::load()
+        .check_stream(&text, "run")
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let run: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .find(|v| v["kind"] == "run")
+        .expect("a run record");
+    assert_eq!(run["privileges"], "dropped", "{run}");
+    assert_eq!(
+        (&run["uid"], &run["gid"]),
+        (&65534.into(), &65534.into()),
+        "{run}"
+    );
+    assert_eq!(run["cap_effective"], serde_json::json!([]), "{run}");
+    assert_eq!(run["cap_permitted"], serde_json::json!([]), "{run}");
     let back = load_saved(&save);
     assert_eq!(back.packets.len(), 5);
+    assert_eq!(
+        back.identity,
+        Some(sockscope::live::privilege::Identity::Dropped {
+            uid: 65534,
+            gid: 65534
+        })
+    );
+    assert_eq!(back.credentials.map(|c| c.uid), Some((65534, 65534)));
 }
 
 /// What a text run says about who its program ran as.

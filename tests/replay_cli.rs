@@ -38,13 +38,19 @@ fn stdout_of(args: &[&str], file: &Path) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// The packet records of `replay --format jsonl`, after the `meta` record that must open it.
 fn jsonl(args: &[&str], file: &Path) -> Vec<serde_json::Value> {
     let mut a = vec!["--format", "jsonl"];
     a.extend_from_slice(args);
-    stdout_of(&a, file)
+    let mut rows: Vec<serde_json::Value> = stdout_of(&a, file)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+        .collect();
+    assert_eq!(rows.first().map(|m| &m["kind"]), Some(&"meta".into()));
+    let meta = rows.remove(0);
+    assert_eq!(meta["source"], "replay");
+    assert_eq!(meta["file"], file.to_string_lossy().as_ref());
+    rows
 }
 
 #[test]

@@ -502,11 +502,16 @@ fn a_forking_c_server_and_client_are_joined_with_their_packets() {
 }
 
 /// `--format jsonl`: the program's calls, its output and the packets as one JSON Lines
-/// stream, each line an object with a `kind`.
+/// stream, each line an object with a `kind` and every key of its kind (docs/jsonl.md); the
+/// `run` record says who the program ran as.
 #[test]
 fn jsonl_carries_calls_output_and_packets() {
     let p = place();
     let text = echo(&p, &["--format", "jsonl"]);
+    let counts = common::schema::load()
+        .check_stream(&text, "trace")
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(counts.get("check"), None, "a trace has no checks");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -514,6 +519,22 @@ fn jsonl_carries_calls_output_and_packets() {
     let kind = |k: &'static str| lines.iter().filter(move |l| l["kind"] == k);
     assert_eq!(kind("run").count(), 1);
     assert_eq!(kind("capture").count(), 1);
+    let run = kind("run").next().expect("the run record");
+    // Started as a user (or made one by the test): nothing to drop, capabilities cleared.
+    assert_eq!(run["privileges"], "cleared", "{run}");
+    assert_eq!(run["uid"], user(), "{run}");
+    for set in [
+        "cap_effective",
+        "cap_permitted",
+        "cap_inheritable",
+        "cap_ambient",
+    ] {
+        assert_eq!(run[set], serde_json::json!([]), "{set}: {run}");
+    }
+    assert_eq!(
+        kind("capture").next().expect("capture")["private_netns"],
+        true
+    );
     assert!(kind("event").any(|e| e["call"] == "connect" && e["ret"] == 0));
     assert!(kind("event").any(|e| e["call"] == "print" && e["text"] == "got HELLO"));
     assert!(

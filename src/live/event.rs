@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::json::{self, is_false, Line};
+use super::json::{self, Line};
 
 /// Which side of the conversation a call belongs to: its lane in the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub const DATA_MAX: usize = 256;
 
 /// One thing the program did. As a JSON line (see [`super::json`]): `kind` "event", then the
 /// fields in this order, times as `"secs.nnnnnnnnn"` strings, `data` as a string of the code
-/// points U+0000..U+00FF (one per byte), absent values left out except `ret` (`null`).
+/// points U+0000..U+00FF (one per byte), every key written (`null` when absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename = "event")]
 pub struct Event {
@@ -55,7 +55,7 @@ pub struct Event {
     pub who: String,
     /// The call (`socket`, `connect`, `write`, …), or `print`, `mark`, `state`, `fork`, `wait`.
     pub call: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fd: Option<i32>,
     /// The arguments as the C call would show them, e.g. `3, 127.0.0.1:40123`.
     #[serde(default)]
@@ -64,22 +64,22 @@ pub struct Event {
     #[serde(default)]
     pub ret: Option<i64>,
     /// The errno name when the call failed, e.g. `ECONNREFUSED`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub errno: Option<String>,
     /// The address the call names or returns (connect/sendto target, accept/recvfrom peer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub addr: Option<SocketAddr>,
     /// The socket's local address after the call (bind, connect, accept).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub local: Option<SocketAddr>,
     /// Bytes written or read (the first [`DATA_MAX`]).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "latin1")]
+    #[serde(default, with = "latin1")]
     pub data: Option<Vec<u8>>,
     /// `data` holds only the first bytes (set only with `data`).
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub data_cut: bool,
     /// What else the result says: a TCP state, a printed line, a mark's title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub text: Option<String>,
 }
 
@@ -283,29 +283,32 @@ mod tests {
         e.text = Some("x".into());
         let mut s = String::new();
         e.to_json(&mut s);
-        // The line as sockscope has always written it (and the committed event logs hold).
+        // Every key, in field order (docs/jsonl.md).
         assert_eq!(
             s,
             "{\"kind\":\"event\",\"ts\":\"1700000000.123456789\",\"end\":\"1700000000.123456794\",\
              \"pid\":10,\"tid\":11,\"role\":\"server\",\"who\":\"server child\",\"call\":\"read\",\
-             \"fd\":5,\"args\":\"5, 1024\",\"ret\":3,\"addr\":\"127.0.0.1:4000\",\"local\":\"[::1]:5\",\
+             \"fd\":5,\"args\":\"5, 1024\",\"ret\":3,\"errno\":null,\"addr\":\"127.0.0.1:4000\",\"local\":\"[::1]:5\",\
              \"data\":\"\\u0000a\u{ff}\\\"\\u0008\\u000c\\n\",\"data_cut\":true,\"text\":\"x\"}\n"
         );
         assert_eq!(Event::from_json(s.trim_end()).unwrap(), e);
     }
 
     #[test]
-    fn a_bare_event_writes_ret_null_and_leaves_out_the_rest() {
+    fn a_bare_event_writes_every_key_with_nulls() {
         let e = Event::new(Role::Client, "", "mark", -1);
         let mut s = String::new();
         e.to_json(&mut s);
         assert_eq!(
             s,
             "{\"kind\":\"event\",\"ts\":\"-1.999999999\",\"end\":\"-1.999999999\",\"pid\":0,\
-             \"tid\":0,\"role\":\"client\",\"who\":\"\",\"call\":\"mark\",\"args\":\"\",\"ret\":null}\n"
+             \"tid\":0,\"role\":\"client\",\"who\":\"\",\"call\":\"mark\",\"fd\":null,\"args\":\"\",\
+             \"ret\":null,\"errno\":null,\"addr\":null,\"local\":null,\"data\":null,\"data_cut\":false,\
+             \"text\":null}\n"
         );
         assert_eq!(Event::from_json(&s).unwrap(), e);
-        // pid, tid, args, ret and the optional fields may be absent.
+        // pid, tid, args, ret and the optional fields may be absent (as in logs written before
+        // every key was written).
         let short = "{\"kind\":\"event\",\"ts\":\"-1.999999999\",\"end\":\"-1.999999999\",\
                      \"role\":\"client\",\"who\":\"\",\"call\":\"mark\"}";
         assert_eq!(Event::from_json(short).unwrap(), e);

@@ -1,11 +1,12 @@
 //! The JSON lines of a run that are not packets: `run`, `event`, `check` and `capture`, as
 //! `--format jsonl` prints them and a saved `.events.jsonl` holds them (run, events, capture).
 //! Each is a serde type whose `kind` comes first; [`write_line`] writes any of them and
-//! [`parse`] reads any of them back.
+//! [`parse`] reads any of them back. Their schema is `docs/jsonl.md`.
 //!
-//! The bytes are those sockscope has always written: keys in field order, absent values left
-//! out (except `ret`, written as `null`), and control characters other than `\n`, `\r` and
-//! `\t` escaped as `\u00XX` (serde_json alone would write `\b` and `\f`).
+//! Keys are written in field order, every key of the kind on every line: a value that is
+//! absent is `null`, a flag `false`. Control characters other than `\n`, `\r` and `\t` are
+//! escaped as `\u00XX` (serde_json alone would write `\b` and `\f`). Reading is lenient: a
+//! missing key takes its default, so logs written before every key was written still load.
 
 use std::io;
 
@@ -13,20 +14,122 @@ use serde::{Deserialize, Serialize};
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 
 use super::event::Event;
+use super::privilege::{Credentials, Identity};
 
-/// The line that opens a JSON Lines stream and a saved event log.
+/// The line that opens a run in a JSON Lines stream and a saved event log. The credentials
+/// keys say who the program ran as (null when the run did not record it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename = "run")]
 pub struct RunLine {
     #[serde(default)]
     pub scenario: String,
     /// Always written; a log without it leaves the link type as it was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub linktype: Option<u16>,
     #[serde(default)]
     pub filter: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub interrupted: bool,
+    /// What became of sockscope's privileges before the program started: `dropped` (root
+    /// under sudo became the invoking user), `cleared` (a user's capabilities were
+    /// cleared), `root` (root with no user to become stayed root).
+    #[serde(default)]
+    pub privileges: Option<String>,
+    /// The effective uid and gid the program ran with.
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// The program's capability sets, as names (`CAP_NET_RAW`); empty lists when it had none.
+    #[serde(default)]
+    pub cap_effective: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_permitted: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_inheritable: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_ambient: Option<Vec<String>>,
+}
+
+impl RunLine {
+    /// Sets the privilege keys from what a run recorded.
+    pub fn set_credentials(&mut self, identity: Option<Identity>, creds: Option<Credentials>) {
+        self.privileges = identity.map(|i| privileges_name(i).to_owned());
+        let dropped_to = match identity {
+            Some(Identity::Dropped { uid, gid }) => Some((uid, gid)),
+            _ => None,
+        };
+        self.uid = creds.map(|c| c.uid.1).or(dropped_to.map(|d| d.0));
+        self.gid = creds.map(|c| c.gid.1).or(dropped_to.map(|d| d.1));
+        self.cap_effective = creds.map(|c| cap_names(c.effective));
+        self.cap_permitted = creds.map(|c| cap_names(c.permitted));
+        self.cap_inheritable = creds.map(|c| cap_names(c.inheritable));
+        self.cap_ambient = creds.map(|c| cap_names(c.ambient));
+    }
+
+    /// The identity and credentials the line records (None where it records none, or a
+    /// value it does not know).
+    pub fn credentials(&self) -> (Option<Identity>, Option<Credentials>) {
+        let creds = (|| {
+            let (uid, gid) = (self.uid?, self.gid?);
+            Some(Credentials {
+                uid: (uid, uid),
+                gid: (gid, gid),
+                effective: cap_mask(self.cap_effective.as_deref()?)?,
+                permitted: cap_mask(self.cap_permitted.as_deref()?)?,
+                inheritable: cap_mask(self.cap_inheritable.as_deref()?)?,
+                ambient: cap_mask(self.cap_ambient.as_deref()?)?,
+            })
+        })();
+        let identity = match self.privileges.as_deref() {
+            Some("dropped") => self
+                .uid
+                .zip(self.gid)
+                .map(|(uid, gid)| Identity::Dropped { uid, gid }),
+            Some("cleared") => Some(Identity::Unprivileged),
+            Some("root") => Some(Identity::Root),
+            _ => None,
+        };
+        (identity, creds)
+    }
+}
+
+/// The `privileges` value of an identity.
+pub fn privileges_name(i: Identity) -> &'static str {
+    match i {
+        Identity::Dropped { .. } => "dropped",
+        Identity::Unprivileged => "cleared",
+        Identity::Root => "root",
+    }
+}
+
+/// The names of the capabilities in a mask, lowest bit first (`CAP_<n>` for a bit this build
+/// has no name for).
+pub fn cap_names(mask: u64) -> Vec<String> {
+    (0..64u8)
+        .filter(|b| mask & (1u64 << b) != 0)
+        .map(|b| {
+            caps::all()
+                .into_iter()
+                .find(|c| c.index() == b)
+                .map_or_else(|| format!("CAP_{b}"), |c| c.to_string())
+        })
+        .collect()
+}
+
+/// The mask of a list of capability names (None when a name is not one).
+pub fn cap_mask(names: &[String]) -> Option<u64> {
+    names.iter().try_fold(0u64, |m, n| {
+        let bit = match n.parse::<caps::Capability>() {
+            Ok(c) => c.index(),
+            Err(_) => n
+                .strip_prefix("CAP_")?
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b < 64)?,
+        };
+        Some(m | 1u64 << bit)
+    })
 }
 
 /// libpcap's counters, the last line.
@@ -41,12 +144,9 @@ pub struct CaptureLine {
     pub dropped: u64,
     #[serde(default)]
     pub if_dropped: u64,
-    /// The run had a private user and network namespace (written only when true).
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// The run had a private user and network namespace.
+    #[serde(default)]
     pub private_netns: bool,
-    /// Who the program ran as (written when known).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<super::privilege::Credentials>,
 }
 
 /// One of the scenario's checks (`--format jsonl` only).
@@ -91,11 +191,6 @@ pub fn write_line<T: Serialize + ?Sized>(out: &mut String, value: &T) {
     } else {
         out.truncate(at);
     }
-}
-
-/// For `skip_serializing_if`: a flag written only when set.
-pub(super) fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// serde_json's compact output, with `\b` and `\f` written as `\u0008` and `\u000c` as
@@ -149,27 +244,73 @@ mod tests {
             linktype: Some(1),
             filter: "port 9".into(),
             interrupted: false,
+            ..RunLine::default()
         };
+        // Every key, null when the run recorded no credentials.
         assert_eq!(
             line(&run),
-            "{\"kind\":\"run\",\"scenario\":\"hello\",\"linktype\":1,\"filter\":\"port 9\"}\n"
+            "{\"kind\":\"run\",\"scenario\":\"hello\",\"linktype\":1,\"filter\":\"port 9\",\
+             \"interrupted\":false,\"privileges\":null,\"uid\":null,\"gid\":null,\
+             \"cap_effective\":null,\"cap_permitted\":null,\"cap_inheritable\":null,\
+             \"cap_ambient\":null}\n"
         );
-        let run = RunLine {
+        let mut run = RunLine {
             interrupted: true,
             ..run
         };
-        assert!(line(&run).ends_with(",\"filter\":\"port 9\",\"interrupted\":true}\n"));
+        let creds = Credentials {
+            uid: (1000, 1000),
+            gid: (100, 100),
+            permitted: 1 << 13 | 1 << 12,
+            effective: 1 << 13,
+            inheritable: 0,
+            ambient: 1 << 63,
+        };
+        run.set_credentials(Some(Identity::Unprivileged), Some(creds));
+        assert!(line(&run).ends_with(
+            ",\"filter\":\"port 9\",\"interrupted\":true,\"privileges\":\"cleared\",\
+             \"uid\":1000,\"gid\":100,\"cap_effective\":[\"CAP_NET_RAW\"],\
+             \"cap_permitted\":[\"CAP_NET_ADMIN\",\"CAP_NET_RAW\"],\"cap_inheritable\":[],\
+             \"cap_ambient\":[\"CAP_63\"]}\n"
+        ));
+        // Read back: the same identity and credentials (real ids as the effective ones).
+        let Line::Run(back) = parse(&line(&run)).unwrap() else {
+            panic!("not a run line")
+        };
+        assert_eq!(
+            back.credentials(),
+            (Some(Identity::Unprivileged), Some(creds))
+        );
+        run.set_credentials(
+            Some(Identity::Dropped {
+                uid: 1000,
+                gid: 100,
+            }),
+            None,
+        );
+        assert_eq!(
+            run.credentials(),
+            (
+                Some(Identity::Dropped {
+                    uid: 1000,
+                    gid: 100
+                }),
+                None
+            )
+        );
+        run.privileges = Some("sudo".into());
+        assert_eq!(run.credentials(), (None, None));
         let cap = CaptureLine {
             packets: 3,
             received: 6,
             dropped: 0,
             if_dropped: 0,
             private_netns: false,
-            credentials: None,
         };
         assert_eq!(
             line(&cap),
-            "{\"kind\":\"capture\",\"packets\":3,\"received\":6,\"dropped\":0,\"if_dropped\":0}\n"
+            "{\"kind\":\"capture\",\"packets\":3,\"received\":6,\"dropped\":0,\"if_dropped\":0,\
+             \"private_netns\":false}\n"
         );
         let private = CaptureLine {
             private_netns: true,
@@ -196,6 +337,9 @@ mod tests {
             linktype: Some(113),
             filter: String::new(),
             interrupted: true,
+            privileges: Some("root".into()),
+            uid: Some(0),
+            ..RunLine::default()
         };
         let cap = CaptureLine {
             packets: 1,
@@ -203,12 +347,6 @@ mod tests {
             dropped: 3,
             if_dropped: 4,
             private_netns: true,
-            credentials: Some(super::super::privilege::Credentials {
-                uid: (1000, 1000),
-                gid: (1000, 1000),
-                effective: 0x20,
-                ..Default::default()
-            }),
         };
         let check = CheckLine {
             scenario: "a".into(),

@@ -8,12 +8,14 @@ use super::model::RunData;
 
 /// The `run` line that opens a JSON Lines stream and a saved event log.
 pub fn run_line(out: &mut String, run: &RunData) {
-    let line = RunLine {
+    let mut line = RunLine {
         scenario: run.scenario.clone(),
         linktype: Some(run.linktype),
         filter: run.filter.clone(),
         interrupted: run.interrupted,
+        ..RunLine::default()
     };
+    line.set_credentials(run.identity, run.credentials);
     json::write_line(out, &line);
 }
 
@@ -25,7 +27,6 @@ pub fn capture_json(out: &mut String, run: &RunData) {
         dropped: run.stats.dropped,
         if_dropped: run.stats.if_dropped,
         private_netns: run.private_netns,
-        credentials: run.credentials,
     };
     json::write_line(out, &line);
 }
@@ -41,7 +42,8 @@ pub fn event_log(run: &RunData) -> String {
     out
 }
 
-/// Reads an event log into `run` (scenario, filter, link type, events, counters).
+/// Reads an event log into `run` (scenario, filter, link type, who the program ran as,
+/// events, counters).
 pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -49,6 +51,7 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
         }
         match json::parse(line).map_err(|e| format!("line {}: {e}", n + 1))? {
             Line::Run(l) => {
+                (run.identity, run.credentials) = l.credentials();
                 run.scenario = l.scenario;
                 run.filter = l.filter;
                 if let Some(t) = l.linktype {
@@ -62,9 +65,6 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
                 run.stats.dropped = l.dropped;
                 run.stats.if_dropped = l.if_dropped;
                 run.private_netns = l.private_netns;
-                if l.credentials.is_some() {
-                    run.credentials = l.credentials;
-                }
             }
             Line::Check(_) | Line::Other => {}
         }

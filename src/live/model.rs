@@ -15,7 +15,7 @@ use crate::source::{Frame, FrameKind, Timestamp};
 
 use super::capture::{CaptureStats, Captured};
 use super::event::{Event, Role};
-use super::privilege::Credentials;
+use super::privilege::{Credentials, Identity};
 
 /// Everything one run produced.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +32,11 @@ pub struct RunData {
     pub stats: CaptureStats,
     /// The run was stopped by Ctrl-C: packets and events are those seen until then.
     pub interrupted: bool,
-    /// Who the program ran as, read by its own thread as it started.
+    /// Who the program ran as, read by its own thread as it started (a saved run keeps it in
+    /// its `run` line; runs saved before it was kept have none).
     pub credentials: Option<Credentials>,
+    /// What became of sockscope's privileges before the program started (None: not known).
+    pub identity: Option<Identity>,
     /// The run had a private user and network namespace of its own (no root, no capability).
     pub private_netns: bool,
 }

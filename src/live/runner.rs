@@ -191,6 +191,7 @@ pub fn run_scenario(
         stats,
         interrupted,
         credentials: crx.try_recv().ok().flatten(),
+        identity: None,
         private_netns: false,
     };
     run.sort();

@@ -1,10 +1,14 @@
-//! JSON Lines: one object per frame, keys as tshark's fields (the README's "JSON Lines" section;
-//! `tests/oracle_agreement.rs` holds them to tshark's reading of the fixtures).
+//! JSON Lines: one `packet` record per frame, keys as tshark's fields, and the `meta` record
+//! that opens every JSON Lines stream of sockscope. The schema of every record kind is
+//! `docs/jsonl.md`, which `tests/jsonl_schema.rs` holds the output to.
 //!
-//! `frame, ts, src, dst, sport, dport, proto, flags, seq, ack, seq_raw, ack_raw, len, win, stream`
-//! plus `kind`, `caplen`, `origlen`, `truncated`, `win_scaled`, `analysis` (Wireshark's
-//! `tcp.analysis.*` names), `dup_ack`, `options`, `label` and `ts_invalid`.
-//! Absent values are `null`. On a SYN without ACK, `ack` and `ack_raw` are null (tshark prints 0).
+//! A packet record has every key, in this order, whatever the frame is; a value that does not
+//! apply (no TCP header, no analysis, not a TCP segment) is `null`:
+//! `kind, frame, ts, ts_invalid, caplen, origlen, truncated, src, dst, proto, sport, dport,
+//! flags, flags_str, seq, ack, seq_raw, ack_raw, len, win, win_scaled, stream, analysis,
+//! dup_ack, options, label`. `flags` is the whole 12-bit flags field as tshark's `tcp.flags`
+//! (AE = 0x100); `flags_str` its letters as tcpdump prints them. On a segment without ACK,
+//! `ack` and `ack_raw` are null (tshark prints 0).
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -12,6 +16,34 @@ use std::net::IpAddr;
 use super::describe::{self, other_label, secs_frac, tcp_options};
 use crate::analyse::{flags as f, Findings, Record};
 use crate::decode::Transport;
+
+/// The version of the record schema (`docs/jsonl.md`), in the `meta` record. Raised when a
+/// key is removed or changes meaning; adding a key does not raise it.
+pub const SCHEMA: u32 = 1;
+
+/// Appends the `meta` record that opens a JSON Lines stream: `source` is the command that
+/// wrote the stream (`replay`, `run`, `trace`), `file` the capture replayed (null otherwise).
+pub fn meta(out: &mut String, source: &str, file: Option<&str>) {
+    out.push_str("{\"kind\":\"meta\",\"schema\":");
+    num(out, SCHEMA as u64);
+    out.push_str(",\"tool\":\"sockscope\",\"version\":");
+    string(out, env!("CARGO_PKG_VERSION"));
+    out.push_str(",\"source\":");
+    string(out, source);
+    out.push_str(",\"file\":");
+    match file {
+        Some(p) => string(out, p),
+        None => out.push_str("null"),
+    }
+    out.push_str("}\n");
+}
+
+/// The keys of a packet record from `proto` on, when the frame is not TCP (UDP writes its own
+/// ports, length and stream between them).
+const NO_TCP_FIELDS: &str = "\"flags\":null,\"flags_str\":null,\"seq\":null,\"ack\":null,\
+                             \"seq_raw\":null,\"ack_raw\":null,";
+const NO_TCP_TAIL: &str = "\"win\":null,\"win_scaled\":null,";
+const NO_ANALYSIS: &str = ",\"analysis\":null,\"dup_ack\":null,\"options\":null";
 
 /// Appends the JSON object for `rec` and a newline.
 pub fn line(out: &mut String, rec: &Record<'_>) {
@@ -27,18 +59,20 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
         }
         None => out.push_str("null"),
     }
-    if fr.ts.is_some_and(|t| t.invalid) {
-        out.push_str(",\"ts_invalid\":true");
-    }
-    out.push_str(",\"caplen\":");
+    out.push_str(if fr.ts.is_some_and(|t| t.invalid) {
+        ",\"ts_invalid\":true,\"caplen\":"
+    } else {
+        ",\"ts_invalid\":false,\"caplen\":"
+    });
     num(out, fr.caplen as u64);
     out.push_str(",\"origlen\":");
     num(out, fr.origlen as u64);
-    if rec.pkt.truncated {
-        out.push_str(",\"truncated\":true");
-    }
+    out.push_str(if rec.pkt.truncated {
+        ",\"truncated\":true,\"src\":"
+    } else {
+        ",\"truncated\":false,\"src\":"
+    });
     let ip = rec.pkt.ip;
-    out.push_str(",\"src\":");
     addr(out, ip.map(|i| i.src));
     out.push_str(",\"dst\":");
     addr(out, ip.map(|i| i.dst));
@@ -49,8 +83,10 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             out.push_str(",\"dport\":");
             num(out, t.dport as u64);
             let fx = t.fixed;
-            out.push_str(",\"flags\":");
-            opt(out, fx.map(|x| (x.flags & 0xFF) as u64));
+            match fx {
+                Some(x) => flags(out, x.flags & 0x0FFF),
+                None => out.push_str(",\"flags\":null,\"flags_str\":null"),
+            }
             let v = rec.analysis.tcp;
             let acked = fx.is_some_and(|x| x.flags & f::ACK != 0);
             out.push_str(",\"seq\":");
@@ -82,20 +118,28 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             opt(out, v.and_then(|v| v.win_scaled));
             out.push_str(",\"stream\":");
             opt(out, rec.analysis.stream);
-            if let Some(v) = v {
-                analysis(out, v.findings, v.dup_ack_num);
+            match v {
+                Some(v) => analysis(out, v.findings, v.dup_ack_num),
+                None => out.push_str(",\"analysis\":null,\"dup_ack\":null"),
             }
             options(out, t.options, t.options_cut);
+            out.push_str(",\"label\":null}\n");
         }
         (true, Transport::Udp(u)) => {
             out.push_str(",\"proto\":\"udp\",\"sport\":");
             num(out, u.sport as u64);
             out.push_str(",\"dport\":");
             num(out, u.dport as u64);
-            out.push_str(",\"len\":");
+            out.push(',');
+            out.push_str(NO_TCP_FIELDS);
+            out.push_str("\"len\":");
             opt(out, u.payload_len().map(u64::from));
-            out.push_str(",\"stream\":");
+            out.push(',');
+            out.push_str(NO_TCP_TAIL);
+            out.push_str("\"stream\":");
             opt(out, rec.analysis.stream);
+            out.push_str(NO_ANALYSIS);
+            out.push_str(",\"label\":null}\n");
         }
         (_, t) => {
             let proto = match t {
@@ -106,18 +150,75 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             };
             out.push_str(",\"proto\":\"");
             out.push_str(proto);
-            out.push('"');
+            out.push_str("\",\"sport\":null,\"dport\":null,");
+            out.push_str(NO_TCP_FIELDS);
+            out.push_str("\"len\":null,");
+            out.push_str(NO_TCP_TAIL);
+            out.push_str("\"stream\":null");
+            out.push_str(NO_ANALYSIS);
             out.push_str(",\"label\":\"");
             let text = out.len();
             other_label(out, fr.kind, fr.linktype, &rec.pkt);
             quote_from(out, text);
+            out.push_str("}\n");
         }
     }
-    out.push_str("}\n");
 }
 
+/// `,"flags":N,"flags_str":"…"`; the common combinations written whole.
+fn flags(out: &mut String, flags: u16) {
+    out.push_str(match flags {
+        0x010 => ",\"flags\":16,\"flags_str\":\".\"",
+        0x018 => ",\"flags\":24,\"flags_str\":\"P.\"",
+        0x002 => ",\"flags\":2,\"flags_str\":\"S\"",
+        0x012 => ",\"flags\":18,\"flags_str\":\"S.\"",
+        0x011 => ",\"flags\":17,\"flags_str\":\"F.\"",
+        0x019 => ",\"flags\":25,\"flags_str\":\"FP.\"",
+        0x014 => ",\"flags\":20,\"flags_str\":\"R.\"",
+        0x004 => ",\"flags\":4,\"flags_str\":\"R\"",
+        _ => {
+            out.push_str(",\"flags\":");
+            num(out, flags as u64);
+            out.push_str(",\"flags_str\":\"");
+            flags_str(out, flags);
+            out.push('"');
+            return;
+        }
+    });
+}
+
+/// The TCP flags as tcpdump prints them (`print-tcp.c`, `tcp_flag_values`), in its order:
+/// `F` FIN, `S` SYN, `R` RST, `P` PSH, `.` ACK, `U` URG, `E` ECE, `W` CWR, `e` AE (tcpdump
+/// 4.99 has no letter for AE; later tcpdump prints `e`), or `none`. Reserved bits have no
+/// letter (as in tcpdump).
+pub fn flags_str(out: &mut String, flags: u16) {
+    const LETTERS: [(u16, char); 9] = [
+        (f::FIN, 'F'),
+        (f::SYN, 'S'),
+        (f::RST, 'R'),
+        (f::PSH, 'P'),
+        (f::ACK, '.'),
+        (f::URG, 'U'),
+        (f::ECE, 'E'),
+        (f::CWR, 'W'),
+        (f::AE, 'e'),
+    ];
+    if flags & 0x01FF == 0 {
+        out.push_str("none");
+        return;
+    }
+    for (bit, c) in LETTERS {
+        if flags & bit != 0 {
+            out.push(c);
+        }
+    }
+}
+
+/// `,"analysis":[…],"dup_ack":N|null`: the analysis of an analysed TCP segment (an empty list
+/// when nothing was found).
 fn analysis(out: &mut String, fs: Findings, dup_num: u32) {
     if fs.is_empty() {
+        out.push_str(",\"analysis\":[],\"dup_ack\":null");
         return;
     }
     out.push_str(",\"analysis\":[");
@@ -137,11 +238,13 @@ fn analysis(out: &mut String, fs: Findings, dup_num: u32) {
     if fs.has(Findings::DUPLICATE_ACK) {
         out.push_str(",\"dup_ack\":");
         num(out, dup_num as u64);
+    } else {
+        out.push_str(",\"dup_ack\":null");
     }
 }
 
-/// `,"options":"…"` for a segment with options, written in place (the option text never
-/// needs escaping; if it ever did, it is escaped).
+/// `,"options":"…"` for a segment with options (`null` without), written in place (the option
+/// text never needs escaping; if it ever did, it is escaped).
 fn options(out: &mut String, bytes: &[u8], cut: bool) {
     const KEY: &str = ",\"options\":\"";
     let start = out.len();
@@ -150,6 +253,7 @@ fn options(out: &mut String, bytes: &[u8], cut: bool) {
     tcp_options(out, bytes, cut, None);
     if out.len() == text {
         out.truncate(start);
+        out.push_str(",\"options\":null");
         return;
     }
     quote_from(out, text);

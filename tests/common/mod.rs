@@ -2,13 +2,15 @@
 //! * the fixtures in `tests/fixtures/` (captures with their provenance, and tshark's reading
 //!   of each in `tests/fixtures/oracle/`);
 //! * [`oracle`]: the comparison of sockscope's JSON Lines with that reading;
-//! * [`root`]: the one place that decides what a test that needs root does without it.
+//! * [`root`]: the one place that decides what a test that needs root does without it;
+//! * [`schema`]: the JSON Lines schema of `docs/jsonl.md` and the check of records against it.
 
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
 pub mod oracle;
 pub mod root;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 

@@ -15,8 +15,8 @@
 //!   nanoseconds. An oracle frame without a timestamp (Simple Packet Block) agrees with null
 //!   or 0. A frame sockscope marks `ts_invalid` also agrees when the excess is carried into the
 //!   seconds of tshark's sign-wrapped stamp (counted in [`Comparison::carried_ts`]).
-//! * src/dst compared as addresses; flags as the low byte (AE and reserved bits dropped);
-//!   ack/ack_raw only when the oracle frame has ACK (tshark prints 0 on a bare SYN), so an
+//! * src/dst compared as addresses; flags as the whole 12-bit field (AE = 0x100 and the
+//!   reserved bits included, as tshark's `tcp.flags`); ack/ack_raw only when the oracle frame has ACK (tshark prints 0 on a bare SYN), so an
 //!   output with ack on a bare SYN is not judged; len is `tcp.len`, or `udp.length - 8`.
 //! * Frames the oracle calls "other" are not compared, but one that sockscope calls TCP/UDP
 //!   counts against agreement, as does a TCP/UDP frame the oracle does not have.
@@ -302,7 +302,7 @@ fn oracle_frames(
             Proto::Tcp => {
                 for (k, c) in TCP_INTS {
                     let v = to_int_str(&col(r, c));
-                    put(k, if k == "flags" { v.map(|f| f & 0xFF) } else { v });
+                    put(k, v);
                 }
             }
             Proto::Udp => {
@@ -342,7 +342,8 @@ fn oracle_frames(
     out
 }
 
-/// sockscope's output: frame number → object, and the number of unusable lines.
+/// sockscope's output: frame number → packet record, and the number of unusable lines. The
+/// `meta` record that opens the stream is not a frame and is passed over.
 fn read_actual(jsonl: &str) -> (BTreeMap<u64, serde_json::Map<String, Value>>, usize) {
     let (mut frames, mut bad) = (BTreeMap::new(), 0);
     for line in jsonl.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -350,6 +351,9 @@ fn read_actual(jsonl: &str) -> (BTreeMap<u64, serde_json::Map<String, Value>>, u
             bad += 1;
             continue;
         };
+        if o.get("kind").and_then(Value::as_str) == Some("meta") {
+            continue;
+        }
         match to_int_json(o.get("frame")).and_then(|n| u64::try_from(n).ok()) {
             Some(n) => {
                 frames.insert(n, o);
@@ -384,7 +388,6 @@ fn field_values(
         "proto" => Some(Val::Proto(norm_proto(a.get("proto")))),
         "ts" => json_text(a.get("ts")).and_then(|s| to_ts(&s)).map(Val::Ts),
         "src" | "dst" => json_text(a.get(field)).and_then(|s| to_addr(&s)),
-        "flags" => to_int_json(a.get("flags")).map(|f| Val::Int(f & 0xFF)),
         f => to_int_json(a.get(f)).map(Val::Int),
     };
     if field != "ts" {
