@@ -49,7 +49,13 @@ pub fn replay(
             })
         }
     };
-    let (text, status) = render(&run, opts);
+    let (mut text, status) = render(&run, opts);
+    if opts.format == Format::Jsonl {
+        // The stream opens with its meta record, as every JSON Lines stream does.
+        let mut meta = String::new();
+        crate::render::jsonl::meta(&mut meta, "replay", Some(&path.to_string_lossy()));
+        text.insert_str(0, &meta);
+    }
     out.write_all(text.as_bytes()).map_err(LiveError::Write)?;
     out.flush().map_err(LiveError::Write)?;
     Ok(Outcome::Shown(status))

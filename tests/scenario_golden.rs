@@ -348,11 +348,14 @@ fn a_saved_run_replays_as_the_run() {
         let want = report::text(&run, sc, &checks, &options(TimeMode::Rel, false, false));
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{n}");
         let jsonl = replay(&["--format", "jsonl"], &path);
-        assert_eq!(
-            String::from_utf8_lossy(&jsonl.stdout),
-            report::jsonl(&run, &checks),
-            "{n}"
+        let jsonl = String::from_utf8_lossy(&jsonl.stdout);
+        let (meta, records) = jsonl.split_once('\n').expect("a meta line first");
+        assert!(
+            meta.starts_with("{\"kind\":\"meta\",\"schema\":1,")
+                && meta.contains("\"source\":\"replay\""),
+            "{n}: {meta}"
         );
+        assert_eq!(records, report::jsonl(&run, &checks), "{n}");
     }
     // The calls and the checks are there.
     let text = String::from_utf8_lossy(
