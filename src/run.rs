@@ -107,6 +107,7 @@ fn report_options(args: &RunArgs) -> ReportOptions {
     ReportOptions {
         text: args.text_options(),
         explain: args.explain,
+        width: args.width(),
     }
 }
 

@@ -49,6 +49,7 @@ fn options(time: TimeMode, color: bool, explain: bool) -> ReportOptions {
     ReportOptions {
         text: TextOptions { time, color },
         explain,
+        width: None,
     }
 }
 
@@ -158,6 +159,70 @@ fn sockopt() {
 #[test]
 fn dns() {
     insta::assert_snapshot!(render("dns"));
+}
+
+/// The report as `sockscope run NAME --width W` prints it (no explanation).
+fn render_at(name: &str, width: usize, explain: bool) -> String {
+    let run = load(name);
+    let sc = scenario::find(name).expect("a scenario of that name");
+    let checks = report::checks(&run, Some(sc));
+    let opts = ReportOptions {
+        width: Some(width),
+        ..options(TimeMode::Rel, false, explain)
+    };
+    report::text(&run, Some(sc), &checks, &opts)
+}
+
+#[test]
+fn handshake_at_80_and_100_columns() {
+    insta::assert_snapshot!("handshake_w80", render_at("handshake", 80, false));
+    insta::assert_snapshot!("handshake_w100", render_at("handshake", 100, false));
+}
+
+#[test]
+fn nagle_at_80_and_100_columns() {
+    insta::assert_snapshot!("nagle_w80", render_at("nagle", 80, false));
+    insta::assert_snapshot!("nagle_w100", render_at("nagle", 100, false));
+}
+
+#[test]
+fn fork_at_80_and_100_columns() {
+    insta::assert_snapshot!("fork_w80", render_at("fork", 80, false));
+    insta::assert_snapshot!("fork_w100", render_at("fork", 100, false));
+}
+
+#[test]
+fn dns_at_80_and_100_columns() {
+    insta::assert_snapshot!("dns_w80", render_at("dns", 80, false));
+    insta::assert_snapshot!("dns_w100", render_at("dns", 100, false));
+}
+
+/// Every line of every saved run's report, explanation included, fits the width asked for
+/// (counted in display columns), at 80 and 100 columns and in the time modes with the
+/// widest time column.
+#[test]
+fn every_line_fits_the_width() {
+    use unicode_width::UnicodeWidthStr;
+    let mut wide = Vec::new();
+    for n in SCENARIOS {
+        for w in [80, 100] {
+            let text = render_at(n, w, true);
+            for (i, l) in text.lines().enumerate() {
+                if l.width() > w {
+                    wide.push(format!(
+                        "{n} at {w}, line {}, {} columns: {l}",
+                        i + 1,
+                        l.width()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "lines wider than asked:\n{}",
+        wide.join("\n")
+    );
 }
 
 #[test]

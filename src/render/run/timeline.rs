@@ -18,6 +18,7 @@ use std::fmt::Write;
 use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
 use crate::render::describe::{flag_letters, option_note};
+use crate::render::fit::{self, Token};
 use crate::render::text::{findings, flag_style};
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
@@ -48,46 +49,65 @@ impl Item<'_> {
     }
 }
 
-/// One rendered cell: plain text and its style.
-struct Cell {
-    text: String,
-    style: &'static str,
-}
-
 /// Compact packet text for the wire lane (no arrow).
 pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
-    let mut s = String::new();
+    let (tokens, style) = packet_tokens(v, p);
+    (fit::join(&tokens), style)
+}
+
+/// The packet text as pieces that a narrow wire lane may put on separate lines: the flags,
+/// `seq 1:13`, `ack 1`, `win 65536`, `len 12`, the payload's words, each SYN option, the
+/// findings' words.
+fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
+    let mut out = Vec::new();
     let mut style = "";
     match (&p.tcp, p.proto) {
         (Some(t), _) => {
-            s.push('[');
+            let mut s = String::from("[");
             flag_letters(&mut s, t.flags);
             s.push(']');
+            out.push(Token::new("", s));
             style = flag_style(t.flags);
             let seq = v.rel_seq(p);
             if t.len > 0 {
-                let _ = write!(s, " seq {seq}:{}", seq.wrapping_add(t.len));
+                out.push(Token::new(
+                    " ",
+                    format!("seq {seq}:{}", seq.wrapping_add(t.len)),
+                ));
             } else {
-                let _ = write!(s, " seq {seq}");
+                out.push(Token::new(" ", format!("seq {seq}")));
             }
             if t.has(f::ACK) {
-                let _ = write!(s, " ack {}", v.rel_ack(p));
+                out.push(Token::new(" ", format!("ack {}", v.rel_ack(p))));
             }
-            let _ = write!(s, " win {}", v.window(p));
+            out.push(Token::new(" ", format!("win {}", v.window(p))));
             if t.len > 0 {
-                let _ = write!(s, " len {} ", t.len);
-                show_bytes(&mut s, &p.payload, PAYLOAD_PREVIEW);
+                out.push(Token::new(" ", format!("len {}", t.len)));
+                payload_tokens(&mut out, &p.payload);
             }
             if t.has(f::SYN) && !t.options.is_empty() {
-                s.push_str(" <");
-                compact_options(&mut s, &t.options);
-                s.push('>');
+                let mut o = String::new();
+                compact_options(&mut o, &t.options);
+                let parts: Vec<&str> = o.split(',').collect();
+                for (i, part) in parts.iter().enumerate() {
+                    let mut piece = String::new();
+                    if i == 0 {
+                        piece.push('<');
+                    }
+                    piece.push_str(part);
+                    piece.push(if i + 1 == parts.len() { '>' } else { ',' });
+                    out.push(Token::new(if i == 0 { " " } else { "" }, piece));
+                }
             }
             // Wireshark's findings, named as the replay timeline names them.
             if let Some(a) = p.verdict().filter(|a| !a.findings.is_empty()) {
                 let mut notes = String::new();
                 findings(&mut notes, a.findings, a.dup_ack_num, a.dup_ack_of);
-                let _ = write!(s, " ({notes})");
+                let mut w = fit::words(&format!("({notes})"));
+                if let Some(first) = w.first_mut() {
+                    first.sep = " ".into();
+                }
+                out.extend(w);
                 if a.findings.has(
                     Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT,
                 ) {
@@ -96,12 +116,41 @@ pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
             }
         }
         (None, Proto::Udp) => {
-            let _ = write!(s, "UDP len {} ", p.len);
-            show_bytes(&mut s, &p.payload, PAYLOAD_PREVIEW);
+            out.push(Token::new("", format!("UDP len {}", p.len)));
+            payload_tokens(&mut out, &p.payload);
         }
-        (None, Proto::Tcp) => s.push_str("TCP (header cut)"),
+        (None, Proto::Tcp) => out.push(Token::new("", "TCP (header cut)")),
     }
-    (s, style)
+    (out, style)
+}
+
+/// The payload preview's words, after a space.
+fn payload_tokens(out: &mut Vec<Token>, payload: &[u8]) {
+    let mut shown = String::new();
+    show_bytes(&mut shown, payload, PAYLOAD_PREVIEW);
+    let mut w = fit::words(&shown);
+    match w.first_mut() {
+        Some(first) => first.sep = " ".into(),
+        // All spaces: kept as one piece.
+        None => w.push(Token::new(" ", shown)),
+    }
+    out.extend(w);
+}
+
+/// A call's text in pieces: a leading `[comm pid]` tag stays whole, the rest breaks at spaces.
+fn call_tokens(text: &str) -> Vec<Token> {
+    if text.starts_with('[') {
+        if let Some(end) = text.find("] ") {
+            let mut out = vec![Token::new("", &text[..=end])];
+            let mut rest = fit::words(&text[end + 2..]);
+            if let Some(first) = rest.first_mut() {
+                first.sep = " ".into();
+            }
+            out.extend(rest);
+            return out;
+        }
+    }
+    fit::words(text)
 }
 
 /// SYN options, short: `mss 65495,sackOK,TS,wscale 7`.
@@ -234,122 +283,300 @@ fn secs(out: &mut String, ns: i128) {
     let _ = write!(out, "{}.{:06}", a / 1_000_000_000, a % 1_000_000_000 / 1000);
 }
 
-/// Renders the timeline (header line included).
-pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
-    let pal = Palette { on: opts.color };
-    let list = items(v);
-    let t0 = v.run.t0().unwrap_or(0);
-    let mut cells: Vec<(i128, Option<Role>, Cell, Option<Dir>)> = Vec::with_capacity(list.len());
-    for it in &list {
-        let t = it.time();
-        match it {
-            Item::Call { e, .. } if e.call == "mark" => {
-                let title = e.text.clone().unwrap_or_else(|| e.args.clone());
-                cells.push((
-                    t,
-                    None,
-                    Cell {
-                        text: title,
-                        style: Palette::BOLD,
-                    },
-                    None,
-                ));
-            }
-            Item::Call { e, part, repeat } => cells.push((
-                t,
-                Some(e.role),
-                Cell {
-                    text: e.call_text(*part, *repeat),
-                    style: call_style(e),
-                },
-                None,
-            )),
-            Item::Packet(p) => {
-                let (text, style) = packet_text(v, p);
-                cells.push((t, None, Cell { text, style }, Some(p.dir)));
-            }
+/// Where an item goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Client,
+    Server,
+    Wire(Dir),
+    /// A scenario's section title, a rule across the lanes.
+    Rule,
+}
+
+/// One item of the timeline, ready to lay out.
+struct Row {
+    t: i128,
+    lane: Lane,
+    tokens: Vec<Token>,
+    text: String,
+    style: &'static str,
+}
+
+/// The columns: the time, then the lanes with two spaces between them. `wrap` means every
+/// item is kept inside its lane (the server lane ends at the width); without it items are
+/// whole lines and the server lane runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    time: usize,
+    client: usize,
+    wire: usize,
+    server: usize,
+    rule: usize,
+    wrap: bool,
+}
+
+/// Lane widths a narrow layout never goes below (a lane's text wraps within them).
+const MIN_LANES: [usize; 3] = [20, 24, 20];
+
+impl Layout {
+    /// Today's whole-line layout: lanes as wide as their usual content.
+    fn natural(rows: &[Row], time: usize) -> Layout {
+        let max = |lane: fn(Lane) -> bool, extra: usize| {
+            rows.iter()
+                .filter(|r| lane(r.lane))
+                .map(|r| width(&r.text) + extra)
+                .max()
+                .unwrap_or(0)
+        };
+        let client = max(|l| l == Lane::Client, 0).clamp(20, 34);
+        let wire = max(|l| matches!(l, Lane::Wire(_)), 4).clamp(30, 60);
+        let server = max(|l| l == Lane::Server, 0);
+        Layout {
+            time,
+            client,
+            wire,
+            server,
+            rule: client + 2 + wire + 2 + 20,
+            wrap: false,
         }
     }
-    let client_w = cells
-        .iter()
-        .filter(|c| c.1 == Some(Role::Client))
-        .map(|c| width(&c.2.text))
-        .max()
-        .unwrap_or(0)
-        .clamp(20, 34);
-    let wire_w = cells
-        .iter()
-        .filter(|c| c.3.is_some())
-        .map(|c| width(&c.2.text) + 4)
-        .max()
-        .unwrap_or(0)
-        .clamp(30, 60);
+
+    /// The widest line this layout prints for `r`.
+    fn line_width(&self, r: &Row) -> usize {
+        let w = width(&r.text);
+        self.time
+            + 2
+            + match r.lane {
+                Lane::Client => w,
+                Lane::Server => self.client + 2 + self.wire + 2 + w,
+                Lane::Wire(_) => self.client + 2 + self.wire.max(w + 4),
+                Lane::Rule => self.rule.max(w + 6),
+            }
+    }
+
+    /// Lanes shrunk to fit `total` columns: each gives up room in proportion to what it has
+    /// above its minimum; the server lane takes what is left.
+    fn narrow(&self, total: usize) -> Layout {
+        let avail = total.saturating_sub(self.time + 2 + 4);
+        let nat = [self.client, self.wire, self.server.max(MIN_LANES[2])];
+        let sum_nat: usize = nat.iter().sum();
+        let sum_min: usize = MIN_LANES.iter().sum();
+        let [client, wire, _] = if sum_nat <= avail {
+            nat
+        } else if avail <= sum_min {
+            MIN_LANES
+        } else {
+            let spare = avail - sum_min;
+            let over = sum_nat - sum_min;
+            let mut l = MIN_LANES;
+            for (i, x) in l.iter_mut().enumerate() {
+                *x += (nat[i] - MIN_LANES[i]) * spare / over;
+            }
+            l
+        };
+        let server = avail.saturating_sub(client + wire).max(MIN_LANES[2]);
+        Layout {
+            time: self.time,
+            client,
+            wire,
+            server,
+            rule: (client + 2 + wire + 2 + server).min(self.rule),
+            wrap: true,
+        }
+    }
+}
+
+/// The timeline's items as rows.
+fn rows(v: &View) -> Vec<Row> {
+    let list = items(v);
+    let mut rows = Vec::with_capacity(list.len());
+    for it in &list {
+        let t = it.time();
+        let (lane, tokens, style) = match it {
+            Item::Call { e, .. } if e.call == "mark" => {
+                let title = e.text.clone().unwrap_or_else(|| e.args.clone());
+                (Lane::Rule, fit::words(&title), Palette::BOLD)
+            }
+            Item::Call { e, part, repeat } => {
+                let lane = match e.role {
+                    Role::Client => Lane::Client,
+                    Role::Server => Lane::Server,
+                };
+                (
+                    lane,
+                    call_tokens(&e.call_text(*part, *repeat)),
+                    call_style(e),
+                )
+            }
+            Item::Packet(p) => {
+                let (tokens, style) = packet_tokens(v, p);
+                (Lane::Wire(p.dir), tokens, style)
+            }
+        };
+        let text = fit::join(&tokens);
+        rows.push(Row {
+            t,
+            lane,
+            tokens,
+            text,
+            style,
+        });
+    }
+    rows
+}
+
+/// Renders the timeline (header line included), fitted into `fit_to` columns when given.
+pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usize>) {
+    let pal = Palette { on: opts.color };
+    let rows = rows(v);
+    let t0 = v.run.t0().unwrap_or(0);
     let mut time_w = 0;
-    let mut times = Vec::with_capacity(cells.len());
+    let mut times = Vec::with_capacity(rows.len());
     let mut prev = t0;
-    for c in &cells {
+    for r in &rows {
         let mut s = String::new();
-        time_cell(&mut s, opts.time, c.0, t0, prev);
-        prev = c.0;
+        time_cell(&mut s, opts.time, r.t, t0, prev);
+        prev = r.t;
         time_w = time_w.max(width(&s));
         times.push(s);
     }
-    let time_w = time_w.max(4);
-    let mut head = String::new();
-    for _ in 4..time_w {
-        head.push(' ');
-    }
+    let natural = Layout::natural(&rows, time_w.max(4));
+    let lay = match fit_to {
+        Some(w) if rows.iter().any(|r| natural.line_width(r) > w) => natural.narrow(w),
+        _ => natural,
+    };
+    let mut head = " ".repeat(lay.time - 4);
     head.push_str("time  ");
-    pad(&mut head, "client", client_w);
+    pad(&mut head, "client", lay.client);
     head.push_str("  ");
-    pad(&mut head, "wire", wire_w);
+    pad(&mut head, "wire", lay.wire);
     head.push_str("  server");
     pal.paint(out, Palette::BOLD, &head);
     out.push('\n');
-    for (c, tm) in cells.iter().zip(&times) {
-        let mut line = String::new();
-        for _ in width(tm)..time_w {
-            line.push(' ');
-        }
-        pal.paint(&mut line, Palette::DIM, tm);
-        line.push_str("  ");
-        let (text, style) = (&c.2.text, c.2.style);
-        match (c.1, c.3) {
-            (Some(Role::Client), _) => paint(pal, &mut line, style, text),
-            (Some(Role::Server), _) => {
-                indent(&mut line, client_w + 2 + wire_w + 2);
-                paint(pal, &mut line, style, text);
+    for (r, tm) in rows.iter().zip(&times) {
+        let lines = if lay.wrap {
+            wrapped(pal, &lay, r)
+        } else {
+            vec![whole(pal, &lay, r)]
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let mut line = String::new();
+            if i == 0 {
+                line.push_str(&" ".repeat(lay.time - width(tm)));
+                pal.paint(&mut line, Palette::DIM, tm);
+            } else {
+                line.push_str(&" ".repeat(lay.time));
             }
-            (None, Some(dir)) => {
-                indent(&mut line, client_w + 2);
-                let fill = wire_w.saturating_sub(width(text) + 2).max(2);
-                let bar: String = "─".repeat(fill);
-                match dir {
-                    Dir::ToServer => {
-                        paint(pal, &mut line, style, text);
-                        line.push(' ');
-                        pal.paint(&mut line, Palette::DIM, &bar);
-                        line.push('▶');
-                    }
-                    Dir::ToClient => {
-                        line.push('◀');
-                        pal.paint(&mut line, Palette::DIM, &bar);
-                        line.push(' ');
-                        paint(pal, &mut line, style, text);
+            line.push_str("  ");
+            line.push_str(l);
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+}
+
+/// A row as one whole line (after the time column).
+fn whole(pal: Palette, lay: &Layout, r: &Row) -> String {
+    let mut line = String::new();
+    let (text, style) = (&r.text, r.style);
+    match r.lane {
+        Lane::Client => paint(pal, &mut line, style, text),
+        Lane::Server => {
+            indent(&mut line, lay.client + 2 + lay.wire + 2);
+            paint(pal, &mut line, style, text);
+        }
+        Lane::Wire(dir) => {
+            indent(&mut line, lay.client + 2);
+            arrow(pal, &mut line, dir, style, text, lay.wire);
+        }
+        Lane::Rule => {
+            let rule = format!("── {text} ");
+            let tail = "─".repeat(lay.rule.saturating_sub(width(&rule)).max(2));
+            paint(pal, &mut line, style, &rule);
+            pal.paint(&mut line, Palette::DIM, &tail);
+        }
+    }
+    line
+}
+
+/// `text ──▶` or `◀── text`, the bar filling `lane` columns (at least two).
+fn arrow(pal: Palette, line: &mut String, dir: Dir, style: &str, text: &str, lane: usize) {
+    let bar = "─".repeat(lane.saturating_sub(width(text) + 2).max(2));
+    match dir {
+        Dir::ToServer => {
+            paint(pal, line, style, text);
+            line.push(' ');
+            pal.paint(line, Palette::DIM, &bar);
+            line.push('▶');
+        }
+        Dir::ToClient => {
+            line.push('◀');
+            pal.paint(line, Palette::DIM, &bar);
+            line.push(' ');
+            paint(pal, line, style, text);
+        }
+    }
+}
+
+/// A row kept inside its lane: a call wraps with its continuation lines two columns in; a
+/// packet keeps its arrow on the first line (flags, seq, ack) and puts what does not fit on
+/// the next lines; a section title wraps inside its rule.
+fn wrapped(pal: Palette, lay: &Layout, r: &Row) -> Vec<String> {
+    let style = r.style;
+    let mut lines = Vec::new();
+    match r.lane {
+        Lane::Client | Lane::Server => {
+            let (lead, w) = match r.lane {
+                Lane::Client => (0, lay.client),
+                _ => (lay.client + 2 + lay.wire + 2, lay.server),
+            };
+            let parts = fit::wrap_tokens(&r.tokens, w, w.saturating_sub(2));
+            for (i, p) in parts.iter().enumerate() {
+                let mut line = " ".repeat(lead + if i == 0 { 0 } else { 2 });
+                paint(pal, &mut line, style, p);
+                lines.push(line);
+            }
+        }
+        Lane::Wire(dir) => {
+            let w = lay.wire;
+            // Continuation lines start two in (to the server) or after the shortest arrow
+            // (to the client), so a packet's lines form one block.
+            let cont = match dir {
+                Dir::ToServer => 2,
+                Dir::ToClient => 4,
+            };
+            let parts = fit::wrap_tokens(&r.tokens, w - 4, w - cont);
+            for (i, p) in parts.iter().enumerate() {
+                let mut line = " ".repeat(lay.client + 2);
+                if i == 0 {
+                    arrow(pal, &mut line, dir, style, p, w);
+                } else {
+                    indent(&mut line, cont);
+                    paint(pal, &mut line, style, p);
+                }
+                lines.push(line);
+            }
+        }
+        Lane::Rule => {
+            let w = lay.rule.saturating_sub(6).max(8);
+            let parts = fit::wrap_tokens(&r.tokens, w, w);
+            let n = parts.len();
+            for (i, p) in parts.iter().enumerate() {
+                let mut line = String::new();
+                let lead = if i == 0 { "── " } else { "   " };
+                let text = format!("{lead}{p} ");
+                paint(pal, &mut line, style, &text);
+                if i + 1 == n {
+                    let fill = lay.rule.saturating_sub(width(&text));
+                    if fill >= 2 {
+                        pal.paint(&mut line, Palette::DIM, &"─".repeat(fill));
                     }
                 }
-            }
-            (None, None) => {
-                let rule = format!("── {text} ");
-                let total = client_w + 2 + wire_w + 2 + 20;
-                let tail = "─".repeat(total.saturating_sub(width(&rule)).max(2));
-                paint(pal, &mut line, style, &rule);
-                pal.paint(&mut line, Palette::DIM, &tail);
+                lines.push(line);
             }
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
     }
+    lines
 }
 
 /// Paints `text` in `style`; plain when the style is empty or colour is off.
