@@ -357,3 +357,12 @@ fn replay_reads_a_saved_run() {
     assert_eq!(text.lines().count(), 7, "{text}");
     assert!(text.contains("[S.]"), "{text}");
 }
+
+/// Prints a saved run at SOCKSCOPE_SHOW_WIDTH columns (for looking at it; not a check).
+#[test]
+#[ignore = "prints a report to look at"]
+fn show() {
+    let n = std::env::var("SOCKSCOPE_SHOW").unwrap_or_else(|_| "handshake".into());
+    let w = std::env::var("SOCKSCOPE_SHOW_WIDTH").map_or(80, |w| w.parse().expect("a width"));
+    print!("{}", render_at(&n, w, true));
+}

@@ -174,6 +174,22 @@ pub fn table(t: &mut comfy_table::Table, w: Option<usize>) {
     }
 }
 
+/// A hex dump's label row too wide for `w`: its last label moves left to end at `w`, when it
+/// then still clears the label before it; else the row as it was.
+fn pull_label(l: &str, w: usize) -> String {
+    let t = l.trim_end();
+    let Some(gap) = t.rfind("  ").or_else(|| t.rfind(' ')) else {
+        return l.to_owned();
+    };
+    let (head, label) = (t[..gap].trim_end(), t[gap..].trim_start());
+    let start = w.saturating_sub(width(label));
+    let head_w = width(head);
+    if !head.is_empty() && start < head_w + 2 {
+        return l.to_owned();
+    }
+    format!("{head}{}{label}", " ".repeat(start - head_w))
+}
+
 /// Leading spaces.
 fn indent_of(l: &str) -> usize {
     l.len() - l.trim_start_matches(' ').len()
@@ -267,6 +283,11 @@ pub fn fit_block(lines: &[String], w: usize, reflow: bool) -> Vec<String> {
             i += 1;
             continue;
         }
+        if i > 0 && is_caret_line(&lines[i - 1]) && width(l) > w {
+            out.push(pull_label(l, w));
+            i += 1;
+            continue;
+        }
         if has_gap(l) || !reflow {
             out.extend(fit_line(l, w));
             i += 1;
@@ -348,6 +369,18 @@ mod tests {
         let l = fit_line(row, 50);
         assert_eq!(l[0], "  172.16.0.1   B   private 172.16.0.0/12: not a");
         assert_eq!(l[1], "                   class boundary");
+    }
+
+    #[test]
+    fn a_dump_label_past_the_width_moves_left() {
+        let lines = s(&[
+            "  01 02 03 04 05 06",
+            "        ^^      ^^",
+            "        a       the last",
+        ]);
+        let out = fit_block(&lines, 20, false);
+        assert_eq!(out[2], "        a   the last");
+        assert_eq!(&out[..2], &lines[..2]);
     }
 
     #[test]

@@ -315,8 +315,11 @@ struct Layout {
     wrap: bool,
 }
 
-/// Lane widths a narrow layout never goes below (a lane's text wraps within them).
+/// Lane widths (client, wire, server) a narrow layout never goes below (a lane's text wraps
+/// within them).
 const MIN_LANES: [usize; 3] = [20, 24, 20];
+/// Lane widths a narrow layout keeps while it can: most calls and packets fit on a line or two.
+const COMFY_LANES: [usize; 3] = [24, 36, 32];
 
 impl Layout {
     /// Today's whole-line layout: lanes as wide as their usual content.
@@ -354,27 +357,43 @@ impl Layout {
             }
     }
 
-    /// Lanes shrunk to fit `total` columns: each gives up room in proportion to what it has
-    /// above its minimum; the server lane takes what is left.
+    /// Lanes shrunk to fit `total` columns. The server lane gives up room first, then the
+    /// wire lane, then the client lane, each down to a comfortable width ([`COMFY_LANES`]);
+    /// below that all three shrink in proportion down to [`MIN_LANES`]. The server lane takes
+    /// what is left.
     fn narrow(&self, total: usize) -> Layout {
         let avail = total.saturating_sub(self.time + 2 + 4);
-        let nat = [self.client, self.wire, self.server.max(MIN_LANES[2])];
-        let sum_nat: usize = nat.iter().sum();
-        let sum_min: usize = MIN_LANES.iter().sum();
-        let [client, wire, _] = if sum_nat <= avail {
+        let hard = MIN_LANES;
+        let mut comfy = COMFY_LANES;
+        let mut nat = [self.client, self.wire, self.server];
+        for i in 0..3 {
+            comfy[i] = comfy[i].min(nat[i]).max(hard[i]);
+            nat[i] = nat[i].max(comfy[i]);
+        }
+        let sum = |l: [usize; 3]| l.iter().sum::<usize>();
+        let lanes = if sum(nat) <= avail {
             nat
-        } else if avail <= sum_min {
-            MIN_LANES
-        } else {
-            let spare = avail - sum_min;
-            let over = sum_nat - sum_min;
-            let mut l = MIN_LANES;
-            for (i, x) in l.iter_mut().enumerate() {
-                *x += (nat[i] - MIN_LANES[i]) * spare / over;
+        } else if sum(comfy) <= avail {
+            let mut over = sum(nat) - avail;
+            let mut l = nat;
+            for i in [2, 1, 0] {
+                let give = over.min(nat[i] - comfy[i]);
+                l[i] -= give;
+                over -= give;
             }
             l
+        } else if sum(hard) < avail {
+            let (spare, over) = (avail - sum(hard), sum(comfy) - sum(hard));
+            let mut l = hard;
+            for i in 0..3 {
+                l[i] += (comfy[i] - hard[i]) * spare / over;
+            }
+            l
+        } else {
+            hard
         };
-        let server = avail.saturating_sub(client + wire).max(MIN_LANES[2]);
+        let [client, wire, _] = lanes;
+        let server = avail.saturating_sub(client + wire).max(hard[2]);
         Layout {
             time: self.time,
             client,
