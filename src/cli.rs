@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the annotated timeline of a saved pcap or pcapng capture (no root needed).
     Replay(ReplayArgs),
-    /// List the scenarios, one line each, with the lesson each belongs to.
+    /// List the scenarios under their lessons, each with its summary (fitted to the terminal,
+    /// or to 80 columns).
     List,
     /// Run a scenario over loopback, capture it live, and show its calls and packets
     /// (no root needed: without CAP_NET_RAW it runs in a private user and network namespace;

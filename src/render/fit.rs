@@ -109,14 +109,14 @@ pub fn wrap_tokens(tokens: &[Token], first: usize, rest: usize) -> Vec<String> {
     lines
 }
 
-/// Where to cut `s`, wider than `w`: after the last `,` `(` `{` or before the last `\` that
+/// Where to cut `s`, wider than `w`: after the last `,` `(` `{` `|` or before the last `\` that
 /// leaves at least half the line filled, else after the last `.` `:` `/` `=` (so calls,
 /// addresses and `"\x01\x02"` break between their parts), else at `w` columns. Always cuts
 /// at least one char.
 fn cut(s: &str, w: usize) -> usize {
     let mut used = 0;
     let mut hard = 0;
-    // After `,` `(` `{` or before `\`; else after `.` `:` `/` `=`.
+    // After `,` `(` `{` `|` or before `\`; else after `.` `:` `/` `=`.
     let (mut strong, mut weak) = (None, None);
     for (i, ch) in s.char_indices() {
         let cw = ch.width().unwrap_or(0);
@@ -130,7 +130,7 @@ fn cut(s: &str, w: usize) -> usize {
         hard = i + ch.len_utf8();
         if used >= w / 2 {
             match ch {
-                ',' | '(' | '{' => strong = Some(hard),
+                ',' | '(' | '{' | '|' => strong = Some(hard),
                 '.' | ':' | '/' | '=' => weak = Some(hard),
                 _ => {}
             }

@@ -444,6 +444,31 @@ fn rows(v: &View) -> Vec<Row> {
     rows
 }
 
+/// Narrow lanes name a call's process (`[python3 4711]`, `[child]`) only when it differs from
+/// the one of the lane's previous call.
+fn drop_repeated_tags(rows: &mut [Row]) {
+    let mut last: [Option<String>; 2] = [None, None];
+    for r in rows.iter_mut() {
+        let lane = match r.lane {
+            Lane::Client => 0,
+            Lane::Server => 1,
+            _ => continue,
+        };
+        let tag = r
+            .tokens
+            .first()
+            .filter(|t| t.text.starts_with('[') && t.text.ends_with(']') && r.tokens.len() > 1)
+            .map(|t| t.text.clone());
+        if tag.is_some() && tag == last[lane] {
+            r.tokens.remove(0);
+            if let Some(first) = r.tokens.first_mut() {
+                first.sep.clear();
+            }
+        }
+        last[lane] = tag;
+    }
+}
+
 /// Renders the timeline (header line included), fitted into `fit_to` columns when given.
 pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usize>) {
     let pal = Palette { on: opts.color };
@@ -464,6 +489,10 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usi
         Some(w) if rows.iter().any(|r| natural.line_width(r) > w) => natural.narrow(w),
         _ => natural,
     };
+    let mut rows = rows;
+    if lay.wrap {
+        drop_repeated_tags(&mut rows);
+    }
     let mut head = " ".repeat(lay.time - 4);
     head.push_str("time  ");
     pad(&mut head, "client", lay.client);
