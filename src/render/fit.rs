@@ -32,11 +32,26 @@ impl Token {
 
 /// `text` split at spaces; a run of spaces is one separator (kept when no break falls there).
 pub fn words(text: &str) -> Vec<Token> {
+    split(text, false)
+}
+
+/// `text` split at spaces outside double quotes (`\"` inside them does not end them), so that
+/// a quoted string such as `"ping 1"` stays whole when it fits a line.
+pub fn words_quoted(text: &str) -> Vec<Token> {
+    split(text, true)
+}
+
+fn split(text: &str, quotes: bool) -> Vec<Token> {
     let mut out = Vec::new();
     let mut sep = String::new();
     let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
     for ch in text.chars() {
-        if ch == ' ' {
+        if quotes && !escaped && ch == '"' {
+            quoted = !quoted;
+        }
+        escaped = quoted && !escaped && ch == '\\';
+        if ch == ' ' && !quoted {
             if !word.is_empty() {
                 out.push(Token {
                     sep: std::mem::take(&mut sep),
@@ -354,6 +369,14 @@ mod tests {
         ];
         assert_eq!(join(&t), "<mss 65495,sackOK> x");
         assert_eq!(wrap_tokens(&t, 12, 12), s(&["<mss 65495,", "sackOK> x"]));
+    }
+
+    #[test]
+    fn quoted_strings_stay_whole() {
+        let t = words_quoted(r#"write(3, "a \" b", 4) = 4"#);
+        let texts: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, [r#"write(3,"#, r#""a \" b","#, "4)", "=", "4"]);
+        assert_eq!(join(&t), r#"write(3, "a \" b", 4) = 4"#);
     }
 
     #[test]

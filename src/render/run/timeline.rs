@@ -56,7 +56,7 @@ pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
 }
 
 /// The packet text as pieces that a narrow wire lane may put on separate lines: the flags,
-/// `seq 1:13`, `ack 1`, `win 65536`, `len 12`, the payload's words, each SYN option, the
+/// `seq 1:13`, `ack 1`, `win 65536`, `len 12`, the payload, each SYN option, the
 /// findings' words.
 fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
     let mut out = Vec::new();
@@ -124,25 +124,20 @@ fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
     (out, style)
 }
 
-/// The payload preview's words, after a space.
+/// The payload preview, one piece after a space.
 fn payload_tokens(out: &mut Vec<Token>, payload: &[u8]) {
     let mut shown = String::new();
     show_bytes(&mut shown, payload, PAYLOAD_PREVIEW);
-    let mut w = fit::words(&shown);
-    match w.first_mut() {
-        Some(first) => first.sep = " ".into(),
-        // All spaces: kept as one piece.
-        None => w.push(Token::new(" ", shown)),
-    }
-    out.extend(w);
+    out.push(Token::new(" ", shown));
 }
 
-/// A call's text in pieces: a leading `[comm pid]` tag stays whole, the rest breaks at spaces.
+/// A call's text in pieces: a leading `[comm pid]` tag stays whole, the rest breaks at spaces
+/// outside quoted strings.
 fn call_tokens(text: &str) -> Vec<Token> {
     if text.starts_with('[') {
         if let Some(end) = text.find("] ") {
             let mut out = vec![Token::new("", &text[..=end])];
-            let mut rest = fit::words(&text[end + 2..]);
+            let mut rest = fit::words_quoted(&text[end + 2..]);
             if let Some(first) = rest.first_mut() {
                 first.sep = " ".into();
             }
@@ -150,7 +145,7 @@ fn call_tokens(text: &str) -> Vec<Token> {
             return out;
         }
     }
-    fit::words(text)
+    fit::words_quoted(text)
 }
 
 /// SYN options, short: `mss 65495,sackOK,TS,wscale 7`.
