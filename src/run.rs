@@ -232,7 +232,15 @@ fn run_all(
                     );
                 }
                 for c in bad {
-                    line.push_str(&format!("\n    ✗ {} ({})", c.what, c.detail));
+                    let text = format!("{} ({})", c.what, c.detail);
+                    let lines = match args.width() {
+                        Some(w) => crate::render::fit::hanging("    ✗ ", &text, 6, w),
+                        None => vec![format!("    ✗ {text}")],
+                    };
+                    for l in lines {
+                        line.push('\n');
+                        line.push_str(&l);
+                    }
                 }
             }
             Err(e) => {
