@@ -163,12 +163,16 @@ fn dns() {
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).
 fn render_at(name: &str, width: usize, explain: bool) -> String {
+    render_with(name, width, TimeMode::Rel, explain)
+}
+
+fn render_with(name: &str, width: usize, time: TimeMode, explain: bool) -> String {
     let run = load(name);
     let sc = scenario::find(name).expect("a scenario of that name");
     let checks = report::checks(&run, Some(sc));
     let opts = ReportOptions {
         width: Some(width),
-        ..options(TimeMode::Rel, false, explain)
+        ..options(time, false, explain)
     };
     report::text(&run, Some(sc), &checks, &opts)
 }
@@ -198,15 +202,19 @@ fn dns_at_80_and_100_columns() {
 }
 
 /// Every line of every saved run's report, explanation included, fits the width asked for
-/// (counted in display columns), at 80 and 100 columns and in the time modes with the
-/// widest time column.
+/// (counted in display columns), at 80 and 100 columns, and at 80 with the widest time
+/// column (absolute times).
 #[test]
 fn every_line_fits_the_width() {
     use unicode_width::UnicodeWidthStr;
     let mut wide = Vec::new();
     for n in SCENARIOS {
-        for w in [80, 100] {
-            let text = render_at(n, w, true);
+        for (w, time) in [
+            (80, TimeMode::Rel),
+            (100, TimeMode::Rel),
+            (80, TimeMode::Abs),
+        ] {
+            let text = render_with(n, w, time, true);
             for (i, l) in text.lines().enumerate() {
                 if l.width() > w {
                     wide.push(format!(
@@ -359,6 +367,17 @@ fn replay_reads_a_saved_run() {
 }
 
 /// Prints a saved run at SOCKSCOPE_SHOW_WIDTH columns (for looking at it; not a check).
+/// Narrower widths down to the smallest `--width` takes render without trouble.
+#[test]
+fn narrow_widths_render() {
+    for n in SCENARIOS {
+        for w in [40, 50, 60] {
+            let text = render_at(n, w, true);
+            assert!(text.contains("checks"), "{n} at {w}");
+        }
+    }
+}
+
 #[test]
 #[ignore = "prints a report to look at"]
 fn show() {

@@ -313,6 +313,8 @@ struct Layout {
 /// Lane widths (client, wire, server) a narrow layout never goes below (a lane's text wraps
 /// within them).
 const MIN_LANES: [usize; 3] = [20, 24, 20];
+/// Lane widths below which nothing is readable (a line may then pass the width).
+const FLOOR_LANES: [usize; 3] = [8, 10, 8];
 /// Lane widths a narrow layout keeps while it can: most calls and packets fit on a line or two.
 const COMFY_LANES: [usize; 3] = [24, 36, 32];
 
@@ -385,10 +387,15 @@ impl Layout {
             }
             l
         } else {
-            hard
+            // Narrower still (a wide time column, a small --width): the minimums in proportion.
+            let mut l = hard;
+            for (i, x) in l.iter_mut().enumerate() {
+                *x = (hard[i] * avail / sum(hard)).max(FLOOR_LANES[i]);
+            }
+            l
         };
         let [client, wire, _] = lanes;
-        let server = avail.saturating_sub(client + wire).max(hard[2]);
+        let server = avail.saturating_sub(client + wire).max(FLOOR_LANES[2]);
         Layout {
             time: self.time,
             client,
@@ -588,7 +595,7 @@ fn wrapped(pal: Palette, lay: &Layout, r: &Row) -> Vec<String> {
                 Dir::ToServer => 2,
                 Dir::ToClient => 4,
             };
-            let parts = fit::wrap_tokens(&r.tokens, w - 4, w - cont);
+            let parts = fit::wrap_tokens(&r.tokens, w.saturating_sub(4), w.saturating_sub(cont));
             for (i, p) in parts.iter().enumerate() {
                 let mut line = " ".repeat(lay.client + 2);
                 if i == 0 {
