@@ -132,20 +132,38 @@ fn payload_tokens(out: &mut Vec<Token>, payload: &[u8]) {
 }
 
 /// A call's text in pieces: a leading `[comm pid]` tag stays whole, the rest breaks at spaces
-/// outside quoted strings.
+/// outside quoted strings, and `=` stays with the result after it (a short one with the word
+/// before it too).
 fn call_tokens(text: &str) -> Vec<Token> {
-    if text.starts_with('[') {
-        if let Some(end) = text.find("] ") {
-            let mut out = vec![Token::new("", &text[..=end])];
-            let mut rest = fit::words_quoted(&text[end + 2..]);
-            if let Some(first) = rest.first_mut() {
-                first.sep = " ".into();
+    let (mut out, rest) = match text.find("] ") {
+        Some(end) if text.starts_with('[') => {
+            (vec![Token::new("", &text[..=end])], &text[end + 2..])
+        }
+        _ => (Vec::new(), text),
+    };
+    let mut words = fit::words_quoted(rest);
+    if let (Some(first), false) = (words.first_mut(), out.is_empty()) {
+        first.sep = " ".into();
+    }
+    // `= 6` stays together, and a short one with the word before it: a result is not left
+    // alone at the start of a line.
+    let tag = out.len();
+    for w in words {
+        match out.last_mut() {
+            Some(prev) if prev.text == "=" => {
+                prev.text.push_str(&w.sep);
+                prev.text.push_str(&w.text);
+                if width(&prev.text) <= 6 && out.len() > tag + 1 {
+                    let res = out.pop().expect("the result");
+                    let before = out.last_mut().expect("a word before it");
+                    before.text.push_str(&res.sep);
+                    before.text.push_str(&res.text);
+                }
             }
-            out.extend(rest);
-            return out;
+            _ => out.push(w),
         }
     }
-    fit::words_quoted(text)
+    out
 }
 
 /// SYN options, short: `mss 65495,sackOK,TS,wscale 7`.
