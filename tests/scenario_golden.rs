@@ -367,6 +367,43 @@ fn replay_reads_a_saved_run() {
 }
 
 /// Prints a saved run at SOCKSCOPE_SHOW_WIDTH columns (for looking at it; not a check).
+/// In colour, the same text fits: the escapes are added around the fitted pieces.
+#[test]
+fn colour_at_80_columns_fits_and_reads_the_same() {
+    use unicode_width::UnicodeWidthStr;
+    fn strip(s: &str) -> String {
+        let mut out = String::new();
+        let mut esc = false;
+        for ch in s.chars() {
+            match (esc, ch) {
+                (false, '\u{1b}') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => out.push(c),
+            }
+        }
+        out
+    }
+    for n in ["handshake", "fork", "buffers"] {
+        let run = load(n);
+        let sc = scenario::find(n);
+        let checks = report::checks(&run, sc);
+        let opts = ReportOptions {
+            width: Some(80),
+            ..options(TimeMode::Rel, true, true)
+        };
+        let colour = report::text(&run, sc, &checks, &opts);
+        assert!(colour.contains('\u{1b}'));
+        let plain = strip(&colour);
+        let want = render_at(n, 80, true);
+        for (a, b) in plain.lines().zip(want.lines()) {
+            assert_eq!(a, b, "{n}");
+        }
+        assert_eq!(plain, want, "{n}");
+        assert!(plain.lines().all(|l| l.width() <= 80), "{n}");
+    }
+}
+
 /// Narrower widths down to the smallest `--width` takes render without trouble.
 #[test]
 fn narrow_widths_render() {

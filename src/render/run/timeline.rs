@@ -464,22 +464,37 @@ fn rows(v: &View) -> Vec<Row> {
     rows
 }
 
-/// Narrow lanes name a call's process (`[python3 4711]`, `[child]`) only when it differs from
-/// the one of the lane's previous call.
+/// The `[comm pid]` or `[child 1]` tag a call row starts with.
+fn tag(r: &Row) -> Option<String> {
+    r.tokens
+        .first()
+        .filter(|t| t.text.starts_with('[') && t.text.ends_with(']') && r.tokens.len() > 1)
+        .map(|t| t.text.clone())
+}
+
+/// Narrow lanes name a call's process (`[python3 4711]`) only when it differs from the one of
+/// the lane's previous call, in a lane where every call is tagged (a trace; the program's
+/// output lines aside). Where untagged calls are the scenario's own process (`fork`'s runner
+/// beside `[parent]`), every tag stays.
 fn drop_repeated_tags(rows: &mut [Row]) {
+    let lane_of = |r: &Row| match r.lane {
+        Lane::Client => Some(0),
+        Lane::Server => Some(1),
+        _ => None,
+    };
+    // The program's output lines (`» …`) are not calls: they neither count nor interrupt.
+    let output = |r: &Row| r.text.starts_with("» ");
+    let mut all_tagged = [true, true];
+    for r in rows.iter().filter(|r| !output(r)) {
+        if let Some(l) = lane_of(r) {
+            all_tagged[l] &= tag(r).is_some();
+        }
+    }
     let mut last: [Option<String>; 2] = [None, None];
-    for r in rows.iter_mut() {
-        let lane = match r.lane {
-            Lane::Client => 0,
-            Lane::Server => 1,
-            _ => continue,
-        };
-        let tag = r
-            .tokens
-            .first()
-            .filter(|t| t.text.starts_with('[') && t.text.ends_with(']') && r.tokens.len() > 1)
-            .map(|t| t.text.clone());
-        if tag.is_some() && tag == last[lane] {
+    for r in rows.iter_mut().filter(|r| !output(r)) {
+        let Some(lane) = lane_of(r) else { continue };
+        let tag = tag(r);
+        if all_tagged[lane] && tag.is_some() && tag == last[lane] {
             r.tokens.remove(0);
             if let Some(first) = r.tokens.first_mut() {
                 first.sep.clear();
@@ -632,13 +647,13 @@ fn wrapped(pal: Palette, lay: &Layout, r: &Row) -> Vec<String> {
             for (i, p) in parts.iter().enumerate() {
                 let mut line = String::new();
                 let lead = if i == 0 { "── " } else { "   " };
-                let text = format!("{lead}{p} ");
-                paint(pal, &mut line, style, &text);
-                if i + 1 == n {
-                    let fill = lay.rule.saturating_sub(width(&text));
-                    if fill >= 2 {
-                        pal.paint(&mut line, Palette::DIM, &"─".repeat(fill));
-                    }
+                let text = format!("{lead}{p}");
+                let fill = lay.rule.saturating_sub(width(&text) + 1);
+                if i + 1 == n && fill >= 2 {
+                    paint(pal, &mut line, style, &format!("{text} "));
+                    pal.paint(&mut line, Palette::DIM, &"─".repeat(fill));
+                } else {
+                    paint(pal, &mut line, style, &text);
                 }
                 lines.push(line);
             }
