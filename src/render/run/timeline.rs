@@ -323,6 +323,8 @@ struct Layout {
     time: usize,
     client: usize,
     wire: usize,
+    /// What the longest packet line needs (its arrow included), up to [`WIRE_MAX`].
+    wire_need: usize,
     server: usize,
     rule: usize,
     wrap: bool,
@@ -331,6 +333,8 @@ struct Layout {
 /// Lane widths (client, wire, server) a narrow layout never goes below (a lane's text wraps
 /// within them).
 const MIN_LANES: [usize; 3] = [20, 24, 20];
+/// The widest wire lane a narrow layout gives a packet line that wants it.
+const WIRE_MAX: usize = 64;
 /// Lane widths below which nothing is readable (a line may then pass the width).
 const FLOOR_LANES: [usize; 3] = [8, 10, 8];
 /// Lane widths a narrow layout keeps while it can: most calls and packets fit on a line or two.
@@ -347,12 +351,14 @@ impl Layout {
                 .unwrap_or(0)
         };
         let client = max(|l| l == Lane::Client, 0).clamp(20, 34);
-        let wire = max(|l| matches!(l, Lane::Wire(_)), 4).clamp(30, 60);
+        let wire_need = max(|l| matches!(l, Lane::Wire(_)), 4).min(WIRE_MAX);
+        let wire = wire_need.clamp(30, 60);
         let server = max(|l| l == Lane::Server, 0);
         Layout {
             time,
             client,
             wire,
+            wire_need,
             server,
             rule: client + 2 + wire + 2 + 20,
             wrap: false,
@@ -380,7 +386,7 @@ impl Layout {
         let avail = total.saturating_sub(self.time + 2 + 4);
         let hard = MIN_LANES;
         let mut comfy = COMFY_LANES;
-        let mut nat = [self.client, self.wire, self.server];
+        let mut nat = [self.client, self.wire.max(self.wire_need), self.server];
         for i in 0..3 {
             comfy[i] = comfy[i].min(nat[i]).max(hard[i]);
             nat[i] = nat[i].max(comfy[i]);
@@ -418,6 +424,7 @@ impl Layout {
             time: self.time,
             client,
             wire,
+            wire_need: self.wire_need,
             server,
             rule: (client + 2 + wire + 2 + server).min(self.rule),
             wrap: true,
