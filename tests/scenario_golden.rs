@@ -366,7 +366,6 @@ fn replay_reads_a_saved_run() {
     assert!(text.contains("[S.]"), "{text}");
 }
 
-/// Prints a saved run at SOCKSCOPE_SHOW_WIDTH columns (for looking at it; not a check).
 /// In colour, the same text fits: the escapes are added around the fitted pieces.
 #[test]
 fn colour_at_80_columns_fits_and_reads_the_same() {
@@ -413,12 +412,4 @@ fn narrow_widths_render() {
             assert!(text.contains("checks"), "{n} at {w}");
         }
     }
-}
-
-#[test]
-#[ignore = "prints a report to look at"]
-fn show() {
-    let n = std::env::var("SOCKSCOPE_SHOW").unwrap_or_else(|_| "handshake".into());
-    let w = std::env::var("SOCKSCOPE_SHOW_WIDTH").map_or(80, |w| w.parse().expect("a width"));
-    print!("{}", render_at(&n, w, true));
 }
