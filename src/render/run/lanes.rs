@@ -287,3 +287,48 @@ pub(super) fn wrapped(pal: Palette, lay: &Layout, r: &Row) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn natural(client: usize, wire: usize, server: usize) -> Layout {
+        Layout {
+            time: 8,
+            client,
+            wire,
+            wire_need: wire,
+            server,
+            rule: client + 2 + wire + 2 + 20,
+            wrap: false,
+        }
+    }
+
+    fn total(l: &Layout) -> usize {
+        l.time + 2 + l.client + 2 + l.wire + 2 + l.server
+    }
+
+    #[test]
+    fn narrow_lanes_fill_the_width_and_give_up_room_server_first() {
+        let nat = natural(33, 59, 47);
+        // 150 columns: only the server lane is shorter than it would like.
+        let l = nat.narrow(150);
+        assert_eq!((l.client, l.wire, total(&l)), (33, 59, 150));
+        assert!(l.wrap && l.server < 47);
+        // 100: each lane between its minimum and its comfortable width.
+        let l = nat.narrow(100);
+        assert_eq!(total(&l), 100);
+        assert!(l.client >= 20 && l.wire >= 24 && l.server >= 20, "{l:?}");
+        // 80: the minimums (with what is left), still inside the width.
+        let l = nat.narrow(80);
+        assert_eq!(total(&l), 80);
+        assert!(l.client >= MIN_LANES[0] && l.wire >= MIN_LANES[1], "{l:?}");
+        // 40: scaled below the minimums, never below the floors.
+        let l = nat.narrow(40);
+        assert!(
+            l.client >= FLOOR_LANES[0] && l.wire >= FLOOR_LANES[1],
+            "{l:?}"
+        );
+        assert!(total(&l) <= 40 + FLOOR_LANES.iter().sum::<usize>(), "{l:?}");
+    }
+}
