@@ -26,7 +26,8 @@ pub enum Command {
     /// Print the annotated timeline of a saved pcap or pcapng capture (no root needed).
     #[command(after_help = REPLAY_EXAMPLES)]
     Replay(ReplayArgs),
-    /// List the scenarios, one line each, with the lesson each belongs to.
+    /// List the scenarios under their lessons, each with its summary (fitted to the terminal,
+    /// or to 80 columns).
     #[command(after_help = LIST_EXAMPLES)]
     List,
     /// Run a scenario over loopback, capture it live, and show its calls and packets
@@ -133,6 +134,11 @@ pub struct TraceArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Fit the text to N columns, wrapping within each lane (0: no limit, whole lines).
+    /// Default: COLUMNS when set, else the terminal's width; whole lines when stdout is not a
+    /// terminal (a pipe or file stays grep-friendly, as tcpdump's).
+    #[arg(long, value_name = "N", value_parser = parse_width)]
+    pub width: Option<usize>,
     /// The program and its arguments (after `--`).
     #[arg(
         value_name = "CMD",
@@ -149,6 +155,11 @@ impl TraceArgs {
             time: time_mode(self.time),
             color: use_color(self.color),
         }
+    }
+
+    /// Columns to fit the report into (None: whole lines).
+    pub fn width(&self) -> Option<usize> {
+        out_width(self.width)
     }
 }
 
@@ -184,6 +195,11 @@ pub struct RunArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Fit the text to N columns, wrapping within each lane (0: no limit, whole lines).
+    /// Default: COLUMNS when set, else the terminal's width; whole lines when stdout is not a
+    /// terminal (a pipe or file stays grep-friendly, as tcpdump's).
+    #[arg(long, value_name = "N", value_parser = parse_width)]
+    pub width: Option<usize>,
 }
 
 impl RunArgs {
@@ -193,6 +209,52 @@ impl RunArgs {
             color: use_color(self.color),
         }
     }
+
+    /// Columns to fit the report into (None: whole lines).
+    pub fn width(&self) -> Option<usize> {
+        out_width(self.width)
+    }
+}
+
+/// The narrowest width the three lanes are laid out for.
+pub const MIN_WIDTH: usize = 40;
+
+fn parse_width(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| {
+        format!("'{s}' is not a number of columns (give N ≥ {MIN_WIDTH}, or 0 for no limit)")
+    })?;
+    if n != 0 && n < MIN_WIDTH {
+        return Err(format!(
+            "{n} columns is too narrow for three lanes: give {MIN_WIDTH} or more (0 for no limit)"
+        ));
+    }
+    Ok(n)
+}
+
+/// Columns for text on stdout: `--width` (0: no limit), else COLUMNS, else the terminal's
+/// width; no limit when stdout is not a terminal. See [`resolve_width`].
+pub fn out_width(arg: Option<usize>) -> Option<usize> {
+    let term = || terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0));
+    resolve_width(arg, std::env::var_os("COLUMNS").as_deref(), term)
+}
+
+/// `--width` wins, then COLUMNS (a number > 0; anything else is ignored), then the terminal
+/// (asked only when needed). Widths below [`MIN_WIDTH`] count as that.
+pub fn resolve_width(
+    arg: Option<usize>,
+    columns: Option<&std::ffi::OsStr>,
+    term: impl FnOnce() -> Option<usize>,
+) -> Option<usize> {
+    let w = match arg {
+        Some(0) => return None,
+        Some(n) => Some(n),
+        None => columns
+            .and_then(|c| c.to_str())
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|&c| c > 0)
+            .or_else(term),
+    };
+    w.map(|w| w.max(MIN_WIDTH))
 }
 
 fn time_mode(t: TimeArg) -> TimeMode {
@@ -389,6 +451,40 @@ mod tests {
         assert!(
             err.starts_with("no subcommand 'nope': man takes one of replay, list, run"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn width_from_the_flag_then_columns_then_the_terminal() {
+        use std::ffi::OsStr;
+        let term = || Some(120);
+        let none = || None;
+        assert_eq!(
+            resolve_width(Some(90), Some(OsStr::new("60")), term),
+            Some(90)
+        );
+        assert_eq!(resolve_width(Some(0), Some(OsStr::new("60")), term), None);
+        assert_eq!(resolve_width(None, Some(OsStr::new("60")), term), Some(60));
+        assert_eq!(
+            resolve_width(None, Some(OsStr::new("wide")), term),
+            Some(120)
+        );
+        assert_eq!(resolve_width(None, Some(OsStr::new("0")), none), None);
+        assert_eq!(resolve_width(None, None, none), None);
+        assert_eq!(
+            resolve_width(None, Some(OsStr::new("20")), none),
+            Some(MIN_WIDTH)
+        );
+        assert_eq!(parse_width("80"), Ok(80));
+        assert_eq!(parse_width("0"), Ok(0));
+        assert!(parse_width("39").is_err() && parse_width("x").is_err());
+        let cli = Cli::try_parse_from(["sockscope", "run", "fork", "--width", "80"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.width(), Some(80));
+        assert!(
+            Cli::try_parse_from(["sockscope", "trace", "--width", "20", "--", "true"]).is_err()
         );
     }
 

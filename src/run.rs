@@ -18,14 +18,38 @@ use crate::scenario;
 /// Set once Ctrl-C (or SIGTERM) arrived.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// `sockscope list`: one line per scenario.
+/// `sockscope list`: the scenarios under their lessons, each with its summary, fitted to
+/// COLUMNS or the terminal, else to 80 columns.
 pub fn list(out: &mut dyn Write) -> Result<Status, LiveError> {
-    let mut text = String::new();
-    for s in scenario::all() {
-        text.push_str(&format!("{:<10} {:<24} {}\n", s.name, s.lesson, s.summary));
-    }
-    write_out(out, &text)?;
+    let width = crate::cli::out_width(None).unwrap_or(80);
+    write_out(out, &list_text(width))?;
     Ok(Status::Success)
+}
+
+/// The list at `width` columns: a lesson's title, then `  name  summary` lines, the summary
+/// wrapped under itself.
+pub fn list_text(width: usize) -> String {
+    let name_w = scenario::all()
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    let mut lesson = "";
+    for s in scenario::all() {
+        if s.lesson != lesson {
+            lesson = s.lesson;
+            text.push_str(lesson);
+            text.push('\n');
+        }
+        let lead = format!("  {:<name_w$}  ", s.name);
+        let hang = name_w + 4;
+        for l in crate::render::fit::hanging(&lead, s.summary, hang, width) {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// `sockscope run SCENARIO|all`: the report goes to `out`, notes to stderr.
@@ -148,6 +172,7 @@ fn report_options(args: &RunArgs) -> ReportOptions {
     ReportOptions {
         text: args.text_options(),
         explain: args.explain,
+        width: args.width(),
     }
 }
 
@@ -258,7 +283,15 @@ fn run_all(
                     );
                 }
                 for c in bad {
-                    line.push_str(&format!("\n    ✗ {} ({})", c.what, c.detail));
+                    let text = format!("{} ({})", c.what, c.detail);
+                    let lines = match args.width() {
+                        Some(w) => crate::render::fit::hanging("    ✗ ", &text, 6, w),
+                        None => vec![format!("    ✗ {text}")],
+                    };
+                    for l in lines {
+                        line.push('\n');
+                        line.push_str(&l);
+                    }
                 }
             }
             Err(e) => {
@@ -321,3 +354,30 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<(), LiveError
 
 /// Set once stdout's reader has gone.
 static PIPE_CLOSED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_fits_80_columns_and_names_every_scenario() {
+        let text = list_text(80);
+        for l in text.lines() {
+            assert!(crate::render::width(l) <= 80, "{l}");
+        }
+        for s in scenario::all() {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("  {} ", s.name))),
+                "{}",
+                s.name
+            );
+            assert!(text.lines().any(|l| l == s.lesson), "{}", s.lesson);
+        }
+        // Wider, each scenario is one line.
+        let wide = list_text(200);
+        let lessons: std::collections::BTreeSet<&str> =
+            scenario::all().iter().map(|s| s.lesson).collect();
+        assert_eq!(wide.lines().count(), scenario::all().len() + lessons.len());
+    }
+}

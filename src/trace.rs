@@ -402,6 +402,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     let opts = ReportOptions {
         text: args.text_options(),
         explain: false,
+        width: args.width(),
     };
     let text = match args.format {
         FormatArg::Text => report::text(&run, None, &[], &opts),

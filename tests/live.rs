@@ -908,10 +908,59 @@ fn cli_run_all_and_list() {
         .arg("list")
         .output()
         .expect("run sockscope list");
-    assert_eq!(
-        String::from_utf8_lossy(&list.stdout).lines().count(),
-        scenario::all().len()
-    );
+    let list = String::from_utf8_lossy(&list.stdout);
+    for s in scenario::all() {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(&format!("  {} ", s.name))),
+            "{list}"
+        );
+    }
+}
+
+/// `run --width 80` fits a live run into 80 columns, in a pipe too; COLUMNS counts when there
+/// is no `--width`; without either, a pipe gets whole lines (the server lane past column 100).
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn cli_run_fits_the_width() {
+    use unicode_width::UnicodeWidthStr;
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("sockscope run --width") {
+        return;
+    }
+    for (flag, columns, limit) in [
+        (Some("80"), Some("200"), Some(80)),
+        (None, Some("100"), Some(100)),
+        (Some("0"), Some("100"), None),
+        (None, None, None),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+        cmd.args(["run", "handshake", "--color", "never"]);
+        if let Some(w) = flag {
+            cmd.args(["--width", w]);
+        }
+        cmd.env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        let out = cmd.output().expect("run sockscope");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let widest = text.lines().map(UnicodeWidthStr::width).max().unwrap_or(0);
+        match limit {
+            Some(w) => assert!(
+                widest <= w,
+                "{flag:?} {columns:?}: {widest} columns\n{text}"
+            ),
+            None => assert!(
+                widest > 100,
+                "{flag:?} {columns:?}: whole lines expected\n{text}"
+            ),
+        }
+    }
 }
 
 /// Under sudo (SUDO_UID/SUDO_GID set) the run drops to that user: the saved files are theirs.

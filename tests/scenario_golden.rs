@@ -51,6 +51,7 @@ fn options(time: TimeMode, color: bool, explain: bool) -> ReportOptions {
     ReportOptions {
         text: TextOptions { time, color },
         explain,
+        width: None,
     }
 }
 
@@ -160,6 +161,78 @@ fn sockopt() {
 #[test]
 fn dns() {
     insta::assert_snapshot!(render("dns"));
+}
+
+/// The report as `sockscope run NAME --width W` prints it (no explanation).
+fn render_at(name: &str, width: usize, explain: bool) -> String {
+    render_with(name, width, TimeMode::Rel, explain)
+}
+
+fn render_with(name: &str, width: usize, time: TimeMode, explain: bool) -> String {
+    let run = load(name);
+    let sc = scenario::find(name).expect("a scenario of that name");
+    let checks = report::checks(&run, Some(sc));
+    let opts = ReportOptions {
+        width: Some(width),
+        ..options(time, false, explain)
+    };
+    report::text(&run, Some(sc), &checks, &opts)
+}
+
+#[test]
+fn handshake_at_80_and_100_columns() {
+    insta::assert_snapshot!("handshake_w80", render_at("handshake", 80, false));
+    insta::assert_snapshot!("handshake_w100", render_at("handshake", 100, false));
+}
+
+#[test]
+fn nagle_at_80_and_100_columns() {
+    insta::assert_snapshot!("nagle_w80", render_at("nagle", 80, false));
+    insta::assert_snapshot!("nagle_w100", render_at("nagle", 100, false));
+}
+
+#[test]
+fn fork_at_80_and_100_columns() {
+    insta::assert_snapshot!("fork_w80", render_at("fork", 80, false));
+    insta::assert_snapshot!("fork_w100", render_at("fork", 100, false));
+}
+
+#[test]
+fn dns_at_80_and_100_columns() {
+    insta::assert_snapshot!("dns_w80", render_at("dns", 80, false));
+    insta::assert_snapshot!("dns_w100", render_at("dns", 100, false));
+}
+
+/// Every line of every saved run's report, explanation included, fits the width asked for
+/// (counted in display columns), at 80 and 100 columns, and at 80 with the widest time
+/// column (absolute times).
+#[test]
+fn every_line_fits_the_width() {
+    use unicode_width::UnicodeWidthStr;
+    let mut wide = Vec::new();
+    for n in SCENARIOS {
+        for (w, time) in [
+            (80, TimeMode::Rel),
+            (100, TimeMode::Rel),
+            (80, TimeMode::Abs),
+        ] {
+            let text = render_with(n, w, time, true);
+            for (i, l) in text.lines().enumerate() {
+                if l.width() > w {
+                    wide.push(format!(
+                        "{n} at {w}, line {}, {} columns: {l}",
+                        i + 1,
+                        l.width()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "lines wider than asked:\n{}",
+        wide.join("\n")
+    );
 }
 
 #[test]
@@ -513,4 +586,52 @@ fn a_saved_run_from_a_pipe_shows_its_packets() {
     );
     assert!(text.contains("[S.]"), "{text}");
     assert!(text.contains("pcapng Custom Block (no packet)"), "{text}");
+}
+
+/// In colour, the same text fits: the escapes are added around the fitted pieces.
+#[test]
+fn colour_at_80_columns_fits_and_reads_the_same() {
+    use unicode_width::UnicodeWidthStr;
+    fn strip(s: &str) -> String {
+        let mut out = String::new();
+        let mut esc = false;
+        for ch in s.chars() {
+            match (esc, ch) {
+                (false, '\u{1b}') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => out.push(c),
+            }
+        }
+        out
+    }
+    for n in ["handshake", "fork", "buffers"] {
+        let run = load(n);
+        let sc = scenario::find(n);
+        let checks = report::checks(&run, sc);
+        let opts = ReportOptions {
+            width: Some(80),
+            ..options(TimeMode::Rel, true, true)
+        };
+        let colour = report::text(&run, sc, &checks, &opts);
+        assert!(colour.contains('\u{1b}'));
+        let plain = strip(&colour);
+        let want = render_at(n, 80, true);
+        for (a, b) in plain.lines().zip(want.lines()) {
+            assert_eq!(a, b, "{n}");
+        }
+        assert_eq!(plain, want, "{n}");
+        assert!(plain.lines().all(|l| l.width() <= 80), "{n}");
+    }
+}
+
+/// Narrower widths down to the smallest `--width` takes render without trouble.
+#[test]
+fn narrow_widths_render() {
+    for n in SCENARIOS {
+        for w in [40, 50, 60] {
+            let text = render_at(n, w, true);
+            assert!(text.contains("checks"), "{n} at {w}");
+        }
+    }
 }

@@ -34,14 +34,16 @@ fn user() -> u32 {
     }
 }
 
-/// The command `sockscope trace --color never ARGS…` as an ordinary user.
+/// The command `sockscope trace --color never ARGS…` as an ordinary user (whole lines unless
+/// ARGS give `--width`: no COLUMNS from the environment).
 fn trace_command<S: AsRef<std::ffi::OsStr>>(p: &Place, args: &[S]) -> Command {
     let mut cmd = Command::new(&p.exe);
     cmd.args(["trace", "--color", "never"])
         .args(args)
         .current_dir(p.dir.path())
         .env_remove("SUDO_UID")
-        .env_remove("SUDO_GID");
+        .env_remove("SUDO_GID")
+        .env_remove("COLUMNS");
     if nix::unistd::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
     }
@@ -186,6 +188,35 @@ fn a_python_client_and_server_are_captured_beside_their_output() {
         .count();
     assert_eq!(tcp, back.packets.len(), "only the program's TCP is there");
     assert!(tcp >= 8, "handshake, data, teardown: {tcp} packets");
+}
+
+/// `--width 80`: every line fits, the `[python3 pid]` tags included, and the calls still
+/// show in their lanes; without it a pipe gets whole lines.
+#[test]
+fn the_timeline_fits_the_width_asked_for() {
+    use unicode_width::UnicodeWidthStr;
+    let p = place();
+    let narrow = echo(&p, &["--width", "80"]);
+    for l in narrow.lines() {
+        assert!(l.width() <= 80, "{} columns: {l}\n{narrow}", l.width());
+    }
+    assert!(narrow.contains("[python3 "), "{narrow}");
+    // The server's calls start in the right-hand lane, where the header says `server`.
+    let head = narrow
+        .lines()
+        .find(|l| l.contains("client"))
+        .expect("a header");
+    let server_col = head.find("server").expect("a server column");
+    let accept = narrow
+        .lines()
+        .find(|l| l.contains("accept4"))
+        .expect("an accept4 line");
+    assert!(
+        accept.find("accept4").is_some_and(|c| c >= server_col),
+        "{narrow}"
+    );
+    let whole = echo(&p, &[]);
+    assert!(whole.lines().any(|l| l.width() > 100), "{whole}");
 }
 
 #[test]

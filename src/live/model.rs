@@ -198,6 +198,9 @@ pub struct View<'a> {
     pub others: Vec<usize>,
     /// The analyser's output for every packet of the run, by index.
     pub analyses: Vec<Analysis>,
+    /// Columns the report is fitted into (None: whole lines); drawn tables in a scenario's
+    /// facts are laid out for it.
+    pub width: Option<usize>,
 }
 
 impl<'a> View<'a> {
@@ -216,6 +219,7 @@ impl<'a> View<'a> {
             conns: Vec::new(),
             others: Vec::new(),
             analyses: Vec::with_capacity(run.packets.len()),
+            width: None,
         };
         let mut analyser = Analyser::new();
         for i in 0..run.packets.len() {

@@ -2,6 +2,7 @@
 //! Nothing here reads files, sockets or the clock; colour is decided once by the caller.
 
 pub mod describe;
+pub mod fit;
 pub mod jsonl;
 pub mod marks;
 pub mod run;
@@ -40,9 +41,9 @@ impl Palette {
     }
 }
 
-/// Display width of `s` in terminal columns (every char here is one column wide).
+/// Display width of `s` in terminal columns.
 pub fn width(s: &str) -> usize {
-    s.chars().count()
+    fit::width(s)
 }
 
 /// Appends `s` padded with spaces to `w` columns.

@@ -13,13 +13,13 @@ use std::fmt::Write;
 
 use crate::analyse::flags as f;
 use crate::render::describe::flag_letters;
-use crate::render::{width, Palette, TextOptions};
+use crate::render::{fit, width, Palette, TextOptions};
 
 use super::timeline::{paint, time_cell};
 use crate::live::model::{Dir, Pkt, Proto, View};
 use crate::render::text::flag_style;
 
-/// Columns between the two lifelines.
+/// Columns between the two lifelines (fewer when the width asks for it).
 const SPAN: usize = 52;
 /// Conversations longer than HEAD + TAIL + 1 arrows are cut in the middle.
 const HEAD: usize = 14;
@@ -53,8 +53,9 @@ pub fn label(v: &View, p: &Pkt) -> String {
     s
 }
 
-/// Appends the ladders of every conversation.
-pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
+/// Appends the ladders of every conversation, fitted into `fit_to` columns when given: the
+/// lifelines come closer (never closer than the longest arrow label needs).
+pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usize>) {
     let pal = Palette { on: opts.color };
     let t0 = v.run.t0().unwrap_or(0);
     for (ci, c) in v.conns.iter().enumerate() {
@@ -63,8 +64,14 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
             Proto::Udp => "UDP",
         };
         let title = format!("{proto} {}", c.label());
-        pal.paint(out, Palette::BOLD, &title);
-        out.push('\n');
+        let title = match fit_to {
+            Some(w) if width(&title) > w => fit::hanging("", &title, 2, w),
+            _ => vec![title],
+        };
+        for l in title {
+            pal.paint(out, Palette::BOLD, &l);
+            out.push('\n');
+        }
         let pkts: Vec<&Pkt> = v.conn_pkts(ci).collect();
         let mut times = Vec::with_capacity(pkts.len());
         let mut prev = t0;
@@ -77,9 +84,23 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
         let tw = times.iter().map(|s| width(s)).max().unwrap_or(8);
         let left = format!("client :{}", c.client.port());
         let right = format!("server :{}", c.server.port());
-        // Each label centred over its lifeline (columns tw + 6 and tw + SPAN + 8).
+        let span = match fit_to {
+            // The right-hand label, centred on the right lifeline, is the widest line.
+            Some(w) => {
+                let need = pkts
+                    .iter()
+                    .map(|p| width(&label(v, p)) + 5)
+                    .max()
+                    .unwrap_or(0);
+                w.saturating_sub(tw + 8 + width(&right).div_ceil(2))
+                    .min(SPAN)
+                    .max(need)
+            }
+            None => SPAN,
+        };
+        // Each label centred over its lifeline (columns tw + 6 and tw + span + 8).
         let l_start = (tw + 6).saturating_sub(width(&left) / 2);
-        let r_start = (tw + SPAN + 8).saturating_sub(width(&right) / 2);
+        let r_start = (tw + span + 8).saturating_sub(width(&right) / 2);
         let mut head = " ".repeat(l_start);
         head.push_str(&left);
         head.push_str(&" ".repeat(r_start.saturating_sub(l_start + width(&left)).max(2)));
@@ -94,7 +115,10 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
                 for _ in 0..tw + 2 + 6 {
                     line.push(' ');
                 }
-                let note = format!("┆ … {hidden} more packets (all in the timeline above) …");
+                let mut note = format!("┆ … {hidden} more packets (all in the timeline above) …");
+                if fit_to.is_some_and(|w| tw + 8 + width(&note) > w) {
+                    note = format!("┆ … {hidden} more packets …");
+                }
                 pal.paint(&mut line, Palette::DIM, &note);
                 out.push_str(&line);
                 out.push('\n');
@@ -102,13 +126,13 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
             if cut && i >= HEAD && i < pkts.len() - TAIL {
                 continue;
             }
-            arrow(out, pal, v, p, tm, tw);
+            arrow(out, pal, v, p, tm, tw, span);
         }
         out.push('\n');
     }
 }
 
-fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize) {
+fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize, span: usize) {
     let text = label(v, p);
     let style = p.tcp.as_ref().map_or("", |t| flag_style(t.flags));
     let mut line = String::new();
@@ -117,7 +141,7 @@ fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize)
     }
     pal.paint(&mut line, Palette::DIM, tm);
     line.push_str("      │ ");
-    let fill = SPAN.saturating_sub(width(&text) + 3).max(2);
+    let fill = span.saturating_sub(width(&text) + 3).max(2);
     let bar = "─".repeat(fill);
     match p.dir {
         Dir::ToServer => {

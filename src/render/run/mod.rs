@@ -4,6 +4,7 @@
 
 pub mod facts;
 pub mod ladder;
+mod lanes;
 pub mod report;
 pub mod timeline;
 

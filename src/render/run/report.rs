@@ -11,7 +11,7 @@ use crate::live::json::{self, CheckLine};
 use crate::live::log::{capture_json, run_line};
 use crate::live::model::{RunData, View};
 use crate::live::Scenario;
-use crate::render::{jsonl, Palette, TextOptions};
+use crate::render::{fit, jsonl, width, Palette, TextOptions};
 
 use super::{facts, ladder, timeline};
 
@@ -21,6 +21,8 @@ pub struct ReportOptions {
     pub text: TextOptions,
     /// Add the scenario's explanation.
     pub explain: bool,
+    /// Fit every line into this many columns; None: whole lines (as in a pipe).
+    pub width: Option<usize>,
 }
 
 /// Runs the scenario's checks on `run` (none for an interrupted run or without a scenario).
@@ -42,29 +44,36 @@ pub fn text(
     let pal = Palette {
         on: opts.text.color,
     };
-    let v = View::new(run);
+    let mut v = View::new(run);
+    v.width = opts.width;
     let mut out = String::with_capacity(16 * 1024);
     let title = match sc {
         Some(s) => format!("{} · {} · {}", s.name, s.lesson, s.summary),
         None => run.scenario.clone(),
     };
-    pal.paint(&mut out, Palette::BOLD, &title);
-    out.push_str("\n\n");
-    timeline::render(&mut out, &v, &opts.text);
-    if run.interrupted {
-        pal.paint(
-            &mut out,
-            Palette::RED,
-            "interrupted: the run was stopped; above is what happened until then",
-        );
+    for l in fitted(&title, 2, opts.width) {
+        pal.paint(&mut out, Palette::BOLD, &l);
         out.push('\n');
     }
     out.push('\n');
-    ladder::render(&mut out, &v, &opts.text);
+    timeline::render(&mut out, &v, &opts.text, opts.width);
+    if run.interrupted {
+        let note = "interrupted: the run was stopped; above is what happened until then";
+        for l in fitted(note, 2, opts.width) {
+            pal.paint(&mut out, Palette::RED, &l);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    ladder::render(&mut out, &v, &opts.text, opts.width);
     // A scenario's own facts; for a traced program, each conversation's.
     let facts = match sc {
         Some(s) => (s.facts)(&v),
         None => facts::conversations(&v),
+    };
+    let facts = match opts.width {
+        Some(w) => fit::fit_block(&facts, w, false),
+        None => facts,
     };
     {
         if !facts.is_empty() {
@@ -77,28 +86,63 @@ pub fn text(
     }
     // A traced program has no self-checks: no section for them.
     if sc.is_some() || !checks.is_empty() {
-        checks_section(&mut out, pal, run, checks);
+        checks_section(&mut out, pal, run, checks, opts.width);
     }
-    capture_line(&mut out, run);
-    privilege_line(&mut out, run);
+    let mut tail = String::new();
+    capture_line(&mut tail, run);
+    privilege_line(&mut tail, run);
+    for l in tail.lines() {
+        for f in fitted(l, 2, opts.width) {
+            out.push_str(&f);
+            out.push('\n');
+        }
+    }
     if opts.explain {
         if let Some(s) = sc {
             out.push('\n');
             pal.paint(&mut out, Palette::BOLD, "what to look at");
             out.push('\n');
-            for l in s.explain.trim().lines() {
-                if l.is_empty() {
-                    out.push('\n');
-                } else {
-                    let _ = writeln!(out, "  {l}");
-                }
+            let lines: Vec<String> = s
+                .explain
+                .trim()
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {l}")
+                    }
+                })
+                .collect();
+            let lines = match opts.width {
+                Some(w) => fit::fit_block(&lines, w, true),
+                None => lines,
+            };
+            for l in lines {
+                let _ = writeln!(out, "{l}");
             }
         }
     }
     out
 }
 
-fn checks_section(out: &mut String, pal: Palette, run: &RunData, checks: &[Check]) {
+/// `text` as one line, or wrapped into `w` columns with continuation lines `hang` in.
+fn fitted(text: &str, hang: usize, w: Option<usize>) -> Vec<String> {
+    match w {
+        Some(w) if width(text) > w => fit::hanging("", text, hang, w),
+        _ => vec![text.to_owned()],
+    }
+}
+
+/// One line per check: `  ✓ what  (detail)`. When that is too wide, the text wraps under
+/// itself and the detail follows on lines of its own.
+fn checks_section(
+    out: &mut String,
+    pal: Palette,
+    run: &RunData,
+    checks: &[Check],
+    w: Option<usize>,
+) {
     pal.paint(out, Palette::BOLD, "checks");
     out.push('\n');
     for c in checks {
@@ -109,10 +153,30 @@ fn checks_section(out: &mut String, pal: Palette, run: &RunData, checks: &[Check
             pal.paint(out, Palette::RED, "✗");
         }
         out.push(' ');
-        out.push_str(&c.what);
-        if !c.detail.is_empty() {
-            out.push_str("  ");
-            pal.paint(out, Palette::DIM, &format!("({})", c.detail));
+        let detail = (!c.detail.is_empty()).then(|| format!("({})", c.detail));
+        let one = 4 + width(&c.what) + detail.as_ref().map_or(0, |d| 2 + width(d));
+        match w {
+            Some(w) if one > w => {
+                for (i, l) in fit::wrap(&c.what, w - 4, w - 4).iter().enumerate() {
+                    if i > 0 {
+                        out.push_str("\n    ");
+                    }
+                    out.push_str(l);
+                }
+                if let Some(d) = &detail {
+                    for l in fit::wrap(d, w - 4, w - 4) {
+                        out.push_str("\n    ");
+                        pal.paint(out, Palette::DIM, &l);
+                    }
+                }
+            }
+            _ => {
+                out.push_str(&c.what);
+                if let Some(d) = &detail {
+                    out.push_str("  ");
+                    pal.paint(out, Palette::DIM, d);
+                }
+            }
         }
         out.push('\n');
     }

@@ -12,17 +12,23 @@
 //! A call that can wait (accept, connect, read…) is shown twice when something happens while it
 //! waits: `accept(3) …` when it starts and `… accept() = 5` when it returns. Identical calls in
 //! a row are shown once with `×N`.
+//!
+//! Given a width the whole-line layout does not fit, the lanes narrow and each item wraps
+//! inside its own lane (`lanes.rs`); without one, every item is one whole line.
 
 use std::fmt::Write;
 
 use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
 use crate::render::describe::{flag_letters, option_note};
+use crate::render::fit::{self, Token};
+
+use super::lanes::{drop_repeated_tags, whole, wrapped, Lane, Layout, Row};
 use crate::render::text::{findings, flag_style};
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
 use crate::live::event::{show_bytes, Event, Part, Role};
-use crate::live::model::{Dir, Pkt, Proto, View};
+use crate::live::model::{Pkt, Proto, View};
 
 /// Payload characters shown on a packet line.
 const PAYLOAD_PREVIEW: usize = 12;
@@ -48,46 +54,65 @@ impl Item<'_> {
     }
 }
 
-/// One rendered cell: plain text and its style.
-struct Cell {
-    text: String,
-    style: &'static str,
-}
-
 /// Compact packet text for the wire lane (no arrow).
 pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
-    let mut s = String::new();
+    let (tokens, style) = packet_tokens(v, p);
+    (fit::join(&tokens), style)
+}
+
+/// The packet text as pieces that a narrow wire lane may put on separate lines: the flags,
+/// `seq 1:13`, `ack 1`, `win 65536`, `len 12`, the payload, each SYN option, the
+/// findings' words.
+fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
+    let mut out = Vec::new();
     let mut style = "";
     match (&p.tcp, p.proto) {
         (Some(t), _) => {
-            s.push('[');
+            let mut s = String::from("[");
             flag_letters(&mut s, t.flags);
             s.push(']');
+            out.push(Token::new("", s));
             style = flag_style(t.flags);
             let seq = v.rel_seq(p);
             if t.len > 0 {
-                let _ = write!(s, " seq {seq}:{}", seq.wrapping_add(t.len));
+                out.push(Token::new(
+                    " ",
+                    format!("seq {seq}:{}", seq.wrapping_add(t.len)),
+                ));
             } else {
-                let _ = write!(s, " seq {seq}");
+                out.push(Token::new(" ", format!("seq {seq}")));
             }
             if t.has(f::ACK) {
-                let _ = write!(s, " ack {}", v.rel_ack(p));
+                out.push(Token::new(" ", format!("ack {}", v.rel_ack(p))));
             }
-            let _ = write!(s, " win {}", v.window(p));
+            out.push(Token::new(" ", format!("win {}", v.window(p))));
             if t.len > 0 {
-                let _ = write!(s, " len {} ", t.len);
-                show_bytes(&mut s, &p.payload, PAYLOAD_PREVIEW);
+                out.push(Token::new(" ", format!("len {}", t.len)));
+                payload_tokens(&mut out, &p.payload);
             }
             if t.has(f::SYN) && !t.options.is_empty() {
-                s.push_str(" <");
-                compact_options(&mut s, &t.options);
-                s.push('>');
+                let mut o = String::new();
+                compact_options(&mut o, &t.options);
+                let parts: Vec<&str> = o.split(',').collect();
+                for (i, part) in parts.iter().enumerate() {
+                    let mut piece = String::new();
+                    if i == 0 {
+                        piece.push('<');
+                    }
+                    piece.push_str(part);
+                    piece.push(if i + 1 == parts.len() { '>' } else { ',' });
+                    out.push(Token::new(if i == 0 { " " } else { "" }, piece));
+                }
             }
             // Wireshark's findings, named as the replay timeline names them.
             if let Some(a) = p.verdict().filter(|a| !a.findings.is_empty()) {
                 let mut notes = String::new();
                 findings(&mut notes, a.findings, a.dup_ack_num, a.dup_ack_of);
-                let _ = write!(s, " ({notes})");
+                let mut w = fit::words(&format!("({notes})"));
+                if let Some(first) = w.first_mut() {
+                    first.sep = " ".into();
+                }
+                out.extend(w);
                 if a.findings.has(
                     Findings::RETRANSMISSION | Findings::LOST_SEGMENT | Findings::ACK_LOST_SEGMENT,
                 ) {
@@ -96,12 +121,54 @@ pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
             }
         }
         (None, Proto::Udp) => {
-            let _ = write!(s, "UDP len {} ", p.len);
-            show_bytes(&mut s, &p.payload, PAYLOAD_PREVIEW);
+            out.push(Token::new("", format!("UDP len {}", p.len)));
+            payload_tokens(&mut out, &p.payload);
         }
-        (None, Proto::Tcp) => s.push_str("TCP (header cut)"),
+        (None, Proto::Tcp) => out.push(Token::new("", "TCP (header cut)")),
     }
-    (s, style)
+    (out, style)
+}
+
+/// The payload preview, one piece after a space.
+fn payload_tokens(out: &mut Vec<Token>, payload: &[u8]) {
+    let mut shown = String::new();
+    show_bytes(&mut shown, payload, PAYLOAD_PREVIEW);
+    out.push(Token::new(" ", shown));
+}
+
+/// A call's text in pieces: a leading `[comm pid]` tag stays whole, the rest breaks at spaces
+/// outside quoted strings, and `=` stays with the result after it (a short one with the word
+/// before it too).
+fn call_tokens(text: &str) -> Vec<Token> {
+    let (mut out, rest) = match text.find("] ") {
+        Some(end) if text.starts_with('[') => {
+            (vec![Token::new("", &text[..=end])], &text[end + 2..])
+        }
+        _ => (Vec::new(), text),
+    };
+    let mut words = fit::words_quoted(rest);
+    if let (Some(first), false) = (words.first_mut(), out.is_empty()) {
+        first.sep = " ".into();
+    }
+    // `= 6` stays together, and a short one with the word before it: a result is not left
+    // alone at the start of a line.
+    let tag = out.len();
+    for w in words {
+        match out.last_mut() {
+            Some(prev) if prev.text == "=" => {
+                prev.text.push_str(&w.sep);
+                prev.text.push_str(&w.text);
+                if width(&prev.text) <= 6 && out.len() > tag + 1 {
+                    let res = out.pop().expect("the result");
+                    let before = out.last_mut().expect("a word before it");
+                    before.text.push_str(&res.sep);
+                    before.text.push_str(&res.text);
+                }
+            }
+            _ => out.push(w),
+        }
+    }
+    out
 }
 
 /// SYN options, short: `mss 65495,sackOK,TS,wscale 7`.
@@ -234,121 +301,96 @@ fn secs(out: &mut String, ns: i128) {
     let _ = write!(out, "{}.{:06}", a / 1_000_000_000, a % 1_000_000_000 / 1000);
 }
 
-/// Renders the timeline (header line included).
-pub fn render(out: &mut String, v: &View, opts: &TextOptions) {
-    let pal = Palette { on: opts.color };
+/// The timeline's items as rows.
+fn rows(v: &View) -> Vec<Row> {
     let list = items(v);
-    let t0 = v.run.t0().unwrap_or(0);
-    let mut cells: Vec<(i128, Option<Role>, Cell, Option<Dir>)> = Vec::with_capacity(list.len());
+    let mut rows = Vec::with_capacity(list.len());
     for it in &list {
         let t = it.time();
-        match it {
+        let (lane, tokens, style) = match it {
             Item::Call { e, .. } if e.call == "mark" => {
                 let title = e.text.clone().unwrap_or_else(|| e.args.clone());
-                cells.push((
-                    t,
-                    None,
-                    Cell {
-                        text: title,
-                        style: Palette::BOLD,
-                    },
-                    None,
-                ));
+                (Lane::Rule, fit::words(&title), Palette::BOLD)
             }
-            Item::Call { e, part, repeat } => cells.push((
-                t,
-                Some(e.role),
-                Cell {
-                    text: e.call_text(*part, *repeat),
-                    style: call_style(e),
-                },
-                None,
-            )),
+            Item::Call { e, part, repeat } => {
+                let lane = match e.role {
+                    Role::Client => Lane::Client,
+                    Role::Server => Lane::Server,
+                };
+                (
+                    lane,
+                    call_tokens(&e.call_text(*part, *repeat)),
+                    call_style(e),
+                )
+            }
             Item::Packet(p) => {
-                let (text, style) = packet_text(v, p);
-                cells.push((t, None, Cell { text, style }, Some(p.dir)));
+                let (tokens, style) = packet_tokens(v, p);
+                (Lane::Wire(p.dir), tokens, style)
             }
-        }
+        };
+        let text = fit::join(&tokens);
+        rows.push(Row {
+            t,
+            lane,
+            tokens,
+            text,
+            style,
+        });
     }
-    let client_w = cells
-        .iter()
-        .filter(|c| c.1 == Some(Role::Client))
-        .map(|c| width(&c.2.text))
-        .max()
-        .unwrap_or(0)
-        .clamp(20, 34);
-    let wire_w = cells
-        .iter()
-        .filter(|c| c.3.is_some())
-        .map(|c| width(&c.2.text) + 4)
-        .max()
-        .unwrap_or(0)
-        .clamp(30, 60);
+    rows
+}
+
+/// Renders the timeline (header line included), fitted into `fit_to` columns when given.
+pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usize>) {
+    let pal = Palette { on: opts.color };
+    let rows = rows(v);
+    let t0 = v.run.t0().unwrap_or(0);
     let mut time_w = 0;
-    let mut times = Vec::with_capacity(cells.len());
+    let mut times = Vec::with_capacity(rows.len());
     let mut prev = t0;
-    for c in &cells {
+    for r in &rows {
         let mut s = String::new();
-        time_cell(&mut s, opts.time, c.0, t0, prev);
-        prev = c.0;
+        time_cell(&mut s, opts.time, r.t, t0, prev);
+        prev = r.t;
         time_w = time_w.max(width(&s));
         times.push(s);
     }
-    let time_w = time_w.max(4);
-    let mut head = String::new();
-    for _ in 4..time_w {
-        head.push(' ');
+    let natural = Layout::natural(&rows, time_w.max(4));
+    let lay = match fit_to {
+        Some(w) if rows.iter().any(|r| natural.line_width(r) > w) => natural.narrow(w),
+        _ => natural,
+    };
+    let mut rows = rows;
+    if lay.wrap {
+        drop_repeated_tags(&mut rows);
     }
+    let mut head = " ".repeat(lay.time - 4);
     head.push_str("time  ");
-    pad(&mut head, "client", client_w);
+    pad(&mut head, "client", lay.client);
     head.push_str("  ");
-    pad(&mut head, "wire", wire_w);
+    pad(&mut head, "wire", lay.wire);
     head.push_str("  server");
     pal.paint(out, Palette::BOLD, &head);
     out.push('\n');
-    for (c, tm) in cells.iter().zip(&times) {
-        let mut line = String::new();
-        for _ in width(tm)..time_w {
-            line.push(' ');
+    for (r, tm) in rows.iter().zip(&times) {
+        let lines = if lay.wrap {
+            wrapped(pal, &lay, r)
+        } else {
+            vec![whole(pal, &lay, r)]
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let mut line = String::new();
+            if i == 0 {
+                line.push_str(&" ".repeat(lay.time - width(tm)));
+                pal.paint(&mut line, Palette::DIM, tm);
+            } else {
+                line.push_str(&" ".repeat(lay.time));
+            }
+            line.push_str("  ");
+            line.push_str(l);
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
-        pal.paint(&mut line, Palette::DIM, tm);
-        line.push_str("  ");
-        let (text, style) = (&c.2.text, c.2.style);
-        match (c.1, c.3) {
-            (Some(Role::Client), _) => paint(pal, &mut line, style, text),
-            (Some(Role::Server), _) => {
-                indent(&mut line, client_w + 2 + wire_w + 2);
-                paint(pal, &mut line, style, text);
-            }
-            (None, Some(dir)) => {
-                indent(&mut line, client_w + 2);
-                let fill = wire_w.saturating_sub(width(text) + 2).max(2);
-                let bar: String = "─".repeat(fill);
-                match dir {
-                    Dir::ToServer => {
-                        paint(pal, &mut line, style, text);
-                        line.push(' ');
-                        pal.paint(&mut line, Palette::DIM, &bar);
-                        line.push('▶');
-                    }
-                    Dir::ToClient => {
-                        line.push('◀');
-                        pal.paint(&mut line, Palette::DIM, &bar);
-                        line.push(' ');
-                        paint(pal, &mut line, style, text);
-                    }
-                }
-            }
-            (None, None) => {
-                let rule = format!("── {text} ");
-                let total = client_w + 2 + wire_w + 2 + 20;
-                let tail = "─".repeat(total.saturating_sub(width(&rule)).max(2));
-                paint(pal, &mut line, style, &rule);
-                pal.paint(&mut line, Palette::DIM, &tail);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
     }
 }
 
@@ -361,7 +403,7 @@ pub fn paint(pal: Palette, out: &mut String, style: &str, text: &str) {
     }
 }
 
-fn indent(line: &mut String, n: usize) {
+pub(super) fn indent(line: &mut String, n: usize) {
     for _ in 0..n {
         line.push(' ');
     }

@@ -29,6 +29,7 @@ pub(super) fn facts(v: &View) -> Vec<String> {
             }
         }
         out.push("SO_SNDBUF / SO_RCVBUF: asked vs got".into());
+        crate::render::fit::table(&mut t, v.width);
         out.extend(t.to_string().lines().map(str::to_owned));
         out.push(String::new());
     }
@@ -93,6 +94,7 @@ fn window_table(v: &View, c: usize) -> Vec<String> {
         "the receiver's window, from the handshake to the window update; {} probe(s) while it was 0",
         s.probes.len()
     )];
+    crate::render::fit::table(&mut t, v.width);
     out.extend(t.to_string().lines().map(str::to_owned));
     out
 }

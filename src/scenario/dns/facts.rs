@@ -69,6 +69,7 @@ pub(super) fn facts(v: &View) -> Vec<String> {
         }
     }
     let mut out = vec!["the datagrams decoded as DNS (ports: client ⇄ responder)".to_owned()];
+    crate::render::fit::table(&mut t, v.width);
     out.extend(t.to_string().lines().map(str::to_owned));
     // The first exchange byte by byte.
     let first_q = msgs

@@ -42,6 +42,7 @@ pub(super) fn facts(v: &View) -> Vec<String> {
             }
         }
         out.push("getsockopt on a new socket (and setting the same value back)".into());
+        crate::render::fit::table(&mut t, v.width);
         out.extend(t.to_string().lines().map(str::to_owned));
         out.push(String::new());
     }
@@ -104,6 +105,7 @@ pub(super) fn facts(v: &View) -> Vec<String> {
             }
         }
         out.push("IP_TTL / IP_TOS: what getsockopt says and what the IP headers carry".into());
+        crate::render::fit::table(&mut t, v.width);
         out.extend(t.to_string().lines().map(str::to_owned));
     }
     out
