@@ -7,7 +7,7 @@ use pcap::{BpfProgram, Capture, Linktype};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
-    #[error("invalid filter expression '{expr}' for link type {linktype}: {msg} (use tcpdump syntax, e.g. 'tcp port 80' or 'host ::1')")]
+    #[error("invalid filter expression '{expr}' for link type {}: {msg} (use tcpdump syntax, e.g. 'tcp port 80' or 'host ::1')", crate::source::linktype::name(*.linktype))]
     Compile {
         expr: String,
         linktype: u16,
@@ -23,11 +23,20 @@ pub struct Filter {
 impl Filter {
     /// Checks the expression now (against Ethernet) so that a typo fails before any output.
     pub fn new(expr: &str) -> Result<Filter, FilterError> {
+        Self::for_linktype(expr, 1)
+    }
+
+    /// Checks the expression now against `linktype` (the first the capture has), or against
+    /// Ethernet when libpcap does not know that link type, so that a typo fails before any
+    /// output.
+    pub fn for_linktype(expr: &str, linktype: u16) -> Result<Filter, FilterError> {
         let mut f = Filter {
             expr: expr.to_owned(),
             compiled: Vec::new(),
         };
-        f.program(1)?;
+        if f.program(linktype)?.is_none() {
+            f.program(1)?;
+        }
         Ok(f)
     }
 
@@ -75,6 +84,22 @@ mod tests {
     fn bad_expression_is_rejected_up_front() {
         let e = Filter::new("tcp prot 80").err().map(|e| e.to_string());
         assert!(e.is_some_and(|m| m.contains("invalid filter expression 'tcp prot 80'")));
+    }
+
+    #[test]
+    fn error_names_the_link_type_as_tcpdump_does() {
+        let e = Filter::new("tcp prot 80").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("for link type EN10MB:")));
+        let e = Filter::for_linktype("tcp prot 80", 113)
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("for link type LINUX_SLL:")));
+        // An expression fit for one link type only: named with the one it fails on.
+        let e = Filter::for_linktype("ether host 1:2:3:4:5:6", 101)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("for link type RAW:"), "{e}");
     }
 
     #[test]

@@ -24,11 +24,14 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cli.command {
         Command::Replay(args) => {
-            let result = sockscope::replay::replay(&args.file, &args.options(), &mut out);
+            let result = sockscope::replay::replay(&args.options()?, &mut out);
             // What was decoded before a fault is still printed.
             let flushed = out.flush();
-            result?;
+            let stats = result?;
             flushed?;
+            if let Some(note) = stats.note {
+                eprintln!("sockscope: {note}");
+            }
             Status::Success
         }
         Command::List => sockscope::run::list(&mut out)?,

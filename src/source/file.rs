@@ -7,7 +7,6 @@
 //! Unlike libpcap, this reader accepts pcapng files whose interfaces have different link types,
 //! several sections of either byte order, Simple Packet Blocks and Custom Blocks.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
+use super::input::{Compression, Input, Slot};
 use super::{Frame, FrameKind, Timestamp};
 
 /// Starting size of the read buffer. 256 KiB stays in the L2 cache between the read and the
@@ -71,6 +71,19 @@ pub enum ReadError {
         offset: u64,
         cause: std::io::Error,
     },
+    #[error("{path}: the {codec} stream {} after {offset} decompressed bytes (after packet {packets}): {cause}; packets before it are shown (`{check} FILE` checks the file)", if cause.kind() == std::io::ErrorKind::UnexpectedEof { "ends early (the file was cut short)" } else { "is corrupt" })]
+    Decompress {
+        path: PathBuf,
+        codec: &'static str,
+        check: &'static str,
+        offset: u64,
+        packets: u64,
+        cause: std::io::Error,
+    },
+    #[error("{path}: compressed with {what}")]
+    Unsupported { path: PathBuf, what: &'static str },
+    #[error("standard input is a terminal, not a capture: pipe one in (`tcpdump -U -w - | sockscope replay -`, `zcat f.pcap.gz | sockscope replay -`) or name a file")]
+    StdinIsTerminal,
 }
 
 /// A pcapng interface: link type, timestamp clock and snaplen.
@@ -80,25 +93,6 @@ struct Interface {
     units_per_sec: u64,
     offset_secs: i64,
     snaplen: u32,
-}
-
-/// Counts the bytes taken from the underlying reader, to name offsets in errors.
-struct Counting<R> {
-    inner: R,
-    error: Option<std::io::Error>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let kind = e.kind();
-                self.error = Some(e);
-                Err(kind.into())
-            }
-        }
-    }
 }
 
 /// An open capture file. Call [`CaptureFile::for_each`] to stream its frames.
@@ -114,24 +108,48 @@ pub struct CaptureFile {
     ng_big_endian: bool,
     frames: u64,
     capacity: usize,
+    compression: Compression,
+    live: bool,
+    size: Option<u64>,
+    raw_errors: Slot,
+    codec_errors: Slot,
+    /// pcapng: Section Header Blocks met so far.
+    section: u32,
+}
+
+/// What a frame's interface says beyond the frame: what a capture writer needs to keep the
+/// packet's link type and clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// pcapng: the section (0 for the first, and for classic pcap).
+    pub section: u32,
+    /// The interface's clock: ticks per second (10^6 for µs pcap, 10^9 for ns).
+    pub units_per_sec: u64,
+    /// The interface's snaplen (0: none given).
+    pub snaplen: u32,
+}
+
+impl FrameMeta {
+    fn of(iface: Option<&Interface>, section: u32) -> FrameMeta {
+        FrameMeta {
+            section,
+            units_per_sec: iface.map_or(1_000_000, |i| i.units_per_sec),
+            snaplen: iface.map_or(0, |i| i.snaplen),
+        }
+    }
 }
 
 impl CaptureFile {
+    /// Opens a capture file; `-` and `/dev/stdin` are standard input; gzip and zstd are
+    /// decompressed as they are read.
     pub fn open(path: &Path) -> Result<CaptureFile, ReadError> {
-        let file = File::open(path).map_err(|cause| ReadError::Open {
-            path: path.to_owned(),
-            cause,
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(ReadError::Open {
-                path: path.to_owned(),
-                cause: std::io::Error::new(
-                    std::io::ErrorKind::IsADirectory,
-                    "it is a directory, not a capture file",
-                ),
-            });
-        }
-        Self::from_reader(path, file)
+        Self::from_input(Input::open(path)?)
+    }
+
+    /// Checks that `path` opens (and is not a directory) without reading it, so that a wrong
+    /// name among several fails before any output.
+    pub fn check(path: &Path) -> Result<(), ReadError> {
+        Input::check(path)
     }
 
     /// Reads a capture from any byte stream; `path` is only used in messages.
@@ -139,12 +157,12 @@ impl CaptureFile {
         path: &Path,
         read: R,
     ) -> Result<CaptureFile, ReadError> {
-        let path = path.to_owned();
-        let counting = Counting {
-            inner: read,
-            error: None,
-        };
-        let reader = match create_reader(INITIAL_BUFFER, counting) {
+        Self::from_input(Input::from_reader(path, read)?)
+    }
+
+    fn from_input(input: Input) -> Result<CaptureFile, ReadError> {
+        let path = input.name;
+        let reader = match create_reader(INITIAL_BUFFER, input.reader) {
             Ok(r) => r,
             Err(PcapError::Eof) => return Err(ReadError::Empty { path }),
             Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
@@ -159,7 +177,11 @@ impl CaptureFile {
                 return Err(ReadError::Io {
                     path,
                     offset: 0,
-                    cause: std::io::Error::other("read failed"),
+                    cause: input
+                        .raw_errors
+                        .take()
+                        .or_else(|| input.codec_errors.take())
+                        .unwrap_or_else(|| std::io::Error::other("the read failed")),
                 })
             }
             Err(_) => return Err(ReadError::NotACapture { path }),
@@ -173,6 +195,12 @@ impl CaptureFile {
             ng_big_endian: false,
             frames: 0,
             capacity: INITIAL_BUFFER,
+            compression: input.compression,
+            live: input.live,
+            size: input.size,
+            raw_errors: input.raw_errors,
+            codec_errors: input.codec_errors,
+            section: 0,
         };
         file.read_header()?;
         Ok(file)
@@ -182,8 +210,29 @@ impl CaptureFile {
         self.format
     }
 
+    /// The name messages use: the path, `standard input`, and for compressed data
+    /// `PATH (gzip data, decompressed)`.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The bytes come from a pipe, FIFO, socket or terminal: they arrive over time.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// The length of a regular file as stored (compressed, when it is).
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// Classic pcap: the file header's snaplen and clock.
+    pub fn pcap_meta(&self) -> Option<FrameMeta> {
+        self.legacy.as_ref().map(|i| FrameMeta::of(Some(i), 0))
     }
 
     /// Bytes of the file consumed so far.
@@ -230,6 +279,14 @@ impl CaptureFile {
     where
         F: FnMut(&Frame<'_>) -> bool,
     {
+        self.for_each_meta(|frame, _| f(frame))
+    }
+
+    /// [`CaptureFile::for_each`], with each frame's [`FrameMeta`].
+    pub fn for_each_meta<F>(&mut self, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(&Frame<'_>, &FrameMeta) -> bool,
+    {
         loop {
             // pcapng's common case, an Enhanced Packet Block without options, is read in
             // place; anything else goes through pcap-parser.
@@ -237,7 +294,8 @@ impl CaptureFile {
                 if let Some(epb) = plain_epb(self.reader.data(), self.ng_big_endian) {
                     self.frames += 1;
                     let frame = epb_frame(&epb, &self.interfaces, self.frames);
-                    let go_on = f(&frame);
+                    let meta = FrameMeta::of(self.interfaces.get(epb.if_id as usize), self.section);
+                    let go_on = f(&frame, &meta);
                     self.reader.consume(epb.len);
                     if !go_on {
                         return Ok(());
@@ -269,17 +327,23 @@ impl CaptureFile {
                                 interface: None,
                                 kind: FrameKind::Packet,
                             };
-                            go_on = f(&frame);
+                            go_on = f(&frame, &FrameMeta::of(Some(&iface), 0));
                         }
                         PcapBlockOwned::LegacyHeader(_) => {}
                         PcapBlockOwned::NG(block) => {
                             if let Block::SectionHeader(shb) = &block {
                                 self.ng_big_endian = shb.big_endian();
+                                if self.frames > 0 || !self.interfaces.is_empty() {
+                                    self.section += 1;
+                                }
                             }
                             if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
                             {
                                 self.frames += 1;
-                                go_on = f(&frame);
+                                let iface = frame
+                                    .interface
+                                    .and_then(|i| self.interfaces.get(i as usize));
+                                go_on = f(&frame, &FrameMeta::of(iface, self.section));
                             }
                         }
                     }
@@ -400,11 +464,29 @@ impl CaptureFile {
         }
     }
 
+    /// A read failed: the file's or pipe's own error, else the decompressor's (corrupt data).
     fn io_error(&self) -> ReadError {
-        ReadError::Io {
-            path: self.path.clone(),
-            offset: self.offset(),
-            cause: std::io::Error::other("the read failed"),
+        if let Some(cause) = self.raw_errors.take() {
+            return ReadError::Io {
+                path: self.path.clone(),
+                offset: self.offset(),
+                cause,
+            };
+        }
+        match self.codec_errors.take() {
+            Some(cause) => ReadError::Decompress {
+                path: self.path.clone(),
+                codec: self.compression.name(),
+                check: self.compression.check_command(),
+                offset: self.offset(),
+                packets: self.frames,
+                cause,
+            },
+            None => ReadError::Io {
+                path: self.path.clone(),
+                offset: self.offset(),
+                cause: std::io::Error::other("the read failed"),
+            },
         }
     }
 }
