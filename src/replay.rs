@@ -269,14 +269,15 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
     if let Some(d) = dump {
         let written = d.finish()?;
         if !text {
-            stats.note = Some(format!(
-                "wrote {} to {}",
-                summary_or_count(&summary, &totals, written, opts.summary),
-                opts.write
-                    .as_deref()
-                    .filter(|p| p.as_os_str() != "-")
-                    .map_or("standard output".into(), |p| p.display().to_string())
-            ));
+            let to = match opts.write.as_deref() {
+                Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+                _ => "standard output".into(),
+            };
+            let of = match &totals.selection {
+                Some(sel) => format!(" ({} of {} matched `{sel}`)", stats.shown, stats.frames),
+                None => String::new(),
+            };
+            stats.note = Some(format!("wrote {written} packets to {to}{of}"));
         }
     }
     if stats.shown == 0 && read_error.is_none() {
@@ -303,16 +304,6 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
         return Err(e.into());
     }
     Ok(stats)
-}
-
-/// What `-w` wrote, for its note: the summary's headline (`12 of 150 packets matched …`)
-/// when it was counted, else the count.
-fn summary_or_count(summary: &Summary, totals: &Totals, written: u64, counted: bool) -> String {
-    if counted && summary.packets == written {
-        summary.headline(totals)
-    } else {
-        format!("{written} packets")
-    }
 }
 
 /// The size of all inputs, when each is a regular uncompressed-looking file (progress only).

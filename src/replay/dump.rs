@@ -37,8 +37,14 @@ impl Container {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
-    #[error("{path}: cannot write the capture: {cause} (check the path, the space left and that you may write there)")]
-    Io { path: PathBuf, cause: io::Error },
+    /// The cause is the source (not in the message), so that a closed pipe (`-w - | head`)
+    /// is seen as one by `main`.
+    #[error("{path}: cannot write the capture")]
+    Io {
+        path: PathBuf,
+        #[source]
+        cause: io::Error,
+    },
     #[error("{path}: packet {frame} has link type {new}, but a pcap file holds one link type ({first}): write pcapng instead (-w FILE.pcapng)")]
     MixedLinkTypes {
         path: PathBuf,
