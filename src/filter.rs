@@ -62,18 +62,38 @@ impl Filter {
     }
 }
 
-/// Compiles for one link type; `Ok(None)` when libpcap has no such link type.
+/// The DLT libpcap compiles for, of a file's LINKTYPE: the same number, but for the few
+/// LINKTYPEs below 104 whose DLT differs by platform (libpcap's `linktype_to_dlt`, Linux
+/// values): RAW 101 is DLT_RAW 12, ATM_RFC1483 100 is 11, SLIP_BSDOS 102 is 15, PPP_BSDOS 103
+/// is 16.
+fn dlt(linktype: u16) -> i32 {
+    match linktype {
+        100 => 11,
+        101 => 12,
+        102 => 15,
+        103 => 16,
+        lt => i32::from(lt),
+    }
+}
+
+/// Compiles for one link type; `Ok(None)` when libpcap has no such link type (or the frame
+/// has none: a pcapng Custom Block, an interface never described).
 fn compile(expr: &str, linktype: u16) -> Result<Option<BpfProgram>, FilterError> {
-    let Ok(cap) = Capture::dead(Linktype(linktype as i32)) else {
+    if linktype == crate::source::file::LINKTYPE_UNKNOWN {
+        return Ok(None);
+    }
+    let Ok(cap) = Capture::dead(Linktype(dlt(linktype))) else {
         return Ok(None);
     };
-    cap.compile(expr, true)
-        .map(Some)
-        .map_err(|e| FilterError::Compile {
+    match cap.compile(expr, true) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.to_string().contains("unknown data link type") => Ok(None),
+        Err(e) => Err(FilterError::Compile {
             expr: expr.to_owned(),
             linktype,
             msg: e.to_string(),
-        })
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +114,16 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some_and(|m| m.contains("for link type LINUX_SLL:")));
+        // RAW (LINKTYPE 101) compiles as DLT_RAW; a frame without a link type matches nothing.
+        let mut f = Filter::for_linktype("udp", 101).unwrap();
+        let udp = [
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 4, 0, 0, 53, 0, 8,
+            0, 0,
+        ];
+        assert!(f.matches(101, &udp).unwrap());
+        assert!(!f
+            .matches(crate::source::file::LINKTYPE_UNKNOWN, &udp)
+            .unwrap());
         // An expression fit for one link type only: named with the one it fails on.
         let e = Filter::for_linktype("ether host 1:2:3:4:5:6", 101)
             .err()

@@ -147,9 +147,24 @@ pub struct Input {
 }
 
 impl Input {
-    /// Checks that `path` opens and is not a directory, without reading it.
+    /// Checks that `path` is there, is not a directory and, when it is a regular file, opens;
+    /// nothing is read. A FIFO is not opened here: opening it waits for its writer, and closing
+    /// it again would leave the writer with a broken pipe.
     pub fn check(path: &Path) -> Result<(), ReadError> {
-        open_file(path).map(|_| ())
+        if is_stdin(path) {
+            return Ok(());
+        }
+        let open_error = |cause| ReadError::Open {
+            path: path.to_owned(),
+            cause,
+        };
+        let meta = std::fs::metadata(path).map_err(open_error)?;
+        if meta.is_file() {
+            File::open(path).map_err(open_error)?;
+        } else if meta.is_dir() {
+            return open_file(path).map(|_| ());
+        }
+        Ok(())
     }
 
     /// Opens `path`; `-` and `/dev/stdin` are standard input.
