@@ -532,3 +532,18 @@ fn a_filter_error_names_the_link_type_as_tcpdump_does() {
     let line = replay!(fixture("sll2.pcap"), "tcp", "prot", "80").one_error();
     assert!(line.contains("for link type LINUX_SLL2:"), "{line}");
 }
+
+#[test]
+fn filters_work_on_raw_ip_and_skip_frames_without_a_link_type() {
+    // LINKTYPE_RAW (101) is compiled as libpcap's DLT_RAW: `udp` picks the UDP packets, as
+    // `tcpdump -r raw_ip.pcap udp` does (8).
+    for name in ["raw_ip.pcap", "test202.pcapng"] {
+        let f = fixture(name);
+        let all = jsonl(&replay!(&f, "--format", "jsonl").ok());
+        let want: Vec<_> = all.iter().filter(|r| r["proto"] == "udp").collect();
+        assert!(!want.is_empty(), "{name}");
+        // test202.pcapng has Custom Blocks (no link type): they match nothing.
+        let got = jsonl(&replay!(&f, "--format", "jsonl", "udp").ok());
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "{name}");
+    }
+}
