@@ -158,8 +158,9 @@ pub struct ReplayArgs {
     /// With -w FILE, print the timeline too (tcpdump's --print).
     #[arg(long, requires = "write")]
     pub print: bool,
-    /// Hand each line to the output at once (as tcpdump -l). Done anyway when the capture
-    /// comes from a pipe or FIFO; a regular file is printed in 64 KiB batches.
+    /// Hand each line to the output at once (as tcpdump -l). Without -l, output goes out in
+    /// 64 KiB batches, and from a pipe or FIFO also whenever the input has nothing more for
+    /// now, so each packet shows as it arrives.
     #[arg(short = 'l')]
     pub line_buffered: bool,
     /// Accepted as tcpdump takes -n and -nn: sockscope never resolves addresses or ports.

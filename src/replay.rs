@@ -4,8 +4,9 @@
 //! BPF filter and `--stream` only choose which lines are shown (as a Wireshark display filter
 //! does), and the summary counts what they chose.
 //!
-//! Output goes out in 64 KiB batches from a regular file (fast), and line by line when the
-//! capture comes from a pipe or FIFO (`tcpdump -U -w - | sockscope replay -`) or with `-l`.
+//! Output goes out in 64 KiB batches (fast); with `-l` line by line; and from a pipe or FIFO
+//! (`tcpdump -U -w - | sockscope replay -`) whenever the input has nothing more for now, so
+//! each packet shows as it arrives while a pipe that is full still gets batched output.
 
 mod dump;
 
@@ -19,7 +20,7 @@ use crate::decode::{decode, Transport};
 use crate::filter::{Filter, FilterError};
 use crate::render::{jsonl, Summary, TextOptions, Timeline, Totals};
 use crate::source::input::is_stdin;
-use crate::source::{CaptureFile, Frame, ReadError};
+use crate::source::{CaptureFile, Event, Frame, ReadError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -156,9 +157,35 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
         if let Some(d) = dump.as_mut() {
             d.start_file(&file);
         }
-        let each_line = opts.line_buffered || file.is_live();
+        // `-l`: each line out at once. A live input (pipe, FIFO) without -l: everything made
+        // so far goes out whenever the input has nothing more for now (Event::Waiting), so a
+        // packet shows as it arrives and a fast pipe still gets batched output.
+        let each_line = opts.line_buffered;
         let base = stats.frames;
-        let read = file.for_each_meta(|frame, meta| {
+        let read = file.for_each_event(|event| {
+            let (frame, meta) = match event {
+                Event::Frame(frame, meta) => (frame, meta),
+                Event::Waiting => {
+                    if text && opts.format == Format::Text && stats.shown > 0 {
+                        timeline.finish(&mut buf);
+                    }
+                    let mut handed = Ok(());
+                    if let Some(o) = text_out.as_mut() {
+                        handed = o.write_all(buf.as_bytes()).and_then(|_| o.flush());
+                        buf.clear();
+                    }
+                    let dumped = dump.as_mut().map_or(Ok(()), |d| d.flush());
+                    if let Err(e) = handed {
+                        failure = Some(e.into());
+                        return false;
+                    }
+                    if let Err(e) = dumped {
+                        failure = Some(e.into());
+                        return false;
+                    }
+                    return true;
+                }
+            };
             stats.frames += 1;
             // Record bytes read so far: the data plus a pcap record header (close enough for
             // a progress bar on pcapng too).

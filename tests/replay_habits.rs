@@ -478,6 +478,11 @@ fn packets_from_a_fifo_are_shown_as_they_arrive() {
     let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
     // SAFETY: mkfifo reads a NUL-terminated path and touches no memory of ours.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    assert!(line_arrives_before_the_input_ends(
+        &[fifo.as_os_str()],
+        Some(&fifo)
+    ));
+    // -l: every line at once, too.
     let args = [fifo.as_os_str(), "-l".as_ref()];
     assert!(line_arrives_before_the_input_ends(&args, Some(&fifo)));
 }

@@ -15,7 +15,7 @@ use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
-use super::input::{Compression, Input, Slot};
+use super::input::{ready, Compression, Input, Slot};
 use super::{Frame, FrameKind, Timestamp};
 
 /// Starting size of the read buffer. 256 KiB stays in the L2 cache between the read and the
@@ -113,8 +113,18 @@ pub struct CaptureFile {
     size: Option<u64>,
     raw_errors: Slot,
     codec_errors: Slot,
+    /// A live input's descriptor, polled before a read that may wait.
+    poll_fd: Option<std::os::fd::OwnedFd>,
     /// pcapng: Section Header Blocks met so far.
     section: u32,
+}
+
+/// What [`CaptureFile::for_each_event`] hands on.
+pub enum Event<'f, 'a> {
+    /// The next frame, with what its interface says.
+    Frame(&'f Frame<'a>, &'f FrameMeta),
+    /// A live input has nothing more for now: the next read waits for its writer.
+    Waiting,
 }
 
 /// What a frame's interface says beyond the frame: what a capture writer needs to keep the
@@ -200,6 +210,7 @@ impl CaptureFile {
             size: input.size,
             raw_errors: input.raw_errors,
             codec_errors: input.codec_errors,
+            poll_fd: input.poll_fd,
             section: 0,
         };
         file.read_header()?;
@@ -287,6 +298,19 @@ impl CaptureFile {
     where
         F: FnMut(&Frame<'_>, &FrameMeta) -> bool,
     {
+        self.for_each_event(|e| match e {
+            Event::Frame(frame, meta) => f(frame, meta),
+            Event::Waiting => true,
+        })
+    }
+
+    /// [`CaptureFile::for_each_meta`], and on a live input (a pipe, FIFO or socket)
+    /// [`Event::Waiting`] whenever the next read would wait for the writer: the moment to hand
+    /// on what was made of the frames so far.
+    pub fn for_each_event<F>(&mut self, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(Event<'_, '_>) -> bool,
+    {
         loop {
             // pcapng's common case, an Enhanced Packet Block without options, is read in
             // place; anything else goes through pcap-parser.
@@ -295,7 +319,7 @@ impl CaptureFile {
                     self.frames += 1;
                     let frame = epb_frame(&epb, &self.interfaces, self.frames);
                     let meta = FrameMeta::of(self.interfaces.get(epb.if_id as usize), self.section);
-                    let go_on = f(&frame, &meta);
+                    let go_on = f(Event::Frame(&frame, &meta));
                     self.reader.consume(epb.len);
                     if !go_on {
                         return Ok(());
@@ -327,7 +351,7 @@ impl CaptureFile {
                                 interface: None,
                                 kind: FrameKind::Packet,
                             };
-                            go_on = f(&frame, &FrameMeta::of(Some(&iface), 0));
+                            go_on = f(Event::Frame(&frame, &FrameMeta::of(Some(&iface), 0)));
                         }
                         PcapBlockOwned::LegacyHeader(_) => {}
                         PcapBlockOwned::NG(block) => {
@@ -343,7 +367,8 @@ impl CaptureFile {
                                 let iface = frame
                                     .interface
                                     .and_then(|i| self.interfaces.get(i as usize));
-                                go_on = f(&frame, &FrameMeta::of(iface, self.section));
+                                go_on =
+                                    f(Event::Frame(&frame, &FrameMeta::of(iface, self.section)));
                             }
                         }
                     }
@@ -364,6 +389,9 @@ impl CaptureFile {
                     }
                 }
                 Step::Refill => {
+                    if self.poll_fd.as_ref().is_some_and(|fd| !ready(fd)) && !f(Event::Waiting) {
+                        return Ok(());
+                    }
                     let before = self.reader.data().len();
                     if self.reader.refill().is_err() {
                         return Err(self.io_error());
@@ -385,6 +413,9 @@ impl CaptureFile {
                     }
                     self.capacity *= 2;
                     self.reader.grow(self.capacity);
+                    if self.poll_fd.as_ref().is_some_and(|fd| !ready(fd)) && !f(Event::Waiting) {
+                        return Ok(());
+                    }
                     if self.reader.refill().is_err() {
                         return Err(self.io_error());
                     }

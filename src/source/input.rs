@@ -140,6 +140,8 @@ pub struct Input {
     pub live: bool,
     /// The length of a regular file (compressed or not), for progress.
     pub size: Option<u64>,
+    /// A live input's descriptor (a duplicate), to ask whether data is waiting.
+    pub poll_fd: Option<std::os::fd::OwnedFd>,
     /// Errors of the file or pipe itself.
     pub(super) raw_errors: Slot,
     /// Errors of the decompressor (corrupt data).
@@ -176,9 +178,16 @@ impl Input {
             return Err(ReadError::StdinIsTerminal);
         }
         let size = meta.filter(|m| m.is_file()).map(|m| m.len());
+        let poll_fd = if live {
+            use std::os::fd::AsFd;
+            file.as_fd().try_clone_to_owned().ok()
+        } else {
+            None
+        };
         let mut input = Input::from_reader(&name, file)?;
         input.live = live;
         input.size = size;
+        input.poll_fd = poll_fd;
         Ok(input)
     }
 
@@ -273,6 +282,7 @@ impl Input {
             compression,
             live: false,
             size: None,
+            poll_fd: None,
             raw_errors,
             codec_errors,
         })
@@ -307,6 +317,16 @@ fn open_file(path: &Path) -> Result<(PathBuf, File, Option<std::fs::Metadata>), 
         });
     }
     Ok((name, file, meta))
+}
+
+/// Whether reading `fd` now would return at once (data waiting, or the end of the stream):
+/// false when a read would wait for the writer.
+pub(super) fn ready(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    // An error (EINTR) counts as ready: the read itself will tell.
+    poll(&mut fds, PollTimeout::ZERO).map_or(true, |n| n > 0)
 }
 
 /// Standard input as a file of its own (a duplicate of descriptor 0), read without Rust's

@@ -10,7 +10,7 @@ pub mod linktype;
 pub mod time;
 pub mod write;
 
-pub use file::{CaptureFile, FileFormat, FrameMeta, ReadError};
+pub use file::{CaptureFile, Event, FileFormat, FrameMeta, ReadError};
 pub use input::Compression;
 pub use time::Timestamp;
 pub use write::{PcapWriter, PcapngWriter, Resolution, WritePacket};
