@@ -7,6 +7,7 @@
 pub mod file;
 pub mod input;
 pub mod linktype;
+mod read_error;
 pub mod time;
 pub mod write;
 
