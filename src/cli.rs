@@ -359,7 +359,15 @@ impl ReplayArgs {
         let mut inputs = self.read.clone();
         let mut words = self.args.iter().peekable();
         if inputs.is_empty() {
-            inputs.push(PathBuf::from(words.next().ok_or(UsageError::NoInput)?));
+            let first = words.next().ok_or(UsageError::NoInput)?;
+            // `replay tcp port 80`: a filter with no file before it.
+            let keyword = first
+                .to_str()
+                .is_some_and(|w| FILTER_KEYWORDS.contains(&w.to_ascii_lowercase().as_str()));
+            if keyword && !std::path::Path::new(first).exists() {
+                return Err(UsageError::NoInput);
+            }
+            inputs.push(PathBuf::from(first));
         }
         while let Some(w) = words.next_if(|w| is_file_word(w)) {
             inputs.push(PathBuf::from(w));
@@ -506,6 +514,11 @@ mod tests {
             (vec!["a.pcap".into(), r.into()], Some("tcp".into()))
         );
         assert!(!is_file_word(std::ffi::OsStr::new("tcp")));
+        // A filter with no file before it.
+        assert!(matches!(
+            replay_args(&["tcp", "port", "80"]).options().err(),
+            Some(UsageError::NoInput)
+        ));
     }
 
     #[test]
