@@ -266,13 +266,38 @@ fn time_mode(t: TimeArg) -> TimeMode {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "sockscope replay [OPTIONS] FILE... [FILTER...]\n       \
+                      sockscope replay [OPTIONS] -r FILE [-r FILE]... [FILE...] [FILTER...]",
+    after_help = REPLAY_HELP
+)]
 pub struct ReplayArgs {
-    /// Capture file: pcap (µs or ns, either byte order) or pcapng.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
-    /// tcpdump filter expression, e.g. 'tcp port 80' or 'host ::1' (may be given as several words).
-    #[arg(value_name = "FILTER")]
-    pub filter: Vec<String>,
+    /// Capture files (pcap, µs or ns, either byte order, or pcapng; gzip and zstd are
+    /// decompressed; `-` is standard input), then the tcpdump filter, e.g. 'tcp port 80' or
+    /// 'host ::1' (one word or several). Which words are files: see below.
+    #[arg(value_name = "FILE|FILTER")]
+    pub args: Vec<std::ffi::OsString>,
+    /// Read FILE (as tcpdump -r; may be repeated: the files are read one after another).
+    #[arg(short = 'r', value_name = "FILE", action = clap::ArgAction::Append)]
+    pub read: Vec<PathBuf>,
+    /// Stop after N packets shown (counted after the filter and --stream), as tcpdump -c.
+    #[arg(short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Write the selected packets to FILE (`-`: standard output) instead of printing them,
+    /// as tcpdump -w: pcapng for *.pcapng, pcap for *.pcap, else the input's format.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// With -w FILE, print the timeline too (tcpdump's --print).
+    #[arg(long, requires = "write")]
+    pub print: bool,
+    /// Hand each line to the output at once (as tcpdump -l). Without -l, output goes out in
+    /// 64 KiB batches, and from a pipe or FIFO also whenever the input has nothing more for
+    /// now, so each packet shows as it arrives.
+    #[arg(short = 'l')]
+    pub line_buffered: bool,
+    /// Accepted as tcpdump takes -n and -nn: sockscope never resolves addresses or ports.
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub no_resolve: u8,
     /// Output format: an aligned timeline for people, or JSON Lines for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
     pub format: FormatArg,
@@ -291,6 +316,124 @@ pub struct ReplayArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+}
+
+/// How `replay` tells files from filter words, shown after its options.
+const REPLAY_HELP: &str = "\
+Files and filter: `replay a.pcap b.pcap.gz tcp port 80` reads a.pcap, then b.pcap.gz, and shows
+what matches `tcp port 80`. The leading words that are files are read: a word is a file when it
+is `-` or /dev/stdin, ends in .pcap, .pcapng, .cap, .ntar or .dmp (optionally followed by .gz or
+.zst), or names an existing file and is not a filter keyword (a file called `tcp` is written
+./tcp). Without -r the first word is always a file. The first word that is not a file starts the
+filter; the filter is everything after it. Files are read as one capture: frame and stream
+numbers go on from one file to the next (as for files rotated by tcpdump -C or -G).
+
+tcpdump's habits: -r FILE, -c N, -w FILE, -n/-nn, -l, and `-` for standard input
+(`tcpdump -U -w - | sockscope replay -` shows each packet as it arrives).";
+
+/// What was wrong with a `replay` command line that clap could not see.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("no capture given: name one (`sockscope replay FILE`, `-r FILE`, or `-` for standard input)")]
+    NoInput,
+    #[error("'{0}' after `--` is read as a file or filter word, not an option: put options before `--` or leave `--` out (`sockscope replay -c 3 FILE`); a file called '{0}' is written ./{0}")]
+    OptionAfterDashes(String),
+    #[error("standard input is named twice: it can be read once")]
+    StdinTwice,
+    #[error("the filter word {0:?} is not UTF-8")]
+    NotUtf8(std::ffi::OsString),
+    #[error(
+        "-w {0}: sockscope writes uncompressed captures; pipe `-w -` into gzip or zstd instead"
+    )]
+    CompressedOutput(PathBuf),
+    #[error("-w {0}: that is an input of this replay; write to another file")]
+    OutputIsInput(PathBuf),
+    #[error("-w -: standard output is a terminal and the capture is binary; redirect it (`-w - > out.pcap`) or pipe it")]
+    CaptureToTerminal,
+    #[error("--print with -w -: the timeline would be mixed into the capture on standard output; write the capture to a file")]
+    PrintWithStdout,
+}
+
+/// Words that start a tcpdump filter: never taken for a file, even when a file of that name
+/// exists.
+const FILTER_KEYWORDS: &[&str] = &[
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "ip",
+    "ip6",
+    "arp",
+    "rarp",
+    "sctp",
+    "igmp",
+    "pim",
+    "vrrp",
+    "port",
+    "portrange",
+    "host",
+    "net",
+    "src",
+    "dst",
+    "ether",
+    "vlan",
+    "mpls",
+    "pppoed",
+    "pppoes",
+    "not",
+    "and",
+    "or",
+    "less",
+    "greater",
+    "len",
+    "proto",
+    "gateway",
+    "broadcast",
+    "multicast",
+    "inbound",
+    "outbound",
+    "ifname",
+    "wlan",
+    "link",
+    "fddi",
+    "tr",
+    "atalk",
+    "decnet",
+    "iso",
+    "stp",
+    "ipx",
+    "netbeui",
+    "geneve",
+];
+
+/// Whether a positional word names a capture file (see [`REPLAY_HELP`]).
+fn is_file_word(w: &std::ffi::OsStr) -> bool {
+    let p = std::path::Path::new(w);
+    if crate::source::input::is_stdin(p) {
+        return true;
+    }
+    let name = w.to_string_lossy().to_ascii_lowercase();
+    let base = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .or_else(|| name.strip_suffix(".zstd"))
+        .unwrap_or(&name);
+    if [".pcap", ".pcapng", ".cap", ".ntar", ".dmp"]
+        .iter()
+        .any(|e| base.ends_with(e))
+    {
+        return true;
+    }
+    !FILTER_KEYWORDS.contains(&name.as_str()) && std::fs::metadata(p).is_ok_and(|m| !m.is_dir())
+}
+
+/// A word that can only be an option given after `--` (`-c`, `-nn`, `--stream`).
+fn looks_like_option(w: &str) -> bool {
+    let mut c = w.chars();
+    c.next() == Some('-')
+        && c.next()
+            .is_some_and(|x| x.is_ascii_alphabetic() || x == '-')
+        && !std::path::Path::new(w).exists()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -343,8 +486,75 @@ pub fn use_color(arg: ColorArg) -> bool {
 }
 
 impl ReplayArgs {
-    pub fn options(&self) -> ReplayOptions {
-        ReplayOptions {
+    /// The capture files and the filter words, by the rule in [`REPLAY_HELP`].
+    pub fn inputs_and_filter(&self) -> Result<(Vec<PathBuf>, Option<String>), UsageError> {
+        let mut inputs = self.read.clone();
+        let mut words = self.args.iter().peekable();
+        if inputs.is_empty() {
+            let first = words.next().ok_or(UsageError::NoInput)?;
+            // `replay tcp port 80`: a filter with no file before it.
+            let keyword = first
+                .to_str()
+                .is_some_and(|w| FILTER_KEYWORDS.contains(&w.to_ascii_lowercase().as_str()));
+            if keyword && !std::path::Path::new(first).exists() {
+                return Err(UsageError::NoInput);
+            }
+            inputs.push(PathBuf::from(first));
+        }
+        while let Some(w) = words.next_if(|w| is_file_word(w)) {
+            inputs.push(PathBuf::from(w));
+        }
+        let mut filter = Vec::new();
+        for w in words {
+            filter.push(
+                w.to_str()
+                    .ok_or_else(|| UsageError::NotUtf8(w.clone()))?
+                    .to_owned(),
+            );
+        }
+        if let Some(w) = self
+            .args
+            .iter()
+            .filter_map(|w| w.to_str())
+            .find(|w| looks_like_option(w))
+        {
+            return Err(UsageError::OptionAfterDashes(w.to_owned()));
+        }
+        let stdin = inputs
+            .iter()
+            .filter(|p| crate::source::input::is_stdin(p))
+            .count();
+        if stdin > 1 {
+            return Err(UsageError::StdinTwice);
+        }
+        Ok((inputs, (!filter.is_empty()).then(|| filter.join(" "))))
+    }
+
+    pub fn options(&self) -> Result<ReplayOptions, UsageError> {
+        let (inputs, filter) = self.inputs_and_filter()?;
+        if let Some(w) = &self.write {
+            let name = w.to_string_lossy().to_ascii_lowercase();
+            if [".gz", ".zst", ".zstd"].iter().any(|e| name.ends_with(e)) {
+                return Err(UsageError::CompressedOutput(w.clone()));
+            }
+            if w.as_os_str() == "-" {
+                if self.print {
+                    return Err(UsageError::PrintWithStdout);
+                }
+                if std::io::stdout().is_terminal() {
+                    return Err(UsageError::CaptureToTerminal);
+                }
+            } else if let Ok(out) = w.canonicalize() {
+                if inputs
+                    .iter()
+                    .any(|i| i.canonicalize().is_ok_and(|i| i == out))
+                {
+                    return Err(UsageError::OutputIsInput(w.clone()));
+                }
+            }
+        }
+        Ok(ReplayOptions {
+            inputs,
             format: match self.format {
                 FormatArg::Text => Format::Text,
                 FormatArg::Jsonl => Format::Jsonl,
@@ -353,11 +563,15 @@ impl ReplayArgs {
                 time: time_mode(self.time),
                 color: use_color(self.color),
             },
-            filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
+            filter,
             stream: self.stream,
             summary: !self.no_summary,
             progress: !self.quiet && std::io::stderr().is_terminal(),
-        }
+            count: self.count,
+            line_buffered: self.line_buffered,
+            write: self.write.clone(),
+            print: self.print,
+        })
     }
 }
 
@@ -402,14 +616,103 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn replay_args(args: &[&str]) -> ReplayArgs {
+        let mut all = vec!["sockscope", "replay"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).map(|c| c.command) {
+            Ok(Command::Replay(r)) => r,
+            other => panic!("not a replay command line: {other:?}"),
+        }
+    }
+
+    fn split(args: &[&str]) -> (Vec<String>, Option<String>) {
+        let (files, filter) = replay_args(args).inputs_and_filter().expect("usage");
+        let files = files.iter().map(|p| p.display().to_string()).collect();
+        (files, filter)
+    }
+
     #[test]
     fn filter_words_are_joined() {
-        let cli =
-            Cli::try_parse_from(["sockscope", "replay", "f.pcap", "tcp", "port", "80"]).unwrap();
-        let Command::Replay(r) = cli.command else {
-            panic!("not replay")
-        };
-        assert_eq!(r.options().filter.as_deref(), Some("tcp port 80"));
+        let r = replay_args(&["f.pcap", "tcp", "port", "80"]);
+        assert_eq!(
+            r.options().expect("usage").filter.as_deref(),
+            Some("tcp port 80")
+        );
+    }
+
+    #[test]
+    fn leading_capture_names_are_files_and_the_rest_is_the_filter() {
+        assert_eq!(
+            split(&["a.pcap", "b.pcapng.gz", "-", "udp", "port", "53"]),
+            (
+                vec!["a.pcap".into(), "b.pcapng.gz".into(), "-".into()],
+                Some("udp port 53".into())
+            )
+        );
+        // Without -r the first word is a file whatever its name.
+        assert_eq!(split(&["trace"]), (vec!["trace".into()], None));
+        // With -r, words go to the filter unless they name captures.
+        assert_eq!(
+            split(&["-r", "trace", "-r", "trace2", "c.cap", "tcp"]),
+            (
+                vec!["trace".into(), "trace2".into(), "c.cap".into()],
+                Some("tcp".into())
+            )
+        );
+        // Once the filter has started, a capture-like word belongs to it.
+        assert_eq!(
+            split(&["a.pcap", "host", "x.pcap"]),
+            (vec!["a.pcap".into()], Some("host x.pcap".into()))
+        );
+    }
+
+    #[test]
+    fn an_existing_file_is_a_file_unless_it_is_a_filter_keyword() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rotated = dir.path().join("trace1");
+        std::fs::write(&rotated, b"").expect("write");
+        let r = rotated.to_str().expect("utf-8");
+        assert_eq!(
+            split(&["a.pcap", r, "tcp"]),
+            (vec!["a.pcap".into(), r.into()], Some("tcp".into()))
+        );
+        assert!(!is_file_word(std::ffi::OsStr::new("tcp")));
+        // A filter with no file before it.
+        assert!(matches!(
+            replay_args(&["tcp", "port", "80"]).options().err(),
+            Some(UsageError::NoInput)
+        ));
+    }
+
+    #[test]
+    fn tcpdump_options_parse() {
+        let r = replay_args(&["-nn", "-r", "a.pcap", "-c", "3", "-l", "-w", "out.pcapng"]);
+        assert_eq!(r.no_resolve, 2);
+        let o = r.options().expect("usage");
+        assert_eq!(o.count, Some(3));
+        assert!(o.line_buffered);
+        assert_eq!(o.write.as_deref(), Some(std::path::Path::new("out.pcapng")));
+        assert!(Cli::try_parse_from(["sockscope", "replay", "-c", "0", "a.pcap"]).is_err());
+    }
+
+    #[test]
+    fn options_after_dashes_are_a_usage_error_not_a_filter() {
+        let e = replay_args(&["--", "-c", "3"]).options().err();
+        assert!(
+            matches!(&e, Some(UsageError::OptionAfterDashes(w)) if w == "-c"),
+            "{e:?}"
+        );
+        let e = replay_args(&["a.pcap", "--", "-nn"]).options().err();
+        assert!(matches!(e, Some(UsageError::OptionAfterDashes(_))));
+        // `-` alone is standard input; in a filter it is arithmetic.
+        assert_eq!(
+            split(&["-", "len", "-", "14", ">", "100"]),
+            (vec!["-".into()], Some("len - 14 > 100".into()))
+        );
+        assert!(matches!(
+            replay_args(&["-", "-r", "/dev/stdin"]).options().err(),
+            Some(UsageError::StdinTwice)
+        ));
     }
 
     #[test]

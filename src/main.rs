@@ -25,17 +25,26 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cli.command {
         Command::Replay(args) => {
-            let opts = args.options();
-            // A run that sockscope saved is shown as the run it was.
-            let problem = match sockscope::replay_run::replay(&args.file, &opts, &mut out)? {
-                Outcome::Shown(status) => return Ok(status),
-                Outcome::Packets { problem } => problem,
+            let opts = args.options()?;
+            // A run that sockscope saved is shown as the run it was (one file, nothing to
+            // select, count or write).
+            let problem = match opts.inputs.as_slice() {
+                [one] if opts.count.is_none() && opts.write.is_none() => {
+                    match sockscope::replay_run::replay(one, &opts, &mut out)? {
+                        Outcome::Shown(status) => return Ok(status),
+                        Outcome::Packets { problem } => problem,
+                    }
+                }
+                _ => None,
             };
-            let result = sockscope::replay::replay(&args.file, &opts, &mut out);
+            let result = sockscope::replay::replay(&opts, &mut out);
             // What was decoded before a fault is still printed.
             let flushed = out.flush();
-            result?;
+            let stats = result?;
             flushed?;
+            if let Some(note) = stats.note {
+                eprintln!("sockscope: {note}");
+            }
             match problem {
                 Some(why) => {
                     eprintln!("sockscope: {why}");

@@ -9,7 +9,7 @@ pub mod run;
 pub mod summary;
 pub mod text;
 
-pub use summary::Summary;
+pub use summary::{Summary, Totals};
 pub use text::{TextOptions, TimeMode, Timeline};
 
 /// ANSI styles, or nothing when colour is off.

@@ -1,7 +1,9 @@
 //! The summary printed after a timeline: packets, conversations, per-stream counts, findings.
 //!
-//! Per-stream rows are kept for the first [`MAX_ROWS`] streams of each protocol; later streams
-//! are counted in the totals only, so memory stays bounded on files with millions of streams.
+//! It counts what was selected (by the filter, `--stream`, `-c`), not the whole file: rows are
+//! the selected streams, with their file-wide numbers. Per-stream rows are kept for the first
+//! [`MAX_ROWS`] selected streams of each protocol; later ones are counted in the totals only
+//! (one bit per stream number), so memory stays bounded on files with millions of streams.
 
 use std::fmt::Write;
 
@@ -20,6 +22,58 @@ struct Row {
     bytes: u64,
 }
 
+/// One protocol's streams: the itemised rows and the distinct stream numbers seen.
+#[derive(Debug, Default)]
+struct Streams {
+    /// (stream number, conversation, counts), in the order the streams were first seen.
+    rows: Vec<(u64, String, Row)>,
+    /// One bit per stream number seen.
+    seen: Vec<u64>,
+    count: u64,
+    /// The largest stream number that has a row.
+    last_row: u64,
+}
+
+impl Streams {
+    /// Marks stream `s` seen; returns its row, when it is itemised.
+    fn row(&mut self, s: u64, label: impl FnOnce() -> String) -> Option<&mut Row> {
+        let (word, bit) = ((s / 64) as usize, 1u64 << (s % 64));
+        if self.seen.len() <= word {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & bit == 0 {
+            self.seen[word] |= bit;
+            self.count += 1;
+            if self.rows.len() < MAX_ROWS {
+                self.last_row = self.last_row.max(s);
+                self.rows.push((s, label(), Row::default()));
+                return self.rows.last_mut().map(|r| &mut r.2);
+            }
+            return None;
+        }
+        // Without a selection, stream s is row s, and streams past the rows have none.
+        let at = match self.rows.get(s as usize) {
+            Some(r) if r.0 == s => s as usize,
+            _ if s > self.last_row => return None,
+            _ => self.rows.iter().position(|r| r.0 == s)?,
+        };
+        Some(&mut self.rows[at].2)
+    }
+}
+
+/// What the summary says about the selection as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Frames read (the whole file, unless `-c` stopped early).
+    pub frames: u64,
+    /// The selection as typed (`tcp port 80`, `--stream 3`), when there is one.
+    pub selection: Option<String>,
+    /// `-c N` stopped the replay before the end of the input.
+    pub stopped_at: Option<u64>,
+    /// Files read (more than one: said in the summary).
+    pub files: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct Summary {
     pub packets: u64,
@@ -27,10 +81,8 @@ pub struct Summary {
     pub udp: u64,
     pub other: u64,
     pub truncated: u64,
-    tcp_rows: Vec<(String, Row)>,
-    udp_rows: Vec<(String, Row)>,
-    tcp_streams: u64,
-    udp_streams: u64,
+    tcp_streams: Streams,
+    udp_streams: Streams,
     findings: [u64; 16],
 }
 
@@ -44,68 +96,75 @@ impl Summary {
         if rec.pkt.truncated {
             self.truncated += 1;
         }
-        let stream = rec.analysis.stream;
-        let (rows, count, len) = match (rec.pkt.ip, rec.pkt.transport) {
+        let (streams, len) = match (rec.pkt.ip, rec.pkt.transport) {
             (Some(_), Transport::Tcp(t)) => {
                 self.tcp += 1;
-                (
-                    &mut self.tcp_rows,
-                    &mut self.tcp_streams,
-                    t.fixed.and_then(|x| x.len),
-                )
+                (&mut self.tcp_streams, t.fixed.and_then(|x| x.len))
             }
             (Some(_), Transport::Udp(u)) => {
                 self.udp += 1;
-                (&mut self.udp_rows, &mut self.udp_streams, u.payload_len())
+                (&mut self.udp_streams, u.payload_len())
             }
             _ => {
                 self.other += 1;
                 return;
             }
         };
-        if let Some(v) = rec.analysis.tcp {
+        if let Some(v) = rec.analysis.tcp.filter(|v| !v.findings.is_empty()) {
             for (i, &(bit, _, _)) in Findings::NAMES.iter().enumerate() {
                 if v.findings.has(bit) {
                     self.findings[i] += 1;
                 }
             }
         }
-        let Some(s) = stream else { return };
-        *count = (*count).max(s + 1);
-        let s = s as usize;
-        if s >= MAX_ROWS {
+        let Some(s) = rec.analysis.stream else {
             return;
-        }
-        if rows.len() <= s {
-            let ip = rec.pkt.ip.map(|i| (i.src, i.dst));
-            let (sport, dport) = match rec.pkt.transport {
-                Transport::Tcp(t) => (t.sport, t.dport),
-                Transport::Udp(u) => (u.sport, u.dport),
-                _ => (0, 0),
-            };
-            while rows.len() <= s {
-                let mut label = String::new();
-                if rows.len() == s {
-                    if let Some((a, b)) = ip {
-                        super::describe::endpoint(&mut label, a, Some(sport));
-                        label.push_str(" ↔ ");
-                        super::describe::endpoint(&mut label, b, Some(dport));
-                    }
-                }
-                rows.push((label, Row::default()));
+        };
+        let label = || {
+            let mut label = String::new();
+            if let Some(ip) = rec.pkt.ip {
+                let (sport, dport) = match rec.pkt.transport {
+                    Transport::Tcp(t) => (t.sport, t.dport),
+                    Transport::Udp(u) => (u.sport, u.dport),
+                    _ => (0, 0),
+                };
+                super::describe::endpoint(&mut label, ip.src, Some(sport));
+                label.push_str(" ↔ ");
+                super::describe::endpoint(&mut label, ip.dst, Some(dport));
             }
+            label
+        };
+        if let Some(row) = streams.row(s, label) {
+            row.segments += 1;
+            row.bytes += len.unwrap_or(0) as u64;
         }
-        let row = &mut rows[s].1;
-        row.segments += 1;
-        row.bytes += len.unwrap_or(0) as u64;
+    }
+
+    /// The first line of the summary: what was shown, and of how much when that was a
+    /// selection (`12 of 150 packets matched` and the selection in backquotes).
+    pub fn headline(&self, totals: &Totals) -> String {
+        let mut s = String::new();
+        let selected = totals.selection.is_some() || totals.stopped_at.is_some();
+        if selected && totals.frames != self.packets {
+            let _ = write!(s, "{} of {} packets", self.packets, totals.frames);
+        } else {
+            let _ = write!(s, "{} packets", self.packets);
+        }
+        if let Some(sel) = &totals.selection {
+            let _ = write!(s, " matched `{sel}`");
+        }
+        if totals.files > 1 {
+            let _ = write!(s, " in {} files", totals.files);
+        }
+        s
     }
 
     /// Appends the summary as text.
-    pub fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String, totals: &Totals) {
         let _ = writeln!(
             out,
-            "\n{} packets: {} TCP, {} UDP, {} other{}",
-            self.packets,
+            "\n{}: {} TCP, {} UDP, {} other{}",
+            self.headline(totals),
             self.tcp,
             self.udp,
             self.other,
@@ -115,10 +174,8 @@ impl Summary {
                 String::new()
             }
         );
-        for (name, rows, total) in [
-            ("TCP", &self.tcp_rows, self.tcp_streams),
-            ("UDP", &self.udp_rows, self.udp_streams),
-        ] {
+        for (name, streams) in [("TCP", &self.tcp_streams), ("UDP", &self.udp_streams)] {
+            let (rows, total) = (&streams.rows, streams.count);
             if total == 0 {
                 continue;
             }
@@ -130,7 +187,7 @@ impl Summary {
                 "segments".into(),
                 "payload bytes".into(),
             ]);
-            for (i, (label, r)) in rows.iter().enumerate() {
+            for (i, label, r) in rows {
                 t.add_row(vec![
                     i.to_string(),
                     label.clone(),
@@ -171,6 +228,12 @@ impl Summary {
         }
         if any {
             out.push('\n');
+        }
+        if let Some(n) = totals.stopped_at {
+            let _ = writeln!(
+                out,
+                "(stopped after {n} packets, as -c asked: the rest of the capture was not read)"
+            );
         }
     }
 }

@@ -7,7 +7,6 @@
 //! Unlike libpcap, this reader accepts pcapng files whose interfaces have different link types,
 //! several sections of either byte order, Simple Packet Blocks and Custom Blocks.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,8 @@ use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
+use super::input::{ready, Compression, Input, Slot};
+pub use super::read_error::ReadError;
 use super::{Frame, FrameKind, Timestamp};
 
 /// Starting size of the read buffer. 256 KiB stays in the L2 cache between the read and the
@@ -31,48 +32,6 @@ pub enum FileFormat {
     PcapNg,
 }
 
-/// Why reading stopped before the end of the file. Each variant names the file and where.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("{path}: cannot open: {cause} (check the path and that you may read it)")]
-    Open {
-        path: PathBuf,
-        /// Named in the message (not a `source`, so the chain does not say it twice).
-        cause: std::io::Error,
-    },
-    #[error("{path}: the file is empty: not a pcap or pcapng capture")]
-    Empty { path: PathBuf },
-    #[error("{path}: not a pcap or pcapng capture (bad magic number at byte 0); give a file written by tcpdump, Wireshark or sockscope --save")]
-    NotACapture { path: PathBuf },
-    #[error("{path}: the file ends inside the {what} at byte {offset} (after packet {packets}): the capture was cut short; packets before it are shown")]
-    Truncated {
-        path: PathBuf,
-        what: &'static str,
-        offset: u64,
-        packets: u64,
-    },
-    #[error("{path}: record at byte {offset} (after packet {packets}) is larger than {max} MiB: the length field is corrupt")]
-    RecordTooLarge {
-        path: PathBuf,
-        offset: u64,
-        packets: u64,
-        max: usize,
-    },
-    #[error("{path}: corrupt {what} at byte {offset} (after packet {packets}): the file is damaged; packets before it are shown")]
-    Corrupt {
-        path: PathBuf,
-        what: &'static str,
-        offset: u64,
-        packets: u64,
-    },
-    #[error("{path}: read error at byte {offset}: {cause}")]
-    Io {
-        path: PathBuf,
-        offset: u64,
-        cause: std::io::Error,
-    },
-}
-
 /// A pcapng interface: link type, timestamp clock and snaplen.
 #[derive(Debug, Clone, Copy)]
 struct Interface {
@@ -80,25 +39,6 @@ struct Interface {
     units_per_sec: u64,
     offset_secs: i64,
     snaplen: u32,
-}
-
-/// Counts the bytes taken from the underlying reader, to name offsets in errors.
-struct Counting<R> {
-    inner: R,
-    error: Option<std::io::Error>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let kind = e.kind();
-                self.error = Some(e);
-                Err(kind.into())
-            }
-        }
-    }
 }
 
 /// An open capture file. Call [`CaptureFile::for_each`] to stream its frames.
@@ -114,24 +54,58 @@ pub struct CaptureFile {
     ng_big_endian: bool,
     frames: u64,
     capacity: usize,
+    compression: Compression,
+    live: bool,
+    size: Option<u64>,
+    raw_errors: Slot,
+    codec_errors: Slot,
+    /// A live input's descriptor, polled before a read that may wait.
+    poll_fd: Option<std::os::fd::OwnedFd>,
+    /// pcapng: Section Header Blocks met so far.
+    section: u32,
+}
+
+/// What [`CaptureFile::for_each_event`] hands on.
+pub enum Event<'f, 'a> {
+    /// The next frame, with what its interface says.
+    Frame(&'f Frame<'a>, &'f FrameMeta),
+    /// A live input has nothing more for now: the next read waits for its writer.
+    Waiting,
+}
+
+/// What a frame's interface says beyond the frame: what a capture writer needs to keep the
+/// packet's link type and clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// pcapng: the section (0 for the first, and for classic pcap).
+    pub section: u32,
+    /// The interface's clock: ticks per second (10^6 for µs pcap, 10^9 for ns).
+    pub units_per_sec: u64,
+    /// The interface's snaplen (0: none given).
+    pub snaplen: u32,
+}
+
+impl FrameMeta {
+    fn of(iface: Option<&Interface>, section: u32) -> FrameMeta {
+        FrameMeta {
+            section,
+            units_per_sec: iface.map_or(1_000_000, |i| i.units_per_sec),
+            snaplen: iface.map_or(0, |i| i.snaplen),
+        }
+    }
 }
 
 impl CaptureFile {
+    /// Opens a capture file; `-` and `/dev/stdin` are standard input; gzip and zstd are
+    /// decompressed as they are read.
     pub fn open(path: &Path) -> Result<CaptureFile, ReadError> {
-        let file = File::open(path).map_err(|cause| ReadError::Open {
-            path: path.to_owned(),
-            cause,
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(ReadError::Open {
-                path: path.to_owned(),
-                cause: std::io::Error::new(
-                    std::io::ErrorKind::IsADirectory,
-                    "it is a directory, not a capture file",
-                ),
-            });
-        }
-        Self::from_reader(path, file)
+        Self::from_input(Input::open(path)?)
+    }
+
+    /// Checks that `path` opens (and is not a directory) without reading it, so that a wrong
+    /// name among several fails before any output.
+    pub fn check(path: &Path) -> Result<(), ReadError> {
+        Input::check(path)
     }
 
     /// Reads a capture from any byte stream; `path` is only used in messages.
@@ -139,12 +113,12 @@ impl CaptureFile {
         path: &Path,
         read: R,
     ) -> Result<CaptureFile, ReadError> {
-        let path = path.to_owned();
-        let counting = Counting {
-            inner: read,
-            error: None,
-        };
-        let reader = match create_reader(INITIAL_BUFFER, counting) {
+        Self::from_input(Input::from_reader(path, read)?)
+    }
+
+    fn from_input(input: Input) -> Result<CaptureFile, ReadError> {
+        let path = input.name;
+        let reader = match create_reader(INITIAL_BUFFER, input.reader) {
             Ok(r) => r,
             Err(PcapError::Eof) => return Err(ReadError::Empty { path }),
             Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
@@ -159,7 +133,11 @@ impl CaptureFile {
                 return Err(ReadError::Io {
                     path,
                     offset: 0,
-                    cause: std::io::Error::other("read failed"),
+                    cause: input
+                        .raw_errors
+                        .take()
+                        .or_else(|| input.codec_errors.take())
+                        .unwrap_or_else(|| std::io::Error::other("the read failed")),
                 })
             }
             Err(_) => return Err(ReadError::NotACapture { path }),
@@ -173,6 +151,13 @@ impl CaptureFile {
             ng_big_endian: false,
             frames: 0,
             capacity: INITIAL_BUFFER,
+            compression: input.compression,
+            live: input.live,
+            size: input.size,
+            raw_errors: input.raw_errors,
+            codec_errors: input.codec_errors,
+            poll_fd: input.poll_fd,
+            section: 0,
         };
         file.read_header()?;
         Ok(file)
@@ -182,8 +167,29 @@ impl CaptureFile {
         self.format
     }
 
+    /// The name messages use: the path, `standard input`, and for compressed data
+    /// `PATH (gzip data, decompressed)`.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The bytes come from a pipe, FIFO, socket or terminal: they arrive over time.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// The length of a regular file as stored (compressed, when it is).
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// Classic pcap: the file header's snaplen and clock.
+    pub fn pcap_meta(&self) -> Option<FrameMeta> {
+        self.legacy.as_ref().map(|i| FrameMeta::of(Some(i), 0))
     }
 
     /// Bytes of the file consumed so far.
@@ -230,6 +236,27 @@ impl CaptureFile {
     where
         F: FnMut(&Frame<'_>) -> bool,
     {
+        self.for_each_meta(|frame, _| f(frame))
+    }
+
+    /// [`CaptureFile::for_each`], with each frame's [`FrameMeta`].
+    pub fn for_each_meta<F>(&mut self, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(&Frame<'_>, &FrameMeta) -> bool,
+    {
+        self.for_each_event(|e| match e {
+            Event::Frame(frame, meta) => f(frame, meta),
+            Event::Waiting => true,
+        })
+    }
+
+    /// [`CaptureFile::for_each_meta`], and on a live input (a pipe, FIFO or socket)
+    /// [`Event::Waiting`] whenever the next read would wait for the writer: the moment to hand
+    /// on what was made of the frames so far.
+    pub fn for_each_event<F>(&mut self, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(Event<'_, '_>) -> bool,
+    {
         loop {
             // pcapng's common case, an Enhanced Packet Block without options, is read in
             // place; anything else goes through pcap-parser.
@@ -237,7 +264,8 @@ impl CaptureFile {
                 if let Some(epb) = plain_epb(self.reader.data(), self.ng_big_endian) {
                     self.frames += 1;
                     let frame = epb_frame(&epb, &self.interfaces, self.frames);
-                    let go_on = f(&frame);
+                    let meta = FrameMeta::of(self.interfaces.get(epb.if_id as usize), self.section);
+                    let go_on = f(Event::Frame(&frame, &meta));
                     self.reader.consume(epb.len);
                     if !go_on {
                         return Ok(());
@@ -269,17 +297,24 @@ impl CaptureFile {
                                 interface: None,
                                 kind: FrameKind::Packet,
                             };
-                            go_on = f(&frame);
+                            go_on = f(Event::Frame(&frame, &FrameMeta::of(Some(&iface), 0)));
                         }
                         PcapBlockOwned::LegacyHeader(_) => {}
                         PcapBlockOwned::NG(block) => {
                             if let Block::SectionHeader(shb) = &block {
                                 self.ng_big_endian = shb.big_endian();
+                                if self.frames > 0 || !self.interfaces.is_empty() {
+                                    self.section += 1;
+                                }
                             }
                             if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
                             {
                                 self.frames += 1;
-                                go_on = f(&frame);
+                                let iface = frame
+                                    .interface
+                                    .and_then(|i| self.interfaces.get(i as usize));
+                                go_on =
+                                    f(Event::Frame(&frame, &FrameMeta::of(iface, self.section)));
                             }
                         }
                     }
@@ -300,6 +335,9 @@ impl CaptureFile {
                     }
                 }
                 Step::Refill => {
+                    if self.poll_fd.as_ref().is_some_and(|fd| !ready(fd)) && !f(Event::Waiting) {
+                        return Ok(());
+                    }
                     let before = self.reader.data().len();
                     if self.reader.refill().is_err() {
                         return Err(self.io_error());
@@ -321,6 +359,9 @@ impl CaptureFile {
                     }
                     self.capacity *= 2;
                     self.reader.grow(self.capacity);
+                    if self.poll_fd.as_ref().is_some_and(|fd| !ready(fd)) && !f(Event::Waiting) {
+                        return Ok(());
+                    }
                     if self.reader.refill().is_err() {
                         return Err(self.io_error());
                     }
@@ -400,11 +441,29 @@ impl CaptureFile {
         }
     }
 
+    /// A read failed: the file's or pipe's own error, else the decompressor's (corrupt data).
     fn io_error(&self) -> ReadError {
-        ReadError::Io {
-            path: self.path.clone(),
-            offset: self.offset(),
-            cause: std::io::Error::other("the read failed"),
+        if let Some(cause) = self.raw_errors.take() {
+            return ReadError::Io {
+                path: self.path.clone(),
+                offset: self.offset(),
+                cause,
+            };
+        }
+        match self.codec_errors.take() {
+            Some(cause) => ReadError::Decompress {
+                path: self.path.clone(),
+                codec: self.compression.name(),
+                check: self.compression.check_command(),
+                offset: self.offset(),
+                packets: self.frames,
+                cause,
+            },
+            None => ReadError::Io {
+                path: self.path.clone(),
+                offset: self.offset(),
+                cause: std::io::Error::other("the read failed"),
+            },
         }
     }
 }

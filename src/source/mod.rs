@@ -5,10 +5,14 @@
 //! link type. Nothing here decodes protocols.
 
 pub mod file;
+pub mod input;
+pub mod linktype;
+mod read_error;
 pub mod time;
 pub mod write;
 
-pub use file::{CaptureFile, FileFormat, ReadError};
+pub use file::{CaptureFile, Event, FileFormat, FrameMeta, ReadError};
+pub use input::Compression;
 pub use time::Timestamp;
 pub use write::{PcapWriter, PcapngWriter, Resolution, WritePacket};
 

@@ -62,6 +62,11 @@ impl<W: Write> PcapWriter<W> {
         &self.out.out
     }
 
+    /// The output, e.g. to flush it between packets.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out.out
+    }
+
     /// Hands back the writer without flushing it.
     pub fn into_inner(self) -> W {
         self.out.out
