@@ -62,6 +62,8 @@ Examples:
   sockscope replay capture.pcap --stream 3        one TCP conversation (tshark's tcp.stream 3)
   sockscope replay capture.pcap -t abs            absolute UTC times
   sockscope replay capture.pcap --format jsonl    JSON Lines for jq (see docs/jsonl.md)
+  sockscope replay -r a.pcap -r b.pcap.gz -c 20   tcpdump's habits: -r, -c, -n, -w, -l
+  tcpdump -i lo -U -w - | sockscope replay -      packets as they arrive
   sockscope replay h.pcapng                       a run saved by `run --save`: shown as it ran";
 
 const LIST_EXAMPLES: &str = "\
