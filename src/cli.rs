@@ -100,6 +100,7 @@ Examples:
   sockscope man replay | man -l -                 the page of one subcommand";
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("outputs").multiple(true)))]
 pub struct TraceArgs {
     /// Output format: the interleaved timeline for people, or JSON Lines for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
@@ -108,10 +109,10 @@ pub struct TraceArgs {
     /// and the whole run (`sockscope replay FILE` shows it again); .pcap the packets only;
     /// `-` writes pcapng to stdout instead of the report. The file belongs to the invoking
     /// user; the folder is checked before the run starts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "outputs")]
     pub save: Option<PathBuf>,
-    /// Overwrite the --save file if it exists.
-    #[arg(long, requires = "save")]
+    /// Overwrite the --save (--svg, --html) file if it exists.
+    #[arg(long, requires = "outputs")]
     pub force: bool,
     /// Run in the private namespace called NAME, shared with other `sockscope trace --netns
     /// NAME` of this user (created by the first, joined by the others): a server traced in one
@@ -149,6 +150,16 @@ pub struct TraceArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<std::ffi::OsString>,
+    /// Also draw the ladder to FILE as a standalone SVG (lanes, arrows with their numbers,
+    /// the calls, the time axis), for a slide or a web page. The file belongs to the invoking
+    /// user; the folder is checked before the run starts (--force to overwrite).
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub svg: Option<PathBuf>,
+    /// Also write one self-contained HTML page to FILE: the timeline, the ladder, the checks
+    /// and the explanation; hover a packet or call for its details, click a packet to see the
+    /// call that caused it. It loads nothing from the network (a handout that opens offline).
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub html: Option<PathBuf>,
 }
 
 impl TraceArgs {
@@ -166,6 +177,7 @@ impl TraceArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("outputs").multiple(true)))]
 pub struct RunArgs {
     /// Scenario name (see `sockscope list`), or `all` to run every one with a one-line verdict.
     #[arg(value_name = "SCENARIO")]
@@ -178,10 +190,10 @@ pub struct RunArgs {
     /// and the whole run (`sockscope replay FILE` shows it again); .pcap the packets only;
     /// `-` writes pcapng to stdout instead of the report. The file belongs to the invoking
     /// user; the folder is checked before the run starts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", group = "outputs")]
     pub save: Option<PathBuf>,
-    /// Overwrite the --save file if it exists.
-    #[arg(long, requires = "save")]
+    /// Overwrite the --save (--svg, --html) file if it exists.
+    #[arg(long, requires = "outputs")]
     pub force: bool,
     /// Add the longer explanation of what to look at.
     #[arg(long)]
@@ -202,6 +214,16 @@ pub struct RunArgs {
     /// terminal (a pipe or file stays grep-friendly, as tcpdump's).
     #[arg(long, value_name = "N", value_parser = parse_width)]
     pub width: Option<usize>,
+    /// Also draw the ladder to FILE as a standalone SVG (lanes, arrows with their numbers,
+    /// the calls, the time axis), for a slide or a web page. The file belongs to the invoking
+    /// user; the folder is checked before the run starts (--force to overwrite).
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub svg: Option<PathBuf>,
+    /// Also write one self-contained HTML page to FILE: the timeline, the ladder, the checks
+    /// and the explanation; hover a packet or call for its details, click a packet to see the
+    /// call that caused it. It loads nothing from the network (a handout that opens offline).
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub html: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -268,6 +290,7 @@ fn time_mode(t: TimeArg) -> TimeMode {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("outputs").multiple(true)))]
 #[command(
     override_usage = "sockscope replay [OPTIONS] FILE... [FILTER...]\n       \
                       sockscope replay [OPTIONS] -r FILE [-r FILE]... [FILE...] [FILTER...]",
@@ -318,6 +341,19 @@ pub struct ReplayArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Draw the ladder of one conversation (--stream N, by default the first TCP stream; of a
+    /// run saved by sockscope, the run's) to FILE as a standalone SVG. The timeline is printed
+    /// as well.
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub svg: Option<PathBuf>,
+    /// Write one self-contained HTML page of that conversation (or saved run) to FILE: its
+    /// timeline, its ladder, and for a saved run its calls and checks. It loads nothing from
+    /// the network.
+    #[arg(long, value_name = "FILE", group = "outputs")]
+    pub html: Option<PathBuf>,
+    /// Overwrite the --svg or --html file if it exists.
+    #[arg(long, requires = "outputs")]
+    pub force: bool,
 }
 
 /// How `replay` tells files from filter words, shown after its options.

@@ -26,12 +26,23 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     let status = match cli.command {
         Command::Replay(args) => {
             let opts = args.options()?;
+            // The pictures' files are checked before anything is read.
+            let pictures = sockscope::picture::replay_plans(
+                &opts,
+                args.svg.as_deref(),
+                args.html.as_deref(),
+                args.force,
+            )?;
             // A run that sockscope saved is shown as the run it was (one file, nothing to
             // select, count or write).
             let problem = match opts.inputs.as_slice() {
                 [one] if opts.count.is_none() && opts.write.is_none() => {
                     match sockscope::replay_run::replay(one, &opts, &mut out)? {
-                        Outcome::Shown(status) => return Ok(status),
+                        Outcome::Shown(status) => {
+                            out.flush()?;
+                            sockscope::picture::replay(&opts, pictures)?;
+                            return Ok(status);
+                        }
                         Outcome::Packets { problem } => problem,
                     }
                 }
@@ -42,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
             let flushed = out.flush();
             let stats = result?;
             flushed?;
+            sockscope::picture::replay(&opts, pictures)?;
             if let Some(note) = stats.note {
                 eprintln!("sockscope: {note}");
             }

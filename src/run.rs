@@ -10,6 +10,7 @@ use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{self, error_chain, Status};
 use crate::live::netns;
 use crate::live::{privilege, runner, Check, LiveCapture, LiveError, Scenario};
+use crate::picture::{Pictures, Plans};
 use crate::render::run::{report, ReportOptions};
 use crate::render::Palette;
 use crate::save::{Plan, Target};
@@ -77,9 +78,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
             }
         }
     };
-    if all && args.save.is_some() {
+    if all && (args.save.is_some() || args.svg.is_some() || args.html.is_some()) {
         return Err(LiveError::Scenario(
-            "--save needs one scenario, not all".into(),
+            "--save, --svg and --html need one scenario, not all".into(),
         ));
     }
     // The name, the folder and an existing file before anything runs.
@@ -88,6 +89,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
         .as_deref()
         .map(|p| Plan::check(p, args.force, args.format))
         .transpose()?;
+    let pictures = Plans::check(args.svg.as_deref(), args.html.as_deref(), args.force)?;
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
     let (cap, private) = open_capture(args.netns.as_deref())?;
@@ -97,11 +99,12 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     };
     // Created by the user it will belong to, before the scenario starts.
     let target = plan.map(Plan::open).transpose()?;
+    let pictures = pictures.open()?;
     catch_signals()?;
     if all {
         run_all(args, &targets, cap, how, out)
     } else {
-        run_one(args, targets[0], cap, how, target, out)
+        run_one(args, targets[0], cap, how, (target, pictures), out)
     }
 }
 
@@ -181,7 +184,7 @@ fn run_one(
     sc: &'static Scenario,
     cap: LiveCapture,
     how: How,
-    target: Option<Target>,
+    (target, pictures): (Option<Target>, Pictures),
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
     let (cap, r) = runner::run_scenario(sc, cap, runner::LIMIT);
@@ -206,6 +209,7 @@ fn run_one(
     if let Some(t) = target {
         t.finish(&run, out)?;
     }
+    pictures.finish(&run, Some(sc), &checks)?;
     let _ = closer.join();
     written?;
     Ok(if run.interrupted {

@@ -28,32 +28,43 @@ use crate::live::{pcapng, LiveError, RunData};
 pub enum Container {
     Pcapng,
     Pcap,
+    /// A picture of the run (`--svg`, `--html`): written by [`Target::finish_bytes`].
+    Picture,
 }
 
 /// Where a run goes, checked before the capture opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// The option that names the file (`--save`, `--svg`, `--html`), for messages.
+    flag: &'static str,
     /// None: stdout.
     path: Option<PathBuf>,
     container: Container,
     force: bool,
 }
 
-/// The temporary file of the run in progress, removed by [`discard_pending`] when sockscope
-/// exits at once (a second Ctrl-C).
-static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The temporary files of the run in progress (the capture, the pictures), removed by
+/// [`discard_pending`] when sockscope exits at once (a second Ctrl-C).
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Removes the temporary file of a run that will not end normally.
+/// Removes the temporary files of a run that will not end normally.
 pub fn discard_pending() {
     if let Ok(mut p) = PENDING.lock() {
-        if let Some(path) = p.take() {
+        for path in p.drain(..) {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
-fn refuse(path: &Path, why: impl Into<String>) -> LiveError {
+fn forget_pending(path: &Path) {
+    if let Ok(mut p) = PENDING.lock() {
+        p.retain(|q| q != path);
+    }
+}
+
+fn refuse(flag: &'static str, path: &Path, why: impl Into<String>) -> LiveError {
     LiveError::Save {
+        flag,
         path: path.to_owned(),
         why: why.into(),
     }
@@ -75,6 +86,7 @@ impl Plan {
         if path.as_os_str() == "-" {
             if format == FormatArg::Jsonl {
                 return Err(refuse(
+                    "--save",
                     path,
                     "writes the capture to stdout, where --format jsonl writes too: save to a \
                      file, or leave out --format jsonl",
@@ -82,12 +94,14 @@ impl Plan {
             }
             if stdout_is_terminal {
                 return Err(refuse(
+                    "--save",
                     path,
                     "writes binary pcapng to stdout, which is a terminal: pipe it (| wireshark \
                      -k -i -) or redirect it (> run.pcapng)",
                 ));
             }
             return Ok(Plan {
+                flag: "--save",
                 path: None,
                 container: Container::Pcapng,
                 force,
@@ -95,6 +109,7 @@ impl Plan {
         }
         if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
             return Err(refuse(
+                "--save",
                 path,
                 "is a folder: name a file in it, e.g. run.pcapng",
             ));
@@ -108,18 +123,61 @@ impl Plan {
                 Some("pcapng") => Container::Pcapng,
                 Some("pcap") => Container::Pcap,
                 _ => return Err(refuse(
+                    "--save",
                     path,
                     "the extension chooses the format: name it .pcapng (the packets, the calls \
                      as comments Wireshark shows, and the run for sockscope replay) or .pcap \
                      (the packets only), or give - for pcapng on stdout",
                 )),
             };
+        Plan::place("--save", path, container, force)
+    }
+
+    /// Checks the file of a picture (`flag` is `--svg` or `--html`, `ext` the extension it
+    /// asks for): a file in a folder that exists, not one that exists unless `force`.
+    pub fn picture(
+        flag: &'static str,
+        ext: &str,
+        path: &Path,
+        force: bool,
+    ) -> Result<Plan, LiveError> {
+        if path.as_os_str() == "-" {
+            return Err(refuse(
+                flag,
+                path,
+                format!("write the picture to a file, e.g. {flag} run.{ext}"),
+            ));
+        }
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(refuse(
+                flag,
+                path,
+                format!("is a folder: name a file in it, e.g. run.{ext}"),
+            ));
+        }
+        Plan::place(flag, path, Container::Picture, force)
+    }
+
+    /// The checks every file shares: its folder exists, and it does not unless `force`.
+    fn place(
+        flag: &'static str,
+        path: &Path,
+        container: Container,
+        force: bool,
+    ) -> Result<Plan, LiveError> {
         let dir = folder(path);
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(refuse(path, format!("{} is not a folder", dir.display()))),
+            Ok(_) => {
+                return Err(refuse(
+                    flag,
+                    path,
+                    format!("{} is not a folder", dir.display()),
+                ))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(refuse(
+                    flag,
                     path,
                     format!(
                         "the folder {} does not exist: create it first (mkdir -p {})",
@@ -130,15 +188,21 @@ impl Plan {
             }
             Err(e) => {
                 return Err(refuse(
+                    flag,
                     path,
                     format!("cannot use the folder {}: {e}", dir.display()),
                 ))
             }
         }
         if !force && std::fs::symlink_metadata(path).is_ok() {
-            return Err(refuse(path, "the file exists: add --force to overwrite it"));
+            return Err(refuse(
+                flag,
+                path,
+                "the file exists: add --force to overwrite it",
+            ));
         }
         Ok(Plan {
+            flag,
             path: Some(path.to_owned()),
             container,
             force,
@@ -192,6 +256,7 @@ impl Plan {
                 ""
             };
             refuse(
+                self.flag,
                 path,
                 format!(
                     "cannot create a file in the folder {}: {cause}{hint}",
@@ -200,7 +265,7 @@ impl Plan {
             )
         })?;
         if let Ok(mut p) = PENDING.lock() {
-            *p = Some(temp.path().to_owned());
+            p.push(temp.path().to_owned());
         }
         Ok(Target {
             plan: self,
@@ -234,35 +299,16 @@ impl Target {
     pub fn finish(self, run: &RunData, out: &mut dyn Write) -> Result<(), LiveError> {
         let events = run.events.len();
         let packets = run.packets.len();
-        let Some(mut temp) = self.temp else {
+        let Some(temp) = self.temp else {
             write_all(out, run, self.plan.container).map_err(LiveError::Write)?;
             eprintln!("sockscope: wrote {packets} packets and {events} events to stdout as pcapng");
             return Ok(());
         };
-        let path = self.plan.path.unwrap_or_default();
-        let mut w = BufWriter::new(temp.as_file_mut());
-        write_all(&mut w, run, self.plan.container)
-            .and_then(|()| w.flush())
-            .map_err(|e| LiveError::file(&path, e))?;
-        drop(w);
-        let persisted = if self.plan.force {
-            temp.persist(&path).map(drop)
-        } else {
-            temp.persist_noclobber(&path).map(drop)
-        };
-        if let Ok(mut p) = PENDING.lock() {
-            *p = None;
-        }
-        if let Err(e) = persisted {
-            // Dropping the temporary file removes it.
-            let why = if e.error.kind() == io::ErrorKind::AlreadyExists {
-                "the file appeared while the run went on: add --force to overwrite it".to_owned()
-            } else {
-                format!("cannot give the file its name: {}", e.error)
-            };
-            return Err(refuse(&path, why));
-        }
-        match self.plan.container {
+        let path = self.plan.path.clone().unwrap_or_default();
+        let container = self.plan.container;
+        Target::persist(self.plan, temp, |w| write_all(w, run, container))?;
+        match container {
+            Container::Picture => {}
             Container::Pcapng => eprintln!(
                 "sockscope: saved {packets} packets and {events} events to {} (sockscope replay \
                  {} shows the run again)",
@@ -280,11 +326,56 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Writes a picture (`bytes`) to its file and gives the file its name.
+    pub fn finish_bytes(self, bytes: &[u8]) -> Result<PathBuf, LiveError> {
+        let path = self.plan.path.clone().unwrap_or_default();
+        let Some(temp) = self.temp else {
+            return Err(refuse(self.plan.flag, &path, "no file to write"));
+        };
+        Target::persist(self.plan, temp, |w| w.write_all(bytes))?;
+        Ok(path)
+    }
+
+    /// Writes the temporary file with `write`, then renames it to its name (never over a
+    /// file that appeared meanwhile, unless --force).
+    fn persist(
+        plan: Plan,
+        mut temp: tempfile::NamedTempFile,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), LiveError> {
+        let path = plan.path.unwrap_or_default();
+        let tpath = temp.path().to_owned();
+        let mut w = BufWriter::new(temp.as_file_mut());
+        write(&mut w)
+            .and_then(|()| w.flush())
+            .map_err(|e| LiveError::file(&path, e))?;
+        drop(w);
+        let persisted = if plan.force {
+            temp.persist(&path).map(drop)
+        } else {
+            temp.persist_noclobber(&path).map(drop)
+        };
+        forget_pending(&tpath);
+        if let Err(e) = persisted {
+            // Dropping the temporary file removes it.
+            let why = if e.error.kind() == io::ErrorKind::AlreadyExists {
+                "the file appeared while the run went on: add --force to overwrite it".to_owned()
+            } else {
+                format!("cannot give the file its name: {}", e.error)
+            };
+            return Err(refuse(plan.flag, &path, why));
+        }
+        Ok(())
+    }
+}
+
 fn write_all(out: &mut dyn Write, run: &RunData, container: Container) -> io::Result<()> {
     let mut out = out;
     match container {
         Container::Pcapng => pcapng::write(&mut out, run),
         Container::Pcap => pcapng::write_pcap(&mut out, run),
+        Container::Picture => Ok(()),
     }?;
     out.flush()
 }

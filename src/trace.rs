@@ -21,6 +21,7 @@ use crate::live::event::{Event, Role};
 use crate::live::netns;
 use crate::live::tracer::now;
 use crate::live::{privilege, syscalls, tcpstate, LiveCapture, LiveError, RunData};
+use crate::picture::Plans;
 use crate::render::run::{report, ReportOptions};
 use crate::run::write_out;
 use crate::save::Plan;
@@ -319,6 +320,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         .as_deref()
         .map(|p| Plan::check(p, args.force, args.format))
         .transpose()?;
+    let pictures = Plans::check(args.svg.as_deref(), args.html.as_deref(), args.force)?;
     // One thread so far: the namespace, the capture and the privileges first.
     let entered = match &args.netns {
         Some(name) => netns::enter_named(name).map(|_| ()),
@@ -330,6 +332,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     let identity = privilege::drop_privileges()?;
     // Created by the user it will belong to, before the program starts.
     let target = plan.map(Plan::open).transpose()?;
+    let pictures = pictures.open()?;
     catch_signals()?;
 
     let running = cap.start_all()?;
@@ -421,6 +424,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     if let Some(t) = target {
         t.finish(&run, out)?;
     }
+    pictures.finish(&run, None, &[])?;
     written?;
     Ok(Status::Exit(status))
 }

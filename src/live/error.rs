@@ -38,9 +38,14 @@ pub enum LiveError {
     Events(String),
     #[error("{}", path.display())]
     File { path: PathBuf, source: io::Error },
-    /// `--save FILE` cannot be honoured: `why` says why and what to do (checked before the run).
-    #[error("--save {}: {why}", path.display())]
-    Save { path: PathBuf, why: String },
+    /// `--save FILE` (or `--svg`, `--html`: `flag`) cannot be honoured: `why` says why and
+    /// what to do (checked before the run).
+    #[error("{flag} {}: {why}", path.display())]
+    Save {
+        flag: &'static str,
+        path: PathBuf,
+        why: String,
+    },
     /// Writing the report to standard output failed (a closed pipe is not an error: `main`
     /// exits 0 for it, as `| head` expects).
     #[error("writing the output failed")]

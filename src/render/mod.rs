@@ -5,6 +5,7 @@ pub mod describe;
 pub mod fit;
 pub mod jsonl;
 pub mod marks;
+pub mod picture;
 pub mod run;
 pub mod summary;
 pub mod text;

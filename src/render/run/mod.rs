@@ -4,6 +4,7 @@
 
 pub mod facts;
 pub mod ladder;
+pub mod ladder_rows;
 mod lanes;
 pub mod report;
 pub mod timeline;

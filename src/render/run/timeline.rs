@@ -33,7 +33,7 @@ use crate::live::model::{Pkt, Proto, View};
 /// Payload characters shown on a packet line.
 const PAYLOAD_PREVIEW: usize = 12;
 
-enum Item<'a> {
+pub(crate) enum Item<'a> {
     Call {
         e: &'a Event,
         part: Part,
@@ -43,7 +43,7 @@ enum Item<'a> {
 }
 
 impl Item<'_> {
-    fn time(&self) -> i128 {
+    pub(crate) fn time(&self) -> i128 {
         match self {
             Item::Call { e, part, .. } => match part {
                 Part::End => e.end,
@@ -209,7 +209,7 @@ fn call_style(e: &Event) -> &'static str {
 }
 
 /// The items in time order, blocking calls split, identical neighbours merged.
-fn items<'a>(v: &'a View<'a>) -> Vec<Item<'a>> {
+pub(crate) fn items<'a>(v: &'a View<'a>) -> Vec<Item<'a>> {
     let events = &v.run.events;
     let busy = |e: &Event| {
         v.pkts.iter().any(|p| p.ts > e.start && p.ts < e.end)

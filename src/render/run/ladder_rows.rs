@@ -1,0 +1,405 @@
+//! The ladder of one conversation as rows, for the pictures (`--svg`, `--html`): its two lanes
+//! (client and server, as the view decided from who sent the SYN, with the pids whose calls
+//! are on them), then packets, the socket calls on the lane where they happen, the run's marks,
+//! and long waits compressed into one labelled gap. Which call caused a packet is decided here
+//! too, so that the page can point from one to the other. Pure: built from the [`View`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::analyse::flags as f;
+use crate::live::event::{Event, Part, Role};
+use crate::live::model::{Dir, Pkt, Proto, View};
+
+/// A gap is compressed when it is at least this long…
+const GAP_MIN: i128 = 1_000_000;
+/// …and this many times the conversation's median gap.
+const GAP_FACTOR: i128 = 10;
+
+/// One end of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    pub role: Role,
+    pub addr: SocketAddr,
+    /// The processes whose calls are on the lane, in order of first call.
+    pub pids: Vec<u32>,
+}
+
+/// What a row shows.
+#[derive(Debug, Clone, Copy)]
+pub enum RowKind<'a> {
+    /// A packet; `cause` is the index (in the run's events) of the call that made it be sent.
+    Packet { p: &'a Pkt, cause: Option<usize> },
+    /// A call on its lane (`ev`: index in the run's events); a call that waited while
+    /// something happened on the conversation is two rows, its start and its return.
+    Call { e: &'a Event, ev: usize, part: Part },
+    /// A mark of the run: a phase's title across the lanes.
+    Mark { e: &'a Event },
+    /// Nothing happened for `ns` nanoseconds (a long wait, shown short).
+    Gap { ns: i128 },
+    /// Rows left out of a long conversation: `packets` packets and `calls` calls.
+    Cut { packets: usize, calls: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub t: i128,
+    pub kind: RowKind<'a>,
+}
+
+/// The ladder of conversation `conn`.
+#[derive(Debug, Clone)]
+pub struct Ladder<'a> {
+    pub conn: usize,
+    pub proto: Proto,
+    /// Client, then server.
+    pub lanes: [Lane; 2],
+    pub rows: Vec<Row<'a>>,
+}
+
+/// For each event of the run, the conversations it belongs to: by its addresses (a connected
+/// socket's call), by the local address alone (bind, listen), or by its socket (pid and fd,
+/// the nearest call on the same socket that is placed: socket(), setsockopt()). Calls with no
+/// socket (prints, marks) belong to the conversations whose packets span their time (to every
+/// one when there is one conversation).
+pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
+    let events = &v.run.events;
+    let by_addr = |e: &Event| -> Vec<usize> {
+        if let Some(c) = v.conn_of(e) {
+            return vec![c];
+        }
+        match (e.local, e.addr) {
+            (Some(l), None) => v
+                .conns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    let end = if e.role == Role::Server {
+                        c.server
+                    } else {
+                        c.client
+                    };
+                    end == l
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out: Vec<Vec<usize>> = events.iter().map(by_addr).collect();
+    // The socket a call is on: its fd, or the one socket() returned.
+    let sock = |e: &Event| -> Option<(u32, i64)> {
+        match e.fd {
+            Some(fd) => Some((e.pid, i64::from(fd))),
+            None if e.call == "socket" => e.ret.filter(|&r| r >= 0).map(|r| (e.pid, r)),
+            None => None,
+        }
+    };
+    let mut placed: HashMap<(u32, i64), Vec<usize>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let (Some(s), false) = (sock(e), out[i].is_empty()) {
+            placed.entry(s).or_default().push(i);
+        }
+    }
+    let spans: Vec<Option<(i128, i128)>> = (0..v.conns.len())
+        .map(|c| {
+            let mut ts = v.conn_pkts(c).map(|p| p.ts);
+            let first = ts.next()?;
+            Some((first, ts.last().unwrap_or(first)))
+        })
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        if !out[i].is_empty() || e.call == "mark" {
+            continue;
+        }
+        if let Some(s) = sock(e) {
+            // The nearest placed call on the same socket (fds are reused after close).
+            if let Some(&j) = placed.get(&s).and_then(|list| {
+                list.iter()
+                    .min_by_key(|&&j| (events[j].start - e.start).unsigned_abs())
+            }) {
+                out[i] = out[j].clone();
+            }
+            continue;
+        }
+        out[i] = if v.conns.len() == 1 {
+            vec![0]
+        } else {
+            spans
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_some_and(|(a, b)| e.start >= a && e.start <= b))
+                .map(|(c, _)| c)
+                .collect()
+        };
+    }
+    // Marks: every conversation whose span they fall in (all with one conversation).
+    for (i, e) in events.iter().enumerate() {
+        if e.call == "mark" {
+            out[i] = (0..v.conns.len())
+                .filter(|&c| {
+                    v.conns.len() == 1
+                        || spans[c].is_some_and(|(a, b)| e.start >= a && e.start <= b)
+                })
+                .collect();
+        }
+    }
+    out
+}
+
+/// The calls that make a packet be sent, by what the packet carries.
+fn causes(p: &Pkt) -> &'static [&'static str] {
+    const CONNECT: &[&str] = &["connect", "sendto", "sendmsg"];
+    const LISTEN: &[&str] = &["listen"];
+    const CLOSE: &[&str] = &["close", "shutdown"];
+    const SEND: &[&str] = &[
+        "write", "writev", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "pwrite64",
+    ];
+    match &p.tcp {
+        Some(t) if t.has(f::SYN) && !t.has(f::ACK) => CONNECT,
+        Some(t) if t.has(f::SYN) => LISTEN,
+        Some(t) if t.len > 0 => SEND,
+        Some(t) if t.has(f::FIN) || t.has(f::RST) => CLOSE,
+        Some(_) => &[],
+        None => SEND,
+    }
+}
+
+/// The call that made packet `p` be sent: the last one before it, on its conversation and on
+/// the sender's side, that sends what it carries (connect for a SYN, listen for a SYN+ACK, a
+/// write for data, close or shutdown for a FIN or RST). None for what the kernel sends on its
+/// own (ACKs, window updates) and for a file without calls.
+pub fn cause(v: &View, conns: &[Vec<usize>], p: &Pkt) -> Option<usize> {
+    let want = causes(p);
+    if want.is_empty() {
+        return None;
+    }
+    let role = p.dir.sender();
+    v.run
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| {
+            e.role == role
+                && e.start <= p.ts
+                && e.ok()
+                && want.contains(&e.call.as_str())
+                && conns.get(*i).is_some_and(|c| c.contains(&p.conn))
+        })
+        .map(|(i, _)| i)
+        .next_back()
+}
+
+/// The ladder of conversation `ci`, with at most `head` + `tail` packets (the middle of a
+/// longer one is one [`RowKind::Cut`] row).
+pub fn ladder<'a>(
+    v: &'a View<'a>,
+    ci: usize,
+    conns: &[Vec<usize>],
+    head: usize,
+    tail: usize,
+) -> Option<Ladder<'a>> {
+    let c = v.conns.get(ci)?;
+    let events = &v.run.events;
+    let mine = |i: usize| conns.get(i).is_some_and(|cs| cs.contains(&ci));
+    let mut rows: Vec<Row<'a>> = Vec::new();
+    let mut pids: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+    for (i, e) in events.iter().enumerate() {
+        if !mine(i) {
+            continue;
+        }
+        if e.call == "mark" {
+            rows.push(Row {
+                t: e.start,
+                kind: RowKind::Mark { e },
+            });
+            continue;
+        }
+        let side = usize::from(e.role == Role::Server);
+        if e.pid != 0 && !pids[side].contains(&e.pid) {
+            pids[side].push(e.pid);
+        }
+        let busy = e.can_block()
+            && (v.conn_pkts(ci).any(|p| p.ts > e.start && p.ts < e.end)
+                || events
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && mine(j) && o.start > e.start && o.start < e.end));
+        if busy {
+            rows.push(Row {
+                t: e.start,
+                kind: RowKind::Call {
+                    e,
+                    ev: i,
+                    part: Part::Begin,
+                },
+            });
+            rows.push(Row {
+                t: e.end,
+                kind: RowKind::Call {
+                    e,
+                    ev: i,
+                    part: Part::End,
+                },
+            });
+        } else {
+            rows.push(Row {
+                t: e.start,
+                kind: RowKind::Call {
+                    e,
+                    ev: i,
+                    part: Part::Whole,
+                },
+            });
+        }
+    }
+    for p in v.conn_pkts(ci) {
+        rows.push(Row {
+            t: p.ts,
+            kind: RowKind::Packet {
+                p,
+                cause: cause(v, conns, p),
+            },
+        });
+    }
+    // Stable: a call and the packet it sent at the same nanosecond stay in that order.
+    rows.sort_by_key(|r| r.t);
+    let rows = cut(rows, head, tail);
+    let rows = gaps(rows);
+    let [client_pids, server_pids] = pids;
+    Some(Ladder {
+        conn: ci,
+        proto: c.proto,
+        lanes: [
+            Lane {
+                role: Role::Client,
+                addr: c.client,
+                pids: client_pids,
+            },
+            Lane {
+                role: Role::Server,
+                addr: c.server,
+                pids: server_pids,
+            },
+        ],
+        rows,
+    })
+}
+
+/// Keeps the rows up to the `head`-th packet and from the `tail`-th last; what lies between
+/// becomes one [`RowKind::Cut`].
+fn cut(rows: Vec<Row<'_>>, head: usize, tail: usize) -> Vec<Row<'_>> {
+    let is_pkt = |r: &Row| matches!(r.kind, RowKind::Packet { .. });
+    let total = rows.iter().filter(|r| is_pkt(r)).count();
+    if total <= head + tail + 1 {
+        return rows;
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    let (mut seen, mut hidden_p, mut hidden_c) = (0, 0, 0);
+    let mut cut_at = None;
+    for r in rows {
+        let in_middle = seen >= head && seen < total - tail;
+        if is_pkt(&r) {
+            seen += 1;
+        }
+        if in_middle {
+            if cut_at.is_none() {
+                cut_at = Some((out.len(), r.t));
+            }
+            match r.kind {
+                RowKind::Packet { .. } => hidden_p += 1,
+                RowKind::Call { .. } => hidden_c += 1,
+                _ => {}
+            }
+            continue;
+        }
+        out.push(r);
+    }
+    if let Some((at, t)) = cut_at {
+        out.insert(
+            at,
+            Row {
+                t,
+                kind: RowKind::Cut {
+                    packets: hidden_p,
+                    calls: hidden_c,
+                },
+            },
+        );
+    }
+    out
+}
+
+/// Inserts a [`RowKind::Gap`] before each row that comes long after the one before it: at
+/// least [`GAP_MIN`] and [`GAP_FACTOR`] times the median gap between rows.
+fn gaps(rows: Vec<Row<'_>>) -> Vec<Row<'_>> {
+    let mut d: Vec<i128> = rows
+        .windows(2)
+        .map(|w| w[1].t - w[0].t)
+        .filter(|&g| g > 0)
+        .collect();
+    d.sort_unstable();
+    let median = d.get(d.len() / 2).copied().unwrap_or(0);
+    let limit = GAP_MIN.max(median.saturating_mul(GAP_FACTOR));
+    let mut out = Vec::with_capacity(rows.len() + 4);
+    let mut prev: Option<i128> = None;
+    for r in rows {
+        if let Some(p) = prev {
+            let g = r.t - p;
+            if g >= limit && !matches!(r.kind, RowKind::Cut { .. }) {
+                out.push(Row {
+                    t: p,
+                    kind: RowKind::Gap { ns: g },
+                });
+            }
+        }
+        prev = Some(r.t);
+        out.push(r);
+    }
+    out
+}
+
+/// A duration for a gap label: `40.1 ms`, `812 µs`, `2.31 s`.
+pub fn duration(ns: i128) -> String {
+    let ns = ns.max(0) as f64;
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.0} µs", ns / 1e3)
+    }
+}
+
+/// The direction word of a packet's arrow in the pictures: client on the left.
+pub fn dir_word(d: Dir) -> &'static str {
+    match d {
+        Dir::ToServer => "right",
+        Dir::ToClient => "left",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration(40_100_000), "40.1 ms");
+        assert_eq!(duration(812_000), "812 µs");
+        assert_eq!(duration(2_310_000_000), "2.31 s");
+    }
+
+    #[test]
+    fn a_long_wait_becomes_one_gap_row() {
+        let mk = |t| Row {
+            t,
+            kind: RowKind::Gap { ns: 0 },
+        };
+        // Rows 10 µs apart, then one 40 ms later.
+        let rows = vec![mk(0), mk(10_000), mk(20_000), mk(40_020_000)];
+        let out = gaps(rows);
+        assert_eq!(out.len(), 5);
+        assert!(matches!(out[3].kind, RowKind::Gap { ns: 40_000_000 }));
+    }
+}

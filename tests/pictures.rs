@@ -1,0 +1,351 @@
+//! `--svg` and `--html` on saved runs (no root: `captures/<name>.pcapng` and its event log, as
+//! the golden tests load them) and on capture files through `sockscope replay`: the SVG parses
+//! as XML with one lane per end, labelled with its role and address, and one arrow per packet
+//! going the right way; the page holds every call, packet summary and check of the run and
+//! loads nothing from anywhere. Set SOCKSCOPE_PICTURES=DIR to keep the pictures for a look.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use sockscope::live::event::Part;
+use sockscope::live::model::Dir;
+use sockscope::live::{pcapng, Event, RunData, View};
+use sockscope::render::picture::{html, svg, xml};
+use sockscope::render::run::report;
+use sockscope::render::run::timeline::packet_text;
+use sockscope::scenario;
+
+fn load(name: &str) -> RunData {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    pcapng::load(
+        &dir.join(format!("{name}.pcapng")),
+        &dir.join(format!("{name}.events.jsonl")),
+    )
+    .unwrap_or_else(|e| panic!("loading the saved {name} run: {e}"))
+}
+
+/// Keeps a picture in $SOCKSCOPE_PICTURES when set.
+fn keep(name: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("SOCKSCOPE_PICTURES") {
+        std::fs::write(PathBuf::from(dir).join(name), text).unwrap();
+    }
+}
+
+fn attr<'a>(n: &roxmltree::Node<'a, '_>, a: &str) -> &'a str {
+    n.attribute(a).unwrap_or("")
+}
+
+fn has_class(n: &roxmltree::Node, c: &str) -> bool {
+    n.is_element() && attr(n, "class").split(' ').any(|x| x == c)
+}
+
+/// The SVG of a run parses, with the lanes and arrows its view says.
+fn check_svg(name: &str, run: &RunData) -> String {
+    let v = View::new(run);
+    let text = svg::render(&v, true);
+    keep(&format!("{name}.svg"), &text);
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{name}: the SVG is not XML: {e}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let ladders: Vec<_> = root.children().filter(|n| has_class(n, "ladder")).collect();
+    assert_eq!(
+        ladders.len(),
+        v.conns.len(),
+        "{name}: one ladder per conversation"
+    );
+    for (ci, (l, c)) in ladders.iter().zip(&v.conns).enumerate() {
+        assert_eq!(attr(l, "data-conn"), ci.to_string());
+        let lanes: Vec<_> = l.descendants().filter(|n| has_class(n, "lane")).collect();
+        let got: Vec<(&str, String)> = lanes
+            .iter()
+            .map(|n| (attr(n, "data-role"), attr(n, "data-addr").to_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("client", c.client.to_string()),
+                ("server", c.server.to_string())
+            ],
+            "{name}: the lanes of conversation {ci}"
+        );
+        // Each lane is labelled with its role and its address.
+        for (lane, (role, addr)) in lanes.iter().zip(&got) {
+            let texts: Vec<&str> = lane
+                .descendants()
+                .filter(|n| n.has_tag_name("text"))
+                .filter_map(|n| n.text())
+                .collect();
+            assert!(texts.contains(role), "{name}: {texts:?}");
+            assert!(texts.contains(&addr.as_str()), "{name}: {texts:?}");
+        }
+        let arrows: Vec<_> = l.descendants().filter(|n| has_class(n, "pkt")).collect();
+        let pkts: Vec<_> = v.conn_pkts(ci).collect();
+        assert_eq!(arrows.len(), pkts.len(), "{name}: one arrow per packet");
+        for (a, p) in arrows.iter().zip(&pkts) {
+            assert_eq!(attr(a, "data-frame"), (p.index + 1).to_string());
+            let want = match p.dir {
+                Dir::ToServer => "right",
+                Dir::ToClient => "left",
+            };
+            assert_eq!(attr(a, "data-dir"), want, "{name}: frame {}", p.index + 1);
+            // The line goes that way too.
+            let line = a.children().find(|n| n.has_tag_name("line")).unwrap();
+            let (x1, x2): (f64, f64) = (
+                attr(&line, "x1").parse().unwrap(),
+                attr(&line, "x2").parse().unwrap(),
+            );
+            assert_eq!(x2 > x1, want == "right", "{name}: frame {}", p.index + 1);
+        }
+    }
+    text
+}
+
+/// The page of a run holds its calls, packet summaries and checks, and nothing from outside.
+fn check_html(name: &str, run: &RunData) -> String {
+    check_html_as(name, name, run)
+}
+
+fn check_html_as(name: &str, keep_as: &str, run: &RunData) -> String {
+    let sc = scenario::find(name);
+    let checks = report::checks(run, sc);
+    let page = html::run_page(run, sc, &checks);
+    keep(&format!("{keep_as}.html"), &page);
+    self_contained(name, &page);
+    let v = View::new(run);
+    for e in &run.events {
+        let t = match e.call.as_str() {
+            "mark" => e.text.clone().unwrap_or_else(|| e.args.clone()),
+            _ => e.call_text(Part::Whole, 1),
+        };
+        // A call that waited is shown as its two halves; its detail holds it whole.
+        assert!(
+            page.contains(&xml::escaped(&t)),
+            "{name}: the page lacks the call {t}"
+        );
+    }
+    for p in &v.pkts {
+        let t = packet_text(&v, p).0;
+        assert!(page.contains(&xml::escaped(&t)), "{name}: lacks {t}");
+    }
+    assert!(!checks.is_empty() || sc.is_none());
+    for c in &checks {
+        assert!(
+            page.contains(&xml::escaped(&c.what)),
+            "{name}: lacks {}",
+            c.what
+        );
+        assert!(page.contains(&xml::escaped(&c.detail)));
+    }
+    if let Some(s) = sc {
+        let first = s.explain.trim().lines().next().unwrap_or("");
+        assert!(
+            page.contains(&xml::escaped(first)),
+            "{name}: no explanation"
+        );
+    }
+    page
+}
+
+fn self_contained(name: &str, page: &str) {
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for bad in [
+        "http://", "https://", "src=", "<link", "@import", "url(", "//cdn",
+    ] {
+        assert!(!page.contains(bad), "{name}: the page has {bad}");
+    }
+    assert_eq!(page.matches("<svg").count(), 1, "{name}: the ladder inline");
+}
+
+#[test]
+fn handshake_pictures_have_both_lanes_and_six_arrows() {
+    let run = load("handshake");
+    let svg = check_svg("handshake", &run);
+    assert_eq!(svg.matches("class=\"pkt\"").count(), 6);
+    // Lanes carry the pid of the calls on them, and the calls are beside their lane.
+    assert!(svg.contains(">pid 1216<"), "no pid");
+    assert!(svg.contains("connect(11, 127.0.0.1:51871)"));
+    assert!(svg.contains("listen(6, 16)"));
+    let page = check_html("handshake", &run);
+    // The SYN points at the connect() that sent it.
+    let v = View::new(&run);
+    let connect = run.events.iter().position(|e| e.call == "connect").unwrap();
+    assert!(page.contains(&format!(
+        "data-frame=\"1\" data-conn=\"0\" data-dir=\"right\" data-cause=\"{connect}\""
+    )));
+    assert_eq!(v.conns.len(), 1);
+}
+
+#[test]
+fn every_saved_run_draws_and_pages() {
+    for name in [
+        "hello",
+        "addr",
+        "data",
+        "stream",
+        "proto",
+        "retransmit",
+        "teardown",
+        "halfclose",
+        "timewait",
+        "reset",
+        "nagle",
+        "udp",
+        "buffers",
+        "sockopt",
+        "fork",
+        "iosplit",
+        "dns",
+    ] {
+        let run = load(name);
+        check_svg(name, &run);
+        check_html(name, &run);
+    }
+}
+
+#[test]
+fn a_retransmission_is_marked_on_its_arrow() {
+    let run = load("retransmit");
+    let svg = check_svg("retransmit", &run);
+    assert!(svg.contains("class=\"marks\""), "no marks");
+    assert!(svg.contains("retransmission"));
+}
+
+#[test]
+fn a_delayed_ack_is_a_labelled_gap() {
+    let run = load("nagle");
+    let svg = check_svg("nagle", &run);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let gaps: Vec<String> = doc
+        .descendants()
+        .filter(|n| has_class(n, "gap"))
+        .filter_map(|n| n.children().find(|c| c.has_tag_name("text")))
+        .filter_map(|t| t.text().map(str::to_owned))
+        .collect();
+    assert!(!gaps.is_empty(), "no gap in the nagle run");
+    assert!(
+        gaps.iter()
+            .all(|g| g.starts_with("… ") && g.ends_with(" …")),
+        "{gaps:?}"
+    );
+}
+
+#[test]
+fn hostile_text_is_escaped() {
+    let mut run = load("handshake");
+    let mut e = Event::new(
+        sockscope::live::Role::Client,
+        "client",
+        "print",
+        run.events[3].start,
+    );
+    e.text = Some("<script>alert(\"x\")</script> & \u{1b}[31m\u{0} ]]>".into());
+    run.events.push(e);
+    run.sort();
+    let svg = check_svg("hostile", &run);
+    assert!(!svg.contains("<script>"));
+    let page = check_html_as("handshake", "hostile", &run);
+    assert!(!page.contains("<script>alert"));
+    assert!(page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; \\x1b[31m\\x00"));
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn replay_draws_one_conversation_of_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, h) = (dir.path().join("ssh.svg"), dir.path().join("ssh.html"));
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(fixture("ssh.pcap"))
+        .arg("--svg")
+        .arg(&s)
+        .arg("--html")
+        .arg(&h)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The timeline is printed as well.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[S.]"));
+    let svg = std::fs::read_to_string(&s).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let arrows: Vec<_> = doc.descendants().filter(|n| has_class(n, "pkt")).collect();
+    assert_eq!(arrows.len(), 54, "the 54 packets of the one TCP stream");
+    assert_eq!(attr(&arrows[0], "data-dir"), "right", "the SYN goes right");
+    assert_eq!(attr(&arrows[1], "data-dir"), "left");
+    let lanes: Vec<_> = doc.descendants().filter(|n| has_class(n, "lane")).collect();
+    assert_eq!(attr(&lanes[0], "data-addr"), "202.108.87.165:62146");
+    assert_eq!(attr(&lanes[1], "data-addr"), "223.132.53.222:22");
+    let page = std::fs::read_to_string(&h).unwrap();
+    self_contained("ssh", &page);
+    assert!(page.contains("TCP stream 0"));
+    // An existing file is not overwritten without --force, and nothing is read first.
+    let again = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(fixture("ssh.pcap"))
+        .arg("--svg")
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(again.stdout.is_empty());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("--svg") && err.contains("add --force"),
+        "{err}"
+    );
+    // --stream chooses another conversation; one the capture lacks is said.
+    let none = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(fixture("ssh.pcap"))
+        .args(["--stream", "7", "--force", "--svg"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(err.contains("no TCP stream 7"), "{err}");
+}
+
+#[test]
+fn picture_files_are_checked_like_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/h.svg");
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(fixture("ssh.pcap"))
+        .arg("--html")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--html") && err.contains("does not exist"),
+        "{err}"
+    );
+    // --force alone is a usage error.
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .args(["replay", "--force"])
+        .arg(fixture("ssh.pcap"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
