@@ -64,7 +64,8 @@ Examples:
   sockscope replay capture.pcap --format jsonl    JSON Lines for jq (see docs/jsonl.md)
   sockscope replay -r a.pcap -r b.pcap.gz -c 20   tcpdump's habits: -r, -c, -n, -w, -l
   tcpdump -i lo -U -w - | sockscope replay -      packets as they arrive
-  sockscope replay h.pcapng                       a run saved by `run --save`: shown as it ran";
+  sockscope replay h.pcapng                       a run saved by `run --save`: shown as it ran
+  sockscope replay c.pcap --stream 2 --svg c.svg  the ladder of one conversation, as SVG";
 
 const LIST_EXAMPLES: &str = "\
 Examples:
@@ -76,6 +77,7 @@ Examples:
   sockscope run handshake                         the three-way handshake, live
   sockscope run nagle --explain                   with the longer explanation
   sockscope run fork --save fork.pcapng           also keep the capture (Wireshark shows the calls)
+  sockscope run nagle --svg n.svg --html n.html   the ladder as SVG; a page to hand out
   sockscope run all                               every scenario, one verdict each
   sudo sockscope run teardown                     on the host's lo (privileges dropped at once)";
 
@@ -83,6 +85,7 @@ const TRACE_EXAMPLES: &str = "\
 Examples:
   sockscope trace -- python3 echo.py              a program's calls beside its packets
   sockscope trace --save t.pcapng -- ./client     also keep the capture
+  sockscope trace --html t.html -- ./client       a page of the run (timeline, ladder)
   sockscope trace --format jsonl -- ./server      JSON Lines for scripts
   sockscope trace --netns lab -- python3 -m http.server 8000      (one terminal)
   sockscope trace --netns lab -- curl -s http://127.0.0.1:8000/   (another: same lo)";

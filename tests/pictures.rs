@@ -349,3 +349,35 @@ fn picture_files_are_checked_like_save() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn replay_of_a_saved_run_draws_the_run_with_its_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("h.pcapng");
+    let run = load("handshake");
+    let mut f = std::fs::File::create(&saved).unwrap();
+    pcapng::write(&mut f, &run).unwrap();
+    drop(f);
+    let page = dir.path().join("h.html");
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(&saved)
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&page).unwrap();
+    self_contained("saved", &page);
+    let sc = scenario::find("handshake").unwrap();
+    let checks = report::checks(&run, Some(sc));
+    for c in &checks {
+        assert!(page.contains(&xml::escaped(&c.what)), "lacks {}", c.what);
+    }
+    assert!(page.contains("connect(11, 127.0.0.1:51871)"));
+}

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use crate::analyse::flags as f;
-use crate::live::event::{Event, Role};
+use crate::live::event::{Event, Part, Role};
 use crate::live::model::{Dir, Pkt, Proto, View};
 use crate::render::run::ladder::label;
 use crate::render::run::ladder_rows::{self, dir_word, duration, Ladder, RowKind};
@@ -98,6 +98,20 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// A call as the ladder shows it: without the `[comm pid]` tag when its lane has one process
+/// (the lane's head names it).
+fn call_text(l: &Ladder, e: &Event, part: Part) -> String {
+    let text = e.call_text(part, 1);
+    let lane = &l.lanes[usize::from(e.role == Role::Server)];
+    if lane.pids.len() > 1 || !text.starts_with('[') {
+        return text;
+    }
+    match text.split_once("] ") {
+        Some((_, rest)) => rest.to_owned(),
+        None => text,
+    }
+}
+
 /// The arrow's label: the text ladder's (`[P.] seq=1:13 ack=1 (12 B)`) and the window.
 fn arrow_label(v: &View, p: &Pkt) -> String {
     let mut s = label(v, p);
@@ -152,7 +166,7 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
             .iter()
             .filter_map(|r| match r.kind {
                 RowKind::Call { e, part, .. } if e.role == role => {
-                    Some(tw(&clip(&e.call_text(part, 1), CALL_MAX)))
+                    Some(tw(&clip(&call_text(l, e, part), CALL_MAX)))
                 }
                 _ => None,
             })
@@ -370,7 +384,7 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
                     r#"<circle cx="{dot:.1}" cy="{:.1}" r="3" fill="{colour}"/><text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" fill="{colour}">"#,
                     y - 4.0
                 );
-                esc(out, &clip(&e.call_text(part, 1), CALL_MAX));
+                esc(out, &clip(&call_text(l, e, part), CALL_MAX));
                 out.push_str("</text></g>\n");
             }
             RowKind::Mark { e } => {

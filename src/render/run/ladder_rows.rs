@@ -57,36 +57,53 @@ pub struct Ladder<'a> {
     pub rows: Vec<Row<'a>>,
 }
 
-/// For each event of the run, the conversations it belongs to: by its addresses (a connected
-/// socket's call), by the local address alone (bind, listen), or by its socket (pid and fd,
-/// the nearest call on the same socket that is placed: socket(), setsockopt()). Calls with no
-/// socket (prints, marks) belong to the conversations whose packets span their time (to every
-/// one when there is one conversation).
+/// For each event of the run, the conversations it belongs to:
+/// - a connected socket's call: by its two addresses;
+/// - a call with a local address only (bind, listen, closing a listening socket): the
+///   conversations with that end, of the processes that take part in them;
+/// - another call on a socket (socket(), setsockopt()): the nearest placed call on the same
+///   socket (pid and fd; fds are reused after close);
+/// - a call on no socket (a print, fork, wait): the conversations its thread takes part in
+///   whose packets span its time (all of them with one conversation);
+/// - a mark: every conversation whose packets span its time.
 pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
     let events = &v.run.events;
-    let by_addr = |e: &Event| -> Vec<usize> {
-        if let Some(c) = v.conn_of(e) {
-            return vec![c];
+    let n = v.conns.len();
+    let mut out: Vec<Vec<usize>> = events
+        .iter()
+        .map(|e| v.conn_of(e).into_iter().collect())
+        .collect();
+    // Who takes part in which conversation, by the calls placed by their addresses.
+    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut by_thread: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+    for (e, cs) in events.iter().zip(&out) {
+        for &c in cs {
+            let p = by_pid.entry(e.pid).or_default();
+            if !p.contains(&c) {
+                p.push(c);
+            }
+            let t = by_thread.entry((e.pid, e.tid)).or_default();
+            if !t.contains(&c) {
+                t.push(c);
+            }
         }
-        match (e.local, e.addr) {
-            (Some(l), None) => v
-                .conns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    let end = if e.role == Role::Server {
-                        c.server
-                    } else {
-                        c.client
-                    };
-                    end == l
-                })
-                .map(|(i, _)| i)
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let mut out: Vec<Vec<usize>> = events.iter().map(by_addr).collect();
+    }
+    for (i, e) in events.iter().enumerate() {
+        let (Some(l), None, true) = (e.local, e.addr, out[i].is_empty()) else {
+            continue;
+        };
+        let theirs = by_pid.get(&e.pid);
+        out[i] = (0..n)
+            .filter(|&c| {
+                let end = if e.role == Role::Server {
+                    v.conns[c].server
+                } else {
+                    v.conns[c].client
+                };
+                end == l && theirs.is_none_or(|t| t.contains(&c))
+            })
+            .collect();
+    }
     // The socket a call is on: its fd, or the one socket() returned.
     let sock = |e: &Event| -> Option<(u32, i64)> {
         match e.fd {
@@ -101,19 +118,27 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             placed.entry(s).or_default().push(i);
         }
     }
-    let spans: Vec<Option<(i128, i128)>> = (0..v.conns.len())
+    let spans: Vec<Option<(i128, i128)>> = (0..n)
         .map(|c| {
             let mut ts = v.conn_pkts(c).map(|p| p.ts);
             let first = ts.next()?;
             Some((first, ts.last().unwrap_or(first)))
         })
         .collect();
+    let within = |c: usize, t: i128| spans[c].is_some_and(|(a, b)| t >= a && t <= b);
     for (i, e) in events.iter().enumerate() {
-        if !out[i].is_empty() || e.call == "mark" {
+        if !out[i].is_empty() {
+            continue;
+        }
+        if n == 1 {
+            out[i] = vec![0];
+            continue;
+        }
+        if e.call == "mark" {
+            out[i] = (0..n).filter(|&c| within(c, e.start)).collect();
             continue;
         }
         if let Some(s) = sock(e) {
-            // The nearest placed call on the same socket (fds are reused after close).
             if let Some(&j) = placed.get(&s).and_then(|list| {
                 list.iter()
                     .min_by_key(|&&j| (events[j].start - e.start).unsigned_abs())
@@ -122,27 +147,12 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             }
             continue;
         }
-        out[i] = if v.conns.len() == 1 {
-            vec![0]
-        } else {
-            spans
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.is_some_and(|(a, b)| e.start >= a && e.start <= b))
-                .map(|(c, _)| c)
-                .collect()
-        };
-    }
-    // Marks: every conversation whose span they fall in (all with one conversation).
-    for (i, e) in events.iter().enumerate() {
-        if e.call == "mark" {
-            out[i] = (0..v.conns.len())
-                .filter(|&c| {
-                    v.conns.len() == 1
-                        || spans[c].is_some_and(|(a, b)| e.start >= a && e.start <= b)
-                })
-                .collect();
-        }
+        let theirs = by_thread
+            .get(&(e.pid, e.tid))
+            .or_else(|| by_pid.get(&e.pid));
+        out[i] = (0..n)
+            .filter(|&c| within(c, e.start) && theirs.is_none_or(|t| t.contains(&c)))
+            .collect();
     }
     out
 }
