@@ -155,6 +155,27 @@ impl Plan {
                 format!("is a folder: name a file in it, e.g. run.{ext}"),
             ));
         }
+        let named = path
+            .extension()
+            .and_then(OsStr::to_str)
+            .map(str::to_ascii_lowercase);
+        let fits = match named.as_deref() {
+            Some("htm") => ext == "html",
+            Some(e) => e == ext,
+            None => false,
+        };
+        if !fits {
+            let hint = if ext == "svg" {
+                " (rsvg-convert -o run.png run.svg makes a PNG of it)"
+            } else {
+                ""
+            };
+            return Err(refuse(
+                flag,
+                path,
+                format!("{flag} writes {ext}: name the file .{ext}, e.g. run.{ext}{hint}"),
+            ));
+        }
         Plan::place(flag, path, Container::Picture, force)
     }
 
@@ -425,6 +446,29 @@ mod tests {
         assert!(check(dir.path(), false)
             .unwrap_err()
             .contains("is a folder"));
+    }
+
+    #[test]
+    fn a_picture_is_named_for_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let pic =
+            |flag, ext, n: &str| Plan::picture(flag, ext, &p(n), false).map_err(|e| e.to_string());
+        assert!(pic("--svg", "svg", "a.SVG").is_ok());
+        assert!(pic("--html", "html", "a.htm").is_ok());
+        let e = pic("--svg", "svg", "a.png").unwrap_err();
+        assert!(
+            e.starts_with("--svg ") && e.contains("name the file .svg"),
+            "{e}"
+        );
+        let e = Plan::picture("--html", "html", Path::new("-"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write the picture to a file"), "{e}");
+        std::fs::write(p("b.html"), b"x").unwrap();
+        let e = pic("--html", "html", "b.html").unwrap_err();
+        assert!(e.starts_with("--html ") && e.contains("add --force"), "{e}");
+        assert!(Plan::picture("--html", "html", &p("b.html"), true).is_ok());
     }
 
     #[test]

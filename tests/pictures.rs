@@ -4,6 +4,8 @@
 //! going the right way; the page holds every call, packet summary and check of the run and
 //! loads nothing from anywhere. Set SOCKSCOPE_PICTURES=DIR to keep the pictures for a look.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -325,7 +327,7 @@ fn replay_draws_one_conversation_of_a_capture() {
 #[test]
 fn picture_files_are_checked_like_save() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no/such/h.svg");
+    let missing = dir.path().join("no/such/h.html");
     let out = Command::cargo_bin("sockscope")
         .unwrap()
         .arg("replay")
@@ -380,4 +382,48 @@ fn replay_of_a_saved_run_draws_the_run_with_its_checks() {
         assert!(page.contains(&xml::escaped(&c.what)), "lacks {}", c.what);
     }
     assert!(page.contains("connect(11, 127.0.0.1:51871)"));
+}
+
+/// A live run writes both pictures (a private namespace when not root; skipped without
+/// capture).
+#[test]
+fn run_writes_both_pictures() {
+    if !common::root::capture_allowed("run --svg --html") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (s, h) = (dir.path().join("h.svg"), dir.path().join("h.html"));
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .args(["run", "handshake", "--color", "never", "--svg"])
+        .arg(&s)
+        .arg("--html")
+        .arg(&h)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&s).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(
+        doc.descendants().filter(|n| has_class(n, "pkt")).count(),
+        6,
+        "the handshake's six packets"
+    );
+    let page = std::fs::read_to_string(&h).unwrap();
+    self_contained("run", &page);
+    assert!(page.contains("data-ok=\"true\""));
+    assert!(!page.contains("data-ok=\"false\""));
+    // `all` draws nothing: refused before anything runs.
+    let all = Command::cargo_bin("sockscope")
+        .unwrap()
+        .args(["run", "all", "--svg"])
+        .arg(dir.path().join("all.svg"))
+        .output()
+        .unwrap();
+    assert!(!all.status.success());
+    assert!(String::from_utf8_lossy(&all.stderr).contains("need one scenario"));
 }
