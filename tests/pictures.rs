@@ -427,3 +427,40 @@ fn run_writes_both_pictures() {
     assert!(!all.status.success());
     assert!(String::from_utf8_lossy(&all.stderr).contains("need one scenario"));
 }
+
+/// Calls go to the conversation they belong to: the unconnected socket's sendto() calls (its
+/// local address is the wildcard 0.0.0.0) to the first UDP conversation, the connected one's
+/// send() to the second, each the cause of its datagram.
+#[test]
+fn calls_are_on_their_own_conversation() {
+    let run = load("udp");
+    let svg = check_svg("udp", &run);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let calls_of = |conn: &str| -> Vec<String> {
+        doc.descendants()
+            .filter(|n| has_class(n, "call") && attr(n, "data-conn") == conn)
+            .filter_map(|n| n.children().rfind(|c| c.has_tag_name("text")))
+            .filter_map(|t| t.text().map(str::to_owned))
+            .collect()
+    };
+    let (first, second) = (calls_of("0"), calls_of("1"));
+    assert!(
+        first.iter().any(|c| c.starts_with("sendto(9, \"one\"")),
+        "{first:?}"
+    );
+    assert!(
+        !second.iter().any(|c| c.starts_with("sendto(9")),
+        "{second:?}"
+    );
+    assert!(
+        second.iter().any(|c| c.starts_with("send(9, \"ping\"")),
+        "{second:?}"
+    );
+    let v = View::new(&run);
+    let conns = sockscope::render::run::ladder_rows::event_conns(&v);
+    for p in &v.pkts {
+        let cause = sockscope::render::run::ladder_rows::cause(&v, &conns, p);
+        let e = &run.events[cause.expect("every datagram has its call")];
+        assert!(e.call.starts_with("send"), "{}", e.call);
+    }
+}

@@ -61,8 +61,10 @@ pub struct Ladder<'a> {
 /// - a connected socket's call: by its two addresses;
 /// - a call with a local address only (bind, listen, closing a listening socket): the
 ///   conversations with that end, of the processes that take part in them;
-/// - another call on a socket (socket(), setsockopt()): the nearest placed call on the same
-///   socket (pid and fd; fds are reused after close);
+/// - a call naming the peer but no exact local address (sendto on an unbound or wildcard
+///   socket): the conversation with that peer whose next packet from this side follows it;
+/// - another call on a socket (socket(), setsockopt(), close()): the conversations of the
+///   socket's other calls (pid and fd, a new socket at each socket() returning the fd);
 /// - a call on no socket (a print, fork, wait): the conversations its thread takes part in
 ///   whose packets span its time (all of them with one conversation);
 /// - a mark: every conversation whose packets span its time.
@@ -88,6 +90,36 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             }
         }
     }
+    // A call naming the peer but no exact local address (sendto on a socket not bound yet, or
+    // bound to the wildcard address): the conversation with that peer whose next packet from
+    // this side follows the call.
+    // A wildcard local address (0.0.0.0:53452, an unconnected UDP socket) matches by port.
+    for (i, e) in events.iter().enumerate() {
+        let (Some(a), true) = (e.addr, out[i].is_empty()) else {
+            continue;
+        };
+        let next = |c: usize| {
+            let conn = &v.conns[c];
+            let (mine, peer) = if e.role == Role::Server {
+                (conn.server, conn.client)
+            } else {
+                (conn.client, conn.server)
+            };
+            let local_fits = e.local.is_none_or(|l| {
+                l.port() == mine.port() && (l.ip().is_unspecified() || l.ip() == mine.ip())
+            });
+            (peer == a && local_fits)
+                .then(|| {
+                    v.conn_pkts(c)
+                        .find(|p| p.dir.sender() == e.role && p.ts >= e.start)
+                        .map(|p| p.ts)
+                })
+                .flatten()
+        };
+        if let Some(c) = (0..n).filter_map(|c| next(c).map(|t| (t, c))).min() {
+            out[i] = vec![c.1];
+        }
+    }
     for (i, e) in events.iter().enumerate() {
         let (Some(l), None, true) = (e.local, e.addr, out[i].is_empty()) else {
             continue;
@@ -104,18 +136,34 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             })
             .collect();
     }
-    // The socket a call is on: its fd, or the one socket() returned.
-    let sock = |e: &Event| -> Option<(u32, i64)> {
-        match e.fd {
-            Some(fd) => Some((e.pid, i64::from(fd))),
-            None if e.call == "socket" => e.ret.filter(|&r| r >= 0).map(|r| (e.pid, r)),
-            None => None,
-        }
-    };
-    let mut placed: HashMap<(u32, i64), Vec<usize>> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        if let (Some(s), false) = (sock(e), out[i].is_empty()) {
-            placed.entry(s).or_default().push(i);
+    // The socket a call is on: its pid and fd, and which socket of that fd (each socket()
+    // returning the fd starts a new one: fds are reused after close).
+    let mut generation: HashMap<(u32, i64), usize> = HashMap::new();
+    let sockets: Vec<Option<(u32, i64, usize)>> = events
+        .iter()
+        .map(|e| {
+            let (fd, fresh) = match e.fd {
+                Some(fd) => (i64::from(fd), false),
+                None if e.call == "socket" => (e.ret.filter(|&r| r >= 0)?, true),
+                None => return None,
+            };
+            let g = generation.entry((e.pid, fd)).or_insert(0);
+            if fresh {
+                *g += 1;
+            }
+            Some((e.pid, fd, *g))
+        })
+        .collect();
+    // The conversations of each socket, from its calls placed so far.
+    let mut placed: HashMap<(u32, i64, usize), Vec<usize>> = HashMap::new();
+    for (s, cs) in sockets.iter().zip(&out) {
+        if let Some(s) = s {
+            let list = placed.entry(*s).or_default();
+            for &c in cs {
+                if !list.contains(&c) {
+                    list.push(c);
+                }
+            }
         }
     }
     let spans: Vec<Option<(i128, i128)>> = (0..n)
@@ -138,13 +186,8 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             out[i] = (0..n).filter(|&c| within(c, e.start)).collect();
             continue;
         }
-        if let Some(s) = sock(e) {
-            if let Some(&j) = placed.get(&s).and_then(|list| {
-                list.iter()
-                    .min_by_key(|&&j| (events[j].start - e.start).unsigned_abs())
-            }) {
-                out[i] = out[j].clone();
-            }
+        if let Some(s) = &sockets[i] {
+            out[i] = placed.get(s).cloned().unwrap_or_default();
             continue;
         }
         let theirs = by_thread
