@@ -464,3 +464,33 @@ fn calls_are_on_their_own_conversation() {
         assert!(e.call.starts_with("send"), "{}", e.call);
     }
 }
+
+/// The TCP states the run read from the kernel are badges on the lifeline of their end.
+#[test]
+fn kernel_states_are_on_their_lifeline() {
+    let run = load("teardown");
+    let svg = check_svg("teardown", &run);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let states: Vec<(String, String)> = doc
+        .descendants()
+        .filter(|n| has_class(n, "call"))
+        .filter(|n| n.children().any(|c| has_class(&c, "state")))
+        .map(|n| {
+            let text = n.children().rfind(|c| c.has_tag_name("text"));
+            (
+                attr(&n, "data-role").to_owned(),
+                text.and_then(|t| t.text()).unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("client", "FIN_WAIT1"),
+        ("server", "CLOSE_WAIT"),
+        ("client", "TIME_WAIT"),
+    ] {
+        assert!(
+            states.iter().any(|(r, t)| r == want.0 && t == want.1),
+            "{want:?} not in {states:?}"
+        );
+    }
+}

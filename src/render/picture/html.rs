@@ -107,7 +107,7 @@ ul.checks li { margin: .2em 0; }
 ul.checks .ok { color: #2e7d32; font-weight: bold; }
 ul.checks .fail { color: #c62828; font-weight: bold; }
 ul.checks .detail { color: #666; }
-.explain { white-space: pre-wrap; max-width: 52em; line-height: 1.4; }
+.explain { white-space: pre-wrap; max-width: 52em; line-height: 1.35; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
 #detail { position: fixed; left: 0; right: 0; bottom: 0; min-height: 4.6em; margin: 0; padding: .5em 1.6em;
   background: #fffbe6; border-top: 1px solid #e0d8a8; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace;
   font-size: 12px; white-space: pre-wrap; }

@@ -2,7 +2,8 @@
 //! lifeline, one arrow per packet (flags, relative SEQ range, ACK, length, window, and the
 //! analyser's marks in red under it), the socket calls beside the lane that made them, the
 //! run's marks across, and the time down the left margin with long waits shown as one
-//! labelled gap (`… 40.1 ms …`). Conversations are stacked one under another.
+//! labelled gap (`… 40.1 ms …`). A TCP state the run read from the kernel (a `state` event)
+//! is a badge on its lifeline. Conversations are stacked one under another.
 //!
 //! Styles are attributes (no stylesheet), so any SVG viewer shows the same; each packet is a
 //! `<g class="pkt" data-frame=… data-dir="right|left">` and each call a `<g class="call"
@@ -379,6 +380,19 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
                 out.push_str("</title>");
                 time_label(out, v, r.t, time_x, y);
                 let colour = call_colour(e);
+                if let (Some(state), "state") = (e.text.as_deref(), e.call.as_str()) {
+                    // The kernel's TCP state of the socket: a badge on the lifeline.
+                    let w = tw(state) + 12.0;
+                    let _ = write!(
+                        out,
+                        r##"<rect class="state" x="{:.1}" y="{:.1}" width="{w:.1}" height="17" rx="8" fill="#ffffff" stroke="{colour}"/><text x="{dot:.1}" y="{y:.1}" text-anchor="middle" font-size="11" fill="{colour}">"##,
+                        dot - w / 2.0,
+                        y - 12.5
+                    );
+                    esc(out, state);
+                    out.push_str("</text></g>\n");
+                    continue;
+                }
                 let _ = write!(
                     out,
                     r#"<circle cx="{dot:.1}" cy="{:.1}" r="3" fill="{colour}"/><text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" fill="{colour}">"#,
