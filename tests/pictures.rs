@@ -494,3 +494,31 @@ fn kernel_states_are_on_their_lifeline() {
         );
     }
 }
+
+/// A long conversation keeps its first 150 and last 50 arrows; one row counts the rest.
+#[test]
+fn a_long_conversation_is_cut_in_the_middle() {
+    let mut run = load("handshake");
+    let ack = run.packets[2].clone();
+    let end = run.packets.last().unwrap().ts;
+    for i in 0..300 {
+        let mut p = ack.clone();
+        p.ts = end + 1000 * (i + 1);
+        run.packets.push(p);
+    }
+    let v = View::new(&run);
+    assert_eq!(v.conn_pkts(0).count(), 306);
+    let svg = svg::render(&v, true);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let arrows: Vec<_> = doc.descendants().filter(|n| has_class(n, "pkt")).collect();
+    assert_eq!(arrows.len(), 200);
+    assert_eq!(attr(&arrows[0], "data-frame"), "1");
+    assert_eq!(attr(arrows.last().unwrap(), "data-frame"), "306");
+    let cut: Vec<&str> = doc
+        .descendants()
+        .filter(|n| has_class(n, "cut"))
+        .filter_map(|n| n.descendants().find_map(|t| t.text()))
+        .collect();
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].starts_with("… 106 more packets"), "{cut:?}");
+}
