@@ -458,8 +458,9 @@ fn calls_are_on_their_own_conversation() {
     );
     let v = View::new(&run);
     let conns = sockscope::render::run::ladder_rows::event_conns(&v);
+    let causes = sockscope::render::run::ladder_rows::Causes::new(&v, &conns);
     for p in &v.pkts {
-        let cause = sockscope::render::run::ladder_rows::cause(&v, &conns, p);
+        let cause = causes.of(p);
         let e = &run.events[cause.expect("every datagram has its call")];
         assert!(e.call.starts_with("send"), "{}", e.call);
     }

@@ -226,13 +226,16 @@ pub fn render(v: &View, page: &Page) -> String {
 /// happened: one row when it starts, one when it returns) or packet.
 fn timeline(out: &mut String, v: &View) {
     let conns = ladder_rows::event_conns(v);
-    let index = |e: &Event| {
-        v.run
-            .events
-            .iter()
-            .position(|x| std::ptr::eq(x, e))
-            .unwrap_or(0)
-    };
+    let causes = ladder_rows::Causes::new(v, &conns);
+    // Items borrow the run's events: their index from their address.
+    let indexes: std::collections::HashMap<*const Event, usize> = v
+        .run
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e as *const Event, i))
+        .collect();
+    let index = |e: &Event| indexes.get(&(e as *const Event)).copied().unwrap_or(0);
     out.push_str("<table class=\"tl\">\n<thead><tr><th>time</th><th>client</th><th>wire</th><th>server</th></tr></thead>\n<tbody>\n");
     for it in items(v) {
         let t = rel_time(v, it.time());
@@ -279,7 +282,7 @@ fn timeline(out: &mut String, v: &View) {
                 out.push_str("</tr>\n");
             }
             Item::Packet(p) => {
-                let cause = ladder_rows::cause(v, &conns, p);
+                let cause = causes.of(p);
                 let _ = write!(
                     out,
                     "<tr class=\"pkt\" data-frame=\"{}\" data-conn=\"{}\" data-dir=\"{}\"",

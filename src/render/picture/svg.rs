@@ -27,6 +27,8 @@ const FONT: f64 = 12.0;
 const CW: f64 = 7.3;
 /// Calls longer than this are cut with `…` (the whole call is in the hover text).
 const CALL_MAX: usize = 56;
+/// Conversations drawn at most (the first ones).
+const MAX_LADDERS: usize = 24;
 /// Labels longer than this are cut with `…`.
 const LABEL_MAX: usize = 72;
 const FONT_FAMILY: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
@@ -41,7 +43,7 @@ const RED: &str = "#c62828";
 /// XML declaration (a file of its own); without it, for inline use in a page.
 pub fn render(v: &View, standalone: bool) -> String {
     let conns = ladder_rows::event_conns(v);
-    let ladders: Vec<Ladder> = (0..v.conns.len())
+    let ladders: Vec<Ladder> = (0..v.conns.len().min(MAX_LADDERS))
         .filter_map(|c| ladder_rows::ladder(v, c, &conns, HEAD, TAIL))
         .collect();
     let mut body = String::new();
@@ -51,6 +53,22 @@ pub fn render(v: &View, standalone: bool) -> String {
         let (w, h) = one(&mut body, v, l, y);
         width = width.max(w);
         y += h + 24.0;
+    }
+    if v.conns.len() > MAX_LADDERS {
+        let _ = write!(
+            body,
+            r#"<text class="more" x="12" y="{:.1}" font-style="italic" fill="{GREY}">"#,
+            y + 8.0
+        );
+        let more = v.conns.len() - MAX_LADDERS;
+        esc(
+            &mut body,
+            &format!(
+                "… {more} more conversations, not drawn (`replay --stream N --svg` draws one)"
+            ),
+        );
+        body.push_str("</text>\n");
+        y += 28.0;
     }
     if ladders.is_empty() {
         let _ = write!(

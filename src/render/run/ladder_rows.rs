@@ -108,13 +108,15 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
             let local_fits = e.local.is_none_or(|l| {
                 l.port() == mine.port() && (l.ip().is_unspecified() || l.ip() == mine.ip())
             });
-            (peer == a && local_fits)
-                .then(|| {
-                    v.conn_pkts(c)
-                        .find(|p| p.dir.sender() == e.role && p.ts >= e.start)
-                        .map(|p| p.ts)
-                })
-                .flatten()
+            if peer != a || !local_fits {
+                return None;
+            }
+            let from = conn.pkts.partition_point(|&k| v.pkts[k].ts < e.start);
+            conn.pkts[from..]
+                .iter()
+                .map(|&k| &v.pkts[k])
+                .find(|p| p.dir.sender() == e.role)
+                .map(|p| p.ts)
         };
         if let Some(c) = (0..n).filter_map(|c| next(c).map(|t| (t, c))).min() {
             out[i] = vec![c.1];
@@ -193,54 +195,88 @@ pub fn event_conns(v: &View) -> Vec<Vec<usize>> {
         let theirs = by_thread
             .get(&(e.pid, e.tid))
             .or_else(|| by_pid.get(&e.pid));
-        out[i] = (0..n)
-            .filter(|&c| within(c, e.start) && theirs.is_none_or(|t| t.contains(&c)))
-            .collect();
+        out[i] = match theirs {
+            Some(t) => t.iter().copied().filter(|&c| within(c, e.start)).collect(),
+            None => (0..n).filter(|&c| within(c, e.start)).collect(),
+        };
     }
     out
 }
 
-/// The calls that make a packet be sent, by what the packet carries.
-fn causes(p: &Pkt) -> &'static [&'static str] {
-    const CONNECT: &[&str] = &["connect", "sendto", "sendmsg"];
-    const LISTEN: &[&str] = &["listen"];
-    const CLOSE: &[&str] = &["close", "shutdown"];
-    const SEND: &[&str] = &[
-        "write", "writev", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "pwrite64",
-    ];
-    match &p.tcp {
-        Some(t) if t.has(f::SYN) && !t.has(f::ACK) => CONNECT,
-        Some(t) if t.has(f::SYN) => LISTEN,
-        Some(t) if t.len > 0 => SEND,
-        Some(t) if t.has(f::FIN) || t.has(f::RST) => CLOSE,
-        Some(_) => &[],
-        None => SEND,
+/// What a packet carries, for the call that made it be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Sends {
+    /// A SYN: connect() (or sendto/sendmsg with TCP Fast Open).
+    Syn,
+    /// A SYN+ACK: the listen() that made the socket answer.
+    SynAck,
+    /// Data (or a datagram): a write or send.
+    Data,
+    /// A FIN or RST: close() or shutdown().
+    Close,
+}
+
+impl Sends {
+    fn of_packet(p: &Pkt) -> Option<Sends> {
+        match &p.tcp {
+            Some(t) if t.has(f::SYN) && !t.has(f::ACK) => Some(Sends::Syn),
+            Some(t) if t.has(f::SYN) => Some(Sends::SynAck),
+            Some(t) if t.len > 0 => Some(Sends::Data),
+            Some(t) if t.has(f::FIN) || t.has(f::RST) => Some(Sends::Close),
+            Some(_) => None,
+            None => Some(Sends::Data),
+        }
+    }
+
+    /// What packets a call makes be sent (a sendto may open a connection or send data).
+    fn of_call(call: &str) -> &'static [Sends] {
+        match call {
+            "connect" => &[Sends::Syn],
+            "listen" => &[Sends::SynAck],
+            "sendto" | "sendmsg" => &[Sends::Syn, Sends::Data],
+            "write" | "writev" | "send" | "sendmmsg" | "sendfile" | "pwrite64" => &[Sends::Data],
+            "close" | "shutdown" => &[Sends::Close],
+            _ => &[],
+        }
     }
 }
 
-/// The call that made packet `p` be sent: the last one before it, on its conversation and on
-/// the sender's side, that sends what it carries (connect for a SYN, listen for a SYN+ACK, a
-/// write for data, close or shutdown for a FIN or RST). None for what the kernel sends on its
-/// own (ACKs, window updates) and for a file without calls.
-pub fn cause(v: &View, conns: &[Vec<usize>], p: &Pkt) -> Option<usize> {
-    let want = causes(p);
-    if want.is_empty() {
-        return None;
+/// The call that made each packet be sent: the last one before it, on its conversation and
+/// on the sender's side, that sends what it carries (connect for a SYN, listen for a
+/// SYN+ACK, a write for data, close or shutdown for a FIN or RST). None for what the kernel
+/// sends on its own (ACKs, window updates) and for a file without calls.
+pub struct Causes {
+    /// Start times and indexes of the calls that succeeded, by conversation, side and what
+    /// they send, in time order.
+    calls: HashMap<(usize, Role, Sends), Vec<(i128, usize)>>,
+}
+
+impl Causes {
+    pub fn new(v: &View, conns: &[Vec<usize>]) -> Causes {
+        let mut calls: HashMap<(usize, Role, Sends), Vec<(i128, usize)>> = HashMap::new();
+        for (i, e) in v.run.events.iter().enumerate() {
+            if !e.ok() {
+                continue;
+            }
+            for &s in Sends::of_call(&e.call) {
+                for &c in conns.get(i).map_or(&[][..], Vec::as_slice) {
+                    calls.entry((c, e.role, s)).or_default().push((e.start, i));
+                }
+            }
+        }
+        for list in calls.values_mut() {
+            list.sort_unstable();
+        }
+        Causes { calls }
     }
-    let role = p.dir.sender();
-    v.run
-        .events
-        .iter()
-        .enumerate()
-        .filter(|(i, e)| {
-            e.role == role
-                && e.start <= p.ts
-                && e.ok()
-                && want.contains(&e.call.as_str())
-                && conns.get(*i).is_some_and(|c| c.contains(&p.conn))
-        })
-        .map(|(i, _)| i)
-        .next_back()
+
+    /// The call that caused packet `p`, as an index into the run's events.
+    pub fn of(&self, p: &Pkt) -> Option<usize> {
+        let s = Sends::of_packet(p)?;
+        let list = self.calls.get(&(p.conn, p.dir.sender(), s))?;
+        let n = list.partition_point(|&(t, _)| t <= p.ts);
+        n.checked_sub(1).map(|k| list[k].1)
+    }
 }
 
 /// The ladder of conversation `ci`, with at most `head` + `tail` packets (the middle of a
@@ -255,6 +291,19 @@ pub fn ladder<'a>(
     let c = v.conns.get(ci)?;
     let events = &v.run.events;
     let mine = |i: usize| conns.get(i).is_some_and(|cs| cs.contains(&ci));
+    // Times of the conversation's packets and calls, sorted, to tell whether anything
+    // happened while a call waited.
+    let pkt_ts: Vec<i128> = v.conn_pkts(ci).map(|p| p.ts).collect();
+    let mut starts: Vec<i128> = (0..events.len())
+        .filter(|&i| mine(i))
+        .map(|i| events[i].start)
+        .collect();
+    starts.sort_unstable();
+    let any_within = |ts: &[i128], a: i128, b: i128| {
+        let from = ts.partition_point(|&t| t <= a);
+        ts.get(from).is_some_and(|&t| t < b)
+    };
+    let causes = Causes::new(v, conns);
     let mut rows: Vec<Row<'a>> = Vec::new();
     let mut pids: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
     for (i, e) in events.iter().enumerate() {
@@ -273,11 +322,7 @@ pub fn ladder<'a>(
             pids[side].push(e.pid);
         }
         let busy = e.can_block()
-            && (v.conn_pkts(ci).any(|p| p.ts > e.start && p.ts < e.end)
-                || events
-                    .iter()
-                    .enumerate()
-                    .any(|(j, o)| j != i && mine(j) && o.start > e.start && o.start < e.end));
+            && (any_within(&pkt_ts, e.start, e.end) || any_within(&starts, e.start, e.end));
         if busy {
             rows.push(Row {
                 t: e.start,
@@ -311,7 +356,7 @@ pub fn ladder<'a>(
             t: p.ts,
             kind: RowKind::Packet {
                 p,
-                cause: cause(v, conns, p),
+                cause: causes.of(p),
             },
         });
     }
