@@ -164,7 +164,11 @@ pub fn render(v: &View, page: &Page) -> String {
         out.push_str("</p>\n");
     }
 
-    out.push_str("<h2>Timeline</h2>\n<p class=\"hint\">The program's calls and the packets in time order: client calls on the left, packets in the middle, server calls on the right. Hover a line for its details; click a packet to see the call that caused it and its conversation, or a call to see the packets it caused.</p>\n");
+    out.push_str(if v.run.events.is_empty() {
+        "<h2>Timeline</h2>\n<p class=\"hint\">The packets in time order: ──▶ from the client (who sent the SYN) to the server, ◀── back. Hover a line for its details; click a packet to highlight it on the ladder.</p>\n"
+    } else {
+        "<h2>Timeline</h2>\n<p class=\"hint\">The program's calls and the packets in time order: client calls on the left, packets in the middle, server calls on the right. Hover a line for its details; click a packet to see the call that caused it and its conversation, or a call to see the packets it caused.</p>\n"
+    });
     timeline(&mut out, v);
 
     out.push_str("<h2>Ladder</h2>\n<div class=\"ladder-box\">\n");
@@ -236,7 +240,13 @@ fn timeline(out: &mut String, v: &View) {
         .map(|(i, e)| (e as *const Event, i))
         .collect();
     let index = |e: &Event| indexes.get(&(e as *const Event)).copied().unwrap_or(0);
-    out.push_str("<table class=\"tl\">\n<thead><tr><th>time</th><th>client</th><th>wire</th><th>server</th></tr></thead>\n<tbody>\n");
+    // Without calls (a capture file), the packets alone: no empty call lanes.
+    let calls = !v.run.events.is_empty();
+    out.push_str(if calls {
+        "<table class=\"tl\">\n<thead><tr><th>time</th><th>client</th><th>wire</th><th>server</th></tr></thead>\n<tbody>\n"
+    } else {
+        "<table class=\"tl\">\n<thead><tr><th>time</th><th>packet</th></tr></thead>\n<tbody>\n"
+    });
     for it in items(v) {
         let t = rel_time(v, it.time());
         match it {
@@ -299,7 +309,11 @@ fn timeline(out: &mut String, v: &View) {
                     escaped(&packet_detail(v, p, cause))
                 );
                 esc(out, &t);
-                out.push_str("</td><td></td><td class=\"wire\">");
+                out.push_str(if calls {
+                    "</td><td></td><td class=\"wire\">"
+                } else {
+                    "</td><td class=\"wire\">"
+                });
                 let text = packet_text(v, p).0;
                 match p.dir {
                     Dir::ToServer => {
@@ -311,7 +325,11 @@ fn timeline(out: &mut String, v: &View) {
                         esc(out, &text);
                     }
                 }
-                out.push_str("</td><td></td></tr>\n");
+                out.push_str(if calls {
+                    "</td><td></td></tr>\n"
+                } else {
+                    "</td></tr>\n"
+                });
             }
         }
     }
