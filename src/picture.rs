@@ -118,8 +118,8 @@ pub fn replay_plans(
     }
     if let Some(p) = opts.inputs.iter().find(|p| is_stdin(p)) {
         anyhow::bail!(
-            "--svg/--html read the capture again after the timeline: give a file, not {} \
-             (save standard input first, e.g. with -w FILE)",
+            "--svg/--html read the capture again after the timeline, and {} cannot be read \
+             twice: save it first (sockscope replay - -w c.pcapng), then draw the file",
             p.display()
         );
     }

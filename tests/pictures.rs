@@ -510,6 +510,7 @@ fn a_long_conversation_is_cut_in_the_middle() {
     let v = View::new(&run);
     assert_eq!(v.conn_pkts(0).count(), 306);
     let svg = svg::render(&v, true);
+    keep("long.svg", &svg);
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let arrows: Vec<_> = doc.descendants().filter(|n| has_class(n, "pkt")).collect();
     assert_eq!(arrows.len(), 200);
