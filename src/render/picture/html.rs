@@ -112,6 +112,12 @@ ul.checks .detail { color: #666; }
   background: #fffbe6; border-top: 1px solid #e0d8a8; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace;
   font-size: 12px; white-space: pre-wrap; }
 footer { color: #666; font-size: .9em; margin-top: 2em; }
+@media print {
+  body { margin: 0; }
+  #detail { display: none; }
+  .ladder-box { overflow: visible; border: none; }
+  tr.conv, tr.hl, tr.cause { background: none !important; }
+}
 "#;
 
 const SCRIPT: &str = r#"

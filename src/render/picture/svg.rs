@@ -93,6 +93,23 @@ pub fn render(v: &View, standalone: bool) -> String {
         w = width.ceil(),
         h = y.ceil()
     );
+    // What the picture is, for screen readers and as the file's title.
+    out.push_str("<title>");
+    let names: Vec<String> = v
+        .conns
+        .iter()
+        .take(MAX_LADDERS)
+        .map(|c| c.label())
+        .collect();
+    esc(
+        &mut out,
+        &if names.is_empty() {
+            "sockscope ladder".to_owned()
+        } else {
+            format!("sockscope ladder: {}", names.join("; "))
+        },
+    );
+    out.push_str("</title>\n");
     let _ = writeln!(
         out,
         r##"<rect class="paper" x="0" y="0" width="100%" height="100%" fill="#ffffff"/>"##
