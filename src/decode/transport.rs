@@ -79,6 +79,26 @@ pub struct Icmp<'a> {
     pub code: u8,
     /// For error messages: the quoted IP packet (header + at least 8 bytes).
     pub quoted: Option<&'a [u8]>,
+    /// Header bytes 4..8, when captured: an echo's identifier and sequence number.
+    pub rest: Option<[u8; 4]>,
+    /// The bytes after the 8-byte header (an echo's data).
+    pub data: &'a [u8],
+}
+
+impl Icmp<'_> {
+    /// An echo request or reply (ICMP 8/0, ICMPv6 128/129).
+    pub fn is_echo(&self) -> bool {
+        matches!((self.v6, self.kind), (false, 0 | 8) | (true, 128 | 129))
+    }
+
+    /// An echo's identifier and sequence number.
+    pub fn echo_id_seq(&self) -> Option<(u16, u16)> {
+        let r = self.rest.filter(|_| self.is_echo())?;
+        Some((
+            u16::from_be_bytes([r[0], r[1]]),
+            u16::from_be_bytes([r[2], r[3]]),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +250,8 @@ fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<DecodeError>) {
             kind,
             code,
             quoted,
+            rest: b.get(4..8).and_then(|r| r.try_into().ok()),
+            data: b.get(8..).unwrap_or(&[]),
         }),
         None,
     )

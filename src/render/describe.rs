@@ -1,6 +1,7 @@
 //! Words for things: TCP flags in tcpdump's letters, endpoints, option lists, labels for frames
 //! that are not TCP or UDP. Shared by the text and JSON Lines views.
 
+pub mod app;
 mod sink;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

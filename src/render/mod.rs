@@ -2,6 +2,7 @@
 //! Nothing here reads files, sockets or the clock; colour is decided once by the caller.
 
 pub mod describe;
+pub mod escape;
 pub mod jsonl;
 pub mod marks;
 pub mod run;

@@ -18,6 +18,9 @@ pub const MAX_ROWS: usize = 20;
 struct Row {
     segments: u64,
     bytes: u64,
+    /// Some bytes were counted from first IP fragments only: the total is a lower bound
+    /// (shown `124+`, as the frame's `len 124+`).
+    partial: bool,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +101,9 @@ impl Summary {
         let row = &mut rows[s].1;
         row.segments += 1;
         row.bytes += len.unwrap_or(0) as u64;
+        // A TCP segment's first fragment: its length is this fragment's share.
+        row.partial |= rec.pkt.ip.is_some_and(|i| i.fragment.is_some())
+            && matches!(rec.pkt.transport, Transport::Tcp(_));
     }
 
     /// Appends the summary as text.
@@ -135,7 +141,11 @@ impl Summary {
                     i.to_string(),
                     label.clone(),
                     r.segments.to_string(),
-                    r.bytes.to_string(),
+                    if r.partial {
+                        format!("{}+", r.bytes)
+                    } else {
+                        r.bytes.to_string()
+                    },
                 ]);
             }
             for c in [0usize, 2, 3] {
@@ -149,6 +159,13 @@ impl Summary {
                 if total == 1 { "" } else { "s" }
             );
             let _ = writeln!(out, "{t}");
+            if rows.iter().any(|(_, r)| r.partial) {
+                let _ = writeln!(
+                    out,
+                    "(N+: at least N; a segment cut into IP fragments counts the bytes of its \
+                     first fragment, as its line's `len N+` does)"
+                );
+            }
             if total as usize > rows.len() {
                 let _ = writeln!(
                     out,

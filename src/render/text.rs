@@ -9,7 +9,10 @@
 
 mod row;
 
+use std::fmt::Write as _;
+
 use self::row::{write_line, Line, Row, DETAILS, NOTES};
+use super::describe::app::app;
 use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_options, Sink};
 use super::{pad, width, Palette};
 use crate::analyse::{flags as f, Findings, Record};
@@ -202,10 +205,17 @@ fn fill(
                 l.text.put("]");
                 l.flags_style = flag_style(fx.flags);
                 l.close(FLAGS);
-                // A first fragment's IP length is the fragment's, not the segment's.
-                let len = if ip.fragment.is_some() { None } else { fx.len };
-                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, len);
+                // A first fragment's IP length is the fragment's: the segment has more.
+                let more = ip.fragment.is_some();
+                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, fx.len, more);
+                app_message(l.text, rec);
                 let before = l.text.len();
+                let sep = if before > l.open_part_start() {
+                    "  "
+                } else {
+                    ""
+                };
+                l.text.put(sep);
                 l.text.put("<");
                 // The peer's ISN, from this segment's raw and relative ACK.
                 let sack_base = rec
@@ -214,7 +224,7 @@ fn fill(
                     .filter(|_| fx.flags & f::ACK != 0)
                     .map(|v| fx.ack.wrapping_sub(v.rel_ack));
                 tcp_options(l.text, t.options, t.options_cut, sack_base);
-                if l.text.len() == before + 1 {
+                if l.text.len() == before + sep.len() + 1 {
                     l.text.truncate(before);
                 } else {
                     l.text.put(">");
@@ -235,6 +245,7 @@ fn fill(
                 num(l.text, n);
             }
             l.close(WINLEN);
+            app_message(l.text, rec);
             if len.is_none() {
                 l.text.put("UDP header cut after the ports");
             }
@@ -259,6 +270,11 @@ fn fill(
             });
             l.close(WINLEN);
             other_label(l.text, rec.frame.kind, rec.frame.linktype, &rec.pkt);
+            if let Transport::Icmp(i) = t {
+                if let Some((id, seq)) = i.echo_id_seq() {
+                    let _ = write!(l.text, " id 0x{id:x} seq {seq}");
+                }
+            }
             l.notes_style = "";
         }
         (None, _) => {
@@ -298,6 +314,15 @@ fn fill(
     l.close(NOTES);
 }
 
+/// The application message the payload starts, with two spaces after it when it is not
+/// alone in the details.
+fn app_message<S: Sink + ?Sized>(out: &mut S, rec: &Record<'_>) {
+    if let Some(a) = crate::decode::app::parse(&rec.pkt.transport) {
+        let fragment = rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some());
+        app(out, &a, fragment);
+    }
+}
+
 /// The time cell: relative, delta or absolute, at the file's precision; `-` without a time.
 fn time_text<S: Sink + ?Sized>(
     out: &mut S,
@@ -320,7 +345,9 @@ fn time_text<S: Sink + ?Sized>(
     *prev = Some(ns);
 }
 
-/// The `seq / ack` and `win / len` cells of a TCP segment.
+/// The `seq / ack` and `win / len` cells of a TCP segment; `more`: `len` counts the bytes of
+/// a first IP fragment (`len 124+`), the rest of the segment being in later fragments.
+#[allow(clippy::too_many_arguments)]
 fn tcp_cells(
     r: &mut Line<'_>,
     rec: &Record<'_>,
@@ -329,6 +356,7 @@ fn tcp_cells(
     flags: u16,
     win: u16,
     len: Option<u32>,
+    more: bool,
 ) {
     let sa = &mut *r.text;
     match rec.analysis.tcp {
@@ -370,6 +398,10 @@ fn tcp_cells(
         Some(l) => {
             wl.put(" len ");
             num(wl, l);
+            if more {
+                // The bytes in this fragment; the rest of the segment is in later ones.
+                wl.put("+");
+            }
         }
         None => wl.put(" len ?"),
     }

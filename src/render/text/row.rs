@@ -116,6 +116,11 @@ impl<'t> Line<'t> {
         }
     }
 
+    /// Where the part being written (the first not closed) starts in `text`.
+    pub(super) fn open_part_start(&self) -> usize {
+        self.starts[self.closed.min(PARTS - 1)]
+    }
+
     /// Starts a note: `; ` after an earlier one. Call once the details are closed.
     pub(super) fn note(&mut self) -> &mut String {
         if self.text.len() > self.starts[NOTES] {

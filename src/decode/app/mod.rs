@@ -1,0 +1,88 @@
+//! Application messages in a TCP or UDP payload, named as tcpdump's and tshark's summaries
+//! name them: DNS, HTTP/1.x start lines, TLS records (ClientHello SNI and version), the SSH
+//! banner, QUIC long headers.
+//!
+//! Pure, checked parsing of the payload slice, one protocol per file: each `parse` returns
+//! `None` for bytes that are not its protocol and never panics on any input. DNS and QUIC are
+//! recognised by port (53, 5353, 5355; 443), the TCP ones by their first bytes. Only a payload
+//! that starts a message is read: segments are not reassembled. The views borrow the payload;
+//! their byte fields are unescaped (render escapes them).
+
+pub mod dns;
+pub mod http;
+pub mod quic;
+pub mod ssh;
+pub mod tls;
+
+use super::Transport;
+
+pub use dns::{DnsError, Message};
+pub use http::Http;
+pub use quic::Quic;
+pub use ssh::Banner;
+pub use tls::Tls;
+
+/// A DNS payload: a message, or the header of one that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dns {
+    Message(Message),
+    Damaged {
+        /// The id and flags, when the 4 bytes are there.
+        header: Option<(u16, u16)>,
+        error: DnsError,
+    },
+}
+
+/// An application message at the start of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum App<'a> {
+    Dns(Dns),
+    Http(Http<'a>),
+    Tls(Tls<'a>),
+    Ssh(Banner<'a>),
+    Quic(Quic<'a>),
+}
+
+/// Ports DNS is carried on: DNS, mDNS, LLMNR.
+fn dns_port(p: u16) -> bool {
+    matches!(p, 53 | 5353 | 5355)
+}
+
+fn dns(b: &[u8]) -> Dns {
+    match Message::parse(b) {
+        Ok(m) => Dns::Message(m),
+        Err(error) => Dns::Damaged {
+            header: dns::header(b),
+            error,
+        },
+    }
+}
+
+/// The application message that starts the transport payload of `t`, if one is recognised.
+pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
+    match *t {
+        Transport::Tcp(t) if !t.payload.is_empty() => {
+            let p = t.payload;
+            if dns_port(t.sport) || dns_port(t.dport) {
+                // DNS over TCP: a two-byte length, then the message (RFC 1035, 4.2.2).
+                return (p.len() >= 2 + dns::HEADER).then(|| App::Dns(dns(&p[2..])));
+            }
+            match p[0] {
+                b'S' if p.starts_with(b"SSH-") => Banner::parse(p).map(App::Ssh),
+                b'A'..=b'Z' => Http::parse(p).map(App::Http),
+                20..=24 => Tls::parse(p).map(App::Tls),
+                _ => None,
+            }
+        }
+        Transport::Udp(u) if !u.payload.is_empty() => {
+            if dns_port(u.sport) || dns_port(u.dport) {
+                Some(App::Dns(dns(u.payload)))
+            } else if u.sport == 443 || u.dport == 443 {
+                Quic::parse(u.payload).map(App::Quic)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
