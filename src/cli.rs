@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::render::payload::PayloadView;
 use crate::render::{TextOptions, TimeMode};
 use crate::replay::{Format, ReplayOptions, StreamSel};
 
@@ -159,6 +160,19 @@ pub struct ReplayArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Print each packet's payload (TCP/UDP data, ICMP data) under its line as text, as
+    /// tcpdump's -A: printable ASCII and line breaks, every other byte as '.'.
+    #[arg(short = 'A', long = "ascii", conflicts_with = "hex")]
+    pub ascii: bool,
+    /// Print each packet's payload under its line in hex and ASCII, as tcpdump's -X.
+    #[arg(short = 'X', long = "hex")]
+    pub hex: bool,
+    /// Print one conversation's bytes in both directions instead of the timeline, as
+    /// `tshark -q -z follow,tcp,ascii,N`: TCP reassembled in order, without retransmitted
+    /// bytes.
+    #[arg(long, value_name = "tcp:N|udp:N", value_parser = parse_stream,
+          conflicts_with_all = ["stream", "ascii", "hex", "filter", "no_summary", "format"])]
+    pub follow: Option<StreamSel>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -225,6 +239,12 @@ impl ReplayArgs {
             stream: self.stream,
             summary: !self.no_summary,
             progress: !self.quiet && std::io::stderr().is_terminal(),
+            payload: match (self.ascii, self.hex) {
+                (true, _) => PayloadView::Text,
+                (_, true) => PayloadView::Hex,
+                _ => PayloadView::None,
+            },
+            follow: self.follow,
         }
     }
 }

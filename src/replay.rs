@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::analyse::{Analyser, Record};
 use crate::decode::{decode, Transport};
 use crate::filter::{Filter, FilterError};
+use crate::render::payload::PayloadView;
 use crate::render::{jsonl, Summary, TextOptions, Timeline};
 use crate::source::{CaptureFile, ReadError};
 
@@ -37,6 +38,10 @@ pub struct ReplayOptions {
     /// Show progress on stderr (packets, MB/s, percent) once a run takes over a second.
     /// The caller decides: only when stderr is a terminal and `--quiet` is not given.
     pub progress: bool,
+    /// Each packet's payload under its line (`-A`, `-X`; text timeline only).
+    pub payload: PayloadView,
+    /// Print one conversation's bytes instead of the timeline (`--follow`).
+    pub follow: Option<StreamSel>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,9 @@ pub enum ReplayError {
     Filter(#[from] FilterError),
     #[error("writing the output failed")]
     Write(#[from] io::Error),
+    /// Options that do not go together, or a conversation the file does not have.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// What a replay saw.
@@ -66,10 +74,19 @@ pub fn replay(
     opts: &ReplayOptions,
     out: &mut dyn Write,
 ) -> Result<ReplayStats, ReplayError> {
+    if let Some(sel) = opts.follow {
+        crate::follow::follow(path, sel, out)?;
+        return Ok(ReplayStats::default());
+    }
+    if opts.format == Format::Jsonl && opts.payload != PayloadView::None {
+        return Err(ReplayError::Usage(
+            "-A and -X print payloads under the text timeline: leave out --format jsonl".into(),
+        ));
+    }
     let mut filter = opts.filter.as_deref().map(Filter::new).transpose()?;
     let mut file = CaptureFile::open(path)?;
     let mut analyser = Analyser::new();
-    let mut timeline = Timeline::new(opts.text);
+    let mut timeline = Timeline::new(opts.text).with_payload(opts.payload);
     let mut summary = Summary::new();
     let mut buf = String::with_capacity(FLUSH_AT + 4096);
     let mut stats = ReplayStats::default();
@@ -191,7 +208,7 @@ impl Progress {
     }
 }
 
-fn selected(sel: Option<StreamSel>, rec: &Record<'_>) -> bool {
+pub(crate) fn selected(sel: Option<StreamSel>, rec: &Record<'_>) -> bool {
     let Some(sel) = sel else { return true };
     let s = rec.analysis.stream;
     match (sel, rec.pkt.transport) {

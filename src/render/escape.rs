@@ -4,7 +4,8 @@
 //!
 //! Two forms: [`one_line`] for a field in a line (C-style escapes, so what was there can be
 //! read back), and [`text`] for payload shown as text (`-A`, `--follow`), where line breaks and
-//! tabs stay and the rest becomes `.`, as tcpdump and tshark print it.
+//! tabs stay and every other byte that is not printable ASCII becomes `.`, as tcpdump and
+//! tshark print it.
 
 use super::describe::Sink;
 
@@ -96,26 +97,19 @@ pub fn one_line<S: Sink + ?Sized>(out: &mut S, b: &[u8], max: usize) {
     }
 }
 
-/// Appends `b` as text lines: printable text as it is, LF and tab kept, a CR before an LF
-/// dropped, every other unsafe byte as `.`.
-pub fn text(out: &mut String, b: &[u8]) {
-    let mut prev_cr = false;
-    pieces(b, |p| {
-        if prev_cr && p != Err(b'\n') {
-            out.push('.');
+/// Appends `b` as text lines, as tcpdump's `-A` and tshark's ASCII follow show payload:
+/// printable ASCII as it is, LF kept, tab kept when `tabs` (tcpdump keeps it, tshark does
+/// not), a CR before an LF dropped, every other byte (controls, and anything above 0x7e) as
+/// `.`.
+pub fn text(out: &mut String, b: &[u8], tabs: bool) {
+    out.reserve(b.len());
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b' '..=b'~' | b'\n' => out.push(c as char),
+            b'\t' if tabs => out.push('\t'),
+            b'\r' if b.get(i + 1) == Some(&b'\n') => {}
+            _ => out.push('.'),
         }
-        prev_cr = false;
-        match p {
-            Ok(s) => out.push_str(s),
-            Err(b'\r') => prev_cr = true,
-            Err(b'\n') => out.push('\n'),
-            Err(b'\t') => out.push('\t'),
-            Err(_) => out.push('.'),
-        }
-        true
-    });
-    if prev_cr {
-        out.push('.');
     }
 }
 
@@ -131,7 +125,7 @@ mod tests {
 
     fn txt(b: &[u8]) -> String {
         let mut s = String::new();
-        text(&mut s, b);
+        text(&mut s, b, true);
         s
     }
 
@@ -165,6 +159,9 @@ mod tests {
             "GET / HTTP/1.1\nHost: x\n\n"
         );
         assert_eq!(txt(b"a\rb\x00\x1b\tc\r"), "a.b..\tc.");
-        assert_eq!(txt("naïve\u{85}".as_bytes()), "naïve..");
+        assert_eq!(txt("naïve\u{85}".as_bytes()), "na..ve..");
+        let mut s = String::new();
+        text(&mut s, b"a\tb", false);
+        assert_eq!(s, "a.b");
     }
 }

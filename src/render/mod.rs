@@ -5,6 +5,7 @@ pub mod describe;
 pub mod escape;
 pub mod jsonl;
 pub mod marks;
+pub mod payload;
 pub mod run;
 pub mod summary;
 pub mod text;

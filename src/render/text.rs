@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use self::row::{write_line, Line, Row, DETAILS, NOTES};
 use super::describe::app::app;
 use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_options, Sink};
+use super::payload::{self, PayloadView};
 use super::{pad, width, Palette};
 use crate::analyse::{flags as f, Findings, Record};
 use crate::decode::Transport;
@@ -77,6 +78,8 @@ pub struct Timeline {
     scratch: String,
     pending: Option<Vec<Row>>,
     header: bool,
+    /// Payloads under their lines (`-A`, `-X`).
+    payload: PayloadView,
 }
 
 impl Timeline {
@@ -96,7 +99,14 @@ impl Timeline {
             scratch: String::new(),
             pending: Some(Vec::new()),
             header: false,
+            payload: PayloadView::None,
         }
+    }
+
+    /// Shows each packet's payload under its line, as text or hex (tcpdump's `-A`, `-X`).
+    pub fn with_payload(mut self, view: PayloadView) -> Timeline {
+        self.payload = view;
+        self
     }
 
     pub fn palette(&self) -> Palette {
@@ -158,11 +168,13 @@ impl Timeline {
             let mut l = Line::direct(out, &mut self.widths, self.pal);
             fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
             l.finish();
+            payload::write(out, self.payload, &rec.pkt);
             return;
         };
         let mut l = Line::held(&mut self.scratch);
         fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
-        let row = Row::of(&l);
+        let mut row = Row::of(&l);
+        payload::write(&mut row.after, self.payload, &rec.pkt);
         for (i, w) in self.widths.iter_mut().enumerate() {
             *w = (*w).max(row.width(i));
         }

@@ -127,6 +127,26 @@ pub struct Message {
 impl Message {
     /// Decodes a message: header, questions, answers.
     pub fn parse(buf: &[u8]) -> Result<Message, DnsError> {
+        Self::parse_with_end(buf).map(|(m, _)| m)
+    }
+
+    /// A datagram on another port that is surely DNS: a standard query or its response with
+    /// one question and no authority or additional records, that decodes and fills the
+    /// datagram exactly. (How the `dns` scenario's port-0 server is recognised.)
+    pub fn parse_strict(buf: &[u8]) -> Option<Message> {
+        let (_, flags) = header(buf)?;
+        let counts = buf.get(4..12)?;
+        let opcode = (flags >> 11) & 0xf;
+        let plain = counts[..2] == [0, 1] && counts[4..] == [0, 0, 0, 0] && counts[2] == 0;
+        if !plain || opcode != 0 || flags & 0x0040 != 0 {
+            return None;
+        }
+        let (m, end) = Self::parse_with_end(buf).ok()?;
+        (end == buf.len()).then_some(m)
+    }
+
+    /// [`Message::parse`], and where the answers end.
+    fn parse_with_end(buf: &[u8]) -> Result<(Message, usize), DnsError> {
         if buf.len() < HEADER {
             return Err(DnsError::Header(buf.len()));
         }
@@ -169,14 +189,15 @@ impl Message {
             });
             pos = at + rdlen;
         }
-        Ok(Message {
+        let m = Message {
             id,
             flags,
             questions,
             answers,
             authority,
             additional,
-        })
+        };
+        Ok((m, pos))
     }
 
     pub fn is_response(&self) -> bool {
@@ -399,6 +420,21 @@ mod tests {
         assert_eq!(m.answers[0].rdata, Rdata::Name("cdn.example.com".into()));
         assert_eq!(m.answers[1].name, "cdn.example.com");
         assert_eq!(m.address(), Some(Ipv4Addr::new(93, 184, 216, 34)));
+    }
+
+    #[test]
+    fn strict_reading_wants_the_datagram_filled() {
+        let (m, end) = Message::parse_with_end(&RESPONSE).unwrap();
+        assert_eq!(end, 67);
+        assert_eq!(Message::parse_strict(&RESPONSE), None);
+        assert_eq!(Message::parse_strict(&RESPONSE[..67]), Some(m));
+        // An opcode other than QUERY, or authority records: not taken on a strange port.
+        let mut b = RESPONSE[..67].to_vec();
+        b[2] |= 0x28;
+        assert_eq!(Message::parse_strict(&b), None);
+        let mut b = RESPONSE[..67].to_vec();
+        b[9] = 1;
+        assert_eq!(Message::parse_strict(&b), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Pure, checked parsing of the payload slice, one protocol per file: each `parse` returns
 //! `None` for bytes that are not its protocol and never panics on any input. DNS and QUIC are
-//! recognised by port (53, 5353, 5355; 443), the TCP ones by their first bytes. Only a payload
+//! recognised by port (53, 5353, 5355; 443), the TCP ones by their first bytes; on other UDP
+//! ports, a datagram that is exactly one plain DNS query or response is DNS too. Only a payload
 //! that starts a message is read: segments are not reassembled. The views borrow the payload;
 //! their byte fields are unescaped (render escapes them).
 
@@ -80,7 +81,7 @@ pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
             } else if u.sport == 443 || u.dport == 443 {
                 Quic::parse(u.payload).map(App::Quic)
             } else {
-                None
+                Message::parse_strict(u.payload).map(|m| App::Dns(Dns::Message(m)))
             }
         }
         _ => None,
