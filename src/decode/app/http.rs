@@ -11,6 +11,7 @@ pub enum Http<'a> {
     Request {
         method: &'a [u8],
         target: &'a [u8],
+        /// Empty when the line goes on past the segment.
         version: &'a [u8],
     },
     Status {
@@ -21,13 +22,14 @@ pub enum Http<'a> {
 }
 
 impl<'a> Http<'a> {
-    /// Reads the start line at the beginning of `payload`, if it is one. A line cut short by
-    /// the capture is read as far as it goes, but its version must be there.
+    /// Reads the start line at the beginning of `payload`, if it is one. A line cut short is
+    /// read as far as it goes; its version must be there, except in a request line of a known
+    /// method whose target fills the segment (a long URL, continued in the next segment).
     pub fn parse(payload: &'a [u8]) -> Option<Http<'a>> {
         let head = &payload[..payload.len().min(LINE_MAX)];
-        let line = match head.iter().position(|&b| b == b'\n') {
-            Some(n) => &head[..n],
-            None => head,
+        let (line, ended) = match head.iter().position(|&b| b == b'\n') {
+            Some(n) => (&head[..n], true),
+            None => (head, false),
         };
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.starts_with(b"HTTP/") {
@@ -53,9 +55,14 @@ impl<'a> Http<'a> {
         {
             return None;
         }
-        let at = rest.iter().rposition(|&b| b == b' ')?;
-        let (target, version) = (&rest[..at], &rest[at + 1..]);
-        if target.is_empty() || !is_version(version) {
+        let (target, version) = match rest.iter().rposition(|&b| b == b' ') {
+            Some(at) if is_version(&rest[at + 1..]) => (&rest[..at], &rest[at + 1..]),
+            // A request line longer than the segment (a long URL): a known method and a
+            // target that looks like one, the version still to come.
+            _ if !ended && METHODS.contains(&method) && target_like(rest) => (rest, &[][..]),
+            _ => return None,
+        };
+        if target.is_empty() {
             return None;
         }
         Some(Http::Request {
@@ -64,6 +71,17 @@ impl<'a> Http<'a> {
             version,
         })
     }
+}
+
+/// Methods a request line cut before its version is taken for (RFC 9110, 9.1; PATCH).
+const METHODS: [&[u8]; 9] = [
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
+];
+
+/// A request target's start: `/path`, `*`, or `scheme://` (and no space).
+fn target_like(t: &[u8]) -> bool {
+    (t.starts_with(b"/") || t == b"*" || t.starts_with(b"http://") || t.starts_with(b"https://"))
+        && !t.contains(&b' ')
 }
 
 /// `HTTP/d.d`.
@@ -125,10 +143,22 @@ mod tests {
         ] {
             assert_eq!(Http::parse(b), None, "{b:?}");
         }
-        // Cut inside the line: only what is there, and the version must be.
+        // Cut inside the line: the method and the start of the target, or the whole line.
         for n in 0..REQUEST.len() {
             let got = Http::parse(&REQUEST[..n]);
-            assert_eq!(got.is_some(), n >= 43, "cut at {n}: {got:?}");
+            let cut_target = (5..=34).contains(&n);
+            assert_eq!(got.is_some(), cut_target || n >= 43, "cut at {n}: {got:?}");
+            if let (
+                true,
+                Some(Http::Request {
+                    target, version, ..
+                }),
+            ) = (cut_target, got)
+            {
+                assert_eq!((target, version), (&REQUEST[4..n], &b""[..]));
+            }
         }
+        assert_eq!(Http::parse(b"FOO /x"), None);
+        assert_eq!(Http::parse(b"GET x y"), None);
     }
 }

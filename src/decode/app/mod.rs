@@ -4,7 +4,7 @@
 //!
 //! Pure, checked parsing of the payload slice, one protocol per file: each `parse` returns
 //! `None` for bytes that are not its protocol and never panics on any input. DNS and QUIC are
-//! recognised by port (53, 5353, 5355; 443), the TCP ones by their first bytes; on other UDP
+//! recognised by port (53, 5353, 5355; 443; SSDP's 1900), the TCP ones by their first bytes; on other UDP
 //! ports, a datagram that is exactly one plain DNS query or response is DNS too. Only a payload
 //! that starts a message is read: segments are not reassembled. The views borrow the payload;
 //! their byte fields are unescaped (render escapes them).
@@ -39,6 +39,8 @@ pub enum Dns {
 pub enum App<'a> {
     Dns(Dns),
     Http(Http<'a>),
+    /// HTTP over UDP on port 1900: SSDP (UPnP discovery).
+    Ssdp(Http<'a>),
     Tls(Tls<'a>),
     Ssh(Banner<'a>),
     Quic(Quic<'a>),
@@ -78,6 +80,8 @@ pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
         Transport::Udp(u) if !u.payload.is_empty() => {
             if dns_port(u.sport) || dns_port(u.dport) {
                 Some(App::Dns(dns(u.payload)))
+            } else if u.sport == 1900 || u.dport == 1900 {
+                Http::parse(u.payload).map(App::Ssdp)
             } else if u.sport == 443 || u.dport == 443 {
                 Quic::parse(u.payload).map(App::Quic)
             } else {

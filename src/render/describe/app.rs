@@ -19,7 +19,14 @@ const ANSWERS_SHOWN: usize = 3;
 pub fn app<S: Sink + ?Sized>(out: &mut S, app: &App<'_>, fragment: bool) {
     match app {
         App::Dns(d) => dns_message(out, d, fragment),
-        App::Http(h) => http(out, h),
+        App::Http(h) => {
+            out.put("HTTP ");
+            http(out, h);
+        }
+        App::Ssdp(h) => {
+            out.put("SSDP ");
+            http(out, h);
+        }
         App::Tls(t) => tls_records(out, t),
         App::Ssh(b) => {
             out.put("SSH ");
@@ -30,7 +37,6 @@ pub fn app<S: Sink + ?Sized>(out: &mut S, app: &App<'_>, fragment: bool) {
 }
 
 fn http<S: Sink + ?Sized>(out: &mut S, h: &Http<'_>) {
-    out.put("HTTP ");
     match *h {
         Http::Request {
             method,
@@ -40,8 +46,12 @@ fn http<S: Sink + ?Sized>(out: &mut S, h: &Http<'_>) {
             one_line(out, method, FIELD_MAX);
             out.put(" ");
             one_line(out, target, FIELD_MAX);
-            out.put(" ");
-            one_line(out, version, FIELD_MAX);
+            if version.is_empty() {
+                out.put(" (line continues)");
+            } else {
+                out.put(" ");
+                one_line(out, version, FIELD_MAX);
+            }
         }
         Http::Status {
             version,
@@ -295,6 +305,66 @@ mod tests {
         assert_eq!(shown(&App::Http(h)), "HTTP HTTP/1.1 200 OK");
         let b = Banner::parse(b"SSH-2.0-OpenSSH_9.6\r\n").unwrap();
         assert_eq!(shown(&App::Ssh(b)), "SSH SSH-2.0-OpenSSH_9.6");
+    }
+
+    /// Random and mutated payloads on every port that selects a parser: no panic, and the
+    /// words are one line without controls.
+    #[test]
+    fn any_bytes_give_one_safe_line() {
+        use crate::decode::{Tcp, Transport, Udp};
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds: [&[u8]; 5] = [
+            b"GET /index.html HTTP/1.1\r\n",
+            b"HTTP/1.1 200 OK\r\n",
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+            &[22, 3, 1, 0, 60, 1, 0, 0, 56, 3, 3],
+            &[
+                0x1a, 0x2b, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0, 1, b'x', 0, 0, 1, 0, 1, 0xc0, 12,
+            ],
+        ];
+        for round in 0..20_000 {
+            let len = (next() % 120) as usize;
+            let mut b: Vec<u8> = match round % 3 {
+                0 => (0..len).map(|_| next() as u8).collect(),
+                _ => seeds[round % seeds.len()].to_vec(),
+            };
+            for _ in 0..(next() % 4) {
+                if !b.is_empty() {
+                    let i = (next() as usize) % b.len();
+                    b[i] = next() as u8;
+                }
+            }
+            b.extend((0..(next() % 40)).map(|_| next() as u8));
+            let port = [53u16, 443, 1900, 5353, 22, 80, 9][round % 7];
+            for t in [
+                Transport::Tcp(Tcp {
+                    sport: port,
+                    dport: 40000,
+                    fixed: None,
+                    options: &[],
+                    options_cut: false,
+                    payload: &b,
+                }),
+                Transport::Udp(Udp {
+                    sport: 40000,
+                    dport: port,
+                    length: None,
+                    length_ok: true,
+                    payload: &b,
+                }),
+            ] {
+                if let Some(a) = crate::decode::app::parse(&t) {
+                    let s = shown(&a);
+                    assert!(!s.chars().any(|c| c.is_control()), "{s:?} from {b:?}");
+                }
+            }
+        }
     }
 
     #[test]
