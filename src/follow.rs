@@ -26,6 +26,8 @@ use crate::source::CaptureFile;
 
 /// Out-of-order bytes held per direction, at most.
 pub const PENDING_MAX: usize = 16 << 20;
+/// Output is written out whenever it passes this size.
+const FLUSH_AT: usize = 64 * 1024;
 
 type End = (IpAddr, u16);
 
@@ -44,8 +46,8 @@ pub struct Follow {
     sel: StreamSel,
     nodes: Option<[End; 2]>,
     dirs: [Direction; 2],
-    /// (node, bytes).
-    chunks: Vec<(usize, Vec<u8>)>,
+    /// The output so far (the caller takes it as it grows: [`Follow::take`]).
+    out: String,
 }
 
 impl Follow {
@@ -54,8 +56,42 @@ impl Follow {
             sel,
             nodes: None,
             dirs: Default::default(),
-            chunks: Vec::new(),
+            out: String::new(),
         }
+    }
+
+    /// The header: the conversation and its two endpoints.
+    fn header(&mut self, nodes: [End; 2]) {
+        let (proto, n) = match self.sel {
+            StreamSel::Tcp(n) => ("tcp", n),
+            StreamSel::Udp(n) => ("udp", n),
+        };
+        let out = &mut self.out;
+        out.push_str("\n===================================================================\n");
+        out.push_str(&format!(
+            "Follow: {proto},ascii\nFilter: {proto}.stream eq {n}\n"
+        ));
+        for (i, (a, p)) in nodes.iter().enumerate() {
+            out.push_str(&format!("Node {i}: "));
+            endpoint(out, *a, Some(*p));
+            out.push('\n');
+        }
+    }
+
+    /// Writes `bytes` from `node` as a chunk: its size (node 1's after a tab), then the text.
+    fn chunk(&mut self, node: usize, bytes: &[u8]) {
+        if node == 1 {
+            self.out.push('\t');
+        }
+        self.out.push_str(&bytes.len().to_string());
+        self.out.push('\n');
+        escape::text(&mut self.out, bytes, false);
+        self.out.push('\n');
+    }
+
+    /// Takes the output written so far.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.out)
     }
 
     /// Takes a record of the followed conversation.
@@ -67,12 +103,18 @@ impl Follow {
             _ => return,
         };
         let src = (ip.src, sport);
-        let nodes = *self.nodes.get_or_insert([src, (ip.dst, dport)]);
+        let nodes = match self.nodes {
+            Some(n) => n,
+            None => {
+                let n = [src, (ip.dst, dport)];
+                self.nodes = Some(n);
+                self.header(n);
+                n
+            }
+        };
         let node = usize::from(src != nodes[0]);
         match rec.pkt.transport {
-            Transport::Udp(u) if !u.payload.is_empty() => {
-                self.chunks.push((node, u.payload.to_vec()));
-            }
+            Transport::Udp(u) if !u.payload.is_empty() => self.chunk(node, u.payload),
             Transport::Tcp(t) => {
                 let Some(fx) = t.fixed else { return };
                 if fx.flags & flags::ACK != 0 {
@@ -110,11 +152,11 @@ impl Follow {
         }
         let skip = ahead.unsigned_abs();
         if skip < len {
+            d.next = Some(seq.wrapping_add(len));
             let new = payload.get(skip as usize..).unwrap_or(&[]);
             if !new.is_empty() {
-                self.chunks.push((node, new.to_vec()));
+                self.chunk(node, new);
             }
-            d.next = Some(seq.wrapping_add(len));
         }
         self.drain(node, false);
     }
@@ -150,7 +192,7 @@ impl Follow {
     fn missing(&mut self, node: usize, n: u32) {
         if n > 0 {
             let text = format!("[{n} bytes missing in capture file].");
-            self.chunks.push((node, text.into_bytes()));
+            self.chunk(node, text.as_bytes());
         }
     }
 
@@ -186,43 +228,18 @@ impl Follow {
             };
             if skip < bytes.len() {
                 d.next = Some(seq.wrapping_add(bytes.len() as u32));
-                self.chunks.push((node, bytes[skip..].to_vec()));
+                self.chunk(node, &bytes[skip..]);
             }
         }
     }
 
-    /// Shows what still waits and writes the whole follow output.
-    pub fn finish(mut self, out: &mut String) {
+    /// Shows what still waits and ends the output.
+    pub fn finish(mut self) -> String {
         self.drain(0, true);
         self.drain(1, true);
-        let proto = match self.sel {
-            StreamSel::Tcp(_) => "tcp",
-            StreamSel::Udp(_) => "udp",
-        };
-        let n = match self.sel {
-            StreamSel::Tcp(n) | StreamSel::Udp(n) => n,
-        };
-        out.push_str("\n===================================================================\n");
-        out.push_str(&format!(
-            "Follow: {proto},ascii\nFilter: {proto}.stream eq {n}\n"
-        ));
-        if let Some(nodes) = self.nodes {
-            for (i, (a, p)) in nodes.iter().enumerate() {
-                out.push_str(&format!("Node {i}: "));
-                endpoint(out, *a, Some(*p));
-                out.push('\n');
-            }
-        }
-        for (node, bytes) in &self.chunks {
-            if *node == 1 {
-                out.push('\t');
-            }
-            out.push_str(&bytes.len().to_string());
-            out.push('\n');
-            escape::text(out, bytes, false);
-            out.push('\n');
-        }
-        out.push_str("===================================================================\n");
+        self.out
+            .push_str("===================================================================\n");
+        self.out
     }
 }
 
@@ -232,6 +249,7 @@ pub fn follow(path: &Path, sel: StreamSel, out: &mut dyn Write) -> Result<(), Re
     let mut analyser = Analyser::new();
     let mut f = Follow::new(sel);
     let mut seen = 0u64;
+    let mut failure = None;
     let read = file.for_each(|frame| {
         let pkt = decode(frame);
         let analysis = analyser.analyse(frame, &pkt);
@@ -243,9 +261,19 @@ pub fn follow(path: &Path, sel: StreamSel, out: &mut dyn Write) -> Result<(), Re
         if selected(Some(sel), &rec) {
             seen += 1;
             f.add(&rec);
+            // Written as it comes: a long conversation is not held in memory.
+            if f.out.len() >= FLUSH_AT {
+                if let Err(e) = out.write_all(f.take().as_bytes()) {
+                    failure = Some(e);
+                    return false;
+                }
+            }
         }
         true
     });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
     if seen == 0 && read.is_ok() {
         let (proto, n) = match sel {
             StreamSel::Tcp(n) => ("TCP", n),
@@ -256,9 +284,7 @@ pub fn follow(path: &Path, sel: StreamSel, out: &mut dyn Write) -> Result<(), Re
             path.display()
         )));
     }
-    let mut buf = String::new();
-    f.finish(&mut buf);
-    out.write_all(buf.as_bytes())?;
+    out.write_all(f.finish().as_bytes())?;
     out.flush()?;
     read?;
     Ok(())
@@ -268,14 +294,14 @@ pub fn follow(path: &Path, sel: StreamSel, out: &mut dyn Write) -> Result<(), Re
 mod tests {
     use super::*;
 
-    /// Feeds TCP segments (seq, payload) of node 0 to a follower.
-    fn chunks(segs: &[(u32, &[u8])]) -> Vec<Vec<u8>> {
+    /// Feeds TCP segments (seq, payload) of node 0 to a follower: its chunks, as written.
+    fn chunks(segs: &[(u32, &[u8])]) -> String {
         let mut f = Follow::new(StreamSel::Tcp(0));
         for &(seq, p) in segs {
             f.tcp_data(0, seq, p.len() as u32, p);
         }
         f.drain(0, true);
-        f.chunks.into_iter().map(|(_, b)| b).collect()
+        f.take()
     }
 
     #[test]
@@ -288,29 +314,23 @@ mod tests {
             (1, b"efgh"),
             (6, b"jk"),
         ]);
-        let want: Vec<&[u8]> = vec![b"abc", b"def", b"ghi", b"jk"];
-        assert_eq!(got, want);
+        assert_eq!(got, "3\nabc\n3\ndef\n3\nghi\n2\njk\n");
         // Gaps never filled: what waits is shown at the end, in order, after the gap.
         let got = chunks(&[(10, b"x"), (20, b"z"), (15, b"y")]);
-        let want: Vec<&[u8]> = vec![
-            b"x",
-            b"[4 bytes missing in capture file].",
-            b"y",
-            b"[4 bytes missing in capture file].",
-            b"z",
-        ];
-        assert_eq!(got, want);
+        let gap = "34\n[4 bytes missing in capture file].\n";
+        assert_eq!(got, format!("1\nx\n{gap}1\ny\n{gap}1\nz\n"));
     }
 
     #[test]
     fn an_ack_past_a_gap_writes_it_as_missing() {
         let mut f = Follow::new(StreamSel::Tcp(0));
-        f.tcp_data(0, 1, 107, &[b'a'; 107]);
-        f.tcp_data(0, 146, 23, &[b'b'; 23]);
-        assert_eq!(f.chunks.len(), 1);
-        f.acked(0, 169);
-        let got: Vec<Vec<u8>> = f.chunks.into_iter().map(|(_, b)| b).collect();
-        assert_eq!(got[1], b"[38 bytes missing in capture file].");
-        assert_eq!(got[2], [b'b'; 23]);
+        f.tcp_data(0, 1, 3, b"abc");
+        f.tcp_data(0, 42, 2, b"de");
+        assert_eq!(f.take(), "3\nabc\n");
+        f.acked(0, 44);
+        assert_eq!(f.take(), "35\n[38 bytes missing in capture file].\n2\nde\n");
+        // Node 1's sizes are indented; bytes that are not printable ASCII are dots.
+        f.tcp_data(1, 7, 4, b"\x1b[H\n");
+        assert_eq!(f.take(), "\t4\n.[H\n\n");
     }
 }
