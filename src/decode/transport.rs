@@ -256,3 +256,27 @@ fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<DecodeError>) {
         None,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_id_and_seq() {
+        static ECHO_V6: [u8; 12] = [129, 0, 0x12, 0x34, 0, 7, 0, 42, b'p', b'i', b'n', b'g'];
+        let (Transport::Icmp(i), None) = icmp(&ECHO_V6, true) else {
+            panic!("not ICMP");
+        };
+        assert_eq!(i.echo_id_seq(), Some((7, 42)));
+        assert_eq!(i.data, b"ping");
+        // An unreachable is not an echo; an echo cut inside its header has no id.
+        let (Transport::Icmp(u), _) = icmp(&[3, 3, 0, 0, 0, 7, 0, 42], false) else {
+            panic!("not ICMP");
+        };
+        assert_eq!(u.echo_id_seq(), None);
+        let (Transport::Icmp(cut), _) = icmp(&[8, 0, 0, 0, 0, 7], false) else {
+            panic!("not ICMP");
+        };
+        assert_eq!((cut.echo_id_seq(), cut.data), (None, &[][..]));
+    }
+}
