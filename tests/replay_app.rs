@@ -122,6 +122,13 @@ fn ssh_banners_tls_hellos_and_quic_headers() {
     // tshark: "Client: Protocol (SSH-2.0-OpenSSH_7.8)", "Server: Protocol (…)".
     assert_eq!(details(&ssh, 4), "SSH SSH-2.0-OpenSSH_7.8");
     assert!(details(&ssh, 6).starts_with("SSH SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u3  <nop"));
+    // tshark: "Client: Key Exchange Init", "Server: Elliptic Curve Diffie-Hellman Key Exchange
+    // Reply, New Keys", "Client: New Keys", then encrypted packets.
+    assert_eq!(details(&ssh, 8), "SSH KEXINIT");
+    assert_eq!(details(&ssh, 12), "SSH KEXDH_INIT");
+    assert!(details(&ssh, 14).starts_with("SSH KEXDH_REPLY, NEWKEYS, encrypted  <nop"));
+    assert_eq!(details(&ssh, 16), "SSH NEWKEYS");
+    assert_eq!(details(&ssh, 18), "SSH encrypted");
     let tls = stdout(
         &common::fixture("many_interfaces-1.pcapng"),
         &["--no-summary"],

@@ -4,7 +4,8 @@
 //!
 //! Pure, checked parsing of the payload slice, one protocol per file: each `parse` returns
 //! `None` for bytes that are not its protocol and never panics on any input. DNS and QUIC are
-//! recognised by port (53, 5353, 5355; 443; SSDP's 1900), the TCP ones by their first bytes; on other UDP
+//! recognised by port (53, 5353, 5355; 443; SSDP's 1900), the TCP ones by their first bytes
+//! (and SSH's binary packets on port 22); on other UDP
 //! ports, a datagram that is exactly one plain DNS query or response is DNS too. Only a payload
 //! that starts a message is read: segments are not reassembled. The views borrow the payload;
 //! their byte fields are unescaped (render escapes them).
@@ -43,6 +44,10 @@ pub enum App<'a> {
     Ssdp(Http<'a>),
     Tls(Tls<'a>),
     Ssh(Banner<'a>),
+    /// SSH binary packets in the clear (the key exchange), by message number.
+    SshPackets(ssh::Packets),
+    /// Bytes on port 22 after the key exchange.
+    SshEncrypted,
     Quic(Quic<'a>),
 }
 
@@ -69,6 +74,12 @@ pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
             if dns_port(t.sport) || dns_port(t.dport) {
                 // DNS over TCP: a two-byte length, then the message (RFC 1035, 4.2.2).
                 return (p.len() >= 2 + dns::HEADER).then(|| App::Dns(dns(&p[2..])));
+            }
+            if t.sport == 22 || t.dport == 22 {
+                return Some(match Banner::parse(p) {
+                    Some(b) => App::Ssh(b),
+                    None => ssh::packets(p).map_or(App::SshEncrypted, App::SshPackets),
+                });
             }
             match p[0] {
                 b'S' if p.starts_with(b"SSH-") => Banner::parse(p).map(App::Ssh),

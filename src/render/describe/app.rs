@@ -6,7 +6,7 @@
 use super::{ip, num, Sink};
 use crate::decode::app::dns::{self, Rdata};
 use crate::decode::app::tls::{self, Item};
-use crate::decode::app::{quic, App, Dns, Http};
+use crate::decode::app::{quic, ssh, App, Dns, Http};
 use crate::render::escape::one_line;
 
 /// Longest field (a URL, a name) shown, in bytes; longer ones end in `…`.
@@ -32,6 +32,19 @@ pub fn app<S: Sink + ?Sized>(out: &mut S, app: &App<'_>, fragment: bool) {
             out.put("SSH ");
             one_line(out, b.line, FIELD_MAX);
         }
+        App::SshPackets(p) => {
+            out.put("SSH ");
+            for (i, &m) in p.msgs.iter().enumerate() {
+                if i > 0 {
+                    out.put(", ");
+                }
+                out.put(ssh::message_name(m).unwrap_or("message"));
+            }
+            if p.encrypted_after {
+                out.put(", encrypted");
+            }
+        }
+        App::SshEncrypted => out.put("SSH encrypted"),
         App::Quic(q) => quic_packets(out, q),
     }
 }
