@@ -102,3 +102,61 @@ pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Tcp, Udp};
+
+    fn tcp(port: u16, payload: &[u8]) -> Transport<'_> {
+        Transport::Tcp(Tcp {
+            sport: 50000,
+            dport: port,
+            fixed: None,
+            options: &[],
+            options_cut: false,
+            payload,
+        })
+    }
+
+    fn udp(port: u16, payload: &[u8]) -> Transport<'_> {
+        Transport::Udp(Udp {
+            sport: port,
+            dport: 50000,
+            length: None,
+            length_ok: true,
+            payload,
+        })
+    }
+
+    /// A query for `x.` type A, id 7.
+    const QUERY: [u8; 19] = [0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 1, 0, 1];
+
+    #[test]
+    fn which_parser_by_port_and_first_bytes() {
+        let dns = |a: Option<App<'_>>| matches!(a, Some(App::Dns(Dns::Message(m))) if m.id == 7);
+        assert!(dns(parse(&udp(53, &QUERY))));
+        // Over TCP, after a two-byte length.
+        let mut framed = vec![0, QUERY.len() as u8];
+        framed.extend_from_slice(&QUERY);
+        assert!(dns(parse(&tcp(53, &framed))));
+        // On another UDP port only when the datagram is exactly the message.
+        assert!(dns(parse(&udp(40000, &QUERY))));
+        assert_eq!(parse(&udp(40000, &[&QUERY[..], &[0]].concat())), None);
+        // On port 53, a datagram that does not decode is still DNS, marked damaged.
+        assert!(matches!(
+            parse(&udp(53, &QUERY[..15])),
+            Some(App::Dns(Dns::Damaged {
+                header: Some((7, 0x0100)),
+                ..
+            }))
+        ));
+        let ssdp = b"M-SEARCH * HTTP/1.1\r\n";
+        assert!(matches!(parse(&udp(1900, ssdp)), Some(App::Ssdp(_))));
+        assert!(matches!(parse(&tcp(8080, ssdp)), Some(App::Http(_))));
+        assert!(matches!(parse(&tcp(22, &[7; 48])), Some(App::SshEncrypted)));
+        assert_eq!(parse(&tcp(8080, &[7; 48])), None);
+        assert_eq!(parse(&tcp(80, b"")), None);
+        assert_eq!(parse(&Transport::Fragment), None);
+    }
+}
