@@ -72,8 +72,11 @@ pub fn parse<'a>(t: &Transport<'a>) -> Option<App<'a>> {
         Transport::Tcp(t) if !t.payload.is_empty() => {
             let p = t.payload;
             if dns_port(t.sport) || dns_port(t.dport) {
-                // DNS over TCP: a two-byte length, then the message (RFC 1035, 4.2.2).
-                return (p.len() >= 2 + dns::HEADER).then(|| App::Dns(dns(&p[2..])));
+                // DNS over TCP: a two-byte length, then the message (RFC 1035, 4.2.2). A
+                // segment that is not one (the rest of a long message) is not named.
+                return Message::parse(p.get(2..)?)
+                    .ok()
+                    .map(|m| App::Dns(Dns::Message(m)));
             }
             if t.sport == 22 || t.dport == 22 {
                 return Some(match Banner::parse(p) {
@@ -140,6 +143,7 @@ mod tests {
         let mut framed = vec![0, QUERY.len() as u8];
         framed.extend_from_slice(&QUERY);
         assert!(dns(parse(&tcp(53, &framed))));
+        assert_eq!(parse(&tcp(53, &framed[..12])), None);
         // On another UDP port only when the datagram is exactly the message.
         assert!(dns(parse(&udp(40000, &QUERY))));
         assert_eq!(parse(&udp(40000, &[&QUERY[..], &[0]].concat())), None);
