@@ -12,7 +12,7 @@ mod row;
 use std::fmt::Write as _;
 
 use self::row::{write_line, Line, Row, DETAILS, NOTES};
-use super::describe::app::app;
+use super::describe::app::{app, Whole};
 use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_options, Sink};
 use super::payload::{self, PayloadView};
 use super::{pad, width, Palette};
@@ -330,8 +330,14 @@ fn fill(
 /// alone in the details.
 fn app_message<S: Sink + ?Sized>(out: &mut S, rec: &Record<'_>) {
     if let Some(a) = crate::decode::app::parse(&rec.pkt.transport) {
-        let fragment = rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some());
-        app(out, &a, fragment);
+        let whole = if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some()) {
+            Whole::FirstFragment
+        } else if rec.pkt.truncated {
+            Whole::Cut
+        } else {
+            Whole::Yes
+        };
+        app(out, &a, whole);
     }
 }
 

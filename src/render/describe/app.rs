@@ -14,11 +14,20 @@ const FIELD_MAX: usize = 200;
 /// Answers of a DNS response shown; the rest are counted.
 const ANSWERS_SHOWN: usize = 3;
 
-/// Appends `app` in words. `fragment`: the payload is a first IP fragment, so a message that
-/// does not decode goes on in later fragments.
-pub fn app<S: Sink + ?Sized>(out: &mut S, app: &App<'_>, fragment: bool) {
+/// Whether the payload holds all the datagram's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whole {
+    Yes,
+    /// A first IP fragment: the rest is in later fragments.
+    FirstFragment,
+    /// The snaplen cut the packet.
+    Cut,
+}
+
+/// Appends `app` in words; `whole` says why a message might not decode.
+pub fn app<S: Sink + ?Sized>(out: &mut S, app: &App<'_>, whole: Whole) {
     match app {
-        App::Dns(d) => dns_message(out, d, fragment),
+        App::Dns(d) => dns_message(out, d, whole),
         App::Http(h) => {
             out.put("HTTP ");
             http(out, h);
@@ -86,7 +95,7 @@ fn hex16<S: Sink + ?Sized>(out: &mut S, v: u16) {
     let _ = write!(out, "0x{v:04x}");
 }
 
-fn dns_message<S: Sink + ?Sized>(out: &mut S, d: &Dns, fragment: bool) {
+fn dns_message<S: Sink + ?Sized>(out: &mut S, d: &Dns, whole: Whole) {
     let (id, flags) = match d {
         Dns::Message(m) => (m.id, m.flags),
         Dns::Damaged {
@@ -109,10 +118,12 @@ fn dns_message<S: Sink + ?Sized>(out: &mut S, d: &Dns, fragment: bool) {
     let m = match d {
         Dns::Message(m) => m,
         Dns::Damaged { error, .. } => {
-            if fragment {
-                out.put(" (continues in later IP fragments)");
-            } else {
-                let _ = write!(out, " (malformed: {error})");
+            match whole {
+                Whole::FirstFragment => out.put(" (continues in later IP fragments)"),
+                Whole::Cut => out.put(" (cut by the snaplen)"),
+                Whole::Yes => {
+                    let _ = write!(out, " (malformed: {error})");
+                }
             }
             return;
         }
@@ -269,7 +280,7 @@ mod tests {
 
     fn shown(a: &App<'_>) -> String {
         let mut s = String::new();
-        app(&mut s, a, false);
+        app(&mut s, a, Whole::Yes);
         s
     }
 
