@@ -262,6 +262,9 @@ fn fill(
                 l.text.put("UDP header cut after the ports");
             }
             if u.length.is_some() && !u.length_ok {
+                if l.text.len() > l.open_part_start() {
+                    l.text.put("  ");
+                }
                 l.text.put("bad UDP length field");
             }
         }
@@ -326,8 +329,7 @@ fn fill(
     l.close(NOTES);
 }
 
-/// The application message the payload starts, with two spaces after it when it is not
-/// alone in the details.
+/// The application message the payload starts, if one is recognised.
 fn app_message<S: Sink + ?Sized>(out: &mut S, rec: &Record<'_>) {
     if let Some(a) = crate::decode::app::parse(&rec.pkt.transport) {
         let whole = if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some()) {
