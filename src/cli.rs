@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::render::payload::PayloadView;
 use crate::render::{TextOptions, TimeMode};
 use crate::replay::{Format, ReplayOptions, StreamSel};
 
@@ -318,6 +319,19 @@ pub struct ReplayArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Print each packet's payload (TCP/UDP data, ICMP data) under its line as text, as
+    /// tcpdump's -A: printable ASCII and line breaks, every other byte as '.'.
+    #[arg(short = 'A', long = "ascii", conflicts_with = "hex")]
+    pub ascii: bool,
+    /// Print each packet's payload under its line in hex and ASCII, as tcpdump's -X.
+    #[arg(short = 'X', long = "hex")]
+    pub hex: bool,
+    /// Print one conversation's bytes in both directions instead of the timeline, as
+    /// `tshark -q -z follow,tcp,ascii,N`: TCP reassembled in order, without retransmitted
+    /// bytes.
+    #[arg(long, value_name = "tcp:N|udp:N", value_parser = parse_stream,
+          conflicts_with_all = ["stream", "ascii", "hex", "no_summary", "format", "count", "write"])]
+    pub follow: Option<StreamSel>,
 }
 
 /// How `replay` tells files from filter words, shown after its options.
@@ -340,6 +354,8 @@ pub enum UsageError {
     NoInput,
     #[error("'{0}' after `--` is read as a file or filter word, not an option: put options before `--` or leave `--` out (`sockscope replay -c 3 FILE`); a file called '{0}' is written ./{0}")]
     OptionAfterDashes(String),
+    #[error("--follow shows one whole conversation: leave out the filter `{0}` (or, if it is a file, write it ./{0})")]
+    FollowWithFilter(String),
     #[error("standard input is named twice: it can be read once")]
     StdinTwice,
     #[error("the filter word {0:?} is not UTF-8")]
@@ -534,6 +550,9 @@ impl ReplayArgs {
 
     pub fn options(&self) -> Result<ReplayOptions, UsageError> {
         let (inputs, filter) = self.inputs_and_filter()?;
+        if let (Some(_), Some(f)) = (self.follow, &filter) {
+            return Err(UsageError::FollowWithFilter(f.clone()));
+        }
         if let Some(w) = &self.write {
             let name = w.to_string_lossy().to_ascii_lowercase();
             if [".gz", ".zst", ".zstd"].iter().any(|e| name.ends_with(e)) {
@@ -573,6 +592,12 @@ impl ReplayArgs {
             line_buffered: self.line_buffered,
             write: self.write.clone(),
             print: self.print,
+            payload: match (self.ascii, self.hex) {
+                (true, _) => PayloadView::Text,
+                (_, true) => PayloadView::Hex,
+                _ => PayloadView::None,
+            },
+            follow: self.follow,
         })
     }
 }

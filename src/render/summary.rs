@@ -20,6 +20,9 @@ pub const MAX_ROWS: usize = 20;
 struct Row {
     segments: u64,
     bytes: u64,
+    /// Some bytes were counted from first IP fragments only: the total is a lower bound
+    /// (shown `124+`, as the frame's `len 124+`).
+    partial: bool,
 }
 
 /// One protocol's streams: the itemised rows and the distinct stream numbers seen.
@@ -137,6 +140,9 @@ impl Summary {
         if let Some(row) = streams.row(s, label) {
             row.segments += 1;
             row.bytes += len.unwrap_or(0) as u64;
+            // A TCP segment's first fragment: its length is this fragment's share.
+            row.partial |= rec.pkt.ip.is_some_and(|i| i.fragment.is_some())
+                && matches!(rec.pkt.transport, Transport::Tcp(_));
         }
     }
 
@@ -192,7 +198,11 @@ impl Summary {
                     i.to_string(),
                     label.clone(),
                     r.segments.to_string(),
-                    r.bytes.to_string(),
+                    if r.partial {
+                        format!("{}+", r.bytes)
+                    } else {
+                        r.bytes.to_string()
+                    },
                 ]);
             }
             for c in [0usize, 2, 3] {
@@ -206,6 +216,13 @@ impl Summary {
                 if total == 1 { "" } else { "s" }
             );
             let _ = writeln!(out, "{t}");
+            if rows.iter().any(|(_, _, r)| r.partial) {
+                let _ = writeln!(
+                    out,
+                    "(N+: at least N; a segment cut into IP fragments counts the bytes of its \
+                     first fragment, as its line's `len N+` does)"
+                );
+            }
             if total as usize > rows.len() {
                 let _ = writeln!(
                     out,
