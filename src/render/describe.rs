@@ -30,16 +30,17 @@ pub fn flag_letters<S: Sink + ?Sized>(out: &mut S, flags: u16) {
         return;
     }
     let start = out.len();
+    // tcpdump's order (print-tcp.c, tcp_flag_values): `[S.E]` for an ECN SYN+ACK, `[P.e]`.
     for (bit, c) in [
-        (f::SYN, "S"),
         (f::FIN, "F"),
-        (f::PSH, "P"),
+        (f::SYN, "S"),
         (f::RST, "R"),
+        (f::PSH, "P"),
+        (f::ACK, "."),
         (f::URG, "U"),
         (f::ECE, "E"),
         (f::CWR, "W"),
         (f::AE, "e"),
-        (f::ACK, "."),
     ] {
         if flags & bit != 0 {
             out.put(c);
