@@ -54,6 +54,9 @@ pub enum ReplayError {
 pub struct ReplayStats {
     pub frames: u64,
     pub shown: u64,
+    /// Open conversations the analyser forgot because its bound was reached
+    /// ([`Analyser::evicted`]).
+    pub evicted: u64,
 }
 
 /// Output is flushed to the writer whenever the buffer passes this size.
@@ -134,9 +137,11 @@ pub fn replay(
     if let Some(e) = failure {
         return Err(e);
     }
+    stats.evicted = analyser.evicted();
     if opts.format == Format::Text {
         timeline.finish(&mut buf);
         if opts.summary {
+            summary.evicted = stats.evicted;
             summary.render(&mut buf);
         }
     }

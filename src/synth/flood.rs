@@ -35,7 +35,7 @@ pub fn write<W: Write>(cfg: &Config, out: W) -> io::Result<Summary> {
     let scanner = Host::lan(2, false);
     let victim = Host::lan(1, false);
     // A multiplier coprime to 65535 shuffles the port order of each host.
-    let stride = 40_503u64;
+    let stride = 40_507u64;
     for i in 0..cfg.packets {
         now_us += GAP_MIN_US + rng.below(GAP_SPAN_US);
         let ns = now_us * 1000 + jitter.below(1000);
