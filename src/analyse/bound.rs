@@ -1,7 +1,7 @@
 //! The hard bound on held conversation state, shared by the TCP and UDP tables.
 //!
 //! Each table holds at most [`MAX_CONVERSATIONS`] conversations. When a new one arrives at a
-//! full table, the table forgets its lowest-ranked [`EVICT_DIVISOR`]th at once (one pass over
+//! full table, the table forgets its lowest-ranked quarter ([`EVICT_DIVISOR`]) at once (one pass over
 //! the table, so the cost per new conversation is a few steps, amortised). A conversation's
 //! rank is its class (see each table) above its recency: a counter stamped on every packet, so
 //! within a class the least recently seen go first. Recency is packet order, not capture
@@ -15,8 +15,9 @@ use rustc_hash::FxHashMap;
 /// captures hold at most a few thousand at a time: they never reach it.
 pub const MAX_CONVERSATIONS: usize = 1 << 16;
 
-/// A full table forgets this fraction (1/8) of its conversations at once.
-pub const EVICT_DIVISOR: usize = 8;
+/// A full table forgets this fraction (1/4) of its conversations at once: a pass over the
+/// table then comes once per 16,384 new conversations.
+pub const EVICT_DIVISOR: usize = 4;
 
 /// Bits of a rank below the class.
 const CLASS_SHIFT: u32 = 62;
@@ -68,7 +69,7 @@ mod tests {
         let n = evict(&mut m, &mut scratch, |&(c, t)| rank(c, t), |&(c, _)| c == 1);
         assert_eq!(n, 0, "only class 0 went, and it does not count");
         assert_eq!(m.len(), 64 - 64 / EVICT_DIVISOR);
-        for i in 32..40 {
+        for i in 32..32 + 64 / EVICT_DIVISOR as u32 {
             assert!(!m.contains_key(&i), "{i}: the oldest of class 0 went");
         }
         assert!(m.contains_key(&0), "class 1 stays while class 0 is there");

@@ -27,8 +27,8 @@
 //!   finishes ~360 conversations per second: ~3 s) and of minutes to hours on a quiet one, far
 //!   longer than the late segments a finished connection still sees (a retransmitted FIN and
 //!   its ACK, an RTO or two later; segments crossing an RST);
-//! * at most [`MAX_CONVERSATIONS`] conversations are held. A new one at a full table makes an
-//!   eighth go at once ([`super::bound`]): finished ones first, then those that never got
+//! * at most [`MAX_CONVERSATIONS`] conversations are held. A new one at a full table makes a
+//!   quarter go at once ([`super::bound`]): finished ones first, then those that never got
 //!   through a handshake (a scan's or a flood's lone SYNs), then established ones, each class
 //!   least recently seen first. Each open conversation forgotten so is counted
 //!   ([`TcpAnalyser::evicted`]), since its later segments are then numbered and analysed
@@ -266,8 +266,17 @@ impl TcpAnalyser {
             header_only,
         };
         let s = &inp.s;
-        let (v, finished_now) = match self.convs.get_mut(&key) {
-            Some(held) => {
+        if self.convs.len() >= self.limit && !self.convs.contains_key(&key) {
+            self.evicted += bound::evict(
+                &mut self.convs,
+                &mut self.scratch,
+                |h| bound::rank(h.class(), h.touch),
+                |h| !h.is_closed(),
+            );
+        }
+        let (v, finished_now) = match self.convs.entry(key) {
+            Entry::Occupied(o) => {
+                let held = o.into_mut();
                 held.touch = self.clock;
                 let c = held.conv();
                 let mut findings = Findings::default();
@@ -292,15 +301,7 @@ impl TcpAnalyser {
                 }
                 (v, now_closed)
             }
-            None => {
-                if self.convs.len() >= self.limit {
-                    self.evicted += bound::evict(
-                        &mut self.convs,
-                        &mut self.scratch,
-                        |h| bound::rank(h.class(), h.touch),
-                        |h| !h.is_closed(),
-                    );
-                }
+            Entry::Vacant(slot) => {
                 let mut c = Conv::new(self.next_stream);
                 self.next_stream += 1;
                 let v = inp.apply(&mut c, Findings::default());
@@ -309,13 +310,10 @@ impl TcpAnalyser {
                     Some(l) => State::Lone(l),
                     None => State::Full(Box::new(c)),
                 };
-                self.convs.insert(
-                    key,
-                    Held {
-                        touch: self.clock,
-                        state,
-                    },
-                );
+                slot.insert(Held {
+                    touch: self.clock,
+                    state,
+                });
                 (v, closed)
             }
         };

@@ -2,7 +2,7 @@
 //! appearance of the unordered pair of endpoints.
 //!
 //! Memory is bounded: at most [`MAX_CONVERSATIONS`] conversations are held; a new one at a
-//! full table makes the least recently seen eighth go (see [`super::bound`]), and each one
+//! full table makes the least recently seen quarter go (see [`super::bound`]), and each one
 //! forgotten is counted ([`UdpStreams::evicted`]): a later datagram on it starts a new number,
 //! where tshark, which never forgets, would give the old one. Below the bound numbering is
 //! exactly tshark's.
@@ -75,11 +75,7 @@ impl UdpStreams {
     /// The stream index of a datagram.
     pub fn stream(&mut self, key: ConvKey) -> u64 {
         self.clock += 1;
-        if let Some(h) = self.map.get_mut(&key) {
-            h.touch = self.clock;
-            return h.stream;
-        }
-        if self.map.len() >= self.limit {
+        if self.map.len() >= self.limit && !self.map.contains_key(&key) {
             self.evicted += bound::evict(
                 &mut self.map,
                 &mut self.scratch,
@@ -87,16 +83,13 @@ impl UdpStreams {
                 |_| true,
             );
         }
-        let stream = self.next;
-        self.next += 1;
-        self.map.insert(
-            key,
-            Held {
-                stream,
-                touch: self.clock,
-            },
-        );
-        stream
+        let h = self.map.entry(key).or_insert_with(|| {
+            let stream = self.next;
+            self.next += 1;
+            Held { stream, touch: 0 }
+        });
+        h.touch = self.clock;
+        h.stream
     }
 
     /// Streams numbered so far.
