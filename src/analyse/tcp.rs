@@ -33,6 +33,12 @@
 //!   least recently seen first. Each open conversation forgotten so is counted
 //!   ([`TcpAnalyser::evicted`]), since its later segments are then numbered and analysed
 //!   differently from tshark's;
+//! * the lists of segments sent but not yet acknowledged (up to 10,000 a direction, as
+//!   Wireshark's) hold at most [`UNACKED_PER_CONVERSATION`] entries per conversation the table
+//!   can hold, in all (32 MiB for a full table): past that, the largest lists are emptied
+//!   until half is used. They only serve bytes in flight, which then differ from tshark's for
+//!   a while; numbering and every other finding are unaffected. Only a capture that misses the
+//!   ACKs of many bulk transfers at once gets there;
 //! * a conversation of one segment is held as that segment ([`held::Lone`], about 100 bytes
 //!   with its table slot), not as the full state (~400 bytes and a list of unacked segments).
 //!
@@ -78,6 +84,9 @@ pub use self::options::{MAX_MPTCP, MAX_SACK_BLOCKS, MAX_UNKNOWN, MAX_WINDOW_SHIF
 /// The most finished conversations (RST, or FIN both ways and acked) held at once; the one
 /// that finished longest ago goes first.
 pub const FINISHED_KEEP: usize = 1024;
+/// Unacked-list entries (8 bytes each) held in all, per conversation the table holds: 64, so
+/// 4,194,304 entries (32 MiB) for a full table. See the module docs.
+pub const UNACKED_PER_CONVERSATION: usize = 64;
 /// tshark prints `tcp.analysis.retransmission` for plain, fast and spurious retransmissions
 /// alike; this tells whether a verdict would carry that field.
 pub fn tshark_retransmission(f: Findings) -> bool {
@@ -166,6 +175,11 @@ pub struct TcpAnalyser {
     evicted: u64,
     /// Scratch space of the eviction pass.
     scratch: Vec<u64>,
+    /// Room of every unacked list held, in entries, and the most allowed.
+    unacked: usize,
+    unacked_budget: usize,
+    /// Conversations whose unacked lists were emptied to stay within the budget.
+    released: u64,
     /// Conversations of one segment are held as that segment (off only in a test).
     compact: bool,
     /// Conversations in the order they finished, as (key, stream); an entry whose key now
@@ -193,6 +207,9 @@ impl TcpAnalyser {
             limit: limit.max(1),
             evicted: 0,
             scratch: Vec::new(),
+            unacked: 0,
+            released: 0,
+            unacked_budget: limit.max(1).saturating_mul(UNACKED_PER_CONVERSATION),
             compact: true,
             finished: VecDeque::new(),
         }
@@ -273,11 +290,13 @@ impl TcpAnalyser {
                 |h| bound::rank(h.class(), h.touch),
                 |h| !h.is_closed(),
             );
+            self.unacked = self.convs.values().map(Held::unacked_capacity).sum();
         }
         let (v, finished_now) = match self.convs.entry(key) {
             Entry::Occupied(o) => {
                 let held = o.into_mut();
                 held.touch = self.clock;
+                let before = held.unacked_capacity();
                 let c = held.conv();
                 let mut findings = Findings::default();
                 if s.is_pure_syn() && c.fwd(dir).base_set {
@@ -299,6 +318,7 @@ impl TcpAnalyser {
                 if now_closed {
                     c.shrink();
                 }
+                self.unacked = self.unacked.saturating_sub(before) + c.unacked_capacity();
                 (v, now_closed)
             }
             Entry::Vacant(slot) => {
@@ -308,7 +328,10 @@ impl TcpAnalyser {
                 let closed = c.is_closed();
                 let state = match Lone::of(&inp, &c).filter(|_| self.compact) {
                     Some(l) => State::Lone(l),
-                    None => State::Full(Box::new(c)),
+                    None => {
+                        self.unacked += c.unacked_capacity();
+                        State::Full(Box::new(c))
+                    }
                 };
                 slot.insert(Held {
                     touch: self.clock,
@@ -320,7 +343,32 @@ impl TcpAnalyser {
         if finished_now {
             self.finish(key, v.stream);
         }
+        if self.unacked > self.unacked_budget {
+            self.release_unacked();
+        }
         v
+    }
+
+    /// Over the budget of unacked-list entries: empties the largest lists until half the
+    /// budget is used. They only serve bytes in flight (see the module docs).
+    fn release_unacked(&mut self) {
+        let mut sizes: Vec<(usize, ConvKey)> = self
+            .convs
+            .iter()
+            .map(|(k, h)| (h.unacked_capacity(), *k))
+            .filter(|&(n, _)| n > 0)
+            .collect();
+        sizes.sort_unstable_by_key(|&(n, _)| std::cmp::Reverse(n));
+        for (n, key) in sizes {
+            if self.unacked <= self.unacked_budget / 2 {
+                break;
+            }
+            if let Some(State::Full(c)) = self.convs.get_mut(&key).map(|h| &mut h.state) {
+                c.release_unacked();
+                self.unacked = self.unacked.saturating_sub(n) + c.unacked_capacity();
+                self.released += 1;
+            }
+        }
     }
 
     /// Records that the conversation at `key` (stream `stream`) has just finished, and
@@ -330,7 +378,8 @@ impl TcpAnalyser {
             if let Some((old, old_stream)) = self.finished.pop_front() {
                 if let Entry::Occupied(o) = self.convs.entry(old) {
                     if o.get().stream() == old_stream && o.get().is_closed() {
-                        o.remove();
+                        let gone = o.remove();
+                        self.unacked = self.unacked.saturating_sub(gone.unacked_capacity());
                     }
                 }
             }
@@ -351,5 +400,16 @@ impl TcpAnalyser {
     /// Open conversations forgotten because the table was full (see the module docs).
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Room of all unacked lists held, in entries of 8 bytes.
+    pub fn unacked_entries(&self) -> usize {
+        self.unacked
+    }
+
+    /// Times a conversation's unacked lists were emptied to stay within the budget (bytes in
+    /// flight, which nothing shows yet, then differ from tshark's for a while).
+    pub fn unacked_released(&self) -> u64 {
+        self.released
     }
 }

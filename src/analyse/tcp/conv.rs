@@ -528,6 +528,18 @@ impl Conv {
             f.unacked.shrink();
         }
     }
+
+    /// Room of both unacked lists, in entries.
+    pub fn unacked_capacity(&self) -> usize {
+        self.flows.iter().map(|f| f.unacked.capacity()).sum()
+    }
+
+    /// Empties both unacked lists (see `Unacked::release`). They only serve bytes in flight.
+    pub fn release_unacked(&mut self) {
+        for f in &mut self.flows {
+            f.unacked.release();
+        }
+    }
 }
 
 /// RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER for a segment that carries

@@ -152,6 +152,14 @@ impl Held {
         }
     }
 
+    /// Room of the unacked lists, in entries (0 for a lone segment).
+    pub fn unacked_capacity(&self) -> usize {
+        match &self.state {
+            State::Lone(_) => 0,
+            State::Full(c) => c.unacked_capacity(),
+        }
+    }
+
     /// The full state, made from the lone segment if need be.
     pub fn conv(&mut self) -> &mut Conv {
         if let State::Lone(l) = &self.state {

@@ -477,6 +477,63 @@ fn a_full_table_forgets_half_open_conversations_first_and_counts_them() {
     assert_eq!(answer.stream, next - 1, "the most recent SYN is held");
 }
 
+/// A capture that misses the ACKs of bulk transfers: the unacked lists grow until the budget
+/// empties the largest; numbering and findings do not change, and the count stays exact.
+#[test]
+fn unacked_lists_stay_within_their_budget() {
+    let mut r = Run {
+        a: TcpAnalyser::with_limit(100),
+        frame: 0,
+        now: T0,
+    };
+    let budget = 100 * super::UNACKED_PER_CONVERSATION;
+    let clients: Vec<(IpAddr, u16)> = (0..5u32)
+        .map(|i| (IpAddr::V4(Ipv4Addr::from(0x0e00_0000 + i)), 5000))
+        .collect();
+    let mut full = TcpAnalyser::with_limit(usize::MAX);
+    for k in 0..3000u32 {
+        for (i, &c) in clients.iter().enumerate() {
+            let seq = 1 + k * 100;
+            let v = r.send(0, c, SERVER, seq, 1, ACK, 100, 100, &[]);
+            let seg = TcpSegment {
+                frame: r.frame,
+                time: Some(r.now),
+                src: c.0,
+                dst: SERVER.0,
+                sport: c.1,
+                dport: SERVER.1,
+                seq,
+                ack: 1,
+                flags: ACK,
+                win: 100,
+                len: 100,
+                options: &[],
+            };
+            let w = full.observe(&seg);
+            assert_eq!(v.stream, i as u64);
+            assert_eq!(
+                (v.rel_seq, v.findings),
+                (w.rel_seq, w.findings),
+                "frame {}",
+                r.frame
+            );
+            assert!(
+                r.a.unacked_entries() <= budget,
+                "{} held",
+                r.a.unacked_entries()
+            );
+        }
+    }
+    assert!(r.a.unacked_released() > 0, "the budget was reached");
+    assert!(
+        full.unacked_entries() > budget,
+        "unbounded, the lists grow past it"
+    );
+    assert_eq!(r.a.evicted(), 0, "no conversation was forgotten");
+    let counted: usize = r.a.convs.values().map(|h| h.unacked_capacity()).sum();
+    assert_eq!(r.a.unacked_entries(), counted, "the running count is exact");
+}
+
 #[test]
 fn a_lone_segment_is_held_in_a_few_dozen_bytes() {
     let size = std::mem::size_of::<super::held::Held>();
