@@ -107,6 +107,9 @@ pub struct ReplayStats {
     /// A line for stderr: a selection that matched nothing, or what `-w` wrote when the
     /// timeline was not printed.
     pub note: Option<String>,
+    /// Open conversations the analyser forgot because its bound was reached
+    /// ([`Analyser::evicted`]).
+    pub evicted: u64,
 }
 
 /// Output is handed to the writer whenever the buffer passes this size (unless each line is
@@ -349,6 +352,8 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
             ));
         }
     }
+    stats.evicted = analyser.evicted();
+    summary.evicted = stats.evicted;
     if let Some(o) = text_out {
         if opts.format == Format::Text && stats.shown > 0 {
             timeline.finish(&mut buf);

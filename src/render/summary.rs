@@ -87,6 +87,8 @@ pub struct Summary {
     tcp_streams: Streams,
     udp_streams: Streams,
     findings: [u64; 16],
+    /// Open conversations the analyser forgot (`Analyser::evicted`), set before rendering.
+    pub evicted: u64,
 }
 
 impl Summary {
@@ -252,5 +254,20 @@ impl Summary {
                 "(stopped after {n} packets, as -c asked: the rest of the capture was not read)"
             );
         }
+        if self.evicted > 0 {
+            let _ = writeln!(out, "{}", eviction_note(self.evicted));
+        }
     }
+}
+
+/// What an eviction count means, in one line (the summary's last line, and replay's note on
+/// stderr).
+pub fn eviction_note(evicted: u64) -> String {
+    format!(
+        "{evicted} open conversation{} evicted: more than {} TCP or UDP conversations were \
+         held at once, so the least recently seen were forgotten; a later packet of one starts \
+         a new stream, and stream numbers from there on may differ from tshark's",
+        if evicted == 1 { " was" } else { "s were" },
+        crate::analyse::bound::MAX_CONVERSATIONS
+    )
 }
