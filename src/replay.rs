@@ -354,6 +354,21 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
     }
     stats.evicted = analyser.evicted();
     summary.evicted = stats.evicted;
+    if opts.format == Format::Jsonl && text && read_error.is_none() {
+        let (evicted_tcp, evicted_udp) = analyser.evicted_by_protocol();
+        jsonl::summary(
+            &mut buf,
+            &jsonl::SummaryRecord {
+                frames: stats.frames,
+                shown: stats.shown,
+                tcp_streams: analyser.tcp_streams(),
+                udp_streams: analyser.udp_streams(),
+                evicted_tcp,
+                evicted_udp,
+                stopped,
+            },
+        );
+    }
     if let Some(o) = text_out {
         if opts.format == Format::Text && stats.shown > 0 {
             timeline.finish(&mut buf);

@@ -52,10 +52,25 @@ fn a_scan_and_a_flood_past_the_bound_report_their_evictions() {
             "{name}: summary ends with {last:?}"
         );
         assert_eq!(err.trim_end(), format!("note: {last}"), "{name}: stderr");
-        let (_, err) = replay(&path, &["--format", "jsonl"]);
+        let (json, err) = replay(&path, &["--format", "jsonl"]);
         assert!(
             err.starts_with("note: "),
             "{name}: the note comes with JSON Lines too"
+        );
+        // And the closing summary record counts them, by protocol.
+        let summary: serde_json::Value =
+            serde_json::from_str(json.lines().last().expect("a last line")).expect("JSON");
+        assert_eq!(summary["kind"], "summary", "{name}");
+        assert_eq!(summary["evicted"], evicted, "{name}");
+        let (tcp, udp) = if name == "scan.pcap" {
+            (evicted, 0)
+        } else {
+            (0, evicted)
+        };
+        assert_eq!(
+            (&summary["evicted_tcp"], &summary["evicted_udp"]),
+            (&tcp.into(), &udp.into()),
+            "{name}"
         );
     }
 }
