@@ -152,8 +152,8 @@ fn open_capture(named: Option<&str>, kib: Option<u32>) -> Result<(LiveCapture, b
 }
 
 /// Blocks SIGINT and SIGTERM in every thread and waits for them in one: the first stops the
-/// run in progress (which then saves and prints what it has); a second, or one outside a run,
-/// exits at once.
+/// run in progress (which then saves and prints what it has; a run about to start stops at
+/// once, one whose program has ended is finished and shown); a second exits at once.
 fn catch_signals() -> Result<(), LiveError> {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
@@ -167,11 +167,12 @@ fn catch_signals() -> Result<(), LiveError> {
             if let Ok(sig) = set.wait() {
                 let _ = SIGNAL.compare_exchange(0, sig as i32, Ordering::SeqCst, Ordering::SeqCst);
                 let again = STOPPING.swap(true, Ordering::SeqCst);
-                if again || !runner::interrupt() {
+                if again {
                     crate::save::discard_pending();
-                    eprintln!("sockscope: interrupted ({sig})");
+                    eprintln!("sockscope: {sig} again: stopping without a report");
                     std::process::exit(Status::stopped_by(sig as i32).code() as i32);
                 }
+                runner::interrupt();
             }
         })?;
     Ok(())
@@ -222,7 +223,8 @@ fn run_one(
     }
     let _ = closer.join();
     written?;
-    Ok(if run.interrupted {
+    // A signal after the program ended: the run was shown whole, the status still says it.
+    Ok(if run.interrupted || STOPPING.load(Ordering::SeqCst) {
         stopped()
     } else if checks.iter().all(|c| c.ok) {
         Status::Success
@@ -250,6 +252,10 @@ fn run_all(
     for sc in targets {
         if PIPE_CLOSED.load(Ordering::Relaxed) {
             break;
+        }
+        if STOPPING.load(Ordering::SeqCst) {
+            eprintln!("sockscope: interrupted before {}", sc.name);
+            return Ok(stopped());
         }
         let Some(c) = cap.take() else {
             return Err(LiveError::Capture(
@@ -325,7 +331,9 @@ fn run_all(
         line.push('\n');
         write_out(out, &line)?;
     }
-    Ok(if errors {
+    Ok(if STOPPING.load(Ordering::SeqCst) {
+        stopped()
+    } else if errors {
         Status::Error
     } else if failed {
         Status::CheckFailed

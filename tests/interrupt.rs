@@ -157,6 +157,40 @@ fn a_signal_during_run_stops_it_shows_and_saves_what_was_seen() {
     }
 }
 
+/// SIGTERM as soon as sockscope catches it, before the scenario (or early in it): the run
+/// stops at once and still shows and saves what it has, with status 143.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn a_signal_before_the_scenario_starts_still_ends_with_a_report() {
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("SIGTERM early in sockscope run") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let save = dir.path().join("early.pcapng");
+    let mut child = sockscope()
+        .args(["run", "retransmit", "--color", "never", "--save"])
+        .arg(&save)
+        .spawn()
+        .expect("start sockscope");
+    let pid = child.id();
+    wait_for("signal thread", &mut child, || {
+        has_thread(pid, "sockscope-signa")
+    });
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM).expect("signal sockscope");
+    let out = finish(child);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{text}{err}");
+    assert!(text.contains("interrupted: the run was stopped"), "{text}");
+    let (packets, interrupted) = saved(&save);
+    assert!(interrupted);
+    readable_by_tshark_and_tcpdump(&save, packets);
+}
+
 /// `run all` stopped by SIGTERM in its seventh scenario: the verdicts before it are printed,
 /// stderr names where it stopped, the status is 143.
 #[test]
