@@ -453,3 +453,51 @@ fn bulk_transfer_drops_are_reported_and_b_fixes_them() {
     assert!(!large.text.contains("warning: the capture dropped"));
     assert!(large.text.contains(" 0 dropped, buffer 1048576 KiB "));
 }
+
+/// The report of a run that lost packets (a saved run, its counters set as a small buffer
+/// leaves them): a warning under the timeline naming -B and the buffer, a note in the checks,
+/// the counts in the JSON Lines `capture` record; none of it without drops.
+#[test]
+fn a_run_that_dropped_packets_says_so_everywhere() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut run =
+        sockscope::live::pcapng::load(&root.join("udp.pcapng"), &root.join("udp.events.jsonl"))
+            .expect("the saved udp run");
+    let sc = scenario::find("udp").expect("udp");
+    let opts = report::ReportOptions::default();
+    let clean = report::text(&run, Some(sc), &report::checks(&run, Some(sc)), &opts);
+    assert!(!clean.contains("warning") && !clean.contains("the capture dropped"));
+    assert!(report::drop_warning(&run).is_none());
+    run.stats.dropped = 7;
+    run.stats.buffer_kib = 256;
+    let checks = report::checks(&run, Some(sc));
+    let text = report::text(&run, Some(sc), &checks, &opts);
+    let lines: Vec<&str> = text.lines().collect();
+    let warning = lines
+        .iter()
+        .position(|l| l.starts_with("warning: the capture dropped 7 packets"))
+        .unwrap_or_else(|| panic!("no warning:\n{text}"));
+    assert!(
+        lines[warning].contains("-B/--buffer-size") && lines[warning].contains("(it was 256 KiB)"),
+        "{text}"
+    );
+    // Under the timeline, before the ladders and the checks.
+    let checks_at = lines.iter().position(|l| *l == "checks").expect("checks");
+    assert!(warning < checks_at, "{text}");
+    assert!(
+        lines[checks_at..]
+            .iter()
+            .any(|l| l.contains("the capture dropped 7 packets: a check")),
+        "{text}"
+    );
+    assert!(text.contains(" 7 dropped, buffer 256 KiB "), "{text}");
+    let jsonl = report::jsonl(&run, &checks);
+    let cap = jsonl
+        .lines()
+        .find_map(|l| match parse(l) {
+            Ok(Line::Capture(c)) => Some(c),
+            _ => None,
+        })
+        .expect("a capture record");
+    assert_eq!((cap.dropped, cap.buffer_kib), (7, Some(256)));
+}
