@@ -185,8 +185,8 @@ fn traced(
     })
 }
 
-/// Passes a SIGTERM or SIGINT sent to sockscope on (see [`to_forward`]) to the program; kills it at the timeout (and says so
-/// in `killed`). Ends when `done` is set.
+/// Passes a SIGTERM or SIGINT sent to sockscope on to the program (see [`to_forward`]); kills
+/// it at the timeout (and says so in `killed`). Ends when `done` is set.
 fn watch(
     pid: &std::sync::atomic::AtomicU32,
     done: &std::sync::atomic::AtomicBool,
@@ -464,9 +464,10 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
     })
 }
 
-/// SIGINT and SIGTERM are noted, not fatal (the program is stopped: see [`to_forward`]), so that a Ctrl-C (which the program receives too,
-/// from the terminal) still ends with the timeline of what happened. A handler, not an
-/// ignored disposition: the program starts with the default again.
+/// SIGINT and SIGTERM are noted, not fatal, so that a Ctrl-C (which the program receives too,
+/// from the terminal) still ends with the timeline of what happened; the program is stopped
+/// (see [`to_forward`]). A handler, not an ignored disposition: the program starts with the
+/// default again. SA_SIGINFO tells a terminal's SIGINT from a `kill`.
 fn catch_signals() -> Result<(), LiveError> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(
