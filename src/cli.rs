@@ -128,6 +128,11 @@ pub struct TraceArgs {
     /// Packets and output only: do not trace the program's socket calls.
     #[arg(long)]
     pub no_syscalls: bool,
+    /// The capture buffer (the kernel ring libpcap reads), in KiB, as tcpdump's -B. Larger
+    /// keeps up with bulk transfers: lo's packets are up to 64 KiB each, so the default
+    /// (10240 KiB) holds about 160 of them. Drops are counted and reported.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB", value_parser = parse_buffer)]
+    pub buffer_size: Option<u32>,
     /// Kill the program after SECS seconds (exit status 124, as timeout(1)).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -187,6 +192,11 @@ pub struct RunArgs {
     /// Add the longer explanation of what to look at.
     #[arg(long)]
     pub explain: bool,
+    /// The capture buffer (the kernel ring libpcap reads), in KiB, as tcpdump's -B. Larger
+    /// keeps up with bulk transfers: lo's packets are up to 64 KiB each, so the default
+    /// (10240 KiB) holds about 160 of them. Drops are counted and reported.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB", value_parser = parse_buffer)]
+    pub buffer_size: Option<u32>,
     /// Run in the private network namespace called NAME (created by the first sockscope that
     /// names it, joined by the others of this user, e.g. a `trace --netns NAME`), not on the
     /// host's lo.
@@ -216,6 +226,26 @@ impl RunArgs {
     /// Columns to fit the report into (None: whole lines).
     pub fn width(&self) -> Option<usize> {
         out_width(self.width)
+    }
+}
+
+/// The largest `-B` (1 GiB; libpcap takes the size as an int of bytes).
+pub const MAX_BUFFER_KIB: u32 = 1 << 20;
+
+/// The smallest `-B`: on lo (MTU 65536) each slot of the ring takes over 64 KiB, and a ring of
+/// one slot can miss the end-of-run marker; 256 KiB holds a few.
+pub const MIN_BUFFER_KIB: u32 = 256;
+
+fn parse_buffer(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (MIN_BUFFER_KIB..=MAX_BUFFER_KIB).contains(&n) => Ok(n),
+        Ok(n) if n < MIN_BUFFER_KIB => Err(format!(
+            "{n} KiB is too small: on lo each packet takes a 64 KiB slot of the buffer; give \
+             {MIN_BUFFER_KIB} KiB or more (the default is 10240)"
+        )),
+        _ => Err(format!(
+            "'{s}' is not a buffer size: give KiB from {MIN_BUFFER_KIB} to {MAX_BUFFER_KIB} (e.g. -B 65536 for 64 MiB)"
+        )),
     }
 }
 
@@ -816,6 +846,25 @@ mod tests {
         assert!(
             Cli::try_parse_from(["sockscope", "trace", "--width", "20", "--", "true"]).is_err()
         );
+    }
+
+    #[test]
+    fn buffer_size_is_in_kib_within_bounds() {
+        assert_eq!(parse_buffer("256"), Ok(256));
+        assert_eq!(parse_buffer("1048576"), Ok(MAX_BUFFER_KIB));
+        assert!(parse_buffer("64").is_err_and(|e| e.contains("256 KiB or more")));
+        assert!(parse_buffer("1048577").is_err() && parse_buffer("x").is_err());
+        let cli = Cli::try_parse_from(["sockscope", "run", "udp", "-B", "4096"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.buffer_size, Some(4096));
+        let cli = Cli::try_parse_from(["sockscope", "trace", "--buffer-size", "512", "--", "true"])
+            .unwrap();
+        let Command::Trace(t) = cli.command else {
+            panic!("not trace")
+        };
+        assert_eq!(t.buffer_size, Some(512));
     }
 
     #[test]
