@@ -134,7 +134,7 @@ pub fn replay(opts: &ReplayOptions, plans: Plans) -> anyhow::Result<()> {
     }
     let pictures = plans.open()?;
     // A run that sockscope saved: its pictures, with its checks.
-    if let ([one], None) = (opts.inputs.as_slice(), opts.stream) {
+    if let ([one], None) = (opts.inputs.as_slice(), opts.stream.or(opts.follow)) {
         if pcapng::written_by_sockscope(one) {
             if let Ok(Some(run)) = pcapng::load_saved(one) {
                 let sc = (!run.scenario.starts_with("trace:"))
@@ -199,7 +199,8 @@ struct Conversation {
 fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
     let mut analyser = Analyser::new();
     let mut filter: Option<Filter> = None;
-    let mut chosen = opts.stream;
+    // `--follow tcp:N` chooses the conversation as `--stream` does.
+    let mut chosen = opts.stream.or(opts.follow);
     let mut first_udp: Option<u64> = None;
     let mut run = RunData {
         scenario: "replay".into(),
@@ -279,7 +280,7 @@ fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
         run.packets = udp;
         left_out = udp_left_out;
     }
-    if let (Some(sel), true) = (opts.stream, run.packets.is_empty()) {
+    if let (Some(sel), true) = (opts.stream.or(opts.follow), run.packets.is_empty()) {
         let what = match sel {
             StreamSel::Tcp(n) => format!("TCP stream {n}"),
             StreamSel::Udp(n) => format!("UDP stream {n}"),
