@@ -393,12 +393,15 @@ fn run_writes_both_pictures() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (s, h) = (dir.path().join("h.svg"), dir.path().join("h.html"));
+    let saved = dir.path().join("h.pcapng");
     let out = Command::cargo_bin("sockscope")
         .unwrap()
         .args(["run", "handshake", "--color", "never", "--svg"])
         .arg(&s)
         .arg("--html")
         .arg(&h)
+        .arg("--save")
+        .arg(&saved)
         .output()
         .unwrap();
     assert!(
@@ -406,13 +409,18 @@ fn run_writes_both_pictures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // One arrow per packet of the run (six, unless the kernel added one on a busy machine).
+    let run = pcapng::load_saved(&saved).unwrap().expect("a saved run");
     let svg = std::fs::read_to_string(&s).unwrap();
-    let doc = roxmltree::Document::parse(&svg).unwrap();
     assert_eq!(
-        doc.descendants().filter(|n| has_class(n, "pkt")).count(),
-        6,
-        "the handshake's six packets"
+        svg,
+        svg::render(&View::new(&run), true),
+        "the run's own ladder"
     );
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let arrows = doc.descendants().filter(|n| has_class(n, "pkt")).count();
+    assert_eq!(arrows, View::new(&run).pkts.len());
+    assert!(arrows >= 6, "the handshake and the close: {arrows}");
     let page = std::fs::read_to_string(&h).unwrap();
     self_contained("run", &page);
     assert!(page.contains("data-ok=\"true\""));
