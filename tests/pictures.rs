@@ -234,6 +234,12 @@ fn a_delayed_ack_is_a_labelled_gap() {
             .all(|g| g.starts_with("… ") && g.ends_with(" …")),
         "{gaps:?}"
     );
+    // The page's timeline says so too.
+    let page = check_html("nagle", &run);
+    assert!(
+        page.contains("<tr class=\"gap\"><td class=\"t\">≈</td><td colspan=\"3\">… 4"),
+        "no gap row in the page's timeline"
+    );
 }
 
 #[test]

@@ -88,6 +88,8 @@ table.tl td.client { color: #00707a; max-width: 34em; }
 table.tl td.server { color: #8a5a00; max-width: 34em; }
 table.tl td.wire { color: #333; max-width: 46em; }
 table.tl td.err { color: #c62828; }
+table.tl tr.gap td { color: #777; font-style: italic; text-align: center; }
+table.tl tr.gap td.t { text-align: right; }
 table.tl tr.mark td { font-weight: bold; padding-top: .6em; border-bottom: 1px dashed #bbb; }
 table.tl tr.pkt, table.tl tr.call { cursor: pointer; }
 table.tl tr:hover { background: #f4f4f4; }
@@ -253,7 +255,21 @@ fn timeline(out: &mut String, v: &View) {
     } else {
         "<table class=\"tl\">\n<thead><tr><th>time</th><th>packet</th></tr></thead>\n<tbody>\n"
     });
-    for it in items(v) {
+    let list = items(v);
+    let times: Vec<i128> = list.iter().map(Item::time).collect();
+    let limit = ladder_rows::gap_limit(&times);
+    let span = if calls { 3 } else { 1 };
+    let mut prev: Option<i128> = None;
+    for it in list {
+        // A long wait, as on the ladder: one row that says how long.
+        if let Some(p) = prev.filter(|&p| it.time() - p >= limit) {
+            let _ = writeln!(
+                out,
+                "<tr class=\"gap\"><td class=\"t\">≈</td><td colspan=\"{span}\">… {} …</td></tr>",
+                escaped(&ladder_rows::duration(it.time() - p))
+            );
+        }
+        prev = Some(it.time());
         let t = rel_time(v, it.time());
         match it {
             Item::Call { e, .. } if e.call == "mark" => {

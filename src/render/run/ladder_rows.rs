@@ -431,14 +431,8 @@ fn cut(rows: Vec<Row<'_>>, head: usize, tail: usize) -> Vec<Row<'_>> {
 /// Inserts a [`RowKind::Gap`] before each row that comes long after the one before it: at
 /// least [`GAP_MIN`] and [`GAP_FACTOR`] times the median gap between rows.
 fn gaps(rows: Vec<Row<'_>>) -> Vec<Row<'_>> {
-    let mut d: Vec<i128> = rows
-        .windows(2)
-        .map(|w| w[1].t - w[0].t)
-        .filter(|&g| g > 0)
-        .collect();
-    d.sort_unstable();
-    let median = d.get(d.len() / 2).copied().unwrap_or(0);
-    let limit = GAP_MIN.max(median.saturating_mul(GAP_FACTOR));
+    let times: Vec<i128> = rows.iter().map(|r| r.t).collect();
+    let limit = gap_limit(&times);
     let mut out = Vec::with_capacity(rows.len() + 4);
     let mut prev: Option<i128> = None;
     for r in rows {
@@ -455,6 +449,19 @@ fn gaps(rows: Vec<Row<'_>>) -> Vec<Row<'_>> {
         out.push(r);
     }
     out
+}
+
+/// The shortest wait shown as a gap between rows at `times` (in time order): at least
+/// [`GAP_MIN`] and [`GAP_FACTOR`] times the median gap.
+pub fn gap_limit(times: &[i128]) -> i128 {
+    let mut d: Vec<i128> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&g| g > 0)
+        .collect();
+    d.sort_unstable();
+    let median = d.get(d.len() / 2).copied().unwrap_or(0);
+    GAP_MIN.max(median.saturating_mul(GAP_FACTOR))
 }
 
 /// A duration for a gap label: `40.1 ms`, `812 µs`, `2.31 s`.
