@@ -53,6 +53,7 @@
 mod conv;
 mod options;
 mod seq;
+pub mod state;
 mod unacked;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use super::options::{Options, MAX_WINDOW_SHIFT};
 use super::seq::{ge_seq, gt_seq, le_seq, lt_seq};
+use super::state::{SegFacts, TcpStates};
 use super::unacked::{Unacked, MAX_UNACKED};
 use crate::analyse::flags::{ACK, FIN, RST, SYN};
 use crate::analyse::{Findings, TcpSegment, TcpVerdict};
@@ -116,6 +117,8 @@ pub struct Conv {
     mptcp_ops: Option<u8>,
     pub last_seen: i128,
     pub rst_seen: bool,
+    /// Each endpoint's TCP state (two bytes).
+    pub states: TcpStates,
 }
 
 /// What the caller knows about one segment, in Wireshark's terms.
@@ -177,6 +180,7 @@ impl Conv {
             mptcp_ops: None,
             last_seen: time,
             rst_seen: false,
+            states: TcpStates::default(),
         }
     }
 
@@ -251,6 +255,18 @@ impl Conv {
 
         self.after_analysis(dir, &s);
         self.apply_options(dir, &s, opts, options_cut);
+        let acks_fin = s.has(ACK)
+            && self.flows[(dir & 1) ^ 1]
+                .fin_next
+                .is_some_and(|n| ge_seq(s.ack, n));
+        v.states = (self.states).on_segment(
+            dir,
+            SegFacts {
+                flags: s.flags,
+                len: s.len,
+                acks_fin,
+            },
+        );
         self.track_close(dir, &s);
         if options_cut {
             // Nothing of tcp.analysis is printed after the exception.
