@@ -150,6 +150,8 @@ pub struct TcpVerdict {
     pub bytes_in_flight: Option<u32>,
     /// The TCP states this segment changed: its sender's and its receiver's.
     pub states: tcp::state::Transitions,
+    /// A wait before this segment whose cause the segments show (delayed ACK, Nagle…).
+    pub wait: Option<tcp::Wait>,
 }
 
 use crate::decode::{Packet, Transport};

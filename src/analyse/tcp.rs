@@ -70,6 +70,7 @@ use rustc_hash::FxHashMap;
 use self::conv::{Conv, Seg};
 use super::{Findings, TcpSegment, TcpVerdict};
 
+pub use self::conv::timing::{Wait, WaitKind};
 pub use self::options::{kind as option_kind, parse_options, MptcpOption, Options};
 pub use self::options::{MAX_MPTCP, MAX_SACK_BLOCKS, MAX_UNKNOWN, MAX_WINDOW_SHIFT};
 

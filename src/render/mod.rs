@@ -6,6 +6,7 @@ pub mod fit;
 pub mod jsonl;
 pub mod marks;
 pub mod run;
+pub mod states;
 pub mod summary;
 pub mod text;
 

@@ -6,6 +6,8 @@
 //! convention that a raw value of 0 means "not known yet" for `nextseq`, `lastack` and
 //! `maxseqtobeacked`.
 
+pub mod timing;
+
 use super::options::{Options, MAX_WINDOW_SHIFT};
 use super::seq::{ge_seq, gt_seq, le_seq, lt_seq};
 use super::state::{SegFacts, TcpStates};
@@ -227,6 +229,7 @@ impl Conv {
             findings,
             ..TcpVerdict::default()
         };
+        let before = timing::Before::of(self, dir);
         self.flows[dir & 1].sack_count = 0;
         self.init_base_seq(dir, &s);
         self.analyse(dir, &s, &mut v);
@@ -267,6 +270,7 @@ impl Conv {
                 acks_fin,
             },
         );
+        v.wait = before.wait(&s, &v);
         self.track_close(dir, &s);
         if options_cut {
             // Nothing of tcp.analysis is printed after the exception.

@@ -160,32 +160,37 @@ impl TcpStates {
     pub fn on_segment(&mut self, dir: usize, seg: SegFacts) -> Transitions {
         let (tx, rx) = (dir & 1, (dir & 1) ^ 1);
         let before = [self.state(0), self.state(1)];
-        let mut from_listen = false;
+        // What the sender's state must have been, when it was unknown.
+        let mut sender_was = None;
         let has = |f: u16| seg.flags & f != 0;
         if has(RST) {
             self.set(tx, TcpState::Closed);
             self.set(rx, TcpState::Closed);
         } else if has(SYN) {
-            from_listen = self.on_syn(tx, rx, has(ACK));
+            sender_was = self.on_syn(tx, rx, has(ACK));
         } else {
             self.on_other(tx, rx, seg);
         }
-        let change = |e: usize, listen: bool| {
+        let change = |e: usize, was: Option<TcpState>| {
             let (from, to) = (before[e], self.state(e));
             (from != to).then(|| Transition {
-                from: if listen { TcpState::Listen } else { from },
+                from: match (from, was) {
+                    (TcpState::Unknown, Some(w)) => w,
+                    _ => from,
+                },
                 to,
                 client: self.role(e),
             })
         };
         Transitions {
-            sender: change(tx, from_listen),
-            receiver: change(rx, false),
+            sender: change(tx, sender_was),
+            receiver: change(rx, None),
         }
     }
 
-    /// A SYN or SYN/ACK. Returns whether the sender was a listener (its SYN/ACK answers a SYN).
-    fn on_syn(&mut self, tx: usize, rx: usize, ack: bool) -> bool {
+    /// A SYN or SYN/ACK. Returns what an unknown sender must have been: CLOSED before its SYN,
+    /// LISTEN before a SYN/ACK answering a SYN.
+    fn on_syn(&mut self, tx: usize, rx: usize, ack: bool) -> Option<TcpState> {
         use TcpState::*;
         let (me, peer) = (self.state(tx), self.state(rx));
         if !ack {
@@ -199,7 +204,7 @@ impl TcpStates {
             if peer == SynSent {
                 self.set(rx, SynReceived);
             }
-            return false;
+            return Some(Closed);
         }
         let listener = matches!(me, Unknown | Closed | Listen) && peer == SynSent;
         if matches!(me, Unknown | Closed | Listen | SynSent) {
@@ -209,7 +214,7 @@ impl TcpStates {
         if matches!(peer, Unknown | SynSent | SynReceived) {
             self.set(rx, Established);
         }
-        listener
+        listener.then_some(Listen)
     }
 
     /// A segment without SYN or RST: the sender's FIN, then the receiver taking in the ACK and
@@ -328,7 +333,7 @@ mod tests {
         let mut st = TcpStates::default();
         let t = st.on_segment(C, seg(SYN));
         let syn_sent = Transition {
-            from: Unknown,
+            from: Closed,
             to: SynSent,
             client: Some(true),
         };
