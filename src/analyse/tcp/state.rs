@@ -164,7 +164,11 @@ impl TcpStates {
         let mut sender_was = None;
         let has = |f: u16| seg.flags & f != 0;
         if has(RST) {
-            self.set(tx, TcpState::Closed);
+            // An RST from an endpoint never seen in a state (the answer to a SYN for a port
+            // without a listener) says only that it has no connection: it stays unknown.
+            if before[tx] != TcpState::Unknown {
+                self.set(tx, TcpState::Closed);
+            }
             self.set(rx, TcpState::Closed);
         } else if has(SYN) {
             sender_was = self.on_syn(tx, rx, has(ACK));
@@ -519,10 +523,16 @@ mod tests {
                 run(&mut st, &prefix);
                 assert_eq!((st.state(C), st.state(S)), want, "{prefix:?}");
                 let t = st.on_segment(sender, seg(RA));
-                assert_eq!((st.state(C), st.state(S)), (Closed, Closed), "{want:?}");
                 let from = |e: usize| if e == C { want.0 } else { want.1 };
-                assert_eq!(t.sender.map(|t| t.from), Some(from(sender)));
+                // The receiver is CLOSED whatever it was; so is the sender, when it was known.
+                assert_eq!(st.state(sender ^ 1), Closed, "{want:?}");
                 assert_eq!(t.receiver.map(|t| t.from), Some(from(sender ^ 1)));
+                if from(sender) == Unknown {
+                    assert_eq!((st.state(sender), t.sender), (Unknown, None));
+                } else {
+                    assert_eq!(st.state(sender), Closed, "{want:?}");
+                    assert_eq!(t.sender.map(|t| t.from), Some(from(sender)));
+                }
             }
         }
         // Refused: SYN, RST/ACK.
@@ -530,9 +540,9 @@ mod tests {
         st.on_segment(C, seg(SYN));
         let t = st.on_segment(S, seg(RA));
         assert_eq!(t.receiver.map(|t| (t.from, t.to)), Some((SynSent, Closed)));
-        assert_eq!(t.sender.map(|t| (t.from, t.to)), Some((Unknown, Closed)));
+        assert_eq!(t.sender, None);
         // A second RST changes nothing.
-        assert!(st.on_segment(C, seg(RST)).is_empty());
+        assert!(st.on_segment(S, seg(RST)).is_empty());
     }
 
     #[test]
