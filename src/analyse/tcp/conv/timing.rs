@@ -186,6 +186,10 @@ impl Before {
             (true, false) => fwd.time,
             _ => rev.time,
         };
+        if prev == 0 {
+            // The earlier segments had no timestamps: nothing to measure from.
+            return None;
+        }
         let since = s.time - prev;
         // The previous segment of the conversation came from the peer.
         let prev_is_rev = rev.seen && (!fwd.seen || rev.time > fwd.time);
