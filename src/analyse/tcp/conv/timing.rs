@@ -6,8 +6,10 @@
 //!   pure ACK that acknowledged all the sender's data, ≥ 10 ms after its previous data: it was
 //!   held until the data in flight was ACKed. The wait is counted from the previous data;
 //! * **retransmission timeout**: a retransmission ≥ 200 ms (Linux's minimum RTO) after the
-//!   last segment either way; a **tail-loss probe**: one 10–200 ms after, re-sending the
-//!   sender's last segment;
+//!   last segment either way, that follows another re-send or is not of the last segment
+//!   sent; a **tail-loss probe**: the first re-send of the sender's last segment, 10–200 ms
+//!   after. The first re-send of the last segment ≥ 200 ms after is either (Linux's probe
+//!   waits 2·SRTT + 200 ms when one segment is in flight): named as both;
 //! * **zero-window probe**: Wireshark's zero-window probe, or Linux's (a keep-alive-shaped
 //!   segment, one byte below the next sequence number, while the peer's window is 0); the wait
 //!   is the time since the last segment either way;
@@ -52,6 +54,9 @@ pub enum WaitKind {
     Nagle,
     RetransmissionTimeout,
     TailLossProbe,
+    /// The first re-send of the last segment, ≥ 200 ms later: Linux's tail-loss probe (2·SRTT
+    /// + 200 ms when one segment is in flight) and a retransmission timeout look alike.
+    ProbeOrTimeout,
     ZeroWindowProbe,
     TimeWait,
 }
@@ -64,6 +69,7 @@ impl WaitKind {
             WaitKind::Nagle => "nagle",
             WaitKind::RetransmissionTimeout => "retransmission_timeout",
             WaitKind::TailLossProbe => "tail_loss_probe",
+            WaitKind::ProbeOrTimeout => "tail_loss_probe_or_timeout",
             WaitKind::ZeroWindowProbe => "zero_window_probe",
             WaitKind::TimeWait => "time_wait",
         }
@@ -83,6 +89,9 @@ impl WaitKind {
             }
             WaitKind::TailLossProbe => {
                 "tail-loss probe (the last segment sent again to draw an ACK, before the timeout)"
+            }
+            WaitKind::ProbeOrTimeout => {
+                "tail-loss probe or retransmission timeout (the last segment sent again; Linux probes first, ~200 ms after it when it is the only one in flight)"
             }
             WaitKind::ZeroWindowProbe => {
                 "zero-window probe (the sender asks whether the receiver's window has opened)"
@@ -201,13 +210,23 @@ impl Before {
                 .seq
                 .wrapping_add(s.len)
                 .wrapping_add(u32::from(s.has(SYN | FIN)));
-            return if since >= RTO_MIN {
-                Some((WaitKind::RetransmissionTimeout, since))
-            } else if since >= TLP_MIN && end == fwd.nextseq {
-                Some((WaitKind::TailLossProbe, since))
+            // A probe re-sends the last segment, once, on an open connection.
+            let last = end == fwd.nextseq && !s.has(SYN);
+            let again = fwd
+                .findings
+                .has(Findings::RETRANSMISSION | Findings::SPURIOUS_RETRANSMISSION);
+            let kind = if since >= RTO_MIN {
+                if last && !again {
+                    WaitKind::ProbeOrTimeout
+                } else {
+                    WaitKind::RetransmissionTimeout
+                }
+            } else if since >= TLP_MIN && last && !again {
+                WaitKind::TailLossProbe
             } else {
-                None
+                return None;
             };
+            return Some((kind, since));
         }
         let plain = s.flags & (SYN | FIN | RST) == 0 && s.has(ACK);
         if plain
@@ -353,6 +372,13 @@ mod tests {
         // Then 210 ms of silence: the retransmission timeout.
         let w = c.send(230_100, C, 1, 1, PSH | ACK, 6);
         assert_eq!(kind(w), Some((WaitKind::RetransmissionTimeout, Some(2100))));
+        // Linux on lo: the first copy after ~200 ms could be the probe or the timeout.
+        let mut c = Conn::open();
+        c.send(100, C, 1, 1, PSH | ACK, 6);
+        let w = c.send(208_900, C, 1, 1, PSH | ACK, 6);
+        assert_eq!(kind(w), Some((WaitKind::ProbeOrTimeout, Some(2088))));
+        let w = c.send(416_900, C, 1, 1, PSH | ACK, 6);
+        assert_eq!(kind(w), Some((WaitKind::RetransmissionTimeout, Some(2080))));
         // A SYN sent again after 1 s.
         let mut c = Conn(TcpAnalyser::new());
         c.send(0, C, 0, 0, SYN, 0);
