@@ -117,6 +117,10 @@ fn the_jsonl_stream_of_a_run_carries_states_and_waits() {
         .filter(|l| l.contains("\"wait\":\"retransmission_timeout\""))
         .count();
     assert_eq!(rto, 2, "{out}");
-    assert_eq!(out.matches("\"wait\":\"tail_loss_probe_or_timeout\"").count(), 1);
+    assert_eq!(
+        out.matches("\"wait\":\"tail_loss_probe_or_timeout\"")
+            .count(),
+        1
+    );
     assert!(out.contains("\"state_src\":\"FIN_WAIT_1\",\"state_dst\":\"CLOSE_WAIT\""));
 }
