@@ -2,7 +2,8 @@
 //!
 //! 1. Makes synthetic captures with `sockscope::synth` (cached in `target/bench-cache`): 1M
 //!    and 5M packets of mixed traffic (~840 bytes/packet), the 1M file again as pcapng (two
-//!    interfaces, µs and ns) and as ns pcap, and a file of a million short TCP streams.
+//!    interfaces, µs and ns) and as ns pcap, a file of a million short TCP streams, and a 1M
+//!    SYN scan and a 1M UDP flood (a new conversation per packet; `--floods`: only these).
 //! 2. Times each command to /dev/null, several runs each (median and spread), with its peak
 //!    RSS from `wait4`: the libpcap floor (bench/floor.c), `tcpdump -nn -r` as is and with
 //!    TZ=UTC, `tshark -n -r -T fields` with the fields of our JSON Lines, and
@@ -49,6 +50,9 @@ struct Args {
     /// Leave tshark out (it takes minutes on the large files).
     #[arg(long)]
     no_tshark: bool,
+    /// Only the SYN scan and the UDP flood (the memory bound of issue 14).
+    #[arg(long)]
+    floods: bool,
 }
 
 /// The tshark fields that match our JSON Lines keys (as in shared/corpus/README.md).
@@ -106,6 +110,66 @@ fn run(args: &Args) -> Result<(), String> {
         format,
         ..Config::default()
     };
+    let flood_files = [
+        files::synth_file(
+            &cache,
+            &format!("{} SYN scan", human(small)),
+            &Config::syn_scan(small),
+        )?,
+        files::synth_file(
+            &cache,
+            &format!("{} UDP flood", human(small)),
+            &Config::udp_flood(small),
+        )?,
+    ];
+    let runner = Runner {
+        spawn: match files::compile(&cache, &root.join("bench/spawn.c"), &[]) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("bench: {e}; peak RSS will include the bench tool's own");
+                None
+            }
+        },
+        result: cache.join("spawn.result"),
+    };
+    let floor = match files::compile(&cache, &root.join("bench/floor.c"), &["-lpcap"]) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("bench: no libpcap floor: {e}");
+            None
+        }
+    };
+    let tcpdump = files::which("tcpdump");
+    if tcpdump.is_none() {
+        eprintln!("bench: tcpdump not found on PATH: its rows are left out");
+    }
+    let text = |f: &Capture, n| cmd(TEXT, &sockscope, &["replay"], f, n);
+    let jsonl = |f: &Capture, n| cmd(JSONL, &sockscope, &["replay", "--format", "jsonl"], f, n);
+    // tcpdump once on the scan, only with --floods or on the quick files; never on the UDP
+    // flood, where its DNS printing takes time growing with the square of the datagrams
+    // (3.2 s for 100k, minutes for 1M).
+    let tcpdump_floods = args.floods || args.quick;
+    let flood_cmds = |f: &Capture, tcp: bool| {
+        let mut cmds = Vec::new();
+        if let Some(p) = &floor {
+            cmds.push(cmd(FLOOR, p, &[], f, runs));
+        }
+        cmds.push(text(f, runs));
+        cmds.push(jsonl(f, runs));
+        if let (Some(p), true) = (&tcpdump, tcpdump_floods && tcp) {
+            let mut utc = cmd(TCPDUMP_UTC, p, &["-nn", "-r"], f, 1);
+            utc.env.push(("TZ".into(), Some("UTC".into())));
+            cmds.push(utc);
+        }
+        cmds
+    };
+    if args.floods {
+        let mut rows = Vec::new();
+        for (i, f) in flood_files.iter().enumerate() {
+            rows.extend(measure(&runner, &flood_cmds(f, i == 0))?);
+        }
+        return finish(args, &rows, flood_targets(&rows, &flood_files), runs);
+    }
     let main_files = [
         files::synth_file(&cache, &label(small), &mixed(small, Format::Pcap))?,
         files::synth_file(&cache, &label(large), &mixed(large, Format::Pcap))?,
@@ -127,39 +191,16 @@ fn run(args: &Args) -> Result<(), String> {
         &Config::short_streams(conversations, 4),
     )?;
 
-    let runner = Runner {
-        spawn: match files::compile(&cache, &root.join("bench/spawn.c"), &[]) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("bench: {e}; peak RSS will include the bench tool's own");
-                None
-            }
-        },
-        result: cache.join("spawn.result"),
-    };
-    let floor = match files::compile(&cache, &root.join("bench/floor.c"), &["-lpcap"]) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            eprintln!("bench: no libpcap floor: {e}");
-            None
-        }
-    };
-    let tcpdump = files::which("tcpdump");
     let tshark = if args.no_tshark {
         None
     } else {
         files::which("tshark")
     };
-    if tcpdump.is_none() {
-        eprintln!("bench: tcpdump not found on PATH: its rows are left out");
-    }
     if tshark.is_none() && !args.no_tshark {
         eprintln!("bench: tshark not found on PATH: its rows are left out");
     }
 
     let mut rows = Vec::new();
-    let text = |f: &Capture, n| cmd(TEXT, &sockscope, &["replay"], f, n);
-    let jsonl = |f: &Capture, n| cmd(JSONL, &sockscope, &["replay", "--format", "jsonl"], f, n);
     for (i, f) in main_files.iter().enumerate() {
         // One round runs these back to back, in this order: the commands a target compares
         // sit close together.
@@ -199,18 +240,57 @@ fn run(args: &Args) -> Result<(), String> {
         rows.extend(measure(&runner, &cmds)?);
     }
     rows.extend(measure(&runner, &[text(&short, runs.min(3))])?);
+    for (i, f) in flood_files.iter().enumerate() {
+        rows.extend(measure(&runner, &flood_cmds(f, i == 0))?);
+    }
+    let mut targets = targets(&rows, &main_files, &ns, &ng, &short);
+    targets.extend(flood_targets(&rows, &flood_files));
+    finish(args, &rows, targets, runs)
+}
 
-    println!("{}", report::table(&rows));
-    let targets = targets(&rows, &main_files, &ns, &ng, &short);
+/// Prints the tables and writes the JSON.
+fn finish(args: &Args, rows: &[Row], targets: Vec<Target>, runs: usize) -> Result<(), String> {
+    println!("{}", report::table(rows));
     println!("{}", report::targets_table(&targets));
     if let Some(path) = &args.json {
-        let v = report::json(&rows, &targets, runs);
+        let v = report::json(rows, &targets, runs);
         let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n")
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         eprintln!("bench: results written to {}", path.display());
     }
     Ok(())
+}
+
+/// Issue 14's targets on the SYN scan and the UDP flood: peak RSS under 64 MB, time within
+/// 10× the libpcap floor.
+fn flood_targets(rows: &[Row], floods: &[Capture]) -> Vec<Target> {
+    let mut t = Vec::new();
+    for f in floods {
+        let l = &f.label;
+        for c in [TEXT, JSONL] {
+            let Some(r) = find(rows, l, c) else { continue };
+            let mb = r.stats.max_rss as f64 / 1048576.0;
+            t.push(Target {
+                name: format!("{l}: {c} peak RSS MB"),
+                value: mb,
+                median: mb,
+                limit: 64.0,
+                at_least: false,
+            });
+            if let Some(floor) = find(rows, l, FLOOR) {
+                let (value, median) = time_ratio(r, floor);
+                t.push(Target {
+                    name: format!("{l}: {c} time / libpcap floor"),
+                    value,
+                    median,
+                    limit: 10.0,
+                    at_least: false,
+                });
+            }
+        }
+    }
+    t
 }
 
 /// The sockscope binary built beside this tool (target/release/sockscope).

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::render::payload::PayloadView;
 use crate::render::{TextOptions, TimeMode};
 use crate::replay::{Format, ReplayOptions, StreamSel};
 
@@ -127,6 +128,11 @@ pub struct TraceArgs {
     /// Packets and output only: do not trace the program's socket calls.
     #[arg(long)]
     pub no_syscalls: bool,
+    /// The capture buffer (the kernel ring libpcap reads), in KiB, as tcpdump's -B. Larger
+    /// keeps up with bulk transfers: lo's packets are up to 64 KiB each, so the default
+    /// (10240 KiB) holds about 160 of them. Drops are counted and reported.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB", value_parser = parse_buffer)]
+    pub buffer_size: Option<u32>,
     /// Kill the program after SECS seconds (exit status 124, as timeout(1)).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -186,6 +192,11 @@ pub struct RunArgs {
     /// Add the longer explanation of what to look at.
     #[arg(long)]
     pub explain: bool,
+    /// The capture buffer (the kernel ring libpcap reads), in KiB, as tcpdump's -B. Larger
+    /// keeps up with bulk transfers: lo's packets are up to 64 KiB each, so the default
+    /// (10240 KiB) holds about 160 of them. Drops are counted and reported.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB", value_parser = parse_buffer)]
+    pub buffer_size: Option<u32>,
     /// Run in the private network namespace called NAME (created by the first sockscope that
     /// names it, joined by the others of this user, e.g. a `trace --netns NAME`), not on the
     /// host's lo.
@@ -215,6 +226,26 @@ impl RunArgs {
     /// Columns to fit the report into (None: whole lines).
     pub fn width(&self) -> Option<usize> {
         out_width(self.width)
+    }
+}
+
+/// The largest `-B` (1 GiB; libpcap takes the size as an int of bytes).
+pub const MAX_BUFFER_KIB: u32 = 1 << 20;
+
+/// The smallest `-B`: on lo (MTU 65536) each slot of the ring takes over 64 KiB, and a ring of
+/// one slot can miss the end-of-run marker; 256 KiB holds a few.
+pub const MIN_BUFFER_KIB: u32 = 256;
+
+fn parse_buffer(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (MIN_BUFFER_KIB..=MAX_BUFFER_KIB).contains(&n) => Ok(n),
+        Ok(n) if n < MIN_BUFFER_KIB => Err(format!(
+            "{n} KiB is too small: on lo each packet takes a 64 KiB slot of the buffer; give \
+             {MIN_BUFFER_KIB} KiB or more (the default is 10240)"
+        )),
+        _ => Err(format!(
+            "'{s}' is not a buffer size: give KiB from {MIN_BUFFER_KIB} to {MAX_BUFFER_KIB} (e.g. -B 65536 for 64 MiB)"
+        )),
     }
 }
 
@@ -318,6 +349,19 @@ pub struct ReplayArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Print each packet's payload (TCP/UDP data, ICMP data) under its line as text, as
+    /// tcpdump's -A: printable ASCII and line breaks, every other byte as '.'.
+    #[arg(short = 'A', long = "ascii", conflicts_with = "hex")]
+    pub ascii: bool,
+    /// Print each packet's payload under its line in hex and ASCII, as tcpdump's -X.
+    #[arg(short = 'X', long = "hex")]
+    pub hex: bool,
+    /// Print one conversation's bytes in both directions instead of the timeline, as
+    /// `tshark -q -z follow,tcp,ascii,N`: TCP reassembled in order, without retransmitted
+    /// bytes.
+    #[arg(long, value_name = "tcp:N|udp:N", value_parser = parse_stream,
+          conflicts_with_all = ["stream", "ascii", "hex", "no_summary", "format", "count", "write"])]
+    pub follow: Option<StreamSel>,
 }
 
 /// How `replay` tells files from filter words, shown after its options.
@@ -340,6 +384,8 @@ pub enum UsageError {
     NoInput,
     #[error("'{0}' after `--` is read as a file or filter word, not an option: put options before `--` or leave `--` out (`sockscope replay -c 3 FILE`); a file called '{0}' is written ./{0}")]
     OptionAfterDashes(String),
+    #[error("--follow shows one whole conversation: leave out the filter `{0}` (or, if it is a file, write it ./{0})")]
+    FollowWithFilter(String),
     #[error("standard input is named twice: it can be read once")]
     StdinTwice,
     #[error("the filter word {0:?} is not UTF-8")]
@@ -534,6 +580,9 @@ impl ReplayArgs {
 
     pub fn options(&self) -> Result<ReplayOptions, UsageError> {
         let (inputs, filter) = self.inputs_and_filter()?;
+        if let (Some(_), Some(f)) = (self.follow, &filter) {
+            return Err(UsageError::FollowWithFilter(f.clone()));
+        }
         if let Some(w) = &self.write {
             let name = w.to_string_lossy().to_ascii_lowercase();
             if [".gz", ".zst", ".zstd"].iter().any(|e| name.ends_with(e)) {
@@ -573,6 +622,12 @@ impl ReplayArgs {
             line_buffered: self.line_buffered,
             write: self.write.clone(),
             print: self.print,
+            payload: match (self.ascii, self.hex) {
+                (true, _) => PayloadView::Text,
+                (_, true) => PayloadView::Hex,
+                _ => PayloadView::None,
+            },
+            follow: self.follow,
         })
     }
 }
@@ -791,6 +846,25 @@ mod tests {
         assert!(
             Cli::try_parse_from(["sockscope", "trace", "--width", "20", "--", "true"]).is_err()
         );
+    }
+
+    #[test]
+    fn buffer_size_is_in_kib_within_bounds() {
+        assert_eq!(parse_buffer("256"), Ok(256));
+        assert_eq!(parse_buffer("1048576"), Ok(MAX_BUFFER_KIB));
+        assert!(parse_buffer("64").is_err_and(|e| e.contains("256 KiB or more")));
+        assert!(parse_buffer("1048577").is_err() && parse_buffer("x").is_err());
+        let cli = Cli::try_parse_from(["sockscope", "run", "udp", "-B", "4096"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.buffer_size, Some(4096));
+        let cli = Cli::try_parse_from(["sockscope", "trace", "--buffer-size", "512", "--", "true"])
+            .unwrap();
+        let Command::Trace(t) = cli.command else {
+            panic!("not trace")
+        };
+        assert_eq!(t.buffer_size, Some(512));
     }
 
     #[test]

@@ -9,8 +9,10 @@ pub enum Status {
     Success,
     /// A self-check of a live run, or of a saved run replayed, failed.
     CheckFailed,
-    /// Stopped by Ctrl-C or SIGTERM; what was seen until then was shown.
+    /// Stopped by Ctrl-C (SIGINT); what was seen until then was shown.
     Interrupted,
+    /// Stopped by SIGTERM; what was seen until then was shown.
+    Terminated,
     /// Some part failed with an error that was reported (e.g. one scenario of `run all`) while
     /// the rest went on.
     Error,
@@ -25,6 +27,8 @@ pub const CHECK_FAILED: u8 = 1;
 pub const ERROR: u8 = 2;
 /// As shells report SIGINT (128 + 2).
 pub const INTERRUPTED: u8 = 130;
+/// As shells report SIGTERM (128 + 15).
+pub const TERMINATED: u8 = 143;
 
 /// The table as `--help` shows it.
 pub const TABLE: &str = "\
@@ -32,7 +36,8 @@ Exit status:
   0    ok
   1    a self-check of a live run (or of a saved one, replayed) failed
   2    bad usage or input, or another error (one line on stderr says which and what to do)
-  130  interrupted (Ctrl-C or SIGTERM); what was seen until then is shown
+  130  interrupted (Ctrl-C, SIGINT); what was seen until then is shown (and saved)
+  143  stopped by SIGTERM; what was seen until then is shown (and saved)
 trace exits with the traced program's status (128+N for signal N, 127 when it cannot be run,
 124 when --timeout ended it), or 2 for its own errors.";
 
@@ -54,8 +59,20 @@ impl Status {
             Status::Success => SUCCESS,
             Status::CheckFailed => CHECK_FAILED,
             Status::Interrupted => INTERRUPTED,
+            Status::Terminated => TERMINATED,
             Status::Error => ERROR,
             Status::Exit(c) => c,
+        }
+    }
+}
+
+impl Status {
+    /// The status for a run stopped by signal `sig` (SIGTERM: 143; anything else: 130).
+    pub fn stopped_by(sig: i32) -> Status {
+        if sig == nix::libc::SIGTERM {
+            Status::Terminated
+        } else {
+            Status::Interrupted
         }
     }
 }
@@ -72,7 +89,7 @@ mod tests {
 
     #[test]
     fn table_lists_every_code() {
-        for c in [SUCCESS, CHECK_FAILED, ERROR, INTERRUPTED] {
+        for c in [SUCCESS, CHECK_FAILED, ERROR, INTERRUPTED, TERMINATED] {
             assert!(
                 TABLE
                     .lines()
@@ -82,5 +99,7 @@ mod tests {
         }
         assert_eq!(Status::CheckFailed.code(), 1);
         assert_eq!(Status::Interrupted.code(), 130);
+        assert_eq!(Status::stopped_by(nix::libc::SIGTERM).code(), 143);
+        assert_eq!(Status::stopped_by(nix::libc::SIGINT).code(), 130);
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod exit;
 pub mod filter;
+pub mod follow;
 pub mod live;
 pub mod render;
 pub mod replay;

@@ -40,6 +40,12 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
             let result = sockscope::replay::replay(&opts, &mut out);
             // What was decoded before a fault is still printed.
             let flushed = out.flush();
+            if let Ok(stats) = &result {
+                if stats.evicted > 0 {
+                    let note = sockscope::render::summary::eviction_note(stats.evicted);
+                    eprintln!("note: {note}");
+                }
+            }
             let stats = result?;
             flushed?;
             if let Some(note) = stats.note {

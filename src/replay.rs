@@ -18,6 +18,7 @@ pub use self::dump::{Container, DumpError};
 use crate::analyse::{Analyser, Record};
 use crate::decode::{decode, Transport};
 use crate::filter::{Filter, FilterError};
+use crate::render::payload::PayloadView;
 use crate::render::{jsonl, Summary, TextOptions, Timeline, Totals};
 use crate::source::input::is_stdin;
 use crate::source::{CaptureFile, Event, Frame, ReadError};
@@ -59,6 +60,10 @@ pub struct ReplayOptions {
     pub write: Option<PathBuf>,
     /// With `-w`, print the timeline as well (tcpdump's `--print`).
     pub print: bool,
+    /// Each packet's payload under its line (`-A`, `-X`; text timeline only).
+    pub payload: PayloadView,
+    /// Print one conversation's bytes instead of the timeline (`--follow`).
+    pub follow: Option<StreamSel>,
 }
 
 impl ReplayOptions {
@@ -87,6 +92,9 @@ pub enum ReplayError {
     Dump(#[from] DumpError),
     #[error("writing the output failed")]
     Write(#[from] io::Error),
+    /// Options that do not go together, or a conversation the file does not have.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// What a replay saw.
@@ -99,6 +107,9 @@ pub struct ReplayStats {
     /// A line for stderr: a selection that matched nothing, or what `-w` wrote when the
     /// timeline was not printed.
     pub note: Option<String>,
+    /// Open conversations the analyser forgot because its bound was reached
+    /// ([`Analyser::evicted`]).
+    pub evicted: u64,
 }
 
 /// Output is handed to the writer whenever the buffer passes this size (unless each line is
@@ -108,6 +119,20 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Replays `opts.inputs` to `out`. On a file-level fault, everything before it is written (and
 /// the summary), then the error is returned.
 pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, ReplayError> {
+    if let Some(sel) = opts.follow {
+        let [path] = opts.inputs.as_slice() else {
+            return Err(ReplayError::Usage(
+                "--follow reads one capture: name one file".into(),
+            ));
+        };
+        crate::follow::follow(path, sel, out)?;
+        return Ok(ReplayStats::default());
+    }
+    if opts.format == Format::Jsonl && opts.payload != PayloadView::None {
+        return Err(ReplayError::Usage(
+            "-A and -X print payloads under the text timeline: leave out --format jsonl".into(),
+        ));
+    }
     // Every named file is opened once first, so that a wrong name fails before any output.
     for p in opts.inputs.iter().filter(|p| !is_stdin(p)) {
         CaptureFile::check(p)?;
@@ -127,7 +152,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
     let text = text_out.is_some();
     let mut filter: Option<Filter> = None;
     let mut analyser = Analyser::new();
-    let mut timeline = Timeline::new(opts.text);
+    let mut timeline = Timeline::new(opts.text).with_payload(opts.payload);
     let mut summary = Summary::new();
     let mut buf = String::with_capacity(FLUSH_AT + 4096);
     let mut stats = ReplayStats::default();
@@ -327,6 +352,23 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplayStats, 
             ));
         }
     }
+    stats.evicted = analyser.evicted();
+    summary.evicted = stats.evicted;
+    if opts.format == Format::Jsonl && text && read_error.is_none() {
+        let (evicted_tcp, evicted_udp) = analyser.evicted_by_protocol();
+        jsonl::summary(
+            &mut buf,
+            &jsonl::SummaryRecord {
+                frames: stats.frames,
+                shown: stats.shown,
+                tcp_streams: analyser.tcp_streams(),
+                udp_streams: analyser.udp_streams(),
+                evicted_tcp,
+                evicted_udp,
+                stopped,
+            },
+        );
+    }
     if let Some(o) = text_out {
         if opts.format == Format::Text && stats.shown > 0 {
             timeline.finish(&mut buf);
@@ -401,7 +443,7 @@ impl Progress {
     }
 }
 
-fn selected(sel: Option<StreamSel>, rec: &Record<'_>) -> bool {
+pub(crate) fn selected(sel: Option<StreamSel>, rec: &Record<'_>) -> bool {
     let Some(sel) = sel else { return true };
     let s = rec.analysis.stream;
     match (sel, rec.pkt.transport) {

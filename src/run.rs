@@ -3,11 +3,11 @@
 //! (`crate::render::run`). It sits above all three, as `replay` sits above the file pipeline.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
-use crate::exit::{self, error_chain, Status};
+use crate::exit::{error_chain, Status};
 use crate::live::netns;
 use crate::live::{privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::render::run::{report, ReportOptions};
@@ -17,6 +17,13 @@ use crate::scenario;
 
 /// Set once Ctrl-C (or SIGTERM) arrived.
 static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The first of SIGINT or SIGTERM that arrived (0: none): the exit status is 128 + it.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The status of a run that a signal stopped: 130 for SIGINT, 143 for SIGTERM.
+fn stopped() -> Status {
+    Status::stopped_by(SIGNAL.load(Ordering::SeqCst))
+}
 
 /// `sockscope list`: the scenarios under their lessons, each with its summary, fitted to
 /// COLUMNS or the terminal, else to 80 columns.
@@ -90,7 +97,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
         .transpose()?;
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
-    let (cap, private) = open_capture(args.netns.as_deref())?;
+    let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size)?;
     let how = How {
         private,
         identity: privilege::drop_privileges()?,
@@ -127,25 +134,26 @@ fn meta() -> String {
 }
 
 /// Opens the capture on the host's `lo` when this process may (root, or CAP_NET_RAW); else in a
-/// private user and network namespace (true), where it may; in the named one when asked.
-fn open_capture(named: Option<&str>) -> Result<(LiveCapture, bool), LiveError> {
+/// private user and network namespace (true), where it may; in the named one when asked. The
+/// ring holds `kib` KiB (`-B`), else the default.
+fn open_capture(named: Option<&str>, kib: Option<u32>) -> Result<(LiveCapture, bool), LiveError> {
     if let Some(name) = named {
         netns::enter_named(name)?;
-        return Ok((LiveCapture::open()?, true));
+        return Ok((LiveCapture::open_sized(kib)?, true));
     }
-    match LiveCapture::open() {
+    match LiveCapture::open_sized(kib) {
         Ok(cap) => Ok((cap, false)),
         Err(LiveError::NeedPrivilege { .. }) => {
             netns::enter_private()?;
-            Ok((LiveCapture::open()?, true))
+            Ok((LiveCapture::open_sized(kib)?, true))
         }
         Err(e) => Err(e),
     }
 }
 
 /// Blocks SIGINT and SIGTERM in every thread and waits for them in one: the first stops the
-/// run in progress (which then saves and prints what it has); a second, or one outside a run,
-/// exits at once.
+/// run in progress (which then saves and prints what it has; a run about to start stops at
+/// once, one whose program has ended is finished and shown); a second exits at once.
 fn catch_signals() -> Result<(), LiveError> {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
@@ -156,13 +164,15 @@ fn catch_signals() -> Result<(), LiveError> {
     std::thread::Builder::new()
         .name("sockscope-signals".into())
         .spawn(move || loop {
-            if set.wait().is_ok() {
+            if let Ok(sig) = set.wait() {
+                let _ = SIGNAL.compare_exchange(0, sig as i32, Ordering::SeqCst, Ordering::SeqCst);
                 let again = STOPPING.swap(true, Ordering::SeqCst);
-                if again || !runner::interrupt() {
+                if again {
                     crate::save::discard_pending();
-                    eprintln!("sockscope: interrupted");
-                    std::process::exit(exit::INTERRUPTED as i32);
+                    eprintln!("sockscope: {sig} again: stopping without a report");
+                    std::process::exit(Status::stopped_by(sig as i32).code() as i32);
                 }
+                runner::interrupt();
             }
         })?;
     Ok(())
@@ -203,13 +213,19 @@ fn run_one(
         }
         _ => write_out(out, &text),
     };
+    // The text report carries the warning; other outputs get it on stderr.
+    let shown = args.format == FormatArg::Text && !target.as_ref().is_some_and(|t| t.to_stdout());
+    if let Some(w) = report::drop_warning(&run).filter(|_| !shown) {
+        eprintln!("sockscope: {w}");
+    }
     if let Some(t) = target {
         t.finish(&run, out)?;
     }
     let _ = closer.join();
     written?;
-    Ok(if run.interrupted {
-        Status::Interrupted
+    // A signal after the program ended: the run was shown whole, the status still says it.
+    Ok(if run.interrupted || STOPPING.load(Ordering::SeqCst) {
+        stopped()
     } else if checks.iter().all(|c| c.ok) {
         Status::Success
     } else {
@@ -237,6 +253,10 @@ fn run_all(
         if PIPE_CLOSED.load(Ordering::Relaxed) {
             break;
         }
+        if STOPPING.load(Ordering::SeqCst) {
+            eprintln!("sockscope: interrupted before {}", sc.name);
+            return Ok(stopped());
+        }
         let Some(c) = cap.take() else {
             return Err(LiveError::Capture(
                 "the capture failed in an earlier scenario".into(),
@@ -252,7 +272,7 @@ fn run_all(
                 how.apply(&mut run);
                 if run.interrupted {
                     eprintln!("sockscope: interrupted during {}", sc.name);
-                    return Ok(Status::Interrupted);
+                    return Ok(stopped());
                 }
                 let checks = report::checks(&run, Some(sc));
                 let bad: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
@@ -279,7 +299,10 @@ fn run_all(
                     pal.paint(
                         &mut line,
                         Palette::RED,
-                        &format!("  ({} packets dropped by the capture)", run.stats.dropped),
+                        &format!(
+                            "  ({} packets dropped by the capture: a larger -B/--buffer-size keeps them)",
+                            run.stats.dropped
+                        ),
                     );
                 }
                 for c in bad {
@@ -308,7 +331,9 @@ fn run_all(
         line.push('\n');
         write_out(out, &line)?;
     }
-    Ok(if errors {
+    Ok(if STOPPING.load(Ordering::SeqCst) {
+        stopped()
+    } else if errors {
         Status::Error
     } else if failed {
         Status::CheckFailed

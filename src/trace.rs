@@ -34,15 +34,51 @@ pub const TIMED_OUT: u8 = 124;
 /// How long the program's connections may take to settle after it ended.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// The signal that arrived (SIGINT or SIGTERM), 0 for none.
+/// The first signal that arrived (SIGINT or SIGTERM), 0 for none.
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);
 
 /// How many SIGINT/SIGTERM arrived.
 static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-extern "C" fn on_signal(sig: nix::libc::c_int) {
-    SIGNALLED.store(sig, Ordering::SeqCst);
+/// The first signal came from the terminal (Ctrl-C), which sent it to the program too.
+static FROM_TERMINAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(
+    sig: nix::libc::c_int,
+    info: *mut nix::libc::siginfo_t,
+    _: *mut nix::libc::c_void,
+) {
+    if SIGNALLED
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t (or null).
+        let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+        FROM_TERMINAL.store(code == nix::libc::SI_KERNEL, Ordering::SeqCst);
+    }
     SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The signal to pass on to the program, once: SIGTERM, and SIGINT unless the terminal sent
+/// it (a Ctrl-C reaches the whole foreground group, the program with it; a `kill -INT` of
+/// sockscope alone does not).
+fn to_forward(forwarded: &mut bool) -> Option<i32> {
+    let sig = SIGNALLED.load(Ordering::SeqCst);
+    if sig == 0 || *forwarded {
+        return None;
+    }
+    *forwarded = true;
+    (sig == nix::libc::SIGTERM || !FROM_TERMINAL.load(Ordering::SeqCst)).then_some(sig)
+}
+
+/// A second SIGINT or SIGTERM: the user wants out now (the traced processes die with us).
+fn exit_if_signalled_twice() {
+    if SIGNALS.load(Ordering::SeqCst) >= 2 {
+        crate::save::discard_pending();
+        eprintln!("sockscope: interrupted again: stopping without a timeline");
+        let first = SIGNALLED.load(Ordering::SeqCst);
+        std::process::exit(Status::stopped_by(first).code() as i32);
+    }
 }
 
 /// One line the program wrote.
@@ -149,8 +185,8 @@ fn traced(
     })
 }
 
-/// Passes a SIGTERM sent to sockscope on to the program; kills it at the timeout (and says so
-/// in `killed`). Ends when `done` is set.
+/// Passes a SIGTERM or SIGINT sent to sockscope on to the program (see [`to_forward`]); kills
+/// it at the timeout (and says so in `killed`). Ends when `done` is set.
 fn watch(
     pid: &std::sync::atomic::AtomicU32,
     done: &std::sync::atomic::AtomicBool,
@@ -164,12 +200,7 @@ fn watch(
     let mut pidfd: Option<std::os::fd::OwnedFd> = None;
     while !done.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
-        if SIGNALS.load(Ordering::SeqCst) >= 2 {
-            // A second Ctrl-C: the user wants out now (the traced processes die with us).
-            crate::save::discard_pending();
-            eprintln!("sockscope: interrupted again: stopping without a timeline");
-            std::process::exit(crate::exit::INTERRUPTED as i32);
-        }
+        exit_if_signalled_twice();
         let p = pid.load(Ordering::SeqCst);
         if p == 0 {
             continue;
@@ -178,9 +209,8 @@ fn watch(
             pidfd = pidfd_open(p);
         }
         let Some(fd) = &pidfd else { continue };
-        if SIGNALLED.load(Ordering::SeqCst) == nix::libc::SIGTERM && !forwarded {
-            forwarded = true;
-            let _ = pidfd_kill(fd, nix::libc::SIGTERM);
+        if let Some(sig) = to_forward(&mut forwarded) {
+            let _ = pidfd_kill(fd, sig);
         }
         if !killed.load(Ordering::SeqCst)
             && timeout.is_some_and(|t| started.elapsed() >= t)
@@ -325,7 +355,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         None => netns::enter_private(),
     };
     entered?;
-    let cap = LiveCapture::open()?;
+    let cap = LiveCapture::open_sized(args.buffer_size)?;
     let linktype = cap.linktype();
     let identity = privilege::drop_privileges()?;
     // Created by the user it will belong to, before the program starts.
@@ -418,21 +448,31 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         Some(t) if t.to_stdout() => Ok(()),
         _ => write_out(out, &text),
     };
+    // The text report carries the warning; other outputs get it on stderr.
+    let shown = args.format == FormatArg::Text && !target.as_ref().is_some_and(|t| t.to_stdout());
+    if let Some(w) = report::drop_warning(&run).filter(|_| !shown) {
+        eprintln!("sockscope: {w}");
+    }
     if let Some(t) = target {
         t.finish(&run, out)?;
     }
     written?;
-    Ok(Status::Exit(status))
+    // Stopped by a signal: 130 or 143, as a shell reports it, whatever the program said.
+    Ok(match SIGNALLED.load(Ordering::SeqCst) {
+        0 => Status::Exit(status),
+        sig => Status::stopped_by(sig),
+    })
 }
 
 /// SIGINT and SIGTERM are noted, not fatal, so that a Ctrl-C (which the program receives too,
-/// from the terminal) still ends with the timeline of what happened. A handler, not an
-/// ignored disposition: the program starts with the default again.
+/// from the terminal) still ends with the timeline of what happened; the program is stopped
+/// (see [`to_forward`]). A handler, not an ignored disposition: the program starts with the
+/// default again. SA_SIGINFO tells a terminal's SIGINT from a `kill`.
 fn catch_signals() -> Result<(), LiveError> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
+        SigHandler::SigAction(on_signal),
+        SaFlags::SA_RESTART | SaFlags::SA_SIGINFO,
         SigSet::empty(),
     );
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
@@ -444,7 +484,7 @@ fn catch_signals() -> Result<(), LiveError> {
 }
 
 /// Waits for the program (on a thread of its own, which notes the moment it ended); passes a
-/// SIGTERM sent to sockscope on to it; kills it at the timeout.
+/// SIGTERM or SIGINT sent to sockscope on to it; kills it at the timeout.
 fn wait(child: Child, timeout: Option<Duration>) -> (Ending, i128) {
     use nix::sys::signal::{kill, Signal};
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -470,9 +510,9 @@ fn wait(child: Child, timeout: Option<Duration>) -> (Ending, i128) {
             Err(mpsc::RecvTimeoutError::Disconnected) => return (Ending::TimedOut, now()),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if SIGNALLED.load(Ordering::SeqCst) == nix::libc::SIGTERM && !forwarded {
-            forwarded = true;
-            let _ = kill(pid, Signal::SIGTERM);
+        exit_if_signalled_twice();
+        if let Some(sig) = to_forward(&mut forwarded).and_then(|s| Signal::try_from(s).ok()) {
+            let _ = kill(pid, sig);
         }
         if !killed && timeout.is_some_and(|t| started.elapsed() >= t) {
             killed = true;

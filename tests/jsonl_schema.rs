@@ -85,12 +85,12 @@ fn add(total: &mut BTreeMap<String, usize>, counts: BTreeMap<String, usize>) {
 }
 
 #[test]
-fn the_document_lists_the_six_record_kinds() {
+fn the_document_lists_the_seven_record_kinds() {
     let s = schema::load();
     let kinds: Vec<&str> = s.kinds.keys().map(String::as_str).collect();
     assert_eq!(
         kinds,
-        ["capture", "check", "event", "meta", "packet", "run"]
+        ["capture", "check", "event", "meta", "packet", "run", "summary"]
     );
     for (kind, keys) in &s.kinds {
         assert_eq!(
@@ -135,6 +135,19 @@ fn every_replayed_record_has_its_kinds_keys() {
         let counts = s
             .check_stream(&out, "replay")
             .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // One summary, last, whose counts are the stream's.
+        assert_eq!(counts.get("summary"), Some(&1), "{what}");
+        let last: Value = serde_json::from_str(out.lines().last().expect("summary")).expect("JSON");
+        assert_eq!(last["kind"], "summary", "{what}");
+        assert_eq!(
+            last["shown"].as_u64(),
+            counts.get("packet").map(|n| *n as u64),
+            "{what}"
+        );
+        assert_eq!(
+            last["evicted"], 0,
+            "{what}: no capture here reaches the bound"
+        );
         let first: Value = serde_json::from_str(out.lines().next().expect("meta")).expect("JSON");
         assert_eq!(first["file"], f.to_string_lossy().as_ref(), "{what}");
         assert_eq!(first["schema"], 1, "{what}");

@@ -50,6 +50,9 @@ fn jsonl(args: &[&str], file: &Path) -> Vec<serde_json::Value> {
     let meta = rows.remove(0);
     assert_eq!(meta["source"], "replay");
     assert_eq!(meta["file"], file.to_string_lossy().as_ref());
+    let summary = rows.pop().expect("a summary record last");
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["shown"].as_u64(), Some(rows.len() as u64));
     rows
 }
 

@@ -221,3 +221,62 @@ fn short_streams_keep_their_numbering_through_expiry() {
         "held {max_live} conversations of 40000 at once"
     );
 }
+
+/// A SYN scan and a UDP flood open a conversation with every packet; the analyser holds at
+/// most its bound of them and counts every one it forgets.
+#[test]
+fn a_scan_and_a_flood_stay_within_the_bound_and_count_what_they_forget() {
+    const LIMIT: usize = 4096;
+    for (cfg, record_bytes) in [
+        (Config::syn_scan(20_000), 70.0),
+        (Config::udp_flood(20_000), 76.0),
+    ] {
+        let (bytes, sum) = generate(&cfg);
+        assert_eq!(sum.packets, 20_000);
+        let per_packet = (sum.bytes - 24) as f64 / sum.packets as f64;
+        assert_eq!(per_packet, record_bytes, "{:?}: bytes per record", cfg.mode);
+        let mut file =
+            CaptureFile::from_reader(Path::new("flood"), Cursor::new(bytes)).expect("opens");
+        let mut analyser = Analyser::with_limit(LIMIT);
+        let mut keys = std::collections::HashSet::new();
+        let mut max_live = 0;
+        file.for_each(|f| {
+            let pkt = decode(f);
+            let a = analyser.analyse(f, &pkt);
+            max_live = max_live.max(analyser.live_streams());
+            let (ip, sport, dport) = match (pkt.ip, pkt.transport) {
+                (Some(ip), Transport::Tcp(t)) if cfg.mode == Mode::SynScan => {
+                    assert_eq!(t.fixed.map(|x| x.flags), Some(0x02), "a bare SYN");
+                    (ip, t.sport, t.dport)
+                }
+                (Some(ip), Transport::Udp(u)) if cfg.mode == Mode::UdpFlood => {
+                    (ip, u.sport, u.dport)
+                }
+                _ => panic!("frame {}: not the traffic asked for", f.number),
+            };
+            if keys.insert(key((ip.src, sport), (ip.dst, dport))) {
+                assert_eq!(a.stream, Some(keys.len() as u64 - 1), "a new stream");
+            }
+            true
+        })
+        .expect("reads to the end");
+        let streams = analyser.tcp_streams() + analyser.udp_streams();
+        if cfg.mode == Mode::SynScan {
+            assert_eq!(keys.len(), 20_000, "every 4-tuple distinct");
+        } else {
+            assert!(
+                keys.len() > 19_900,
+                "nearly every 4-tuple distinct: {}",
+                keys.len()
+            );
+        }
+        assert_eq!(streams, keys.len() as u64);
+        assert!(max_live <= LIMIT, "{:?}: held {max_live}", cfg.mode);
+        assert_eq!(
+            analyser.evicted(),
+            streams - analyser.live_streams() as u64,
+            "{:?}: every conversation forgotten is counted",
+            cfg.mode
+        );
+    }
+}

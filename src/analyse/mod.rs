@@ -3,6 +3,7 @@
 //! `Analyser` numbers TCP and UDP conversations as tshark numbers `tcp.stream` / `udp.stream`,
 //! keeps relative SEQ/ACK per direction, and names what Wireshark's expert analysis names.
 
+pub mod bound;
 pub mod tcp;
 pub mod udp;
 
@@ -181,6 +182,15 @@ impl Analyser {
         }
     }
 
+    /// Holding at most `limit` TCP and `limit` UDP conversations instead of
+    /// [`bound::MAX_CONVERSATIONS`] (for tests and measurements of the eviction policy).
+    pub fn with_limit(limit: usize) -> Self {
+        Analyser {
+            tcp: tcp::TcpAnalyser::with_limit(limit),
+            udp: udp::UdpStreams::with_limit(limit),
+        }
+    }
+
     pub fn analyse(&mut self, frame: &Frame<'_>, pkt: &Packet<'_>) -> Analysis {
         let Some(ip) = pkt.ip else {
             return Analysis::default();
@@ -208,7 +218,7 @@ impl Analyser {
             Transport::Udp(u) if u.length.is_some() => {
                 let key = udp::ConvKey::new(ip.src, u.sport, ip.dst, u.dport);
                 Analysis {
-                    stream: Some(self.udp.stream(key, time)),
+                    stream: Some(self.udp.stream(key)),
                     tcp: None,
                 }
             }
@@ -251,6 +261,19 @@ impl Analyser {
     /// Conversations currently held in memory (TCP + UDP).
     pub fn live_streams(&self) -> usize {
         self.tcp.live_streams() + self.udp.live()
+    }
+
+    /// Open conversations (TCP + UDP) forgotten because the bound on held state was reached
+    /// (see [`bound`]): later packets of one of them are numbered as a new stream, where
+    /// tshark would continue the old one, so stream numbers after such a packet may differ
+    /// from tshark's. 0 on the corpus and on ordinary captures.
+    pub fn evicted(&self) -> u64 {
+        self.tcp.evicted() + self.udp.evicted()
+    }
+
+    /// TCP and UDP conversations evicted, separately.
+    pub fn evicted_by_protocol(&self) -> (u64, u64) {
+        (self.tcp.evicted(), self.udp.evicted())
     }
 }
 

@@ -18,8 +18,8 @@
 //! flag sets the other direction's base to ack - 1 if that direction has none yet (so it
 //! shows ack 1). All arithmetic is mod 2^32.
 //!
-//! # Memory: expiry (a deliberate difference from tshark, which keeps everything)
-//! Memory must not grow with the file, so conversations are forgotten:
+//! # Memory: a hard bound (a deliberate difference from tshark, which keeps everything)
+//! Memory must not grow with the file, whatever the traffic:
 //! * a finished conversation (an RST was seen, or a FIN was sent each way and each FIN was
 //!   acknowledged) is kept, with its spare buffers given back, among the [`FINISHED_KEEP`]
 //!   most recently finished ones; when one more finishes, the one that finished longest ago is
@@ -27,23 +27,28 @@
 //!   finishes ~360 conversations per second: ~3 s) and of minutes to hours on a quiet one, far
 //!   longer than the late segments a finished connection still sees (a retransmitted FIN and
 //!   its ACK, an RTO or two later; segments crossing an RST);
-//! * once more than [`EXPIRY_MIN_LIVE`] conversations are held, a sweep drops every
-//!   conversation, open or not, that has had no segment for [`IDLE_NS`] (10 minutes) of
-//!   capture time. The sweep runs every max([`SWEEP_MIN_PACKETS`], live conversations)
-//!   segments, so it costs amortised O(1) per segment. Below the threshold nothing open is
-//!   dropped (tcpdump's of13_ericsson capture has a stream idle for 14 minutes).
+//! * at most [`MAX_CONVERSATIONS`] conversations are held. A new one at a full table makes a
+//!   quarter go at once ([`super::bound`]): finished ones first, then those that never got
+//!   through a handshake (a scan's or a flood's lone SYNs), then established ones, each class
+//!   least recently seen first. Each open conversation forgotten so is counted
+//!   ([`TcpAnalyser::evicted`]), since its later segments are then numbered and analysed
+//!   differently from tshark's;
+//! * the lists of segments sent but not yet acknowledged (up to 10,000 a direction, as
+//!   Wireshark's) hold at most [`UNACKED_PER_CONVERSATION`] entries per conversation the table
+//!   can hold, in all (32 MiB for a full table): past that, the largest lists are emptied
+//!   until half is used. They only serve bytes in flight, which then differ from tshark's for
+//!   a while; numbering and every other finding are unaffected. Only a capture that misses the
+//!   ACKs of many bulk transfers at once gets there;
+//! * a conversation of one segment is held as that segment ([`held::Lone`], about 100 bytes
+//!   with its table slot), not as the full state (~400 bytes and a list of unacked segments).
 //!
 //! Stream numbers stay tshark's: a new conversation on a forgotten endpoint pair opens with a
 //! SYN, which starts a new stream in tshark too (port reuse). What differs is only that such a
 //! SYN is not flagged [`Findings::REUSED_PORTS`], and that a stray segment of a forgotten
-//! conversation starts a new stream (tshark would put it in the old one) and is analysed as
-//! the first of it. A file with at most [`FINISHED_KEEP`] finished conversations, or without
-//! late segments on forgotten ones, gets exactly tshark's numbering and analysis.
-//!
-//! Capture time is the latest timestamp seen, except that a single timestamp more than
-//! [`MAX_CLOCK_JUMP_NS`] ahead is taken as bogus until the next segment confirms the jump
-//! (pcapng-example has one frame 46 years in the future). Records without timestamps do not
-//! move capture time.
+//! conversation starts a new stream (tshark would put it in the old one, so every later
+//! stream number is one more than tshark's) and is analysed as the first of it. A file with
+//! at most [`FINISHED_KEEP`] finished conversations, or without late segments on forgotten
+//! ones, and with no eviction, gets exactly tshark's numbering and analysis.
 //!
 //! # Timestamps
 //! A segment without a timestamp is analysed at time 0, which is what tshark does
@@ -51,6 +56,7 @@
 //! within the handshake RTT or 3 ms) then compare zero times.
 
 mod conv;
+mod held;
 mod options;
 mod seq;
 pub mod state;
@@ -68,6 +74,9 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 
 use self::conv::{Conv, Seg};
+use self::held::{Held, Input, Lone, State};
+use super::bound;
+pub use super::bound::MAX_CONVERSATIONS;
 use super::{Findings, TcpSegment, TcpVerdict};
 
 pub use self::conv::timing::{Wait, WaitKind};
@@ -77,18 +86,9 @@ pub use self::options::{MAX_MPTCP, MAX_SACK_BLOCKS, MAX_UNKNOWN, MAX_WINDOW_SHIF
 /// The most finished conversations (RST, or FIN both ways and acked) held at once; the one
 /// that finished longest ago goes first.
 pub const FINISHED_KEEP: usize = 1024;
-/// The idle sweep only runs while more conversations than this are held.
-pub const EXPIRY_MIN_LIVE: usize = 16_384;
-/// Any conversation is dropped after this much capture time without a segment (once more
-/// than [`EXPIRY_MIN_LIVE`] are held).
-pub const IDLE_NS: i128 = 10 * 60 * NS_PER_SEC;
-/// The expiry sweep runs at most once per this many segments (more when more is held).
-pub const SWEEP_MIN_PACKETS: usize = 8192;
-/// A forward jump of capture time larger than this needs two segments in a row to count.
-pub const MAX_CLOCK_JUMP_NS: i128 = 3600 * NS_PER_SEC;
-
-const NS_PER_SEC: i128 = 1_000_000_000;
-
+/// Unacked-list entries (8 bytes each) held in all, per conversation the table holds: 64, so
+/// 4,194,304 entries (32 MiB) for a full table. See the module docs.
+pub const UNACKED_PER_CONVERSATION: usize = 64;
 /// tshark prints `tcp.analysis.retransmission` for plain, fast and spurious retransmissions
 /// alike; this tells whether a verdict would carry that field.
 pub fn tshark_retransmission(f: Findings) -> bool {
@@ -165,23 +165,66 @@ impl ConvKey {
 }
 
 /// Numbers TCP streams and analyses every segment as tshark does. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TcpAnalyser {
-    convs: FxHashMap<ConvKey, Conv>,
+    convs: FxHashMap<ConvKey, Held>,
     next_stream: u64,
-    /// Capture time (ns) for expiry: see the module docs.
-    now: Option<i128>,
-    /// A timestamp that jumped too far ahead, waiting for confirmation.
-    pending_jump: Option<i128>,
-    since_sweep: usize,
+    /// Segments seen: the recency stamp of the conversations.
+    clock: u64,
+    /// The most conversations held ([`MAX_CONVERSATIONS`]).
+    limit: usize,
+    /// Open conversations forgotten because the table was full.
+    evicted: u64,
+    /// Scratch space of the eviction pass.
+    scratch: Vec<u64>,
+    /// Room of every unacked list held, in entries, and the most allowed.
+    unacked: usize,
+    unacked_budget: usize,
+    /// Conversations whose unacked lists were emptied to stay within the budget.
+    released: u64,
+    /// Conversations of one segment are held as that segment (off only in a test).
+    compact: bool,
     /// Conversations in the order they finished, as (key, stream); an entry whose key now
     /// holds another stream, or nothing, is stale and skipped. At most [`FINISHED_KEEP`].
     finished: VecDeque<(ConvKey, u64)>,
 }
 
+impl Default for TcpAnalyser {
+    fn default() -> Self {
+        Self::with_limit(MAX_CONVERSATIONS)
+    }
+}
+
 impl TcpAnalyser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Holding at most `limit` conversations (at least 1) instead of [`MAX_CONVERSATIONS`].
+    pub fn with_limit(limit: usize) -> Self {
+        TcpAnalyser {
+            convs: FxHashMap::default(),
+            next_stream: 0,
+            clock: 0,
+            limit: limit.max(1),
+            evicted: 0,
+            scratch: Vec::new(),
+            unacked: 0,
+            released: 0,
+            unacked_budget: limit.max(1).saturating_mul(UNACKED_PER_CONVERSATION),
+            compact: true,
+            finished: VecDeque::new(),
+        }
+    }
+
+    /// An analyser that holds every conversation in full, to check that holding one segment
+    /// instead changes nothing.
+    #[cfg(test)]
+    fn without_compaction() -> Self {
+        TcpAnalyser {
+            compact: false,
+            ..Self::new()
+        }
     }
 
     /// Analyses one TCP segment whose length is known; call once per segment in file order.
@@ -207,10 +250,7 @@ impl TcpAnalyser {
         opts: &Options,
         options_cut: bool,
     ) -> TcpVerdict {
-        let s = Seg::of(seg);
-        self.with_conv(seg, &s, |conv, dir, findings| {
-            conv.observe(dir, s, opts, findings, options_cut)
-        })
+        self.feed(seg, opts, options_cut, false)
     }
 
     /// For a TCP header whose segment length tshark does not know: the first fragment of a
@@ -221,34 +261,116 @@ impl TcpAnalyser {
     /// a pure SYN here can start a new stream (ISN differs), and SYN bookkeeping and the
     /// header's options (window scale, MPTCP) take effect.
     pub fn stream_for_fragment(&mut self, seg: &TcpSegment) -> u64 {
-        let s = Seg::of(seg);
         let opts = parse_options(seg.options);
-        self.with_conv(seg, &s, |conv, dir, _| {
-            conv.observe_header_only(dir, s, &opts, opts.truncated);
-            conv.stream
-        })
+        self.feed(seg, &opts, opts.truncated, true).stream
     }
 
-    /// Runs `f` on the conversation of `seg` (with its direction and any REUSED_PORTS
-    /// finding), after advancing capture time; then stamps the conversation with that time and
-    /// files it as finished if `f` finished it.
-    fn with_conv<R>(
+    /// Finds the conversation of `seg` or starts one (making room if the table is full),
+    /// applying Wireshark's SYN and SYN/ACK port-reuse rules, feeds it the segment, and files
+    /// it as finished if the segment finished it.
+    fn feed(
         &mut self,
         seg: &TcpSegment,
-        s: &Seg,
-        f: impl FnOnce(&mut Conv, usize, Findings) -> R,
-    ) -> R {
-        let now = self.tick(seg);
-        let (key, conv, dir, findings) = self.resolve(seg, s);
-        let was_closed = conv.is_closed();
-        let out = f(conv, dir, findings);
-        conv.last_seen = now;
-        if !was_closed && conv.is_closed() {
-            conv.shrink();
-            let stream = conv.stream;
-            self.finish(key, stream);
+        opts: &Options,
+        cut: bool,
+        header_only: bool,
+    ) -> TcpVerdict {
+        self.clock += 1;
+        let (key, dir) = ConvKey::of(seg);
+        let inp = Input {
+            s: Seg::of(seg),
+            dir,
+            opts,
+            cut,
+            header_only,
+        };
+        let s = &inp.s;
+        if self.convs.len() >= self.limit && !self.convs.contains_key(&key) {
+            self.evicted += bound::evict(
+                &mut self.convs,
+                &mut self.scratch,
+                |h| bound::rank(h.class(), h.touch),
+                |h| !h.is_closed(),
+            );
+            self.unacked = self.convs.values().map(Held::unacked_capacity).sum();
         }
-        out
+        let (v, finished_now) = match self.convs.entry(key) {
+            Entry::Occupied(o) => {
+                let held = o.into_mut();
+                held.touch = self.clock;
+                let before = held.unacked_capacity();
+                let c = held.conv();
+                let mut findings = Findings::default();
+                if s.is_pure_syn() && c.fwd(dir).base_set {
+                    if s.seq != c.fwd(dir).base_seq {
+                        findings.set(Findings::REUSED_PORTS);
+                        *c = Conv::new(self.next_stream);
+                        self.next_stream += 1;
+                    } else {
+                        c.restore_for_syn_retransmission(dir);
+                    }
+                }
+                if s.is_syn_ack() && c.fwd(dir).base_set && s.seq != c.fwd(dir).base_seq {
+                    c.rebase_for_syn_ack(dir, s.seq);
+                    findings.set(Findings::REUSED_PORTS);
+                }
+                let was_closed = c.is_closed();
+                let v = inp.apply(c, findings);
+                let now_closed = !was_closed && c.is_closed();
+                if now_closed {
+                    c.shrink();
+                }
+                self.unacked = self.unacked.saturating_sub(before) + c.unacked_capacity();
+                (v, now_closed)
+            }
+            Entry::Vacant(slot) => {
+                let mut c = Conv::new(self.next_stream);
+                self.next_stream += 1;
+                let v = inp.apply(&mut c, Findings::default());
+                let closed = c.is_closed();
+                let state = match Lone::of(&inp, &c).filter(|_| self.compact) {
+                    Some(l) => State::Lone(l),
+                    None => {
+                        self.unacked += c.unacked_capacity();
+                        State::Full(Box::new(c))
+                    }
+                };
+                slot.insert(Held {
+                    touch: self.clock,
+                    state,
+                });
+                (v, closed)
+            }
+        };
+        if finished_now {
+            self.finish(key, v.stream);
+        }
+        if self.unacked > self.unacked_budget {
+            self.release_unacked();
+        }
+        v
+    }
+
+    /// Over the budget of unacked-list entries: empties the largest lists until half the
+    /// budget is used. They only serve bytes in flight (see the module docs).
+    fn release_unacked(&mut self) {
+        let mut sizes: Vec<(usize, ConvKey)> = self
+            .convs
+            .iter()
+            .map(|(k, h)| (h.unacked_capacity(), *k))
+            .filter(|&(n, _)| n > 0)
+            .collect();
+        sizes.sort_unstable_by_key(|&(n, _)| std::cmp::Reverse(n));
+        for (n, key) in sizes {
+            if self.unacked <= self.unacked_budget / 2 {
+                break;
+            }
+            if let Some(State::Full(c)) = self.convs.get_mut(&key).map(|h| &mut h.state) {
+                c.release_unacked();
+                self.unacked = self.unacked.saturating_sub(n) + c.unacked_capacity();
+                self.released += 1;
+            }
+        }
     }
 
     /// Records that the conversation at `key` (stream `stream`) has just finished, and
@@ -257,8 +379,9 @@ impl TcpAnalyser {
         if self.finished.len() == FINISHED_KEEP {
             if let Some((old, old_stream)) = self.finished.pop_front() {
                 if let Entry::Occupied(o) = self.convs.entry(old) {
-                    if o.get().stream == old_stream && o.get().is_closed() {
-                        o.remove();
+                    if o.get().stream() == old_stream && o.get().is_closed() {
+                        let gone = o.remove();
+                        self.unacked = self.unacked.saturating_sub(gone.unacked_capacity());
                     }
                 }
             }
@@ -276,73 +399,19 @@ impl TcpAnalyser {
         self.convs.len()
     }
 
-    /// Advances capture time and runs the expiry sweep when it is due; returns capture time.
-    fn tick(&mut self, seg: &TcpSegment) -> i128 {
-        if let Some(t) = seg.time {
-            self.advance_clock(t);
-        }
-        let now = self.now.unwrap_or(0);
-        self.since_sweep += 1;
-        let live = self.convs.len();
-        if live > EXPIRY_MIN_LIVE && self.since_sweep >= SWEEP_MIN_PACKETS.max(live) {
-            self.since_sweep = 0;
-            self.convs.retain(|_, c| !is_expired(c, now));
-        }
-        now
+    /// Open conversations forgotten because the table was full (see the module docs).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
-    /// Capture time is the latest timestamp, but a lone far jump ahead is ignored.
-    fn advance_clock(&mut self, t: i128) {
-        let Some(now) = self.now else {
-            self.now = Some(t);
-            return;
-        };
-        if t <= now.saturating_add(MAX_CLOCK_JUMP_NS) {
-            self.now = Some(now.max(t));
-            self.pending_jump = None;
-        } else if let Some(p) = self.pending_jump.take() {
-            self.now = Some(p.min(t));
-        } else {
-            self.pending_jump = Some(t);
-        }
+    /// Room of all unacked lists held, in entries of 8 bytes.
+    pub fn unacked_entries(&self) -> usize {
+        self.unacked
     }
 
-    /// Finds the conversation of `seg` or starts one, applying Wireshark's SYN and SYN/ACK
-    /// port-reuse rules. Returns it with the segment's direction and any REUSED_PORTS finding.
-    fn resolve(&mut self, seg: &TcpSegment, s: &Seg) -> (ConvKey, &mut Conv, usize, Findings) {
-        let (key, dir) = ConvKey::of(seg);
-        let now = self.now.unwrap_or(0);
-        let mut findings = Findings::default();
-        let conv = match self.convs.entry(key) {
-            Entry::Vacant(v) => v.insert(new_conv(&mut self.next_stream, now)),
-            Entry::Occupied(o) => {
-                let c = o.into_mut();
-                if s.is_pure_syn() && c.fwd(dir).base_set {
-                    if s.seq != c.fwd(dir).base_seq {
-                        findings.set(Findings::REUSED_PORTS);
-                        *c = new_conv(&mut self.next_stream, now);
-                    } else {
-                        c.restore_for_syn_retransmission(dir);
-                    }
-                }
-                c
-            }
-        };
-        if s.is_syn_ack() && conv.fwd(dir).base_set && s.seq != conv.fwd(dir).base_seq {
-            conv.rebase_for_syn_ack(dir, s.seq);
-            findings.set(Findings::REUSED_PORTS);
-        }
-        (key, conv, dir, findings)
+    /// Times a conversation's unacked lists were emptied to stay within the budget (bytes in
+    /// flight, which nothing shows yet, then differ from tshark's for a while).
+    pub fn unacked_released(&self) -> u64 {
+        self.released
     }
-}
-
-fn new_conv(next_stream: &mut u64, now: i128) -> Conv {
-    let c = Conv::new(*next_stream, now);
-    *next_stream += 1;
-    c
-}
-
-/// The idle rule of the module docs.
-fn is_expired(c: &Conv, now: i128) -> bool {
-    now.saturating_sub(c.last_seen) > IDLE_NS
 }

@@ -1,22 +1,17 @@
 //! UDP conversations, numbered as tshark numbers `udp.stream`: 0-based, in order of first
 //! appearance of the unordered pair of endpoints.
 //!
-//! Memory is bounded by expiry: once more than [`EXPIRY_MIN_LIVE`] conversations are held, a
-//! conversation idle for [`IDLE_EXPIRY_NS`] of capture time is forgotten (a later datagram on
-//! it starts a new number). Below that, numbering is exactly tshark's. Sweeps are amortised:
-//! one runs when the table has doubled since the last sweep.
+//! Memory is bounded: at most [`MAX_CONVERSATIONS`] conversations are held; a new one at a
+//! full table makes the least recently seen quarter go (see [`super::bound`]), and each one
+//! forgotten is counted ([`UdpStreams::evicted`]): a later datagram on it starts a new number,
+//! where tshark, which never forgets, would give the old one. Below the bound numbering is
+//! exactly tshark's.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::TimeNs;
-
-/// Expiry only runs while more conversations than this are held (as for TCP).
-pub const EXPIRY_MIN_LIVE: usize = 16_384;
-
-/// Capture time after which an idle UDP conversation is forgotten.
-pub const IDLE_EXPIRY_NS: i128 = 600 * 1_000_000_000;
+use super::bound::{self, MAX_CONVERSATIONS};
 
 /// Endpoints in a canonical order, so both directions map to one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,39 +31,65 @@ impl ConvKey {
     }
 }
 
-#[derive(Debug, Default)]
+/// One held conversation: its stream and when it was last seen (datagram count).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    stream: u64,
+    touch: u64,
+}
+
+#[derive(Debug)]
 pub struct UdpStreams {
-    map: FxHashMap<ConvKey, (u64, TimeNs)>,
+    map: FxHashMap<ConvKey, Held>,
     next: u64,
-    sweep_at: usize,
+    /// Datagrams seen: the recency stamp.
+    clock: u64,
+    limit: usize,
+    evicted: u64,
+    scratch: Vec<u64>,
+}
+
+impl Default for UdpStreams {
+    fn default() -> Self {
+        Self::with_limit(MAX_CONVERSATIONS)
+    }
 }
 
 impl UdpStreams {
     pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Holding at most `limit` conversations (at least 1) instead of [`MAX_CONVERSATIONS`].
+    pub fn with_limit(limit: usize) -> Self {
         UdpStreams {
-            sweep_at: EXPIRY_MIN_LIVE,
-            ..Default::default()
+            map: FxHashMap::default(),
+            next: 0,
+            clock: 0,
+            limit: limit.max(1),
+            evicted: 0,
+            scratch: Vec::new(),
         }
     }
 
     /// The stream index of a datagram.
-    pub fn stream(&mut self, key: ConvKey, time: TimeNs) -> u64 {
-        let crowded = self.map.len() > EXPIRY_MIN_LIVE;
-        if let Some((idx, last)) = self.map.get_mut(&key) {
-            let expired =
-                crowded && matches!((time, *last), (Some(t), Some(l)) if t - l > IDLE_EXPIRY_NS);
-            if !expired {
-                *last = time.or(*last);
-                return *idx;
-            }
+    pub fn stream(&mut self, key: ConvKey) -> u64 {
+        self.clock += 1;
+        if self.map.len() >= self.limit && !self.map.contains_key(&key) {
+            self.evicted += bound::evict(
+                &mut self.map,
+                &mut self.scratch,
+                |h| bound::rank(1, h.touch),
+                |_| true,
+            );
         }
-        let idx = self.next;
-        self.next += 1;
-        self.map.insert(key, (idx, time));
-        if self.map.len() >= self.sweep_at {
-            self.sweep(time);
-        }
-        idx
+        let h = self.map.entry(key).or_insert_with(|| {
+            let stream = self.next;
+            self.next += 1;
+            Held { stream, touch: 0 }
+        });
+        h.touch = self.clock;
+        h.stream
     }
 
     /// Streams numbered so far.
@@ -81,12 +102,9 @@ impl UdpStreams {
         self.map.len()
     }
 
-    fn sweep(&mut self, now: TimeNs) {
-        if let Some(now) = now {
-            self.map
-                .retain(|_, (_, last)| last.is_none_or(|l| now - l <= IDLE_EXPIRY_NS));
-        }
-        self.sweep_at = (self.map.len() * 2).max(EXPIRY_MIN_LIVE);
+    /// Conversations forgotten because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 }
 
@@ -104,43 +122,51 @@ mod tests {
         let k1 = ConvKey::new(ip("10.0.0.1"), 53, ip("10.0.0.2"), 4000);
         let k1r = ConvKey::new(ip("10.0.0.2"), 4000, ip("10.0.0.1"), 53);
         let k2 = ConvKey::new(ip("::1"), 1, ip("::1"), 2);
-        assert_eq!(u.stream(k1, Some(0)), 0);
-        assert_eq!(u.stream(k2, Some(1)), 1);
-        assert_eq!(u.stream(k1r, Some(2)), 0);
+        assert_eq!(u.stream(k1), 0);
+        assert_eq!(u.stream(k2), 1);
+        assert_eq!(u.stream(k1r), 0);
         assert_eq!(u.count(), 2);
     }
 
     #[test]
-    fn idle_conversations_expire_and_memory_stays_bounded() {
-        let mut u = UdpStreams::new();
-        // 1000 new conversations per idle period, 200 000 in all
-        let step = IDLE_EXPIRY_NS / 1000;
-        for i in 0..200_000u32 {
-            let k = ConvKey::new(
-                ip("10.0.0.1"),
-                (i % 60000) as u16,
-                ip("10.0.0.2"),
-                (i / 60000) as u16,
-            );
-            u.stream(k, Some(i as i128 * step));
+    fn a_flood_stays_within_the_bound_and_is_counted() {
+        let mut u = UdpStreams::with_limit(1000);
+        let home = ConvKey::new(ip("10.0.0.1"), 53, ip("10.0.0.2"), 4000);
+        assert_eq!(u.stream(home), 0);
+        for i in 0..20_000u32 {
+            let k = ConvKey::new(ip("10.1.0.1"), (i % 60000) as u16, ip("10.0.0.2"), 53);
+            u.stream(k);
+            if i % 100 == 0 {
+                assert_eq!(u.stream(home), 0, "a conversation seen often is kept");
+            }
+            assert!(u.live() <= 1000, "held {}", u.live());
         }
-        assert_eq!(u.count(), 200_000, "every conversation is new");
-        assert!(
-            u.live() <= 2 * EXPIRY_MIN_LIVE,
-            "held {} conversations",
-            u.live()
+        assert_eq!(
+            u.count(),
+            20_001,
+            "every flood datagram is a new conversation"
+        );
+        assert_eq!(
+            u.evicted(),
+            u.count() - u.live() as u64,
+            "every one forgotten is counted"
+        );
+        let k0 = ConvKey::new(ip("10.1.0.1"), 0, ip("10.0.0.2"), 53);
+        assert_eq!(
+            u.stream(k0),
+            20_001,
+            "an evicted conversation comes back as a new stream"
         );
     }
 
     #[test]
-    fn below_the_threshold_nothing_expires() {
-        let mut u = UdpStreams::new();
-        let k = ConvKey::new(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2);
-        assert_eq!(u.stream(k, Some(0)), 0);
-        assert_eq!(
-            u.stream(k, Some(3 * IDLE_EXPIRY_NS)),
-            0,
-            "same stream after a long gap"
-        );
+    fn below_the_bound_nothing_is_forgotten() {
+        let mut u = UdpStreams::with_limit(100);
+        for i in 0..100u16 {
+            u.stream(ConvKey::new(ip("10.0.0.1"), i, ip("10.0.0.2"), 2));
+        }
+        let k = ConvKey::new(ip("10.0.0.1"), 0, ip("10.0.0.2"), 2);
+        assert_eq!(u.stream(k), 0, "same stream, however long ago");
+        assert_eq!(u.evicted(), 0);
     }
 }

@@ -8,6 +8,7 @@
 //! header, later fragments are labelled as fragments. This is tshark's view with
 //! `ip.defragment:FALSE`.
 
+pub mod app;
 mod error;
 pub mod link;
 pub mod options;

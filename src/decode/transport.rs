@@ -79,6 +79,26 @@ pub struct Icmp<'a> {
     pub code: u8,
     /// For error messages: the quoted IP packet (header + at least 8 bytes).
     pub quoted: Option<&'a [u8]>,
+    /// Header bytes 4..8, when captured: an echo's identifier and sequence number.
+    pub rest: Option<[u8; 4]>,
+    /// The bytes after the 8-byte header (an echo's data).
+    pub data: &'a [u8],
+}
+
+impl Icmp<'_> {
+    /// An echo request or reply (ICMP 8/0, ICMPv6 128/129).
+    pub fn is_echo(&self) -> bool {
+        matches!((self.v6, self.kind), (false, 0 | 8) | (true, 128 | 129))
+    }
+
+    /// An echo's identifier and sequence number.
+    pub fn echo_id_seq(&self) -> Option<(u16, u16)> {
+        let r = self.rest.filter(|_| self.is_echo())?;
+        Some((
+            u16::from_be_bytes([r[0], r[1]]),
+            u16::from_be_bytes([r[2], r[3]]),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +250,33 @@ fn icmp(b: &[u8], v6: bool) -> (Transport<'_>, Option<DecodeError>) {
             kind,
             code,
             quoted,
+            rest: b.get(4..8).and_then(|r| r.try_into().ok()),
+            data: b.get(8..).unwrap_or(&[]),
         }),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_id_and_seq() {
+        static ECHO_V6: [u8; 12] = [129, 0, 0x12, 0x34, 0, 7, 0, 42, b'p', b'i', b'n', b'g'];
+        let (Transport::Icmp(i), None) = icmp(&ECHO_V6, true) else {
+            panic!("not ICMP");
+        };
+        assert_eq!(i.echo_id_seq(), Some((7, 42)));
+        assert_eq!(i.data, b"ping");
+        // An unreachable is not an echo; an echo cut inside its header has no id.
+        let (Transport::Icmp(u), _) = icmp(&[3, 3, 0, 0, 0, 7, 0, 42], false) else {
+            panic!("not ICMP");
+        };
+        assert_eq!(u.echo_id_seq(), None);
+        let (Transport::Icmp(cut), _) = icmp(&[8, 0, 0, 0, 0, 7], false) else {
+            panic!("not ICMP");
+        };
+        assert_eq!((cut.echo_id_seq(), cut.data), (None, &[][..]));
+    }
 }

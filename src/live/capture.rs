@@ -56,12 +56,16 @@ pub struct CaptureStats {
     /// Packets dropped because the ring was full: what matters.
     pub dropped: u64,
     pub if_dropped: u64,
+    /// The kernel ring's size asked of libpcap, in KiB (0: not recorded, in older saved runs).
+    pub buffer_kib: u64,
 }
 
 /// An open capture on lo, not yet reading.
 pub struct LiveCapture {
     cap: Capture<Active>,
     linktype: u16,
+    /// The ring's size, in bytes.
+    buffer: i32,
 }
 
 /// A capture being read by its thread.
@@ -83,8 +87,17 @@ fn is_permission(msg: &str) -> bool {
 }
 
 impl LiveCapture {
-    /// Opens lo. Needs root or CAP_NET_RAW; without it the error is [`LiveError::NeedPrivilege`].
+    /// Opens lo with the default ring ([`BUFFER`]). Needs root or CAP_NET_RAW; without it the
+    /// error is [`LiveError::NeedPrivilege`].
     pub fn open() -> Result<LiveCapture, LiveError> {
+        Self::open_sized(None)
+    }
+
+    /// Opens lo with a ring of `kib` KiB (`-B`), or the default.
+    pub fn open_sized(kib: Option<u32>) -> Result<LiveCapture, LiveError> {
+        let buffer = kib.map_or(BUFFER, |k| {
+            i32::try_from(u64::from(k) * 1024).unwrap_or(i32::MAX)
+        });
         let err = |e: pcap::Error| {
             let msg = e.to_string();
             if is_permission(&msg) {
@@ -102,7 +115,7 @@ impl LiveCapture {
             .immediate_mode(true)
             .precision(Precision::Nano)
             .snaplen(SNAPLEN)
-            .buffer_size(BUFFER)
+            .buffer_size(buffer)
             .open()
             .map_err(err)?
             .setnonblock()
@@ -115,7 +128,11 @@ impl LiveCapture {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         )
         .map_err(|e| LiveError::Capture(format!("marking the capture close-on-exec: {e}")))?;
-        Ok(LiveCapture { cap, linktype })
+        Ok(LiveCapture {
+            cap,
+            linktype,
+            buffer,
+        })
     }
 
     /// LINKTYPE_* of lo (Ethernet on Linux).
@@ -315,6 +332,7 @@ impl Running {
             received: d(after.received, self.before.received).saturating_sub(2 * sent_total as u64),
             dropped: d(after.dropped, self.before.dropped),
             if_dropped: d(after.if_dropped, self.before.if_dropped),
+            buffer_kib: cap.buffer as u64 / 1024,
         };
         Ok((cap, packets, stats))
     }

@@ -144,6 +144,9 @@ pub struct CaptureLine {
     pub dropped: u64,
     #[serde(default)]
     pub if_dropped: u64,
+    /// The capture buffer's size in KiB (`-B`); None in runs saved before it was recorded.
+    #[serde(default)]
+    pub buffer_kib: Option<u64>,
     /// The run had a private user and network namespace.
     #[serde(default)]
     pub private_netns: bool,
@@ -305,18 +308,25 @@ mod tests {
             received: 6,
             dropped: 0,
             if_dropped: 0,
+            buffer_kib: Some(10240),
             private_netns: false,
         };
         assert_eq!(
             line(&cap),
             "{\"kind\":\"capture\",\"packets\":3,\"received\":6,\"dropped\":0,\"if_dropped\":0,\
-             \"private_netns\":false}\n"
+             \"buffer_kib\":10240,\"private_netns\":false}\n"
         );
         let private = CaptureLine {
             private_netns: true,
             ..cap
         };
-        assert!(line(&private).ends_with(",\"if_dropped\":0,\"private_netns\":true}\n"));
+        assert!(line(&private).ends_with(",\"buffer_kib\":10240,\"private_netns\":true}\n"));
+        // An older saved run has no buffer size: it reads back as None.
+        let old = "{\"kind\":\"capture\",\"packets\":3,\"received\":6,\"dropped\":0}";
+        match parse(old).unwrap() {
+            Line::Capture(c) => assert_eq!(c.buffer_kib, None),
+            other => panic!("{other:?}"),
+        }
         let check = CheckLine {
             scenario: "s".into(),
             ok: false,
@@ -346,6 +356,7 @@ mod tests {
             received: 2,
             dropped: 3,
             if_dropped: 4,
+            buffer_kib: None,
             private_netns: true,
         };
         let check = CheckLine {

@@ -26,6 +26,7 @@ pub fn capture_json(out: &mut String, run: &RunData) {
         received: run.stats.received,
         dropped: run.stats.dropped,
         if_dropped: run.stats.if_dropped,
+        buffer_kib: (run.stats.buffer_kib > 0).then_some(run.stats.buffer_kib),
         private_netns: run.private_netns,
     };
     json::write_line(out, &line);
@@ -64,6 +65,7 @@ pub fn read_event_log(text: &str, run: &mut RunData) -> Result<(), String> {
                 run.stats.received = l.received;
                 run.stats.dropped = l.dropped;
                 run.stats.if_dropped = l.if_dropped;
+                run.stats.buffer_kib = l.buffer_kib.unwrap_or(0);
                 run.private_netns = l.private_netns;
             }
             Line::Check(_) | Line::Other => {}

@@ -46,11 +46,18 @@ fn current() -> MutexGuard<'static, Option<Sender<Msg>>> {
     }
 }
 
-/// Tells the run in progress that it is interrupted; false when no run is in progress.
+/// An interruption that came while no program ran: the next run stops as soon as it starts.
+static PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells the run in progress that it is interrupted; false when no program is running (then
+/// the next run to start is interrupted at once, and one that is ending finishes).
 pub fn interrupt() -> bool {
     match current().as_ref() {
         Some(tx) => tx.send(Msg::Interrupted).is_ok(),
-        None => false,
+        None => {
+            PENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+            false
+        }
     }
 }
 
@@ -118,6 +125,9 @@ pub fn run_scenario(
     let (tx, rx) = mpsc::channel();
     let (ctx, crx) = mpsc::channel();
     *current() = Some(tx.clone());
+    if PENDING.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = tx.send(Msg::Interrupted);
+    }
     let t2 = tracer.clone();
     let program = sc.run;
     let spawned = std::thread::Builder::new()

@@ -1,6 +1,7 @@
 //! Words for things: TCP flags in tcpdump's letters, endpoints, option lists, labels for frames
 //! that are not TCP or UDP. Shared by the text and JSON Lines views.
 
+pub mod app;
 mod sink;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -29,16 +30,17 @@ pub fn flag_letters<S: Sink + ?Sized>(out: &mut S, flags: u16) {
         return;
     }
     let start = out.len();
+    // tcpdump's order (print-tcp.c, tcp_flag_values): `[S.E]` for an ECN SYN+ACK, `[P.e]`.
     for (bit, c) in [
-        (f::SYN, "S"),
         (f::FIN, "F"),
-        (f::PSH, "P"),
+        (f::SYN, "S"),
         (f::RST, "R"),
+        (f::PSH, "P"),
+        (f::ACK, "."),
         (f::URG, "U"),
         (f::ECE, "E"),
         (f::CWR, "W"),
         (f::AE, "e"),
-        (f::ACK, "."),
     ] {
         if flags & bit != 0 {
             out.put(c);
@@ -312,6 +314,10 @@ pub fn icmp_name(i: &Icmp<'_>) -> &'static str {
         (false, 11, 0) => "TTL exceeded in transit",
         (false, 11, _) => "fragment reassembly time exceeded",
         (false, 12, _) => "parameter problem",
+        (false, 9, _) => "router advertisement",
+        (false, 10, _) => "router solicitation",
+        (false, 13, _) => "timestamp request",
+        (false, 14, _) => "timestamp reply",
         (true, 1, 4) => "port unreachable",
         (true, 1, _) => "destination unreachable",
         (true, 2, _) => "packet too big",
@@ -323,6 +329,11 @@ pub fn icmp_name(i: &Icmp<'_>) -> &'static str {
         (true, 134, _) => "router advertisement",
         (true, 135, _) => "neighbor solicitation",
         (true, 136, _) => "neighbor advertisement",
+        (true, 137, _) => "redirect",
+        (true, 130, _) => "multicast listener query",
+        (true, 131, _) => "multicast listener report",
+        (true, 132, _) => "multicast listener done",
+        (true, 143, _) => "multicast listener report v2",
         _ => "message",
     }
 }

@@ -38,6 +38,44 @@ pub fn meta(out: &mut String, source: &str, file: Option<&str>) {
     out.push_str("}\n");
 }
 
+/// What the closing `summary` record of a replay says (`docs/jsonl.md`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SummaryRecord {
+    /// Frames read (all files; fewer than the capture holds when `-c` stopped early).
+    pub frames: u64,
+    /// Packet records written (those the filter and `--stream` selected).
+    pub shown: u64,
+    pub tcp_streams: u64,
+    pub udp_streams: u64,
+    /// Open TCP and UDP conversations the analyser forgot at its bound: their later packets
+    /// may be numbered and analysed as new conversations.
+    pub evicted_tcp: u64,
+    pub evicted_udp: u64,
+    /// `-c` stopped the replay before the end of the input.
+    pub stopped: bool,
+}
+
+/// Appends the `summary` record that closes a replay's JSON Lines stream.
+pub fn summary(out: &mut String, s: &SummaryRecord) {
+    out.push_str("{\"kind\":\"summary\",\"frames\":");
+    num(out, s.frames);
+    out.push_str(",\"shown\":");
+    num(out, s.shown);
+    out.push_str(",\"tcp_streams\":");
+    num(out, s.tcp_streams);
+    out.push_str(",\"udp_streams\":");
+    num(out, s.udp_streams);
+    out.push_str(",\"evicted\":");
+    num(out, s.evicted_tcp + s.evicted_udp);
+    out.push_str(",\"evicted_tcp\":");
+    num(out, s.evicted_tcp);
+    out.push_str(",\"evicted_udp\":");
+    num(out, s.evicted_udp);
+    out.push_str(",\"stopped\":");
+    out.push_str(if s.stopped { "true" } else { "false" });
+    out.push_str("}\n");
+}
+
 /// The keys of a packet record from `proto` on, when the frame is not TCP (UDP writes its own
 /// ports, length and stream between them).
 const NO_TCP_FIELDS: &str = "\"flags\":null,\"flags_str\":null,\"seq\":null,\"ack\":null,\

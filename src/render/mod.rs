@@ -2,9 +2,11 @@
 //! Nothing here reads files, sockets or the clock; colour is decided once by the caller.
 
 pub mod describe;
+pub mod escape;
 pub mod fit;
 pub mod jsonl;
 pub mod marks;
+pub mod payload;
 pub mod run;
 pub mod states;
 pub mod summary;

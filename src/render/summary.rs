@@ -20,6 +20,9 @@ pub const MAX_ROWS: usize = 20;
 struct Row {
     segments: u64,
     bytes: u64,
+    /// Some bytes were counted from first IP fragments only: the total is a lower bound
+    /// (shown `124+`, as the frame's `len 124+`).
+    partial: bool,
 }
 
 /// One protocol's streams: the itemised rows and the distinct stream numbers seen.
@@ -84,6 +87,8 @@ pub struct Summary {
     tcp_streams: Streams,
     udp_streams: Streams,
     findings: [u64; 16],
+    /// Open conversations the analyser forgot (`Analyser::evicted`), set before rendering.
+    pub evicted: u64,
 }
 
 impl Summary {
@@ -137,6 +142,9 @@ impl Summary {
         if let Some(row) = streams.row(s, label) {
             row.segments += 1;
             row.bytes += len.unwrap_or(0) as u64;
+            // A TCP segment's first fragment: its length is this fragment's share.
+            row.partial |= rec.pkt.ip.is_some_and(|i| i.fragment.is_some())
+                && matches!(rec.pkt.transport, Transport::Tcp(_));
         }
     }
 
@@ -192,7 +200,11 @@ impl Summary {
                     i.to_string(),
                     label.clone(),
                     r.segments.to_string(),
-                    r.bytes.to_string(),
+                    if r.partial {
+                        format!("{}+", r.bytes)
+                    } else {
+                        r.bytes.to_string()
+                    },
                 ]);
             }
             for c in [0usize, 2, 3] {
@@ -206,6 +218,13 @@ impl Summary {
                 if total == 1 { "" } else { "s" }
             );
             let _ = writeln!(out, "{t}");
+            if rows.iter().any(|(_, _, r)| r.partial) {
+                let _ = writeln!(
+                    out,
+                    "(N+: at least N; a segment cut into IP fragments counts the bytes of its \
+                     first fragment, as its line's `len N+` does)"
+                );
+            }
             if total as usize > rows.len() {
                 let _ = writeln!(
                     out,
@@ -235,5 +254,20 @@ impl Summary {
                 "(stopped after {n} packets, as -c asked: the rest of the capture was not read)"
             );
         }
+        if self.evicted > 0 {
+            let _ = writeln!(out, "{}", eviction_note(self.evicted));
+        }
     }
+}
+
+/// What an eviction count means, in one line (the summary's last line, and replay's note on
+/// stderr).
+pub fn eviction_note(evicted: u64) -> String {
+    format!(
+        "{evicted} open conversation{} evicted: more than {} TCP or UDP conversations were \
+         held at once, so the least recently seen were forgotten; a later packet of one starts \
+         a new stream, and stream numbers from there on may differ from tshark's",
+        if evicted == 1 { " was" } else { "s were" },
+        crate::analyse::bound::MAX_CONVERSATIONS
+    )
 }

@@ -9,8 +9,12 @@
 
 mod row;
 
+use std::fmt::Write as _;
+
 use self::row::{write_line, Line, Row, DETAILS, NOTES};
+use super::describe::app::{app, Whole};
 use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_options, Sink};
+use super::payload::{self, PayloadView};
 use super::{pad, width, Palette};
 use crate::analyse::{flags as f, Findings, Record};
 use crate::decode::Transport;
@@ -74,6 +78,8 @@ pub struct Timeline {
     scratch: String,
     pending: Option<Vec<Row>>,
     header: bool,
+    /// Payloads under their lines (`-A`, `-X`).
+    payload: PayloadView,
 }
 
 impl Timeline {
@@ -93,7 +99,14 @@ impl Timeline {
             scratch: String::new(),
             pending: Some(Vec::new()),
             header: false,
+            payload: PayloadView::None,
         }
+    }
+
+    /// Shows each packet's payload under its line, as text or hex (tcpdump's `-A`, `-X`).
+    pub fn with_payload(mut self, view: PayloadView) -> Timeline {
+        self.payload = view;
+        self
     }
 
     pub fn palette(&self) -> Palette {
@@ -155,11 +168,13 @@ impl Timeline {
             let mut l = Line::direct(out, &mut self.widths, self.pal);
             fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
             l.finish();
+            payload::write(out, self.payload, &rec.pkt);
             return;
         };
         let mut l = Line::held(&mut self.scratch);
         fill(&mut l, rec, self.opts.time, &mut self.first, &mut self.prev);
-        let row = Row::of(&l);
+        let mut row = Row::of(&l);
+        payload::write(&mut row.after, self.payload, &rec.pkt);
         for (i, w) in self.widths.iter_mut().enumerate() {
             *w = (*w).max(row.width(i));
         }
@@ -202,10 +217,17 @@ fn fill(
                 l.text.put("]");
                 l.flags_style = flag_style(fx.flags);
                 l.close(FLAGS);
-                // A first fragment's IP length is the fragment's, not the segment's.
-                let len = if ip.fragment.is_some() { None } else { fx.len };
-                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, len);
+                // A first fragment's IP length is the fragment's: the segment has more.
+                let more = ip.fragment.is_some();
+                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, fx.len, more);
+                app_message(l.text, rec);
                 let before = l.text.len();
+                let sep = if before > l.open_part_start() {
+                    "  "
+                } else {
+                    ""
+                };
+                l.text.put(sep);
                 l.text.put("<");
                 // The peer's ISN, from this segment's raw and relative ACK.
                 let sack_base = rec
@@ -214,7 +236,7 @@ fn fill(
                     .filter(|_| fx.flags & f::ACK != 0)
                     .map(|v| fx.ack.wrapping_sub(v.rel_ack));
                 tcp_options(l.text, t.options, t.options_cut, sack_base);
-                if l.text.len() == before + 1 {
+                if l.text.len() == before + sep.len() + 1 {
                     l.text.truncate(before);
                 } else {
                     l.text.put(">");
@@ -235,10 +257,14 @@ fn fill(
                 num(l.text, n);
             }
             l.close(WINLEN);
+            app_message(l.text, rec);
             if len.is_none() {
                 l.text.put("UDP header cut after the ports");
             }
             if u.length.is_some() && !u.length_ok {
+                if l.text.len() > l.open_part_start() {
+                    l.text.put("  ");
+                }
                 l.text.put("bad UDP length field");
             }
         }
@@ -259,6 +285,11 @@ fn fill(
             });
             l.close(WINLEN);
             other_label(l.text, rec.frame.kind, rec.frame.linktype, &rec.pkt);
+            if let Transport::Icmp(i) = t {
+                if let Some((id, seq)) = i.echo_id_seq() {
+                    let _ = write!(l.text, " id 0x{id:x} seq {seq}");
+                }
+            }
             l.notes_style = "";
         }
         (None, _) => {
@@ -304,6 +335,20 @@ fn fill(
     l.close(NOTES);
 }
 
+/// The application message the payload starts, if one is recognised.
+fn app_message<S: Sink + ?Sized>(out: &mut S, rec: &Record<'_>) {
+    if let Some(a) = crate::decode::app::parse(&rec.pkt.transport) {
+        let whole = if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some()) {
+            Whole::FirstFragment
+        } else if rec.pkt.truncated {
+            Whole::Cut
+        } else {
+            Whole::Yes
+        };
+        app(out, &a, whole);
+    }
+}
+
 /// The time cell: relative, delta or absolute, at the file's precision; `-` without a time.
 fn time_text<S: Sink + ?Sized>(
     out: &mut S,
@@ -326,7 +371,9 @@ fn time_text<S: Sink + ?Sized>(
     *prev = Some(ns);
 }
 
-/// The `seq / ack` and `win / len` cells of a TCP segment.
+/// The `seq / ack` and `win / len` cells of a TCP segment; `more`: `len` counts the bytes of
+/// a first IP fragment (`len 124+`), the rest of the segment being in later fragments.
+#[allow(clippy::too_many_arguments)]
 fn tcp_cells(
     r: &mut Line<'_>,
     rec: &Record<'_>,
@@ -335,6 +382,7 @@ fn tcp_cells(
     flags: u16,
     win: u16,
     len: Option<u32>,
+    more: bool,
 ) {
     let sa = &mut *r.text;
     match rec.analysis.tcp {
@@ -376,6 +424,10 @@ fn tcp_cells(
         Some(l) => {
             wl.put(" len ");
             num(wl, l);
+            if more {
+                // The bytes in this fragment; the rest of the segment is in later ones.
+                wl.put("+");
+            }
         }
         None => wl.put(" len ?"),
     }

@@ -27,12 +27,17 @@
 //! per conversation, slots 0.4..1.2 ms apart, client ports cycling so that 4-tuples come back
 //! after a while. A million of them exercise stream expiry (see `analyse::tcp`).
 //!
+//! # Scan and flood ([`Mode::SynScan`], [`Mode::UdpFlood`])
+//! A new conversation with nearly every packet: bare SYNs to distinct 4-tuples, or UDP
+//! datagrams from random source addresses and ports (see `flood.rs`).
+//!
 //! # Determinism
 //! The same [`Config`] gives the same bytes. Formats differ only in framing and timestamp
 //! precision: the ns variants add a sub-microsecond part drawn from a separate generator, so
 //! the packets themselves are identical in every format.
 
 mod conv;
+mod flood;
 mod packet;
 
 use std::io::{self, Write};
@@ -67,6 +72,10 @@ pub enum Mode {
     Mixed,
     /// Many short TCP conversations (handshake, maybe one exchange, teardown), no UDP.
     ShortStreams,
+    /// A port scan: one bare SYN to each of `packets` distinct 4-tuples, no answers.
+    SynScan,
+    /// A UDP flood: `packets` small datagrams to one port from random addresses and ports.
+    UdpFlood,
 }
 
 /// What to generate. [`Config::default`] is the benchmark's mixed traffic.
@@ -128,6 +137,26 @@ impl Config {
             mode: Mode::ShortStreams,
             udp_share: 0.0,
             clients,
+            ..Config::default()
+        }
+    }
+}
+
+impl Config {
+    /// A SYN scan of `packets` SYNs (see [`Mode::SynScan`]).
+    pub fn syn_scan(packets: u64) -> Config {
+        Config {
+            packets,
+            mode: Mode::SynScan,
+            ..Config::default()
+        }
+    }
+
+    /// A UDP flood of `packets` datagrams (see [`Mode::UdpFlood`]).
+    pub fn udp_flood(packets: u64) -> Config {
+        Config {
+            packets,
+            mode: Mode::UdpFlood,
             ..Config::default()
         }
     }
@@ -232,6 +261,9 @@ impl Hosts {
 
 /// Writes a capture of `cfg` to `out` and says what it wrote.
 pub fn write<W: Write>(cfg: &Config, out: W) -> io::Result<Summary> {
+    if matches!(cfg.mode, Mode::SynScan | Mode::UdpFlood) {
+        return flood::write(cfg, out);
+    }
     let mut w = RecordWriter::new(out, cfg.format)?;
     let mut rng = Rng::new(cfg.seed);
     let mut jitter = Rng::new(cfg.seed ^ 0x6a09_e667_f3bc_c908);

@@ -117,10 +117,13 @@ pub struct Conv {
     ts_first_rtt: i128,
     /// MPTCP analysis (`tcpd->mptcp_analysis`): the option subtypes seen so far.
     mptcp_ops: Option<u8>,
-    pub last_seen: i128,
     pub rst_seen: bool,
     /// Each endpoint's TCP state (two bytes).
     pub states: TcpStates,
+    /// Directions (bit 0, bit 1) that have sent a segment other than a pure SYN: both set
+    /// once the handshake is through (or when the capture began mid-connection). For
+    /// eviction only.
+    pub settled: u8,
 }
 
 /// What the caller knows about one segment, in Wireshark's terms.
@@ -173,16 +176,16 @@ fn elapsed(now: i128, then: i128) -> u64 {
 }
 
 impl Conv {
-    pub fn new(stream: u64, time: i128) -> Self {
+    pub fn new(stream: u64) -> Self {
         Conv {
             stream,
             flows: [Flow::new(), Flow::new()],
             ts_mru_syn: 0,
             ts_first_rtt: 0,
             mptcp_ops: None,
-            last_seen: time,
             rst_seen: false,
             states: TcpStates::default(),
+            settled: 0,
         }
     }
 
@@ -543,6 +546,18 @@ impl Conv {
     pub fn shrink(&mut self) {
         for f in &mut self.flows {
             f.unacked.shrink();
+        }
+    }
+
+    /// Room of both unacked lists, in entries.
+    pub fn unacked_capacity(&self) -> usize {
+        self.flows.iter().map(|f| f.unacked.capacity()).sum()
+    }
+
+    /// Empties both unacked lists (see `Unacked::release`). They only serve bytes in flight.
+    pub fn release_unacked(&mut self) {
+        for f in &mut self.flows {
+            f.unacked.release();
         }
     }
 }

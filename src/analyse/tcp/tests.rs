@@ -4,9 +4,7 @@ pub(super) mod synthetic;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{
-    parse_options, TcpAnalyser, EXPIRY_MIN_LIVE, FINISHED_KEEP, IDLE_NS, SWEEP_MIN_PACKETS,
-};
+use super::{parse_options, TcpAnalyser, FINISHED_KEEP};
 use crate::analyse::flags::{ACK, FIN, PSH, RST, SYN};
 use crate::analyse::{Findings, TcpSegment, TcpVerdict};
 
@@ -356,15 +354,6 @@ fn fillers(r: &mut Run, n: u32) -> Vec<(IpAddr, u16)> {
         .collect()
 }
 
-/// Sends enough segments on one conversation for a sweep to run.
-fn force_sweep(r: &mut Run, gap_ms: i128, client: (IpAddr, u16)) {
-    r.send(gap_ms, client, SERVER, 7, 1, ACK, 100, 0, &[]);
-    let n = SWEEP_MIN_PACKETS.max(r.a.live_streams()) + 1;
-    for _ in 0..n {
-        r.send(0, client, SERVER, 7, 1, ACK, 100, 0, &[]);
-    }
-}
-
 /// Opens and resets `n` conversations from clients never seen before; returns them.
 fn reset_streams(r: &mut Run, n: u32) -> Vec<(IpAddr, u16)> {
     (0..n)
@@ -384,7 +373,7 @@ fn nothing_expires_below_the_thresholds() {
     handshake(&mut r);
     r.c(1, C_ISN + 1, S_ISN + 1, RST, 0, 0);
     reset_streams(&mut r, FINISHED_KEEP as u32 - 1);
-    let late = r.c(IDLE_NS / MS * 3, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
+    let late = r.c(3 * 3_600_000, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
     assert_eq!(late.stream, 0, "tshark never forgets a conversation");
     assert_eq!(r.a.live_streams(), FINISHED_KEEP);
 }
@@ -439,41 +428,124 @@ fn a_reopened_endpoint_pair_keeps_its_new_stream_until_that_one_is_oldest() {
     assert_eq!(last.stream, r.a.stream_count() - 1, "now stream 1 went too");
 }
 
-#[test]
-fn idle_streams_expire_when_many_are_held() {
-    let mut r = Run::new();
-    handshake(&mut r);
-    let f = fillers(&mut r, EXPIRY_MIN_LIVE as u32 + 10);
-    let live = r.a.live_streams();
-    force_sweep(&mut r, IDLE_NS / MS - 1000, f[0]);
-    assert_eq!(r.a.live_streams(), live, "nothing is idle long enough yet");
-    force_sweep(&mut r, 2000, f[0]);
-    assert_eq!(
-        r.a.live_streams(),
-        1,
-        "open but idle streams went after 10 minutes"
-    );
-    let next = r.a.stream_count();
-    let again = r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
-    assert_eq!(
-        (again.stream, again.rel_seq),
-        (next, 1),
-        "a new stream after expiry"
-    );
+/// Lone SYNs from `n` clients never seen before (a scan); returns them.
+fn lone_syns(r: &mut Run, n: u32) -> Vec<(IpAddr, u16)> {
+    (0..n)
+        .map(|i| {
+            let client = (
+                IpAddr::V4(Ipv4Addr::from(0x0d00_0000 + r.frame as u32)),
+                4000,
+            );
+            r.send(0, client, SERVER, i, 0, SYN, 1024, 0, &[]);
+            client
+        })
+        .collect()
 }
 
-/// A far-future timestamp on one frame does not age every conversation.
 #[test]
-fn one_bogus_timestamp_does_not_move_the_clock() {
-    let mut r = Run::new();
+fn a_full_table_forgets_half_open_conversations_first_and_counts_them() {
+    let mut r = Run {
+        a: TcpAnalyser::with_limit(1000),
+        frame: 0,
+        now: T0,
+    };
     handshake(&mut r);
-    let f = fillers(&mut r, EXPIRY_MIN_LIVE as u32 + 10);
-    r.now += 100 * 365 * 86_400 * 1000 * MS;
-    r.send(0, f[1], SERVER, 9, 1, ACK, 100, 0, &[]);
-    r.now -= 100 * 365 * 86_400 * 1000 * MS;
-    force_sweep(&mut r, 1, f[0]);
-    let same = r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
-    assert_eq!(same.stream, 0);
+    let idle = fillers(&mut r, 10);
+    let syns = lone_syns(&mut r, 5000);
+    assert!(r.a.live_streams() <= 1000, "held {}", r.a.live_streams());
+    let held = r.a.live_streams() as u64;
+    assert_eq!(
+        r.a.evicted(),
+        r.a.stream_count() - held,
+        "every conversation forgotten was open, and is counted"
+    );
+    let v = r.c(1, C_ISN + 1, S_ISN + 1, ACK, 502, 0);
+    assert_eq!(
+        (v.stream, v.rel_seq),
+        (0, 1),
+        "the established conversation outlives a scan"
+    );
+    // Fillers saw one segment each without SYN: half-open too, older than the scan.
+    let next = r.a.stream_count();
+    let back = r.send(1, idle[0], SERVER, 1, 1, ACK, 100, 0, &[]);
+    assert_eq!(
+        back.stream, next,
+        "an evicted conversation comes back as a new stream"
+    );
+    let recent = syns[syns.len() - 1];
+    let answer = r.send(1, SERVER, recent, 77, 4999 + 1, SYN | ACK, 100, 0, &[]);
+    assert_eq!(answer.stream, next - 1, "the most recent SYN is held");
+}
+
+/// A capture that misses the ACKs of bulk transfers: the unacked lists grow until the budget
+/// empties the largest; numbering and findings do not change, and the count stays exact.
+#[test]
+fn unacked_lists_stay_within_their_budget() {
+    let mut r = Run {
+        a: TcpAnalyser::with_limit(100),
+        frame: 0,
+        now: T0,
+    };
+    let budget = 100 * super::UNACKED_PER_CONVERSATION;
+    let clients: Vec<(IpAddr, u16)> = (0..5u32)
+        .map(|i| (IpAddr::V4(Ipv4Addr::from(0x0e00_0000 + i)), 5000))
+        .collect();
+    let mut full = TcpAnalyser::with_limit(usize::MAX);
+    for k in 0..3000u32 {
+        for (i, &c) in clients.iter().enumerate() {
+            let seq = 1 + k * 100;
+            let v = r.send(0, c, SERVER, seq, 1, ACK, 100, 100, &[]);
+            let seg = TcpSegment {
+                frame: r.frame,
+                time: Some(r.now),
+                src: c.0,
+                dst: SERVER.0,
+                sport: c.1,
+                dport: SERVER.1,
+                seq,
+                ack: 1,
+                flags: ACK,
+                win: 100,
+                len: 100,
+                options: &[],
+            };
+            let w = full.observe(&seg);
+            assert_eq!(v.stream, i as u64);
+            assert_eq!(
+                (v.rel_seq, v.findings),
+                (w.rel_seq, w.findings),
+                "frame {}",
+                r.frame
+            );
+            assert!(
+                r.a.unacked_entries() <= budget,
+                "{} held",
+                r.a.unacked_entries()
+            );
+        }
+    }
+    assert!(r.a.unacked_released() > 0, "the budget was reached");
+    assert!(
+        full.unacked_entries() > budget,
+        "unbounded, the lists grow past it"
+    );
+    assert_eq!(r.a.evicted(), 0, "no conversation was forgotten");
+    let counted: usize = r.a.convs.values().map(|h| h.unacked_capacity()).sum();
+    assert_eq!(r.a.unacked_entries(), counted, "the running count is exact");
+}
+
+#[test]
+fn a_lone_segment_is_held_in_a_few_dozen_bytes() {
+    let size = std::mem::size_of::<super::held::Held>();
+    assert!(
+        size <= 64,
+        "a held conversation takes {size} bytes in the table"
+    );
+    let full = std::mem::size_of::<super::conv::Conv>();
+    assert!(
+        full > 2 * size,
+        "the full state ({full} bytes) is what is saved"
+    );
 }
 
 #[test]
@@ -562,7 +634,7 @@ fn options_are_parsed() {
 }
 
 #[test]
-fn arbitrary_input_does_not_panic() {
+fn arbitrary_input_does_not_panic_and_compact_state_changes_nothing() {
     let mut x: u64 = 0x0123_4567_89ab_cdef;
     let mut next = move || {
         x ^= x << 7;
@@ -570,6 +642,7 @@ fn arbitrary_input_does_not_panic() {
         x
     };
     let mut a = TcpAnalyser::new();
+    let mut full = TcpAnalyser::without_compaction();
     for frame in 1..200_000u64 {
         let v = next();
         let mut opts = [0u8; 40];
@@ -605,9 +678,13 @@ fn arbitrary_input_does_not_panic() {
             options: &opts[..n],
         };
         if v % 11 == 0 {
-            a.stream_for_fragment(&seg);
+            assert_eq!(a.stream_for_fragment(&seg), full.stream_for_fragment(&seg));
         } else {
-            a.observe(&seg);
+            assert_eq!(
+                a.observe(&seg),
+                full.observe(&seg),
+                "frame {frame}: a conversation held as its first segment is analysed alike"
+            );
         }
         parse_options(&opts[..n]);
     }

@@ -86,6 +86,20 @@ impl Unacked {
         self.entries.shrink_to_fit();
     }
 
+    /// Entries the list has room for (its memory, in entries of 8 bytes).
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// Forgets every entry and gives the memory back (the analyser's memory bound): bytes in
+    /// flight are then counted from the segments sent after this.
+    pub fn release(&mut self) {
+        *self = Unacked {
+            base: self.base,
+            ..Unacked::default()
+        };
+    }
+
     fn offsets(&self, e: Entry) -> (u32, u32) {
         (
             e.seq.wrapping_sub(self.base),

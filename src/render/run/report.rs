@@ -64,6 +64,12 @@ pub fn text(
             out.push('\n');
         }
     }
+    if let Some(warning) = drop_warning(run) {
+        for l in fitted(&warning, 2, opts.width) {
+            pal.paint(&mut out, Palette::RED, &l);
+            out.push('\n');
+        }
+    }
     out.push('\n');
     ladder::render(&mut out, &v, &opts.text, opts.width);
     // A scenario's own facts; for a traced program, each conversation's.
@@ -180,6 +186,14 @@ fn checks_section(
         }
         out.push('\n');
     }
+    if run.stats.dropped > 0 && !checks.is_empty() {
+        let note = format!(
+            "  (the capture dropped {} packets: a check that counts or orders packets may be wrong)",
+            run.stats.dropped
+        );
+        pal.paint(out, Palette::RED, &note);
+        out.push('\n');
+    }
     if checks.is_empty() {
         out.push_str(if run.interrupted {
             "  (not checked: the run was interrupted)\n"
@@ -212,13 +226,38 @@ fn capture_line(out: &mut String, run: &RunData) {
     } else {
         format!("filter \"{}\"", run.filter)
     };
+    let buffer = if s.buffer_kib > 0 {
+        format!(", buffer {} KiB", s.buffer_kib)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "capture: {lo}, {filter}, {} packets, {} dropped (libpcap received {}: on lo each packet passes the capture twice)",
+        "capture: {lo}, {filter}, {} packets, {} dropped{buffer} (libpcap received {}: on lo each packet passes the capture twice)",
         run.packets.len(),
         s.dropped,
         s.received
     );
+}
+
+/// The warning a run with dropped packets carries under its timeline (None without drops):
+/// what is missing and the option that fixes it.
+pub fn drop_warning(run: &RunData) -> Option<String> {
+    let s = run.stats;
+    if s.dropped == 0 {
+        return None;
+    }
+    let now = if s.buffer_kib > 0 {
+        format!(" (it was {} KiB)", s.buffer_kib)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "warning: the capture dropped {} packets (its buffer was full; on lo both copies of a \
+         packet count): the timeline and ladders miss them; run again with a larger \
+         -B/--buffer-size KiB{now}",
+        s.dropped
+    ))
 }
 
 /// A check as a JSON line.

@@ -25,6 +25,8 @@ pub(super) struct Row {
     ends: [usize; PARTS],
     flags_style: &'static str,
     notes_style: &'static str,
+    /// Lines written after this one (a payload dump).
+    pub(super) after: String,
 }
 
 impl Row {
@@ -45,6 +47,7 @@ impl Row {
             ends: l.ends,
             flags_style: l.flags_style,
             notes_style: l.notes_style,
+            after: String::new(),
         }
     }
 }
@@ -114,6 +117,11 @@ impl<'t> Line<'t> {
                 self.starts[self.closed] = self.text.len();
             }
         }
+    }
+
+    /// Where the part being written (the first not closed) starts in `text`.
+    pub(super) fn open_part_start(&self) -> usize {
+        self.starts[self.closed.min(PARTS - 1)]
     }
 
     /// Starts a note: `; ` after an earlier one. Call once the details are closed.
@@ -232,6 +240,7 @@ pub(super) fn write_line(widths: &[usize; NCOLS], pal: Palette, out: &mut String
     let end = start + out[start..].trim_end().len();
     out.truncate(end);
     out.push('\n');
+    out.push_str(&r.after);
 }
 
 const SPACES: &str = "                                                                ";

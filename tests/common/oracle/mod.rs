@@ -343,7 +343,8 @@ fn oracle_frames(
 }
 
 /// sockscope's output: frame number → packet record, and the number of unusable lines. The
-/// `meta` record that opens the stream is not a frame and is passed over.
+/// `meta` record that opens the stream and the `summary` that closes it are not frames and are
+/// passed over.
 fn read_actual(jsonl: &str) -> (BTreeMap<u64, serde_json::Map<String, Value>>, usize) {
     let (mut frames, mut bad) = (BTreeMap::new(), 0);
     for line in jsonl.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -351,7 +352,10 @@ fn read_actual(jsonl: &str) -> (BTreeMap<u64, serde_json::Map<String, Value>>, u
             bad += 1;
             continue;
         };
-        if o.get("kind").and_then(Value::as_str) == Some("meta") {
+        if matches!(
+            o.get("kind").and_then(Value::as_str),
+            Some("meta" | "summary")
+        ) {
             continue;
         }
         match to_int_json(o.get("frame")).and_then(|n| u64::try_from(n).ok()) {
