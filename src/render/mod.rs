@@ -8,6 +8,7 @@ pub mod jsonl;
 pub mod marks;
 pub mod payload;
 pub mod run;
+pub mod states;
 pub mod summary;
 pub mod text;
 
