@@ -149,6 +149,10 @@ pub struct TcpVerdict {
     pub dup_ack_of: u64,
     /// Bytes in flight in this direction after this segment, when known.
     pub bytes_in_flight: Option<u32>,
+    /// The TCP states this segment changed: its sender's and its receiver's.
+    pub states: tcp::state::Transitions,
+    /// A wait before this segment whose cause the segments show (delayed ACK, Nagle…).
+    pub wait: Option<tcp::Wait>,
 }
 
 use crate::decode::{Packet, Transport};

@@ -59,6 +59,7 @@ mod conv;
 mod held;
 mod options;
 mod seq;
+pub mod state;
 mod unacked;
 
 #[cfg(test)]
@@ -78,6 +79,7 @@ use super::bound;
 pub use super::bound::MAX_CONVERSATIONS;
 use super::{Findings, TcpSegment, TcpVerdict};
 
+pub use self::conv::timing::{Wait, WaitKind};
 pub use self::options::{kind as option_kind, parse_options, MptcpOption, Options};
 pub use self::options::{MAX_MPTCP, MAX_SACK_BLOCKS, MAX_UNKNOWN, MAX_WINDOW_SHIFT};
 

@@ -6,7 +6,7 @@
 //! apply (no TCP header, no analysis, not a TCP segment) is `null`:
 //! `kind, frame, ts, ts_invalid, caplen, origlen, truncated, src, dst, proto, sport, dport,
 //! flags, flags_str, seq, ack, seq_raw, ack_raw, len, win, win_scaled, stream, analysis,
-//! dup_ack, options, label`. `flags` is the whole 12-bit flags field as tshark's `tcp.flags`
+//! dup_ack, options, label, state_src, state_dst, wait, wait_ns`. `flags` is the whole 12-bit flags field as tshark's `tcp.flags`
 //! (AE = 0x100); `flags_str` its letters as tcpdump prints them. On a segment without ACK,
 //! `ack` and `ack_raw` are null (tshark prints 0).
 
@@ -82,6 +82,36 @@ const NO_TCP_FIELDS: &str = "\"flags\":null,\"flags_str\":null,\"seq\":null,\"ac
                              \"seq_raw\":null,\"ack_raw\":null,";
 const NO_TCP_TAIL: &str = "\"win\":null,\"win_scaled\":null,";
 const NO_ANALYSIS: &str = ",\"analysis\":null,\"dup_ack\":null,\"options\":null";
+
+const NO_STATES: &str = ",\"state_src\":null,\"state_dst\":null,\"wait\":null,\"wait_ns\":null";
+
+/// `,"state_src":…,"state_dst":…,"wait":…,"wait_ns":…`: the states this segment moved its
+/// sender and receiver to, and the wait named before it.
+fn states_and_wait(out: &mut String, v: Option<&crate::analyse::TcpVerdict>) {
+    let Some(v) = v else {
+        out.push_str(NO_STATES);
+        return;
+    };
+    for (key, t) in [
+        ("state_src", v.states.sender),
+        ("state_dst", v.states.receiver),
+    ] {
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":");
+        match t {
+            Some(t) => string(out, t.to.name()),
+            None => out.push_str("null"),
+        }
+    }
+    out.push_str(",\"wait\":");
+    match v.wait {
+        Some(w) => string(out, w.kind.key()),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"wait_ns\":");
+    opt(out, v.wait.and_then(|w| w.ns));
+}
 
 /// Appends the JSON object for `rec` and a newline.
 pub fn line(out: &mut String, rec: &Record<'_>) {
@@ -161,7 +191,9 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
                 None => out.push_str(",\"analysis\":null,\"dup_ack\":null"),
             }
             options(out, t.options, t.options_cut);
-            out.push_str(",\"label\":null}\n");
+            out.push_str(",\"label\":null");
+            states_and_wait(out, v.as_ref());
+            out.push_str("}\n");
         }
         (true, Transport::Udp(u)) => {
             out.push_str(",\"proto\":\"udp\",\"sport\":");
@@ -177,7 +209,9 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             out.push_str("\"stream\":");
             opt(out, rec.analysis.stream);
             out.push_str(NO_ANALYSIS);
-            out.push_str(",\"label\":null}\n");
+            out.push_str(",\"label\":null");
+            out.push_str(NO_STATES);
+            out.push_str("}\n");
         }
         (_, t) => {
             let proto = match t {
@@ -198,6 +232,7 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             let text = out.len();
             other_label(out, fr.kind, fr.linktype, &rec.pkt);
             quote_from(out, text);
+            out.push_str(NO_STATES);
             out.push_str("}\n");
         }
     }

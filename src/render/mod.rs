@@ -9,6 +9,7 @@ pub mod marks;
 pub mod payload;
 pub mod picture;
 pub mod run;
+pub mod states;
 pub mod summary;
 pub mod text;
 

@@ -310,6 +310,12 @@ fn fill(
         {
             l.notes_style = Palette::RED;
         }
+        if !v.states.is_empty() {
+            super::states::transitions(l.note(), &v.states, None);
+        }
+        if let Some(w) = &v.wait {
+            super::states::wait(l.note(), w);
+        }
     } else if rec.pkt.ip.is_some_and(|ip| ip.fragment.is_some())
         && matches!(rec.pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
     {

@@ -6,8 +6,11 @@
 //! convention that a raw value of 0 means "not known yet" for `nextseq`, `lastack` and
 //! `maxseqtobeacked`.
 
+pub mod timing;
+
 use super::options::{Options, MAX_WINDOW_SHIFT};
 use super::seq::{ge_seq, gt_seq, le_seq, lt_seq};
+use super::state::{SegFacts, TcpStates};
 use super::unacked::{Unacked, MAX_UNACKED};
 use crate::analyse::flags::{ACK, FIN, RST, SYN};
 use crate::analyse::{Findings, TcpSegment, TcpVerdict};
@@ -115,6 +118,8 @@ pub struct Conv {
     /// MPTCP analysis (`tcpd->mptcp_analysis`): the option subtypes seen so far.
     mptcp_ops: Option<u8>,
     pub rst_seen: bool,
+    /// Each endpoint's TCP state (two bytes).
+    pub states: TcpStates,
     /// Directions (bit 0, bit 1) that have sent a segment other than a pure SYN: both set
     /// once the handshake is through (or when the capture began mid-connection). For
     /// eviction only.
@@ -179,6 +184,7 @@ impl Conv {
             ts_first_rtt: 0,
             mptcp_ops: None,
             rst_seen: false,
+            states: TcpStates::default(),
             settled: 0,
         }
     }
@@ -226,6 +232,7 @@ impl Conv {
             findings,
             ..TcpVerdict::default()
         };
+        let before = timing::Before::of(self, dir);
         self.flows[dir & 1].sack_count = 0;
         self.init_base_seq(dir, &s);
         self.analyse(dir, &s, &mut v);
@@ -254,6 +261,19 @@ impl Conv {
 
         self.after_analysis(dir, &s);
         self.apply_options(dir, &s, opts, options_cut);
+        let acks_fin = s.has(ACK)
+            && self.flows[(dir & 1) ^ 1]
+                .fin_next
+                .is_some_and(|n| ge_seq(s.ack, n));
+        v.states = (self.states).on_segment(
+            dir,
+            SegFacts {
+                flags: s.flags,
+                len: s.len,
+                acks_fin,
+            },
+        );
+        v.wait = before.wait(&s, &v);
         self.track_close(dir, &s);
         if options_cut {
             // Nothing of tcp.analysis is printed after the exception.

@@ -12,8 +12,9 @@
 use std::fmt::Write;
 
 use crate::analyse::flags as f;
+use crate::analyse::tcp::state::Transition;
 use crate::render::describe::flag_letters;
-use crate::render::{fit, width, Palette, TextOptions};
+use crate::render::{fit, states, width, Palette, TextOptions};
 
 use super::timeline::{paint, time_cell};
 use crate::live::model::{Dir, Pkt, Proto, View};
@@ -89,7 +90,10 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usi
             Some(w) => {
                 let need = pkts
                     .iter()
-                    .map(|p| width(&label(v, p)) + 5)
+                    .map(|p| {
+                        let [c, s] = state_texts(p);
+                        (width(&label(v, p)) + 5).max(width(&c).max(width(&s)) + 3)
+                    })
                     .max()
                     .unwrap_or(0);
                 w.saturating_sub(tw + 8 + width(&right).div_ceil(2))
@@ -127,6 +131,7 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usi
                 continue;
             }
             arrow(out, pal, v, p, tm, tw, span);
+            state_lines(out, pal, p, tw, span);
         }
         out.push('\n');
     }
@@ -160,6 +165,57 @@ fn arrow(out: &mut String, pal: Palette, v: &View, p: &Pkt, tm: &str, tw: usize,
     line.push_str(" │");
     out.push_str(&line);
     out.push('\n');
+}
+
+/// The TCP state changes packet `p` caused in the client and in the server.
+pub fn transitions(p: &Pkt) -> [Option<Transition>; 2] {
+    let Some(a) = p.verdict() else {
+        return [None, None];
+    };
+    let by_client = p.dir == Dir::ToServer;
+    [
+        states::side(&a.states, true, by_client),
+        states::side(&a.states, false, by_client),
+    ]
+}
+
+/// [`transitions`] as text: `SYN_SENT→ESTABLISHED` (empty: no change).
+fn state_texts(p: &Pkt) -> [String; 2] {
+    transitions(p).map(|t| {
+        let mut s = String::new();
+        if let Some(t) = t {
+            states::change(&mut s, &t);
+        }
+        s
+    })
+}
+
+/// Under an arrow, the state changes it caused: the client's against the client's lifeline,
+/// the server's against the server's (on two lines when both do not fit on one).
+fn state_lines(out: &mut String, pal: Palette, p: &Pkt, tw: usize, span: usize) {
+    let [c, s] = state_texts(p);
+    if c.is_empty() && s.is_empty() {
+        return;
+    }
+    // Between the lifelines: `│ ` + span - 1 columns + ` │`.
+    let inner = span.saturating_sub(1);
+    let (cw, sw) = (width(&c), width(&s));
+    let pairs: Vec<(&str, &str)> = if cw + sw + 2 <= inner || c.is_empty() || s.is_empty() {
+        vec![(&c, &s)]
+    } else {
+        vec![(&c, ""), ("", &s)]
+    };
+    for (left, right) in pairs {
+        let mut line = " ".repeat(tw + 6);
+        line.push_str("│ ");
+        pal.paint(&mut line, Palette::MAGENTA, left);
+        let gap = inner.saturating_sub(width(left) + width(right));
+        line.push_str(&" ".repeat(gap));
+        pal.paint(&mut line, Palette::MAGENTA, right);
+        line.push_str(" │");
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 /// A closing or opening sequence in one line: `[F.] →, ← [F.], [.] →`.

@@ -14,6 +14,8 @@ pub(super) enum Lane {
     Client,
     Server,
     Wire(Dir),
+    /// A note in the wire lane, without an arrow (a named wait: `⏱ 40.2 ms: delayed ACK …`).
+    Note,
     /// A scenario's section title, a rule across the lanes.
     Rule,
 }
@@ -25,6 +27,18 @@ pub(super) struct Row {
     pub tokens: Vec<Token>,
     pub text: String,
     pub style: &'static str,
+    /// Beside a packet: the TCP state change it caused in the client and in the server
+    /// (empty: none), shown in their lanes on the packet's line.
+    pub sides: [Vec<Token>; 2],
+}
+
+/// The style of a state change beside a packet.
+const STATE_STYLE: &str = Palette::MAGENTA;
+
+impl Row {
+    fn side(&self, i: usize) -> String {
+        fit::join(&self.sides[i])
+    }
 }
 
 /// The columns: the time, then the lanes with two spaces between them. `wrap` means every
@@ -62,10 +76,11 @@ impl Layout {
                 .max()
                 .unwrap_or(0)
         };
-        let client = max(|l| l == Lane::Client, 0).clamp(20, 34);
+        let side = |i: usize| rows.iter().map(|r| width(&r.side(i))).max().unwrap_or(0);
+        let client = max(|l| l == Lane::Client, 0).max(side(0)).clamp(20, 34);
         let wire_need = max(|l| matches!(l, Lane::Wire(_)), 4).min(WIRE_MAX);
         let wire = wire_need.clamp(30, 60);
-        let server = max(|l| l == Lane::Server, 0);
+        let server = max(|l| l == Lane::Server, 0).max(side(1));
         Layout {
             time,
             client,
@@ -85,7 +100,11 @@ impl Layout {
             + match r.lane {
                 Lane::Client => w,
                 Lane::Server => self.client + 2 + self.wire + 2 + w,
-                Lane::Wire(_) => self.client + 2 + self.wire.max(w + 4),
+                Lane::Wire(_) => {
+                    let server = width(&r.side(1));
+                    self.client + 2 + self.wire.max(w + 4) + if server > 0 { 2 + server } else { 0 }
+                }
+                Lane::Note => self.client + 2 + w,
                 Lane::Rule => self.rule.max(w + 6),
             }
     }
@@ -195,8 +214,19 @@ pub(super) fn whole(pal: Palette, lay: &Layout, r: &Row) -> String {
             paint(pal, &mut line, style, text);
         }
         Lane::Wire(dir) => {
-            indent(&mut line, lay.client + 2);
+            let (client, server) = (r.side(0), r.side(1));
+            pal.paint(&mut line, STATE_STYLE, &client);
+            indent(&mut line, (lay.client + 2).saturating_sub(width(&client)));
             arrow(pal, &mut line, dir, style, text, lay.wire);
+            if !server.is_empty() {
+                // The arrow fills the wire lane (or runs past it): the server lane is next.
+                indent(&mut line, 2);
+                pal.paint(&mut line, STATE_STYLE, &server);
+            }
+        }
+        Lane::Note => {
+            indent(&mut line, lay.client + 2);
+            paint(pal, &mut line, style, text);
         }
         Lane::Rule => {
             let rule = format!("── {text} ");
@@ -255,14 +285,40 @@ pub(super) fn wrapped(pal: Palette, lay: &Layout, r: &Row) -> Vec<String> {
                 Dir::ToClient => 4,
             };
             let parts = fit::wrap_tokens(&r.tokens, w.saturating_sub(4), w.saturating_sub(cont));
-            for (i, p) in parts.iter().enumerate() {
-                let mut line = " ".repeat(lay.client + 2);
-                if i == 0 {
-                    arrow(pal, &mut line, dir, style, p, w);
-                } else {
-                    indent(&mut line, cont);
-                    paint(pal, &mut line, style, p);
+            let client = fit::wrap_tokens(&r.sides[0], lay.client, lay.client);
+            let server = fit::wrap_tokens(&r.sides[1], lay.server, lay.server);
+            let n = parts.len().max(client.len()).max(server.len());
+            for i in 0..n {
+                let mut line = String::new();
+                let c = client.get(i).map_or("", String::as_str);
+                pal.paint(&mut line, STATE_STYLE, c);
+                indent(&mut line, (lay.client + 2).saturating_sub(width(c)));
+                let used = match parts.get(i) {
+                    Some(p) if i == 0 => {
+                        arrow(pal, &mut line, dir, style, p, w);
+                        w.max(width(p) + 4)
+                    }
+                    Some(p) => {
+                        indent(&mut line, cont);
+                        paint(pal, &mut line, style, p);
+                        cont + width(p)
+                    }
+                    None => 0,
+                };
+                if let Some(sv) = server.get(i) {
+                    indent(&mut line, (w + 2).saturating_sub(used));
+                    pal.paint(&mut line, STATE_STYLE, sv);
                 }
+                lines.push(line);
+            }
+        }
+        Lane::Note => {
+            for p in fit::wrap_tokens(&r.tokens, lay.wire, lay.wire.saturating_sub(2))
+                .iter()
+                .enumerate()
+            {
+                let mut line = " ".repeat(lay.client + 2 + if p.0 == 0 { 0 } else { 2 });
+                paint(pal, &mut line, style, p.1);
                 lines.push(line);
             }
         }

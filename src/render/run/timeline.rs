@@ -27,8 +27,11 @@ use super::lanes::{drop_repeated_tags, whole, wrapped, Lane, Layout, Row};
 use crate::render::text::{findings, flag_style};
 use crate::render::{pad, width, Palette, TextOptions, TimeMode};
 
+use crate::analyse::tcp::state::{TcpState, Transition};
+use crate::analyse::tcp::WaitKind;
 use crate::live::event::{show_bytes, Event, Part, Role};
-use crate::live::model::{Pkt, Proto, View};
+use crate::live::model::{Dir, Pkt, Proto, View};
+use crate::render::states;
 
 /// Payload characters shown on a packet line.
 const PAYLOAD_PREVIEW: usize = 12;
@@ -307,6 +310,37 @@ fn rows(v: &View) -> Vec<Row> {
     let mut rows = Vec::with_capacity(list.len());
     for it in &list {
         let t = it.time();
+        let mut sides = [Vec::new(), Vec::new()];
+        // A wait goes on the line before its packet; TIME_WAIT, which begins with it, after.
+        let mut after = None;
+        if let Item::Packet(p) = it {
+            if let Some(a) = p.verdict() {
+                if let Some(w) = &a.wait {
+                    let mut text = String::new();
+                    states::wait(&mut text, w);
+                    let tokens = fit::words(&text);
+                    let note = Row {
+                        t,
+                        lane: Lane::Note,
+                        text: fit::join(&tokens),
+                        tokens,
+                        style: Palette::DIM,
+                        sides: [Vec::new(), Vec::new()],
+                    };
+                    if w.kind == WaitKind::TimeWait {
+                        after = Some(note);
+                    } else {
+                        rows.push(note);
+                    }
+                }
+                let by_client = p.dir == Dir::ToServer;
+                for (i, side) in sides.iter_mut().enumerate() {
+                    if let Some(tr) = states::side(&a.states, i == 0, by_client) {
+                        *side = state_tokens(&tr);
+                    }
+                }
+            }
+        }
         let (lane, tokens, style) = match it {
             Item::Call { e, .. } if e.call == "mark" => {
                 let title = e.text.clone().unwrap_or_else(|| e.args.clone());
@@ -317,11 +351,11 @@ fn rows(v: &View) -> Vec<Row> {
                     Role::Client => Lane::Client,
                     Role::Server => Lane::Server,
                 };
-                (
-                    lane,
-                    call_tokens(&e.call_text(*part, *repeat)),
-                    call_style(e),
-                )
+                let mut text = e.call_text(*part, *repeat);
+                if e.call == "state" {
+                    kernel_vs_packets(&mut text, v, e);
+                }
+                (lane, call_tokens(&text), call_style(e))
             }
             Item::Packet(p) => {
                 let (tokens, style) = packet_tokens(v, p);
@@ -335,9 +369,42 @@ fn rows(v: &View) -> Vec<Row> {
             tokens,
             text,
             style,
+            sides,
         });
+        rows.extend(after);
     }
     rows
+}
+
+/// After a `(kernel: fd 11 is FIN_WAIT2)` line, what the packets said of that end at that
+/// moment, when it differs: `≠ packets: FIN_WAIT_1`.
+fn kernel_vs_packets(text: &mut String, v: &View, e: &Event) {
+    let (Some(c), Some(local)) = (v.conn_of(e), e.local) else {
+        return;
+    };
+    let Some(kernel) = e.text.as_deref().and_then(TcpState::from_kernel_name) else {
+        return;
+    };
+    let client = v.conns[c].client == local;
+    let mut seen = TcpState::Unknown;
+    for p in v.conn_pkts(c).filter(|p| p.ts <= e.start) {
+        if let Some(a) = p.verdict() {
+            if let Some(t) = states::side(&a.states, client, p.dir == Dir::ToServer) {
+                seen = t.to;
+            }
+        }
+    }
+    if seen != TcpState::Unknown && seen != kernel {
+        let _ = write!(text, " ≠ packets: {}", seen.name());
+    }
+}
+
+/// `SYN_SENT→ESTABLISHED` in two pieces, so that a narrow lane breaks after the arrow.
+fn state_tokens(t: &Transition) -> Vec<Token> {
+    vec![
+        Token::new("", format!("{}→", t.from.name())),
+        Token::new("", t.to.name()),
+    ]
 }
 
 /// Renders the timeline (header line included), fitted into `fit_to` columns when given.
@@ -380,7 +447,8 @@ pub fn render(out: &mut String, v: &View, opts: &TextOptions, fit_to: Option<usi
         };
         for (i, l) in lines.iter().enumerate() {
             let mut line = String::new();
-            if i == 0 {
+            // A note before a packet goes without a time: the packet's is on the next line.
+            if i == 0 && r.lane != Lane::Note {
                 line.push_str(&" ".repeat(lay.time - width(tm)));
                 pal.paint(&mut line, Palette::DIM, tm);
             } else {
