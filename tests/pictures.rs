@@ -172,6 +172,22 @@ fn handshake_pictures_have_both_lanes_and_six_arrows() {
     assert!(svg.contains(">pid 1216<"), "no pid");
     assert!(svg.contains("connect(11, 127.0.0.1:51871)"));
     assert!(svg.contains("listen(6, 16)"));
+    // Each end's TCP state changes, as the analyser infers them, beside its lifeline.
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let states: Vec<(&str, &str)> = doc
+        .descendants()
+        .filter(|n| has_class(n, "tcpstate"))
+        .map(|n| (attr(&n, "data-role"), n.text().unwrap_or("")))
+        .collect();
+    for want in [
+        ("client", "CLOSED→SYN_SENT"),
+        ("server", "LISTEN→SYN_RECEIVED"),
+        ("client", "SYN_SENT→ESTABLISHED"),
+        ("client", "FIN_WAIT_1→TIME_WAIT"),
+        ("server", "LAST_ACK→CLOSED"),
+    ] {
+        assert!(states.contains(&want), "{want:?} not in {states:?}");
+    }
     let page = check_html("handshake", &run);
     // The SYN points at the connect() that sent it.
     let v = View::new(&run);
@@ -232,6 +248,11 @@ fn a_delayed_ack_is_a_labelled_gap() {
     assert!(
         gaps.iter()
             .all(|g| g.starts_with("… ") && g.ends_with(" …")),
+        "{gaps:?}"
+    );
+    // The analyser names the waits it knows.
+    assert!(
+        gaps.iter().any(|g| g.contains("ms: delayed ACK …")),
         "{gaps:?}"
     );
     // The page's timeline says so too.

@@ -15,7 +15,7 @@ use crate::analyse::flags as f;
 use crate::live::event::{Event, Part, Role};
 use crate::live::model::{Dir, Pkt, Proto, View};
 use crate::render::run::ladder::label;
-use crate::render::run::ladder_rows::{self, dir_word, duration, Ladder, RowKind};
+use crate::render::run::ladder_rows::{self, dir_word, duration, Ladder, Row, RowKind};
 use crate::render::text::findings;
 
 use super::xml::esc;
@@ -165,6 +165,37 @@ fn marks(p: &Pkt) -> Option<String> {
     Some(s)
 }
 
+/// The TCP state change a packet caused at one end (`client`: the client's), as the analyser
+/// infers it from the segments: `SYN_SENT→ESTABLISHED`.
+fn state_change(p: &Pkt, client: bool) -> Option<String> {
+    let trs = p.verdict()?.states;
+    let t = crate::render::states::side(&trs, client, p.dir == Dir::ToServer)?;
+    let mut s = String::new();
+    crate::render::states::change(&mut s, &t);
+    Some(s)
+}
+
+/// The name of the wait before a packet, when the analyser names one: `delayed ACK`,
+/// `Nagle`, `retransmission timeout`….
+fn wait_name(p: &Pkt) -> Option<&'static str> {
+    let w = p.verdict()?.wait?;
+    let text = w.kind.explain();
+    let short = text.split(" (").next().unwrap_or(text);
+    Some(short.split(':').next().unwrap_or(short))
+}
+
+/// A gap's label: `… 40.1 ms …`, with the wait's name when the packet after it has one.
+fn gap_text(ns: i128, next: Option<&Row>) -> String {
+    let why = match next.map(|r| r.kind) {
+        Some(RowKind::Packet { p, .. }) => wait_name(p),
+        _ => None,
+    };
+    match why {
+        Some(w) => format!("… {}: {w} …", duration(ns)),
+        None => format!("… {} …", duration(ns)),
+    }
+}
+
 fn arrow_colour(p: &Pkt) -> &'static str {
     match &p.tcp {
         Some(t) if t.has(f::RST) => RED,
@@ -186,6 +217,9 @@ fn call_colour(e: &Event) -> &'static str {
     }
 }
 
+/// State labels are drawn smaller than the rest.
+const STATE_SCALE: f64 = 11.0 / 12.0;
+
 /// Row heights.
 const PKT_H: f64 = 32.0;
 const PKT_MARK_H: f64 = 44.0;
@@ -203,6 +237,9 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
             .filter_map(|r| match r.kind {
                 RowKind::Call { e, part, .. } if e.role == role => {
                     Some(tw(&clip(&call_text(l, e, part), CALL_MAX)))
+                }
+                RowKind::Packet { p, .. } => {
+                    state_change(p, role == Role::Client).map(|s| tw(&s) * STATE_SCALE + 12.0)
                 }
                 _ => None,
             })
@@ -232,11 +269,13 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
     let label_w = l
         .rows
         .iter()
-        .filter_map(|r| match r.kind {
+        .enumerate()
+        .filter_map(|(k, r)| match r.kind {
             RowKind::Packet { p, .. } => Some(
                 tw(&clip(&arrow_label(v, p), LABEL_MAX))
                     .max(marks(p).map_or(0.0, |m| tw(&clip(&m, LABEL_MAX)))),
             ),
+            RowKind::Gap { ns } => Some(tw(&gap_text(ns, l.rows.get(k + 1)))),
             _ => None,
         })
         .fold(0.0, f64::max);
@@ -341,7 +380,7 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
         out.push_str("</g>\n");
     }
 
-    for (r, (ry, rh)) in l.rows.iter().zip(&ys) {
+    for (k, (r, (ry, rh))) in l.rows.iter().zip(&ys).enumerate() {
         let mid = ry + rh / 2.0;
         match r.kind {
             RowKind::Packet { p, cause } => {
@@ -393,6 +432,22 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
                     );
                     esc(out, &clip(&m, LABEL_MAX));
                     out.push_str("</text>");
+                }
+                // The state each end entered with this segment, beside its lifeline.
+                for (client, x, anchor, colour) in [
+                    (true, cx - 8.0, "end", CLIENT),
+                    (false, sx + 8.0, "start", SERVER),
+                ] {
+                    if let Some(change) = state_change(p, client) {
+                        let _ = write!(
+                            out,
+                            r#"<text class="tcpstate" data-role="{}" x="{x:.1}" y="{:.1}" text-anchor="{anchor}" font-size="11" font-weight="bold" fill="{colour}">"#,
+                            if client { "client" } else { "server" },
+                            y + 4.0
+                        );
+                        esc(out, &change);
+                        out.push_str("</text>");
+                    }
                 }
                 out.push_str("</g>\n");
             }
@@ -453,10 +508,14 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
                 out.push_str("</text></g>\n");
             }
             RowKind::Gap { ns } => {
-                let text = format!("… {} …", duration(ns));
+                // Named when the analyser knows why (a delayed ACK, Nagle, a timeout).
+                let text = gap_text(ns, l.rows.get(k + 1));
                 let _ = write!(
                     out,
-                    r#"<g class="gap" data-ns="{ns}"><text x="{:.1}" y="{:.1}" text-anchor="middle" font-style="italic" fill="{GREY}">"#,
+                    r##"<g class="gap" data-ns="{ns}"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="16" fill="#ffffff"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-style="italic" fill="{GREY}">"##,
+                    (cx + sx) / 2.0 - tw(&text) / 2.0 - 4.0,
+                    mid - 8.0,
+                    tw(&text) + 8.0,
                     (cx + sx) / 2.0,
                     mid + 4.0
                 );
