@@ -189,6 +189,13 @@ fn handshake_pictures_have_both_lanes_and_six_arrows() {
         assert!(states.contains(&want), "{want:?} not in {states:?}");
     }
     let page = check_html("handshake", &run);
+    // The states section follows each end from the segments.
+    assert!(page.contains("<h2>States</h2>"));
+    assert!(page.contains(">SYN_SENT</span> → <span class=\"st\" data-frame=\"2\""));
+    assert!(
+        page.contains("states: client CLOSED→SYN_SENT"),
+        "the SYN's detail"
+    );
     // The SYN points at the connect() that sent it.
     let v = View::new(&run);
     let connect = run.events.iter().position(|e| e.call == "connect").unwrap();

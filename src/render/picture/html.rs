@@ -104,12 +104,17 @@ g.cause text { font-weight: bold; fill: #c62828; }
 g.cause circle { r: 6; fill: #c62828; }
 .ladder-box { overflow-x: auto; border: 1px solid #eee; }
 pre { background: #f8f8f8; padding: .6em .8em; overflow-x: auto; font-size: 12px; }
+h3 { font-size: 1em; margin: .8em 0 .2em; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+p.states { margin: .2em 0 .2em 1em; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
+p.states .st { cursor: pointer; }
+p.states .st.hl { background: #ffe9a8; }
+p.states .kernel { color: #666; }
 ul.checks { list-style: none; padding-left: .4em; }
 ul.checks li { margin: .2em 0; }
 ul.checks .ok { color: #2e7d32; font-weight: bold; }
 ul.checks .fail { color: #c62828; font-weight: bold; }
 ul.checks .detail { color: #666; }
-.explain { white-space: pre-wrap; max-width: 52em; line-height: 1.35; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
+.explain { white-space: pre-wrap; max-width: 100ch; line-height: 1.35; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
 #detail { position: fixed; left: 0; right: 0; bottom: 0; min-height: 4.6em; margin: 0; padding: .5em 1.6em;
   background: #fffbe6; border-top: 1px solid #e0d8a8; font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace;
   font-size: 12px; white-space: pre-wrap; }
@@ -182,6 +187,8 @@ pub fn render(v: &View, page: &Page) -> String {
     out.push_str("<h2>Ladder</h2>\n<div class=\"ladder-box\">\n");
     out.push_str(&svg::render(v, false));
     out.push_str("</div>\n");
+
+    states(&mut out, v);
 
     if !page.facts.is_empty() {
         out.push_str("<h2>Facts</h2>\n<pre class=\"facts\">");
@@ -356,4 +363,92 @@ fn timeline(out: &mut String, v: &View) {
         }
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+/// Each TCP conversation's states, per end, in order: those the analyser infers from the
+/// segments (`CLOSED → SYN_SENT → ESTABLISHED …`, each with its time and the frame that caused
+/// it), and those the run read from the kernel (`state` events).
+fn states(out: &mut String, v: &View) {
+    let mut body = String::new();
+    let conns = ladder_rows::event_conns(v);
+    for (ci, c) in v.conns.iter().enumerate() {
+        if c.proto != crate::live::model::Proto::Tcp {
+            continue;
+        }
+        let _ = write!(body, "<div class=\"tcpconv\" data-conn=\"{ci}\"><h3>TCP ");
+        esc(&mut body, &c.label());
+        body.push_str("</h3>\n");
+        for client in [true, false] {
+            let (role, addr) = if client {
+                ("client", c.client)
+            } else {
+                ("server", c.server)
+            };
+            let mut chain = String::new();
+            for p in v.conn_pkts(ci) {
+                let Some(t) = p.verdict().and_then(|a| {
+                    crate::render::states::side(&a.states, client, p.dir == Dir::ToServer)
+                }) else {
+                    continue;
+                };
+                if chain.is_empty() {
+                    let _ = write!(
+                        chain,
+                        "<span class=\"st\">{}</span>",
+                        escaped(t.from.name())
+                    );
+                }
+                let _ = write!(
+                    chain,
+                    " → <span class=\"st\" data-frame=\"{}\" data-conn=\"{ci}\" title=\"frame {} at {} s\">{}</span>",
+                    p.index + 1,
+                    p.index + 1,
+                    escaped(&rel_time(v, p.ts)),
+                    escaped(t.to.name())
+                );
+            }
+            let want = if client { Role::Client } else { Role::Server };
+            let kernel: Vec<String> = v
+                .run
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| {
+                    e.call == "state"
+                        && e.role == want
+                        && conns.get(*i).is_some_and(|cs| cs.contains(&ci))
+                })
+                .filter_map(|(_, e)| {
+                    e.text
+                        .as_deref()
+                        .map(|t| format!("{} at {} s", escaped(t), escaped(&rel_time(v, e.start))))
+                })
+                .collect();
+            if chain.is_empty() && kernel.is_empty() {
+                continue;
+            }
+            let _ = write!(body, "<p class=\"states\"><b>{role}</b> ");
+            esc(&mut body, &addr.to_string());
+            body.push_str(": ");
+            if chain.is_empty() {
+                body.push_str("(no change seen on the wire)");
+            } else {
+                body.push_str(&chain);
+            }
+            if !kernel.is_empty() {
+                let _ = write!(
+                    body,
+                    "<br><span class=\"kernel\">read from the kernel: {}</span>",
+                    kernel.join(", ")
+                );
+            }
+            body.push_str("</p>\n");
+        }
+        body.push_str("</div>\n");
+    }
+    if body.is_empty() {
+        return;
+    }
+    out.push_str("<h2>States</h2>\n<p class=\"hint\">Each end's TCP state, as the segments show it (click a state for the packet that changed it).</p>\n");
+    out.push_str(&body);
 }

@@ -46,6 +46,20 @@ pub fn packet_detail(v: &View, p: &Pkt, cause: Option<usize>) -> String {
         c.map_or(String::new(), |_| format!(", conversation {}", p.conn)),
         packet_text(v, p).0
     );
+    if let Some(a) = p.verdict() {
+        if !a.states.is_empty() {
+            s.push_str("\nstates: ");
+            let mut t = String::new();
+            crate::render::states::transitions(&mut t, &a.states, Some(p.dir == Dir::ToServer));
+            s.push_str(&t);
+        }
+        if let Some(w) = &a.wait {
+            s.push('\n');
+            let mut t = String::new();
+            crate::render::states::wait(&mut t, w);
+            s.push_str(&t);
+        }
+    }
     match cause.and_then(|i| v.run.events.get(i)) {
         Some(e) => {
             let _ = write!(s, "\nsent after: {}", e.call_text(Part::Whole, 1));
