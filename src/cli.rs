@@ -388,6 +388,14 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "tcp:N|udp:N", value_parser = parse_stream,
           conflicts_with_all = ["stream", "ascii", "hex", "no_summary", "format", "count", "write"])]
     pub follow: Option<StreamSel>,
+    /// A saved run (`run --save`, `trace --save`) is shown as the run it was: fit that view to
+    /// N columns as `run --width` does (0: whole lines; default: COLUMNS, else the terminal's
+    /// width, whole lines in a pipe). The packet timeline keeps whole lines.
+    #[arg(long, value_name = "N", value_parser = parse_width)]
+    pub width: Option<usize>,
+    /// A saved scenario run: add the scenario's longer explanation, as `run --explain`.
+    #[arg(long)]
+    pub explain: bool,
     /// Draw the ladder of one conversation (--stream N, by default the first TCP stream; of a
     /// run saved by sockscope, the run's) to FILE as a standalone SVG. The timeline is printed
     /// as well.
@@ -667,6 +675,8 @@ impl ReplayArgs {
                 _ => PayloadView::None,
             },
             follow: self.follow,
+            width: out_width(self.width),
+            explain: self.explain,
         })
     }
 }

@@ -64,6 +64,10 @@ pub struct ReplayOptions {
     pub payload: PayloadView,
     /// Print one conversation's bytes instead of the timeline (`--follow`).
     pub follow: Option<StreamSel>,
+    /// The run view of a saved run: columns to fit (None: whole lines).
+    pub width: Option<usize>,
+    /// The run view of a saved scenario run: with the scenario's explanation.
+    pub explain: bool,
 }
 
 impl ReplayOptions {

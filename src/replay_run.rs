@@ -92,7 +92,8 @@ pub fn render(run: &RunData, opts: &ReplayOptions) -> (String, Status) {
         Format::Text => {
             let ro = ReportOptions {
                 text: opts.text,
-                ..ReportOptions::default()
+                explain: opts.explain,
+                width: opts.width,
             };
             report::text(run, sc, &checks, &ro)
         }

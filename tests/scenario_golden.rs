@@ -391,8 +391,10 @@ fn saved_runs_write_back_byte_for_byte() {
     }
 }
 
+/// `sockscope replay ARGS FILE` into a pipe, with no COLUMNS from the caller's terminal.
 fn replay(args: &[&str], file: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+        .env_remove("COLUMNS")
         .arg("replay")
         .args(args)
         .arg(file)
@@ -459,6 +461,35 @@ fn a_saved_run_replays_as_the_run() {
         String::from_utf8_lossy(&filtered.stderr)
     );
     assert_eq!(lines.lines().count(), 7, "header and six packets:\n{lines}");
+}
+
+/// A saved run replays fitted to `--width`, with `--explain`, as `run` renders it.
+#[test]
+fn a_saved_run_replays_at_a_width_with_its_explanation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in ["handshake", "fork"] {
+        let path = dir.path().join(format!("{n}.pcapng"));
+        save(&path, &load(n));
+        let out = replay(&["--color", "never", "--width", "80", "--explain"], &path);
+        assert_eq!(out.status.code(), Some(0), "{n}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text, render_at(n, 80, true), "{n}");
+        let widest = text.lines().map(|l| l.chars().count()).max();
+        assert!(widest.is_some_and(|w| w <= 80), "{n}: {widest:?}");
+        // COLUMNS counts too; a pipe without it keeps whole lines.
+        let wide = replay(&["--color", "never"], &path);
+        let narrow = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+            .args(["replay", "--color", "never"])
+            .arg(&path)
+            .env("COLUMNS", "80")
+            .output()
+            .expect("run");
+        assert_eq!(
+            String::from_utf8_lossy(&narrow.stdout),
+            render_at(n, 80, false)
+        );
+        assert_ne!(wide.stdout, narrow.stdout, "{n}");
+    }
 }
 
 /// A saved run whose checks fail replays with them failing, and exit status 1 as `run`'s.
