@@ -40,6 +40,11 @@ pub enum Command {
     /// as `run` shows a scenario (no root needed). Exits with the program's status.
     #[command(after_help = TRACE_EXAMPLES)]
     Trace(TraceArgs),
+    /// Compare two captures (or saved runs) side by side: TCP segments by kind, payload bytes,
+    /// bytes per data segment, round trips, elapsed time, retransmissions and the named waits,
+    /// with B − A and B ÷ A.
+    #[command(after_help = COMPARE_EXAMPLES, long_about = COMPARE_ABOUT)]
+    Compare(CompareArgs),
     /// Print a shell completion script to stdout.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -91,6 +96,28 @@ Examples:
   sockscope trace --netns lab -- python3 -m http.server 8000      (one terminal)
   sockscope trace --netns lab -- curl -s http://127.0.0.1:8000/   (another: same lo)";
 
+const COMPARE_ABOUT: &str = "\
+Compare two captures (or saved runs) side by side: each metric of A and of B, B − A and B ÷ A; \
+on a terminal the cells that differ are bold.
+
+Metrics (TCP only: all TCP segments of each file, or TCP stream N with --stream):
+  data segments      segments with payload; pure ACKs: no payload and no SYN, FIN or RST
+  SYN, FIN, RST      segments with that flag (a FIN with data is a data segment too)
+  payload bytes      all TCP payload, re-sent bytes included (tcp.len)
+  round trips        per conversation, each time the side that did not send the first data
+                     starts sending data after the other side did (a request and its response
+                     make one; a one-way transfer has none); summed over conversations
+  elapsed            first to last TCP segment counted
+  retransmissions    segments the analyser calls a retransmission (fast, spurious included)
+  waits              the analyser's named waits (delayed ACK, Nagle, RTO...): count, total ms";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  sockscope compare before.pcap after.pcap        the metrics side by side, differences marked
+  sockscope compare a.pcapng b.pcapng --stream 0  one conversation of each
+  sockscope compare nagle.pcapng nodelay.pcapng   two saved runs (run --save)
+  sockscope compare a.pcap b.pcap --format jsonl  one record per metric (see docs/jsonl.md)";
+
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
   sockscope completions bash > ~/.local/share/bash-completion/completions/sockscope
@@ -102,6 +129,37 @@ Examples:
   sockscope man | man -l -                        read it now
   sockscope man > ~/.local/share/man/man1/sockscope.1
   sockscope man replay | man -l -                 the page of one subcommand";
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The first capture (pcap or pcapng, or a run saved by `run --save`): column A.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The second capture: column B (differences are B − A).
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// Compare TCP conversation N of each file (tshark's tcp.stream) instead of all TCP.
+    #[arg(long, value_name = "N")]
+    pub stream: Option<u64>,
+    /// Output format: the table for people, or JSON Lines (one record per metric) for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
+    pub format: FormatArg,
+    /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+impl CompareArgs {
+    pub fn options(&self) -> crate::compare::CompareOptions {
+        crate::compare::CompareOptions {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            stream: self.stream,
+            jsonl: matches!(self.format, FormatArg::Jsonl),
+            color: use_color(self.color),
+        }
+    }
+}
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("outputs").multiple(true)))]
