@@ -100,7 +100,7 @@ const COMPARE_ABOUT: &str = "\
 Compare two captures (or saved runs) side by side: each metric of A and of B, B − A and B ÷ A; \
 on a terminal the cells that differ are bold.
 
-Metrics (TCP only: all TCP segments of each file, or TCP stream N with --stream):
+Metrics (TCP only: all TCP segments of each file, or the conversations --stream selects):
   data segments      segments with payload; pure ACKs: no payload and no SYN, FIN or RST
   SYN, FIN, RST      segments with that flag (a FIN with data is a data segment too)
   payload bytes      all TCP payload, re-sent bytes included (tcp.len)
@@ -115,6 +115,7 @@ const COMPARE_EXAMPLES: &str = "\
 Examples:
   sockscope compare before.pcap after.pcap        the metrics side by side, differences marked
   sockscope compare a.pcapng b.pcapng --stream 0  one conversation of each
+  sockscope compare n.pcapng n.pcapng --stream 0,1  conversation 0 against 1 (run nagle --save)
   sockscope compare nagle.pcapng nodelay.pcapng   two saved runs (run --save)
   sockscope compare a.pcap b.pcap --format jsonl  one record per metric (see docs/jsonl.md)";
 
@@ -138,9 +139,11 @@ pub struct CompareArgs {
     /// The second capture: column B (differences are B − A).
     #[arg(value_name = "B")]
     pub b: PathBuf,
-    /// Compare TCP conversation N of each file (tshark's tcp.stream) instead of all TCP.
-    #[arg(long, value_name = "N")]
-    pub stream: Option<u64>,
+    /// Compare TCP conversation N of each file (tshark's tcp.stream) instead of all TCP;
+    /// N,M: conversation N of A and M of B (two parts of one run: `compare r.pcapng r.pcapng
+    /// --stream 0,1`).
+    #[arg(long, value_name = "N[,M]", value_parser = parse_stream_pair)]
+    pub stream: Option<[u64; 2]>,
     /// Output format: the table for people, or JSON Lines (one record per metric) for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
     pub format: FormatArg,
@@ -607,6 +610,22 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// `--stream` of compare: `N` (both files) or `N,M` (N of A, M of B).
+fn parse_stream_pair(s: &str) -> Result<[u64; 2], String> {
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("'{s}' is not a stream number (give N, or N,M: N of A, M of B)"))
+    };
+    match s.split_once(',') {
+        Some((a, b)) => Ok([n(a)?, n(b)?]),
+        None => {
+            let a = n(s)?;
+            Ok([a, a])
+        }
+    }
 }
 
 fn parse_stream(s: &str) -> Result<StreamSel, String> {

@@ -3,7 +3,9 @@
 //! Each file is read once, streaming, through decode → analyse; only counters are kept (and
 //! per conversation the few bytes round trips need, bounded like the analyser's own state),
 //! so memory does not grow with the file. The metrics are of TCP only: every TCP segment of
-//! the file, or of one conversation with `--stream N` (tshark's `tcp.stream`).
+//! the file, or of one conversation with `--stream N` (tshark's `tcp.stream`), or of
+//! conversation N of A and M of B with `--stream N,M` (two parts of one saved run: `compare
+//! nagle.pcapng nagle.pcapng --stream 0,1`).
 //!
 //! Definitions (also in `sockscope compare --help` and the README):
 //! * segments by kind: **data** (payload > 0), **pure ACK** (no payload, no SYN, FIN or RST),
@@ -374,7 +376,8 @@ pub fn rows(a: &Metrics, b: &Metrics, all_waits: bool) -> Vec<Row> {
 pub struct CompareOptions {
     pub a: PathBuf,
     pub b: PathBuf,
-    pub stream: Option<u64>,
+    /// `--stream N` (the same N in both) or `--stream N,M` (N of A, M of B); None: all TCP.
+    pub stream: Option<[u64; 2]>,
     pub jsonl: bool,
     pub color: bool,
 }
@@ -385,10 +388,10 @@ pub struct CompareOptions {
 pub fn compare(opts: &CompareOptions, out: &mut dyn Write) -> Result<(), CompareError> {
     CaptureFile::check(&opts.a)?;
     CaptureFile::check(&opts.b)?;
-    let a = measure(&opts.a, opts.stream)?;
-    let b = measure(&opts.b, opts.stream)?;
-    if let Some(s) = opts.stream {
-        for (path, m) in [(&opts.a, &a), (&opts.b, &b)] {
+    let a = measure(&opts.a, opts.stream.map(|s| s[0]))?;
+    let b = measure(&opts.b, opts.stream.map(|s| s[1]))?;
+    if let Some([sa, sb]) = opts.stream {
+        for (path, m, s) in [(&opts.a, &a, sa), (&opts.b, &b, sb)] {
             if m.fault.is_none() && s >= m.metrics.tcp_streams {
                 return Err(match m.metrics.tcp_streams {
                     0 => CompareError::NoTcp {

@@ -285,6 +285,62 @@ fn two_saved_runs() {
     assert!(text.contains("Nagle waits"), "{text}");
 }
 
+/// The nagle run's two parts: conversation 0 writes with Nagle, conversation 1 with
+/// TCP_NODELAY, the same 64 bytes in the same four exchanges.
+#[test]
+fn the_nagle_run_against_its_nodelay_part() {
+    let n = captures("nagle.pcapng");
+    let out = sockscope()
+        .arg("compare")
+        .args([&n, &n])
+        .args(["--stream", "0,1", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    schema::load()
+        .check_stream(&text, "compare")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let get = |k: &str| -> (Value, Value) {
+        let v: Value = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v["metric"] == k)
+            .unwrap_or_else(|| panic!("{k}"));
+        (v["a"].clone(), v["b"].clone())
+    };
+    let n = |a: u64, b: u64| (Value::from(a), Value::from(b));
+    assert_eq!(get("data_segments"), n(13, 27));
+    assert_eq!(get("payload_bytes"), n(64, 64));
+    assert_eq!(get("round_trips"), n(4, 4));
+    assert_eq!(get("wait_nagle"), n(4, 0));
+    assert_eq!(get("wait_delayed_ack"), n(4, 0));
+    let (a, b) = get("elapsed_ms");
+    assert!(
+        a.as_f64().unwrap() > 100.0 && b.as_f64().unwrap() < 10.0,
+        "{a} {b}"
+    );
+}
+
+#[test]
+fn a_damaged_file_is_compared_up_to_the_damage_then_exit_2() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (whole(dir.path()), bytewise(dir.path()));
+    let bytes = std::fs::read(&b).unwrap();
+    std::fs::write(&b, &bytes[..bytes.len() - 10]).unwrap();
+    let out = sockscope().arg("compare").args([&a, &b]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The last frame (the client's final ACK) is cut: 27 of 28 are counted.
+    assert!(text.contains("(27 frames, 1 TCP conversation)"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bytewise.pcap") && err.contains("cut short"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_missing_file_or_a_non_capture_is_one_line_and_exit_2() {
     let dir = TempDir::new().unwrap();

@@ -11,8 +11,8 @@ pub struct View<'a> {
     /// The files, as given.
     pub names: [&'a str; 2],
     pub metrics: [&'a Metrics; 2],
-    /// `--stream N`, or None for all TCP.
-    pub stream: Option<u64>,
+    /// `--stream N,M` (N of A, M of B), or None for all TCP.
+    pub stream: Option<[u64; 2]>,
     /// Bold and colour the cells that differ.
     pub color: bool,
 }
@@ -54,8 +54,11 @@ pub fn text(out: &mut String, v: &View<'_>) {
         ));
     }
     match v.stream {
-        Some(n) => out.push_str(&format!(
-            "TCP stream {n} of each file (tshark's tcp.stream)\n"
+        Some([a, b]) if a == b => out.push_str(&format!(
+            "TCP stream {a} of each file (tshark's tcp.stream)\n"
+        )),
+        Some([a, b]) => out.push_str(&format!(
+            "TCP stream {a} of A, TCP stream {b} of B (tshark's tcp.stream)\n"
         )),
         None => out.push_str("all TCP segments of each file\n"),
     }
