@@ -6,6 +6,7 @@ pub mod facts;
 pub mod ladder;
 mod lanes;
 pub mod report;
+mod safe;
 pub mod timeline;
 
 pub use report::ReportOptions;
