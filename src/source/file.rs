@@ -24,6 +24,10 @@ use super::{Frame, FrameKind, Timestamp};
 pub const INITIAL_BUFFER: usize = 256 << 10;
 /// Largest record the reader accepts (the buffer never grows past this).
 pub const MAX_BUFFER: usize = 32 << 20;
+/// Most interfaces a pcapng section may describe (ids are 32 bits; real captures have a
+/// few): each one is kept for the section, so a file of nothing but Interface Description
+/// Blocks stops here instead of filling memory.
+pub const MAX_INTERFACES: usize = 1 << 16;
 
 /// Which container the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +310,14 @@ impl CaptureFile {
                                 if self.frames > 0 || !self.interfaces.is_empty() {
                                     self.section += 1;
                                 }
+                            }
+                            if matches!(block, Block::InterfaceDescription(_))
+                                && self.interfaces.len() >= MAX_INTERFACES
+                            {
+                                return Err(self.corrupt(
+                                    "Interface Description Block (more than 65536 interfaces \
+                                     in one section)",
+                                ));
                             }
                             if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
                             {
