@@ -518,3 +518,31 @@ fn esc_laden_strings_never_reach_stdout() {
         }
     }
 }
+
+/// A saved run whose event log does not parse (an event's role is ESC: serde's error quotes
+/// it): the packets are shown, and the line on stderr that says why is escaped.
+#[test]
+fn a_broken_saved_run_is_named_on_stderr_escaped() {
+    let mut bytes = hostile_saved_run("udp");
+    let from = b"\"role\":\"client\"";
+    let to = b"\"role\":\"\\u001b\"";
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the log names a role");
+    bytes[at..at + to.len()].copy_from_slice(to);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("broken.pcapng");
+    std::fs::write(&path, &bytes).expect("write");
+    let out = sockscope(&path, &[]);
+    assert_eq!(out.status.code(), Some(2), "the run could not be shown");
+    assert_terminal_safe(&out.stdout, false, "stdout");
+    assert_terminal_safe(&out.stderr, false, "stderr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its packets are shown without the run"),
+        "{err}"
+    );
+    assert!(err.contains("\\x1b"), "the ESC is named: {err}");
+}
