@@ -9,8 +9,8 @@
 //!   with `-X`, JSON Lines, and the saved-run view); the output must be safe for a terminal.
 //! * [`regression_inputs_replay_without_panic`]: every file in `tests/fixtures/regress/` (the
 //!   crashes the fuzzers found, each kept once fixed), the same way.
-//! * [`interfaces_per_section_are_bounded`]: a pcapng of nothing but interfaces stops at the
-//!   bound.
+//! * [`interfaces_per_section_are_bounded`], [`options_per_block_are_bounded`]: a pcapng of
+//!   nothing but interfaces, or a block of nothing but options, stops at the bound.
 //! * [`esc_laden_strings_never_reach_stdout`]: a saved run whose comments, interface name,
 //!   DNS name and run events carry ESC and other controls, replayed by the binary.
 
@@ -349,6 +349,47 @@ fn interfaces_per_section_are_bounded() {
         } else {
             let e = read.expect_err("one more is not").to_string();
             assert!(e.contains("more than 65536 interfaces"), "{e}");
+        }
+    }
+}
+
+/// An Enhanced Packet Block of nothing but empty options: up to 2^20 are read (pcap-parser
+/// lists them, 32 bytes each), one more is an error before any list is made.
+#[test]
+fn options_per_block_are_bounded() {
+    let mut head = vec![
+        0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+    ];
+    head.extend_from_slice(&[0xff; 8]);
+    head.extend_from_slice(&28u32.to_le_bytes());
+    for w in [1u32, 20, 1, 0, 20] {
+        head.extend_from_slice(&w.to_le_bytes());
+    }
+    for (n, ok) in [(1usize << 20, true), ((1 << 20) + 1, false)] {
+        let len = 32 + 4 * n + 4;
+        let mut b = head.clone();
+        for w in [6u32, len as u32, 0, 0, 0, 0, 0] {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        for _ in 0..n {
+            b.extend_from_slice(&[2, 0, 0, 0]); // epb_flags, empty
+        }
+        b.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        b.extend_from_slice(&(len as u32).to_le_bytes());
+        let mut f =
+            CaptureFile::from_reader(Path::new("opts.pcapng"), Cursor::new(b)).expect("a pcapng");
+        let mut frames = 0;
+        let read = f.for_each(|_| {
+            frames += 1;
+            true
+        });
+        if ok {
+            read.expect("2^20 options are read");
+            assert_eq!(frames, 1);
+        } else {
+            let e = read.expect_err("one more is not").to_string();
+            assert!(e.contains("more than 1048576 options"), "{e}");
+            assert_eq!(frames, 0);
         }
     }
 }
