@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         });
         let _ = f.offset();
     }
-    // The run's blocks: one, or the input split at NUL bytes into several.
+    // The run's blocks: one, or the input split at 0xff bytes into several.
     let _ = sockscope::live::embed::join(&[data]);
     let parts: Vec<&[u8]> = data.split(|&b| b == 0xff).collect();
     let _ = sockscope::live::embed::join(&parts);
