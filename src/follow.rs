@@ -5,7 +5,7 @@
 //!
 //! TCP is reassembled per direction: a retransmission gives only the bytes not yet shown,
 //! a segment that arrives ahead of a gap waits until the gap is filled (at most
-//! [`PENDING_MAX`] bytes wait). When the peer acknowledges bytes the file does not have, they
+//! [`PENDING_MAX`] bytes and [`PENDING_SEGMENTS`] segments wait). When the peer acknowledges bytes the file does not have, they
 //! are written as `[38 bytes missing in capture file].`, as tshark writes them, and what
 //! waited follows. What still waits at the end of the file is shown then, in order, after
 //! such a line (tshark leaves it out). The text
@@ -24,8 +24,13 @@ use crate::render::escape;
 use crate::replay::{selected, ReplayError, StreamSel};
 use crate::source::CaptureFile;
 
-/// Out-of-order bytes held per direction, at most.
+/// Out-of-order bytes held per direction, at most (each waiting segment counts
+/// [`PENDING_COST`] more: a file of 1-byte segments cannot hold millions).
 pub const PENDING_MAX: usize = 16 << 20;
+/// Segments waiting per direction, at most (each new segment looks through them).
+pub const PENDING_SEGMENTS: usize = 4096;
+/// What a waiting segment costs beside its bytes (map entry and allocation).
+const PENDING_COST: usize = 64;
 /// Output is written out whenever it passes this size.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -144,8 +149,12 @@ impl Follow {
         let next = *d.next.get_or_insert(seq);
         let ahead = seq.wrapping_sub(next) as i32;
         if ahead > 0 {
-            if d.pending_bytes + payload.len() <= PENDING_MAX && !d.pending.contains_key(&seq) {
-                d.pending_bytes += payload.len();
+            let cost = payload.len() + PENDING_COST;
+            if d.pending_bytes + cost <= PENDING_MAX
+                && d.pending.len() < PENDING_SEGMENTS
+                && !d.pending.contains_key(&seq)
+            {
+                d.pending_bytes += cost;
                 d.pending.insert(seq, payload.to_vec());
             }
             return;
@@ -215,7 +224,7 @@ impl Follow {
                 return;
             }
             let bytes = d.pending.remove(&seq).unwrap_or_default();
-            d.pending_bytes -= bytes.len();
+            d.pending_bytes -= bytes.len() + PENDING_COST;
             if ahead > 0 {
                 // The end of the file, and a gap no ACK explained.
                 self.missing(node, ahead as u32);
@@ -332,5 +341,22 @@ mod tests {
         // Node 1's sizes are indented; bytes that are not printable ASCII are dots.
         f.tcp_data(1, 7, 4, b"\x1b[H\n");
         assert_eq!(f.take(), "\t4\n.[H\n\n");
+    }
+
+    /// A gap that is never filled, then a million 1-byte segments after it: at most
+    /// [`PENDING_SEGMENTS`] wait, and their bytes and entries stay under [`PENDING_MAX`].
+    #[test]
+    fn waiting_segments_are_bounded() {
+        let mut f = Follow::new(StreamSel::Tcp(0));
+        f.tcp_data(0, 1, 1, b"a");
+        for i in 0..1_000_000u32 {
+            f.tcp_data(0, 10 + i, 1, b"z");
+        }
+        let d = &f.dirs[0];
+        assert_eq!(d.pending.len(), PENDING_SEGMENTS);
+        assert!(d.pending_bytes <= PENDING_MAX);
+        f.drain(0, true);
+        assert_eq!(f.dirs[0].pending_bytes, 0);
+        assert!(f.dirs[0].pending.is_empty());
     }
 }

@@ -65,7 +65,12 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
             }
             match problem {
                 Some(why) => {
-                    eprintln!("sockscope: {why}");
+                    // Why the saved run cannot be shown may quote the file (a parse error).
+                    let why: Vec<_> = why
+                        .lines()
+                        .map(sockscope::render::escape::controls)
+                        .collect();
+                    eprintln!("sockscope: {}", why.join("\n"));
                     Status::Error
                 }
                 None => Status::Success,

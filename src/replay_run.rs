@@ -72,7 +72,7 @@ fn scenario_of(run: &RunData) -> Option<&'static crate::live::Scenario> {
         eprintln!(
             "sockscope: the saved run is of scenario '{}', which this sockscope does not have: \
              shown without its checks",
-            run.scenario
+            crate::render::escape::controls(&run.scenario)
         );
     }
     sc

@@ -790,3 +790,23 @@ fn a_saved_trace_replays_and_is_not_overwritten_without_force() {
         .expect("a run inside");
     assert!(back.scenario.contains("touch"), "{}", back.scenario);
 }
+
+/// The program's output lines are shown escaped: ESC, BEL and the rest of its control bytes
+/// never reach the terminal.
+#[test]
+fn the_programs_output_reaches_the_terminal_escaped() {
+    let p = place();
+    let out = sh(
+        &p,
+        r"printf 'a\033[2Jb\007c\n'; printf '\033]0;title\007\233m\n' >&2",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        !out.stdout.iter().any(|&b| b < 0x20 && b != b'\n'),
+        "no control byte: {text:?}"
+    );
+    assert!(!text.contains('\u{9b}'), "no CSI: {text:?}");
+    assert!(text.contains("» a\\x1b[2Jb\\x07c"), "{text}");
+    assert!(text.contains("[stderr] » \\x1b]0;title\\x07"), "{text}");
+}

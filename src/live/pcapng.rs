@@ -199,13 +199,25 @@ pub fn written_by_sockscope(path: &Path) -> bool {
     })
 }
 
+/// Most bytes of packets and event log a saved run may hold: the run view keeps them all in
+/// memory (a file that says sockscope wrote it can be any size). A larger one is shown as
+/// packets, which stream.
+pub const MAX_RUN_BYTES: usize = 256 << 20;
+
 /// What a pcapng holds: its packets, and the run's event log when it carries one.
 fn read_capture(path: &Path) -> Result<(RunData, Option<String>), LiveError> {
     let mut run = RunData::default();
     let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut file = CaptureFile::open(path)
         .map_err(|e| LiveError::file(path, io::Error::other(e.to_string())))?;
+    let mut held = 0usize;
+    let mut too_large = false;
     file.for_each(|fr| {
+        held += fr.data.len() + 64;
+        if held > MAX_RUN_BYTES {
+            too_large = true;
+            return false;
+        }
         match fr.kind {
             FrameKind::Packet => {
                 run.linktype = fr.linktype;
@@ -223,6 +235,12 @@ fn read_capture(path: &Path) -> Result<(RunData, Option<String>), LiveError> {
         true
     })
     .map_err(|e| LiveError::file(path, io::Error::other(e.to_string())))?;
+    if too_large {
+        return Err(LiveError::Events(format!(
+            "the saved run holds more than {} MiB, more than sockscope shows as a run",
+            MAX_RUN_BYTES >> 20
+        )));
+    }
     if blocks.is_empty() {
         return Ok((run, None));
     }

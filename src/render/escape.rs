@@ -12,7 +12,7 @@ use super::describe::Sink;
 /// A character that may not reach the terminal as it is: controls (C0, DEL, C1), and the
 /// bidirectional and invisible formatting characters that can make text read differently
 /// from what it is.
-fn unsafe_char(c: char) -> bool {
+pub fn unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{00ad}'
@@ -97,6 +97,28 @@ pub fn one_line<S: Sink + ?Sized>(out: &mut S, b: &[u8], max: usize) {
     }
 }
 
+/// `s` with every unsafe character (controls, tab and line feed included; bidirectional and
+/// invisible formatting) written as `\xNN`, one per byte of its UTF-8 form, and everything
+/// else (backslashes too) as it is: for text that sockscope already made readable but that
+/// carries what a program or a file put there (a traced call's arguments, a program's output
+/// line, the strings of a saved run).
+pub fn controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\x{b:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Appends `b` as text lines, as tcpdump's `-A` and tshark's ASCII follow show payload:
 /// printable ASCII as it is, LF kept, tab kept when `tabs` (tcpdump keeps it, tshark does
 /// not), a CR before an LF dropped, every other byte (controls, and anything above 0x7e) as
@@ -150,6 +172,18 @@ mod tests {
                 .chars()
                 .any(|c| c != '\n' && c != '\t' && unsafe_char(c)));
         }
+    }
+
+    #[test]
+    fn controls_escapes_only_what_is_unsafe() {
+        assert_eq!(controls("write(3, \"hi\\n\", 3)"), "write(3, \"hi\\n\", 3)");
+        assert!(matches!(controls("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(controls("a\x1b[2Jb\tc\n"), "a\\x1b[2Jb\\x09c\\x0a");
+        assert_eq!(
+            controls("x\u{9b}y\u{202e}z"),
+            "x\\xc2\\x9by\\xe2\\x80\\xaez"
+        );
+        assert_eq!(controls("café → ok"), "café → ok");
     }
 
     #[test]

@@ -382,7 +382,9 @@ pub fn string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
+            // C1 controls and bidirectional or invisible formatting too (a terminal may take
+            // U+009B as CSI), as any JSON string may.
+            c if (c as u32) < 0x20 || crate::render::escape::unsafe_char(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -391,7 +393,8 @@ pub fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A byte that a JSON string must escape (every other char is written as it is).
+/// A byte that a JSON string must escape, or that may start a character escaped for the
+/// terminal's sake (non-ASCII: see [`string`]).
 fn needs_escape(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+    b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b)
 }

@@ -24,6 +24,13 @@ use super::{Frame, FrameKind, Timestamp};
 pub const INITIAL_BUFFER: usize = 256 << 10;
 /// Largest record the reader accepts (the buffer never grows past this).
 pub const MAX_BUFFER: usize = 32 << 20;
+/// Most options one pcapng block may hold. pcap-parser lists a block's options (32 bytes each)
+/// beside it: a 32 MiB block of empty 4-byte options would make a 256 MiB list.
+pub const MAX_OPTIONS: usize = 1 << 20;
+/// Most interfaces a pcapng section may describe (ids are 32 bits; real captures have a
+/// few): each one is kept for the section, so a file of nothing but Interface Description
+/// Blocks stops here instead of filling memory.
+pub const MAX_INTERFACES: usize = 1 << 16;
 
 /// Which container the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +279,9 @@ impl CaptureFile {
                     }
                     continue;
                 }
+                if too_many_options(self.reader.data(), self.ng_big_endian) {
+                    return Err(self.corrupt("pcapng block (more than 1048576 options)"));
+                }
             }
             let step = match self.reader.next() {
                 Ok((consumed, block)) => {
@@ -306,6 +316,14 @@ impl CaptureFile {
                                 if self.frames > 0 || !self.interfaces.is_empty() {
                                     self.section += 1;
                                 }
+                            }
+                            if matches!(block, Block::InterfaceDescription(_))
+                                && self.interfaces.len() >= MAX_INTERFACES
+                            {
+                                return Err(self.corrupt(
+                                    "Interface Description Block (more than 65536 interfaces \
+                                     in one section)",
+                                ));
                             }
                             if let Some(frame) = ng_frame(&block, &mut self.interfaces, self.frames)
                             {
@@ -615,6 +633,71 @@ fn plain_epb(d: &[u8], big_endian: bool) -> Option<Epb<'_>> {
         origlen: word(24)?,
         data: d.get(28..28 + caplen as usize)?,
     })
+}
+
+/// Whether the pcapng block at the start of `d`, when it is whole, holds more than
+/// [`MAX_OPTIONS`] options (Section Header, Interface Description, Enhanced Packet and
+/// Interface Statistics Blocks: the ones whose options pcap-parser lists). Checked before
+/// pcap-parser parses the block; anything malformed is left to it.
+fn too_many_options(d: &[u8], big_endian: bool) -> bool {
+    let Some(head) = d.get(..12) else {
+        return false;
+    };
+    // A Section Header says its own byte order.
+    let be = if head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        head[8..12] == [0x1a, 0x2b, 0x3c, 0x4d]
+    } else {
+        big_endian
+    };
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
+        Some(if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let half = |at: usize| -> Option<usize> {
+        let b: [u8; 2] = d.get(at..at + 2)?.try_into().ok()?;
+        Some(if be {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        } as usize)
+    };
+    let (Some(kind), Some(len)) = (word(0), word(4)) else {
+        return false;
+    };
+    let len = len as usize;
+    // Fewer bytes than that many 4-byte options need: nothing to count.
+    if len < MAX_OPTIONS * 4 || len > d.len() {
+        return false;
+    }
+    let start = match kind {
+        0x0a0d_0d0a => 24,
+        1 => 16,
+        5 => 20,
+        6 => match word(20) {
+            Some(caplen) => 28 + ((caplen as usize).saturating_add(3) & !3),
+            None => return false,
+        },
+        _ => return false,
+    };
+    let (mut at, end, mut n) = (start, len - 4, 0usize);
+    while at + 4 <= end {
+        let (Some(code), Some(olen)) = (half(at), half(at + 2)) else {
+            return false;
+        };
+        if code == 0 {
+            break;
+        }
+        n += 1;
+        if n > MAX_OPTIONS {
+            return true;
+        }
+        at += 4 + ((olen + 3) & !3);
+    }
+    false
 }
 
 /// Used for packets whose interface is not described (no IDB with that id).

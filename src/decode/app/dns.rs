@@ -39,6 +39,11 @@ pub const LABEL_MAX: usize = 63;
 /// Compression pointers followed at most (a loop guard).
 const JUMPS_MAX: usize = 32;
 
+/// Most bytes the names and record data of one message may add up to once decoded.
+/// Compression lets a 6-byte question name a 255-byte name (up to 1 KiB escaped), so a large
+/// payload (a jumbogram, DNS over TCP) could otherwise make gigabytes of names.
+pub const DECODED_MAX: usize = 1 << 20;
+
 /// Why a message does not decode; offsets count from the message's first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DnsError {
@@ -58,6 +63,8 @@ pub enum DnsError {
     LabelType { kind: u8, at: usize },
     #[error("record data cut short at byte {0}")]
     DataCut(usize),
+    #[error("names and data longer than {} KiB decoded", DECODED_MAX >> 10)]
+    TooLarge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,8 +164,18 @@ impl Message {
         let mut pos = HEADER;
         // Counts come from the file: allocate for what the bytes can hold, not what they claim.
         let mut questions = Vec::with_capacity((qd as usize).min(buf.len() / 5));
+        let mut decoded = 0usize;
+        let mut count = |n: usize| {
+            decoded += n;
+            if decoded > DECODED_MAX {
+                Err(DnsError::TooLarge)
+            } else {
+                Ok(())
+            }
+        };
         for _ in 0..qd {
             let (name, next) = read_name(buf, pos)?;
+            count(name.len() + 4)?;
             questions.push(Question {
                 name,
                 qtype: get16(buf, next)?,
@@ -169,6 +186,7 @@ impl Message {
         let mut answers = Vec::with_capacity((an as usize).min(buf.len() / 11));
         for _ in 0..an {
             let (name, next) = read_name(buf, pos)?;
+            count(name.len() + 10)?;
             let rtype = get16(buf, next)?;
             let class = get16(buf, next + 2)?;
             let ttl = get32(buf, next + 4)?;
@@ -178,6 +196,7 @@ impl Message {
                 .get(at..at + rdlen)
                 .ok_or(DnsError::DataCut(at))?
                 .to_vec();
+            count(data.len())?;
             let rdata = rdata(buf, rtype, at, &data);
             answers.push(Record {
                 name,
@@ -398,6 +417,25 @@ pub fn read_name(buf: &[u8], at: usize) -> Result<(String, usize), DnsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 60 KB message of questions that each point at one long name: 10,000 names of 250
+    /// bytes would be 2.5 MB decoded; it stops at the bound.
+    #[test]
+    fn compressed_names_cannot_make_unbounded_text() {
+        let mut b = vec![0x12, 0x34, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0];
+        for _ in 0..4 {
+            b.push(60);
+            b.extend_from_slice(&[b'a'; 60]);
+        }
+        b.extend_from_slice(&[0, 0, 1, 0, 1]);
+        while b.len() < 60_000 {
+            b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        }
+        assert_eq!(Message::parse(&b), Err(DnsError::TooLarge));
+        // A message with a few such questions still decodes.
+        b[4..6].copy_from_slice(&[0, 20]);
+        assert_eq!(Message::parse(&b).map(|m| m.questions.len()), Ok(20));
+    }
 
     /// A response to `www.example.com A` with a CNAME and an A record, both names compressed.
     static RESPONSE: [u8; 70] = [

@@ -7,6 +7,7 @@ pub mod ladder;
 pub mod ladder_rows;
 mod lanes;
 pub mod report;
+mod safe;
 pub mod timeline;
 
 pub use report::ReportOptions;

@@ -13,7 +13,7 @@ use crate::live::model::{RunData, View};
 use crate::live::Scenario;
 use crate::render::{fit, jsonl, width, Palette, TextOptions};
 
-use super::{facts, ladder, timeline};
+use super::{facts, ladder, safe, timeline};
 
 /// What to render besides the run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +44,9 @@ pub fn text(
     let pal = Palette {
         on: opts.text.color,
     };
+    // Strings from a saved file or a traced program reach the terminal escaped.
+    let run = &*safe::run(run);
+    let checks = &safe::checks(checks);
     let mut v = View::new(run);
     v.width = opts.width;
     let mut out = String::with_capacity(16 * 1024);
@@ -77,6 +80,7 @@ pub fn text(
         Some(s) => (s.facts)(&v),
         None => facts::conversations(&v),
     };
+    let facts = safe::lines(facts);
     let facts = match opts.width {
         Some(w) => fit::fit_block(&facts, w, false),
         None => facts,
