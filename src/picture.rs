@@ -187,16 +187,16 @@ pub fn replay(opts: &ReplayOptions, plans: Plans) -> anyhow::Result<()> {
 }
 
 /// The packets of one conversation of a capture, as a run without calls.
-struct Conversation {
-    run: RunData,
-    stream: Option<StreamSel>,
-    frames: u64,
-    left_out: usize,
+pub(crate) struct Conversation {
+    pub(crate) run: RunData,
+    pub(crate) stream: Option<StreamSel>,
+    pub(crate) frames: u64,
+    pub(crate) left_out: usize,
 }
 
 /// Reads the capture and keeps the packets of `--stream` (or the first TCP stream, matching the
 /// filter when one is given; else the first UDP stream).
-fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
+pub(crate) fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
     let mut analyser = Analyser::new();
     let mut filter: Option<Filter> = None;
     // `--follow tcp:N` chooses the conversation as `--stream` does.

@@ -1,0 +1,186 @@
+//! `sockscope replay FILE --ladder` and `sockscope ladder FILE`: golden ladders of fixture
+//! captures in Unicode and ASCII (`tests/snapshots/`), every line within `--width`, and the
+//! errors (a stream the file does not have, options that do not go with a ladder).
+
+mod common;
+
+use assert_cmd::Command;
+use common::fixture;
+use sockscope::render::width;
+
+/// The ladder as `sockscope ARGS` prints it, without colour.
+fn ladder(args: &[&str]) -> String {
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sockscope {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn file(name: &str) -> String {
+    fixture(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn ssh_handshake_and_delayed_acks() {
+    let text = ladder(&["ladder", &file("ssh.pcap"), "--width", "80"]);
+    // The delayed ACK the analyser names is the label of a compressed gap.
+    assert!(
+        text.contains("┆") && text.contains(": delayed ACK …"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn redis_benchmark_unicode() {
+    insta::assert_snapshot!(ladder(&[
+        "replay",
+        &file("resp_1_benchmark.pcap"),
+        "--ladder",
+        "--width",
+        "72",
+    ]));
+}
+
+#[test]
+fn pptp_retransmissions_ascii() {
+    let text = ladder(&[
+        "replay",
+        &file("pptp.pcap"),
+        "--ladder",
+        "--ascii",
+        "--width",
+        "80",
+    ]);
+    assert!(text.is_ascii(), "{text}");
+    assert!(text.contains("<retransmission>"), "{text}");
+    assert!(text.contains("-->") || text.contains("->"), "{text}");
+    assert!(text.contains("| <--"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn ascii_and_unicode_ladders_have_the_same_rows() {
+    let u = ladder(&["ladder", &file("pptp.pcap"), "--width", "80"]);
+    let a = ladder(&["ladder", &file("pptp.pcap"), "--width", "80", "-A"]);
+    assert_eq!(u.lines().count(), a.lines().count());
+    let unicode_arrows = u
+        .lines()
+        .filter(|l| l.contains("─▶ │") || l.contains("│ ◀─"))
+        .count();
+    let ascii_arrows = a
+        .lines()
+        .filter(|l| l.contains("-> |") || l.contains("| <-"))
+        .count();
+    assert_eq!(unicode_arrows, ascii_arrows);
+    assert!(unicode_arrows > 20, "{u}");
+    assert!(u.contains("‹retransmission›"));
+}
+
+#[test]
+fn replay_ladder_and_the_ladder_subcommand_agree() {
+    let a = ladder(&["replay", &file("ssh.pcap"), "--ladder", "--stream", "0"]);
+    let b = ladder(&["ladder", &file("ssh.pcap"), "--stream", "0"]);
+    assert_eq!(a, b);
+    // One arrow per packet of TCP stream 0, as the timeline of that stream shows them.
+    let arrows = a
+        .lines()
+        .filter(|l| l.contains('▶') || l.contains('◀'))
+        .count();
+    let frames = ladder(&[
+        "replay",
+        &file("ssh.pcap"),
+        "--stream",
+        "0",
+        "--format",
+        "jsonl",
+    ])
+    .lines()
+    .filter(|l| l.contains("\"kind\":\"packet\""))
+    .count();
+    assert_eq!(arrows, frames);
+}
+
+#[test]
+fn every_line_fits_the_width() {
+    for name in [
+        "ssh.pcap",
+        "pptp.pcap",
+        "resp_1_benchmark.pcap",
+        "LINKTYPE_IPV6.pcap",
+    ] {
+        for w in [40usize, 52, 64, 100] {
+            for extra in [&[][..], &["-t", "abs"][..], &["--ascii"][..]] {
+                let (path, ws) = (file(name), w.to_string());
+                let mut args = vec!["ladder", path.as_str(), "--width", ws.as_str()];
+                args.extend_from_slice(extra);
+                let text = ladder(&args);
+                assert!(text.lines().count() > 3, "{name} at {w}: {text}");
+                for l in text.lines() {
+                    assert!(
+                        width(l) <= w,
+                        "{name} {extra:?} at {w} columns, a line of {}:\n{l}",
+                        width(l)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stream_the_file_does_not_have_is_one_line_and_exit_2() {
+    for sub in [&["ladder"][..], &["replay", "--ladder"][..]] {
+        let out = Command::cargo_bin("sockscope")
+            .unwrap()
+            .args(sub)
+            .args([&file("ssh.pcap"), "--stream", "99"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("no TCP stream 99"), "{err}");
+    }
+}
+
+#[test]
+fn options_that_do_not_draw_a_ladder_are_refused() {
+    for bad in [
+        &["-w", "x.pcap"][..],
+        &["--follow", "tcp:0"][..],
+        &["-X"][..],
+    ] {
+        let out = Command::cargo_bin("sockscope")
+            .unwrap()
+            .args(["replay", &file("ssh.pcap"), "--ladder"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_capture_without_tcp_or_udp_says_so() {
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .args(["ladder", &file("ssh.pcap"), "icmp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no TCP or UDP conversation"), "{err}");
+}
