@@ -16,8 +16,9 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
         Some(StreamSel::Tcp(n)) => format!("TCP stream {n}"),
         Some(StreamSel::Udp(n)) => format!("UDP stream {n}"),
         None => anyhow::bail!(
-            "the capture has no TCP or UDP conversation to draw (read {} frames{})",
+            "the capture has no TCP or UDP conversation to draw ({} frame{} read{})",
             conv.frames,
+            if conv.frames == 1 { "" } else { "s" },
             opts.filter
                 .as_deref()
                 .map_or(String::new(), |f| format!(" matching `{f}`"))
@@ -38,6 +39,11 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
     ladder_text::render(&mut s, &v, 0, &title, &style);
     out.write_all(s.as_bytes())?;
     out.flush()?;
+    if opts.stream.is_none() {
+        if let Some(note) = others(conv.streams, opts.filter.is_some()) {
+            eprintln!("sockscope: {note}");
+        }
+    }
     if conv.left_out > 0 {
         eprintln!(
             "sockscope: {} later packets of the conversation are not drawn (the first \
@@ -46,4 +52,42 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
         );
     }
     Ok(())
+}
+
+/// When the capture has more conversations than the one drawn, which `--stream` draws them.
+fn others((tcp, udp): (u64, u64), filtered: bool) -> Option<String> {
+    if tcp + udp <= 1 {
+        return None;
+    }
+    let mut kinds = Vec::new();
+    if tcp > 0 {
+        kinds.push(format!("{tcp} TCP"));
+    }
+    if udp > 0 {
+        kinds.push(format!("{udp} UDP"));
+    }
+    let how = if filtered {
+        "the first the filter selects"
+    } else {
+        "the first"
+    };
+    Some(format!(
+        "the capture has {} streams and one ladder is drawn ({how}): --stream N (or udp:N) \
+         draws another",
+        kinds.join(" and ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::others;
+
+    #[test]
+    fn a_capture_of_one_conversation_needs_no_note() {
+        assert_eq!(others((1, 0), false), None);
+        assert_eq!(others((0, 1), false), None);
+        let n = others((3, 2), true).unwrap();
+        assert!(n.contains("3 TCP and 2 UDP streams"), "{n}");
+        assert!(n.contains("--stream N"), "{n}");
+    }
 }

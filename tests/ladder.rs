@@ -150,7 +150,10 @@ fn a_stream_the_file_does_not_have_is_one_line_and_exit_2() {
         assert!(out.stdout.is_empty());
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("no TCP stream 99"), "{err}");
+        assert!(
+            err.contains("no TCP stream 99 (it has TCP stream 0)"),
+            "{err}"
+        );
     }
 }
 
@@ -183,4 +186,28 @@ fn a_capture_without_tcp_or_udp_says_so() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no TCP or UDP conversation"), "{err}");
+}
+
+#[test]
+fn other_streams_are_named_on_stderr_and_stream_picks_one() {
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("sockscope")
+            .unwrap()
+            .args(["ladder", &file("resp_1_benchmark.pcap"), "--width", "80"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success());
+    let err = String::from_utf8(first.stderr).unwrap();
+    assert!(err.contains("15 TCP streams"), "{err}");
+    assert!(err.contains("--stream N"), "{err}");
+    let third = run(&["--stream", "2"]);
+    assert!(third.status.success());
+    assert!(third.stderr.is_empty());
+    let text = String::from_utf8(third.stdout).unwrap();
+    assert!(text.starts_with("TCP stream 2: "), "{text}");
+    assert_ne!(text, String::from_utf8(first.stdout).unwrap());
 }
