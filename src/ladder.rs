@@ -1,16 +1,37 @@
 //! `sockscope replay FILE --ladder` and `sockscope ladder FILE`: the text ladder of one
 //! conversation of a capture (`--stream N`, by default the first TCP stream matching the
-//! filter, else the first UDP one).
+//! filter, else the first UDP one); of a run saved by sockscope, every conversation of the run
+//! with its calls.
 
 use std::io::Write;
 
-use crate::live::View;
+use crate::live::{pcapng, View};
 use crate::picture::{conversation, REPLAY_MAX};
 use crate::render::ladder_text::{self, Style};
 use crate::replay::{ReplayOptions, StreamSel};
 
 /// Writes the ladder of the conversation `opts` selects. `ascii`: ASCII lines and arrows.
 pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let style = Style {
+        time: opts.text.time,
+        color: opts.text.color,
+        ascii,
+        width: opts.width,
+    };
+    // A run that sockscope saved (`run --save`, `trace --save`), with nothing selected: every
+    // conversation of the run, with its pids and calls on the lanes.
+    if let ([one], None, None) = (opts.inputs.as_slice(), opts.stream, &opts.filter) {
+        if pcapng::written_by_sockscope(one) {
+            if let Ok(Some(run)) = pcapng::load_saved(one) {
+                let v = View::new(&run);
+                let mut s = String::new();
+                ladder_text::render_all(&mut s, &v, &style);
+                out.write_all(s.as_bytes())?;
+                out.flush()?;
+                return Ok(());
+            }
+        }
+    }
     let conv = conversation(opts)?;
     let sel = match conv.stream {
         Some(StreamSel::Tcp(n)) => format!("TCP stream {n}"),
@@ -28,12 +49,6 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
     let title = match v.conns.first() {
         Some(c) => format!("{sel}: {}", c.label()),
         None => sel,
-    };
-    let style = Style {
-        time: opts.text.time,
-        color: opts.text.color,
-        ascii,
-        width: opts.width,
     };
     let mut s = String::new();
     ladder_text::render(&mut s, &v, 0, &title, &style);

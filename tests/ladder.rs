@@ -211,3 +211,65 @@ fn other_streams_are_named_on_stderr_and_stream_picks_one() {
     assert!(text.starts_with("TCP stream 2: "), "{text}");
     assert_ne!(text, String::from_utf8(first.stdout).unwrap());
 }
+
+/// A saved scenario run (the golden tests' capture and event log).
+fn saved(name: &str) -> sockscope::live::RunData {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    sockscope::live::pcapng::load(
+        &dir.join(format!("{name}.pcapng")),
+        &dir.join(format!("{name}.events.jsonl")),
+    )
+    .unwrap()
+}
+
+fn run_ladders(name: &str, width: Option<usize>, ascii: bool) -> String {
+    use sockscope::render::ladder_text::{render_all, Style};
+    let run = saved(name);
+    let v = sockscope::live::View::new(&run);
+    let mut s = String::new();
+    let st = Style {
+        time: sockscope::render::TimeMode::Rel,
+        color: false,
+        ascii,
+        width,
+    };
+    render_all(&mut s, &v, &st);
+    s
+}
+
+#[test]
+fn a_run_has_its_calls_and_pids_on_the_lanes() {
+    let text = run_ladders("hello", Some(80), false);
+    assert!(text.contains("connect("), "{text}");
+    assert!(text.contains("accept"), "{text}");
+    assert!(text.contains(" pid "), "{text}");
+    // The client's connect() is against the left lifeline, the server's accept against the right.
+    let connect = text.lines().find(|l| l.contains("connect(")).unwrap();
+    assert!(connect.contains("│ connect("), "{connect}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn fork_draws_each_client_and_fits() {
+    for w in [40, 60, 90] {
+        let text = run_ladders("fork", Some(w), w == 60);
+        assert!(text.matches("TCP ").count() >= 3, "{text}");
+        for l in text.lines() {
+            assert!(width(l) <= w, "fork at {w}, a line of {}:\n{l}", width(l));
+        }
+    }
+}
+
+#[test]
+fn a_saved_run_file_is_drawn_with_its_calls() {
+    let run = saved("hello");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ladder-hello.pcapng");
+    let mut f = std::fs::File::create(&path).unwrap();
+    sockscope::live::pcapng::write(&mut f, &run).unwrap();
+    drop(f);
+    let p = path.to_string_lossy().into_owned();
+    let text = ladder(&["ladder", &p, "--width", "80"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(text, run_ladders("hello", Some(80), false));
+    assert!(text.contains("│ connect("), "{text}");
+}

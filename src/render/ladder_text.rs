@@ -14,6 +14,7 @@
 //! text out; lines fit `width` columns when one is given.
 
 use crate::analyse::flags as f;
+use crate::live::event::Role;
 use crate::live::model::{Dir, Pkt, Proto, View};
 use crate::render::describe::flag_letters;
 use crate::render::run::ladder::transitions;
@@ -173,9 +174,15 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
     let mut times: Vec<String> = Vec::with_capacity(l.rows.len());
     for r in &l.rows {
         let mut s = String::new();
-        if let RowKind::Packet { p, .. } = r.kind {
-            time_cell(&mut s, st.time, p.ts, t0, prev);
-            prev = p.ts;
+        match r.kind {
+            RowKind::Packet { p, .. } => {
+                time_cell(&mut s, st.time, p.ts, t0, prev);
+                prev = p.ts;
+            }
+            RowKind::Call { .. } if st.time != TimeMode::Delta => {
+                time_cell(&mut s, st.time, r.t, t0, r.t);
+            }
+            _ => {}
         }
         times.push(s);
     }
@@ -217,8 +224,25 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
         Proto::Tcp => "",
         Proto::Udp => " (first sender)",
     };
-    let left = plain(&format!("client {}{proto}", l.lanes[0].addr), a);
-    let right = plain(&format!("server {}", l.lanes[1].addr), a);
+    let pids = |lane: &ladder_rows::Lane| match lane.pids.as_slice() {
+        [] => String::new(),
+        [one] => format!(" pid {one}"),
+        many => format!(
+            " pids {}",
+            many.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    let left = plain(
+        &format!("client {}{proto}{}", l.lanes[0].addr, pids(&l.lanes[0])),
+        a,
+    );
+    let right = plain(
+        &format!("server {}{}", l.lanes[1].addr, pids(&l.lanes[1])),
+        a,
+    );
     let lcol = tw + 2;
     let rcol = tw + span + 5;
     if lcol + width(&left) + 2 + width(&right) <= rcol + 1 {
@@ -338,8 +362,46 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
                 out.push_str(&line);
                 out.push('\n');
             }
-            RowKind::Gap { .. } | RowKind::Call { .. } => {}
+            RowKind::Call { e, part, .. } => {
+                // On the caller's lane: the client's calls against the left lifeline, the
+                // server's against the right one (wrapped when longer than the lanes).
+                let text = plain(&e.call_text(part, 1), a);
+                let lines = if width(&text) <= span {
+                    vec![text]
+                } else {
+                    fit::wrap(&text, span, span)
+                };
+                for (i, t) in lines.iter().enumerate() {
+                    let pad = " ".repeat(span - width(t));
+                    let mut inner = String::new();
+                    if e.role == Role::Server {
+                        inner.push_str(&pad);
+                        pal.paint(&mut inner, Palette::GREEN, t);
+                    } else {
+                        pal.paint(&mut inner, Palette::GREEN, t);
+                        inner.push_str(&pad);
+                    }
+                    let tm = if i == 0 { times[k].as_str() } else { "" };
+                    framed(out, tm, g.life, &inner);
+                }
+            }
+            RowKind::Gap { .. } => {}
         }
+    }
+}
+
+/// The ladders of every conversation of a run (a saved `run --save`/`trace --save`), one after
+/// another, each with the calls placed on it.
+pub fn render_all(out: &mut String, v: &View, st: &Style) {
+    for (ci, c) in v.conns.iter().enumerate() {
+        if ci > 0 {
+            out.push('\n');
+        }
+        let proto = match c.proto {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        };
+        render(out, v, ci, &format!("{proto} {}", c.label()), st);
     }
 }
 
