@@ -5,10 +5,34 @@
 
 use std::io::Write;
 
+use crate::cli::{FormatArg, ReplayArgs};
 use crate::live::{pcapng, View};
 use crate::picture::{conversation, REPLAY_MAX};
 use crate::render::ladder_text::{self, Style};
 use crate::replay::{ReplayOptions, StreamSel};
+
+/// `sockscope ladder ARGS` or `sockscope replay ARGS --ladder`: refuses the replay options that
+/// draw no ladder (clap refuses them with `--ladder`; `sockscope ladder` checks them here).
+pub fn command(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let other = [
+        (args.write.is_some(), "-w"),
+        (args.follow.is_some(), "--follow"),
+        (args.count.is_some(), "-c"),
+        (args.hex, "-X"),
+        (args.svg.is_some(), "--svg"),
+        (args.html.is_some(), "--html"),
+        (args.format != FormatArg::Text, "--format"),
+        (args.print, "--print"),
+    ];
+    if let Some((_, name)) = other.iter().find(|(given, _)| *given) {
+        anyhow::bail!(
+            "{name} does not go with the ladder (it draws one conversation as text): leave it \
+             out, or use `sockscope replay` without --ladder"
+        );
+    }
+    let opts = args.options()?;
+    replay(&opts, args.ascii, out)
+}
 
 /// Writes the ladder of the conversation `opts` selects. `ascii`: ASCII lines and arrows.
 pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow::Result<()> {

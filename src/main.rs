@@ -92,8 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
 
 /// The text ladder of one conversation (`replay --ladder`, `sockscope ladder`).
 fn ladder(args: &sockscope::cli::ReplayArgs, out: &mut dyn Write) -> anyhow::Result<Status> {
-    let opts = args.options()?;
-    sockscope::ladder::replay(&opts, args.ascii, out)?;
+    sockscope::ladder::command(args, out)?;
     Ok(Status::Success)
 }
 

@@ -172,6 +172,18 @@ fn options_that_do_not_draw_a_ladder_are_refused() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(out.stdout.is_empty());
+        // The subcommand refuses them too, in one line naming the option.
+        let out = Command::cargo_bin("sockscope")
+            .unwrap()
+            .args(["ladder", &file("ssh.pcap")])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "ladder {bad:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(bad[0]), "{err}");
     }
 }
 
@@ -272,4 +284,16 @@ fn a_saved_run_file_is_drawn_with_its_calls() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(text, run_ladders("hello", Some(80), false));
     assert!(text.contains("│ connect("), "{text}");
+}
+
+#[test]
+fn colour_per_direction_only_when_asked() {
+    let text = ladder(&["ladder", &file("ssh.pcap"), "--color", "always"]);
+    let to_server = text.lines().find(|l| l.contains("[S] seq=0")).unwrap();
+    let to_client = text.lines().find(|l| l.contains("[S.] seq=0")).unwrap();
+    assert!(to_server.contains("\x1b[36m"), "{to_server:?}");
+    assert!(to_client.contains("\x1b[33m"), "{to_client:?}");
+    // In a pipe (auto), and with NO_COLOR, no escape at all.
+    let plain = ladder(&["ladder", &file("ssh.pcap")]);
+    assert!(!plain.contains('\x1b'));
 }
