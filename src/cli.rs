@@ -44,6 +44,11 @@ pub enum Command {
     /// --ascii draws it in ASCII).
     #[command(after_help = LADDER_EXAMPLES)]
     Ladder(ReplayArgs),
+    /// Compare two captures (or saved runs) side by side: TCP segments by kind, payload bytes,
+    /// bytes per data segment, round trips, elapsed time, retransmissions and the named waits,
+    /// with B − A and B ÷ A.
+    #[command(after_help = COMPARE_EXAMPLES, long_about = COMPARE_ABOUT)]
+    Compare(CompareArgs),
     /// Print a shell completion script to stdout.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -102,6 +107,29 @@ Examples:
   sockscope trace --netns lab -- python3 -m http.server 8000      (one terminal)
   sockscope trace --netns lab -- curl -s http://127.0.0.1:8000/   (another: same lo)";
 
+const COMPARE_ABOUT: &str = "\
+Compare two captures (or saved runs) side by side: each metric of A and of B, B − A and B ÷ A; \
+on a terminal the cells that differ are bold.
+
+Metrics (TCP only: all TCP segments of each file, or the conversations --stream selects):
+  data segments      segments with payload; pure ACKs: no payload and no SYN, FIN or RST
+  SYN, FIN, RST      segments with that flag (a FIN with data is a data segment too)
+  payload bytes      all TCP payload, re-sent bytes included (tcp.len)
+  round trips        per conversation, each time the side that did not send the first data
+                     starts sending data after the other side did (a request and its response
+                     make one; a one-way transfer has none); summed over conversations
+  elapsed            first to last TCP segment counted
+  retransmissions    segments the analyser calls a retransmission (fast, spurious included)
+  waits              the analyser's named waits (delayed ACK, Nagle, RTO...): count, total ms";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  sockscope compare before.pcap after.pcap        the metrics side by side, differences marked
+  sockscope compare a.pcapng b.pcapng --stream 0  one conversation of each
+  sockscope compare n.pcapng n.pcapng --stream 0,1  conversation 0 against 1 (run nagle --save)
+  sockscope compare nagle.pcapng nodelay.pcapng   two saved runs (run --save)
+  sockscope compare a.pcap b.pcap --format jsonl  one record per metric (see docs/jsonl.md)";
+
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
   sockscope completions bash > ~/.local/share/bash-completion/completions/sockscope
@@ -113,6 +141,39 @@ Examples:
   sockscope man | man -l -                        read it now
   sockscope man > ~/.local/share/man/man1/sockscope.1
   sockscope man replay | man -l -                 the page of one subcommand";
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The first capture (pcap or pcapng, or a run saved by `run --save`): column A.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+    /// The second capture: column B (differences are B − A).
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+    /// Compare TCP conversation N of each file (tshark's tcp.stream) instead of all TCP;
+    /// N,M: conversation N of A and M of B (two parts of one run: `compare r.pcapng r.pcapng
+    /// --stream 0,1`).
+    #[arg(long, value_name = "N[,M]", value_parser = parse_stream_pair)]
+    pub stream: Option<[u64; 2]>,
+    /// Output format: the table for people, or JSON Lines (one record per metric) for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, value_name = "FORMAT")]
+    pub format: FormatArg,
+    /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+impl CompareArgs {
+    pub fn options(&self) -> crate::compare::CompareOptions {
+        crate::compare::CompareOptions {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            stream: self.stream,
+            jsonl: matches!(self.format, FormatArg::Jsonl),
+            color: use_color(self.color),
+        }
+    }
+}
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("outputs").multiple(true)))]
@@ -568,6 +629,22 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// `--stream` of compare: `N` (both files) or `N,M` (N of A, M of B).
+fn parse_stream_pair(s: &str) -> Result<[u64; 2], String> {
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("'{s}' is not a stream number (give N, or N,M: N of A, M of B)"))
+    };
+    match s.split_once(',') {
+        Some((a, b)) => Ok([n(a)?, n(b)?]),
+        None => {
+            let a = n(s)?;
+            Ok([a, a])
+        }
+    }
 }
 
 fn parse_stream(s: &str) -> Result<StreamSel, String> {

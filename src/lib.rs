@@ -6,6 +6,7 @@
 
 pub mod analyse;
 pub mod cli;
+pub mod compare;
 pub mod decode;
 pub mod exit;
 pub mod filter;

@@ -77,6 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::List => sockscope::run::list(&mut out)?,
         Command::Run(args) => sockscope::run::run(&args, &mut out)?,
         Command::Trace(args) => sockscope::trace::trace(&args, &mut out)?,
+        Command::Compare(args) => {
+            sockscope::compare::compare(&args.options(), &mut out)?;
+            Status::Success
+        }
         Command::Completions { shell } => {
             sockscope::cli::completions(shell, &mut out);
             Status::Success

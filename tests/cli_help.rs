@@ -22,7 +22,15 @@ fn ok_stdout(args: &[&str]) -> String {
 
 #[test]
 fn each_subcommand_help_ends_with_examples() {
-    for sub in ["replay", "list", "run", "trace", "completions", "man"] {
+    for sub in [
+        "replay",
+        "list",
+        "run",
+        "trace",
+        "compare",
+        "completions",
+        "man",
+    ] {
         let help = ok_stdout(&[sub, "--help"]);
         let examples = help
             .split_once("\nExamples:\n")

@@ -85,12 +85,12 @@ fn add(total: &mut BTreeMap<String, usize>, counts: BTreeMap<String, usize>) {
 }
 
 #[test]
-fn the_document_lists_the_seven_record_kinds() {
+fn the_document_lists_the_eight_record_kinds() {
     let s = schema::load();
     let kinds: Vec<&str> = s.kinds.keys().map(String::as_str).collect();
     assert_eq!(
         kinds,
-        ["capture", "check", "event", "meta", "packet", "run", "summary"]
+        ["capture", "check", "compare", "event", "meta", "packet", "run", "summary"]
     );
     for (kind, keys) in &s.kinds {
         assert_eq!(

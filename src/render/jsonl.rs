@@ -22,7 +22,8 @@ use crate::decode::Transport;
 pub const SCHEMA: u32 = 1;
 
 /// Appends the `meta` record that opens a JSON Lines stream: `source` is the command that
-/// wrote the stream (`replay`, `run`, `trace`), `file` the capture replayed (null otherwise).
+/// wrote the stream (`replay`, `run`, `trace`, `compare`), `file` the capture(s) read (null
+/// otherwise).
 pub fn meta(out: &mut String, source: &str, file: Option<&str>) {
     out.push_str("{\"kind\":\"meta\",\"schema\":");
     num(out, SCHEMA as u64);

@@ -1,6 +1,7 @@
 //! Rendering: one file per view, each writing into a reused `String` or any `Write`.
 //! Nothing here reads files, sockets or the clock; colour is decided once by the caller.
 
+pub mod compare;
 pub mod describe;
 pub mod escape;
 pub mod fit;
