@@ -40,6 +40,10 @@ pub enum Command {
     /// as `run` shows a scenario (no root needed). Exits with the program's status.
     #[command(after_help = TRACE_EXAMPLES)]
     Trace(TraceArgs),
+    /// Print the text ladder of one conversation of a capture (as `replay --ladder`; -A or
+    /// --ascii draws it in ASCII).
+    #[command(after_help = LADDER_EXAMPLES)]
+    Ladder(ReplayArgs),
     /// Compare two captures (or saved runs) side by side: TCP segments by kind, payload bytes,
     /// bytes per data segment, round trips, elapsed time, retransmissions and the named waits,
     /// with B − A and B ÷ A.
@@ -60,6 +64,13 @@ pub enum Command {
         subcommand: Option<String>,
     },
 }
+
+const LADDER_EXAMPLES: &str = "\
+Examples:
+  sockscope ladder capture.pcap                   the first TCP stream, client left, server right
+  sockscope ladder capture.pcap --stream 3        TCP stream 3 (tshark's tcp.stream 3)
+  sockscope ladder capture.pcap port 6379         the first TCP stream the filter selects
+  sockscope ladder capture.pcap --ascii --width 72  ASCII arrows, fitted to 72 columns";
 
 const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -437,7 +448,8 @@ pub struct ReplayArgs {
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
     /// Print each packet's payload (TCP/UDP data, ICMP data) under its line as text, as
-    /// tcpdump's -A: printable ASCII and line breaks, every other byte as '.'.
+    /// tcpdump's -A: printable ASCII and line breaks, every other byte as '.'. With --ladder
+    /// (or `sockscope ladder`): draw the ladder in ASCII.
     #[arg(short = 'A', long = "ascii", conflicts_with = "hex")]
     pub ascii: bool,
     /// Print each packet's payload under its line in hex and ASCII, as tcpdump's -X.
@@ -470,6 +482,13 @@ pub struct ReplayArgs {
     /// Overwrite the --svg or --html file if it exists.
     #[arg(long, requires = "outputs")]
     pub force: bool,
+    /// Print the text ladder of one conversation instead of the timeline (--stream N, by
+    /// default the first TCP stream matching the filter): client and server lanes, arrows
+    /// with flags, relative SEQ/ACK, length, window and the analyser's marks, state changes,
+    /// and waits of 10 ms or more as one labelled row. Fitted to --width; with -A/--ascii,
+    /// drawn in ASCII (`-->`, `<--`, `|`).
+    #[arg(long, conflicts_with_all = ["follow", "write", "count", "hex", "outputs"])]
+    pub ladder: bool,
 }
 
 /// How `replay` tells files from filter words, shown after its options.

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod exit;
 pub mod filter;
 pub mod follow;
+pub mod ladder;
 pub mod live;
 pub mod picture;
 pub mod render;

@@ -24,6 +24,9 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cli.command {
+        // `sockscope ladder` is `replay --ladder`.
+        Command::Ladder(args) => ladder(&args, &mut out)?,
+        Command::Replay(args) if args.ladder => ladder(&args, &mut out)?,
         Command::Replay(args) => {
             let opts = args.options()?;
             // The pictures' files are checked before anything is read.
@@ -94,6 +97,12 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     };
     out.flush()?;
     Ok(status)
+}
+
+/// The text ladder of one conversation (`replay --ladder`, `sockscope ladder`).
+fn ladder(args: &sockscope::cli::ReplayArgs, out: &mut dyn Write) -> anyhow::Result<Status> {
+    sockscope::ladder::command(args, out)?;
+    Ok(Status::Success)
 }
 
 /// A closed pipe (`sockscope replay f | head`) ends the output early; that is not an error.

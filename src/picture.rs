@@ -186,17 +186,38 @@ pub fn replay(opts: &ReplayOptions, plans: Plans) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The streams a capture has, for an error about one it lacks: `it has TCP streams 0 to 4 and
+/// UDP stream 0`.
+fn streams_text(tcp: u64, udp: u64) -> String {
+    let range = |kind: &str, n: u64| match n {
+        0 => None,
+        1 => Some(format!("{kind} stream 0")),
+        n => Some(format!("{kind} streams 0 to {}", n - 1)),
+    };
+    let parts: Vec<String> = [range("TCP", tcp), range("UDP", udp)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        "it has no TCP or UDP stream".into()
+    } else {
+        format!("it has {}", parts.join(" and "))
+    }
+}
+
 /// The packets of one conversation of a capture, as a run without calls.
-struct Conversation {
-    run: RunData,
-    stream: Option<StreamSel>,
-    frames: u64,
-    left_out: usize,
+pub(crate) struct Conversation {
+    pub(crate) run: RunData,
+    pub(crate) stream: Option<StreamSel>,
+    pub(crate) frames: u64,
+    pub(crate) left_out: usize,
+    /// TCP and UDP streams in the whole capture.
+    pub(crate) streams: (u64, u64),
 }
 
 /// Reads the capture and keeps the packets of `--stream` (or the first TCP stream, matching the
 /// filter when one is given; else the first UDP stream).
-fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
+pub(crate) fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
     let mut analyser = Analyser::new();
     let mut filter: Option<Filter> = None;
     // `--follow tcp:N` chooses the conversation as `--stream` does.
@@ -285,7 +306,8 @@ fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
             StreamSel::Tcp(n) => format!("TCP stream {n}"),
             StreamSel::Udp(n) => format!("UDP stream {n}"),
         };
-        anyhow::bail!("--stream: the capture has no {what}, so there is nothing to draw");
+        let have = streams_text(analyser.tcp_streams(), analyser.udp_streams());
+        anyhow::bail!("--stream: the capture has no {what} ({have}), so there is nothing to draw");
     }
     run.linktype = linktype.unwrap_or(1);
     run.stats = CaptureStats::default();
@@ -294,5 +316,6 @@ fn conversation(opts: &ReplayOptions) -> anyhow::Result<Conversation> {
         stream: chosen,
         frames,
         left_out,
+        streams: (analyser.tcp_streams(), analyser.udp_streams()),
     })
 }
