@@ -162,10 +162,13 @@ fn call_tokens(text: &str) -> Vec<Token> {
                 prev.text.push_str(&w.sep);
                 prev.text.push_str(&w.text);
                 if width(&prev.text) <= 6 && out.len() > tag + 1 {
-                    let res = out.pop().expect("the result");
-                    let before = out.last_mut().expect("a word before it");
-                    before.text.push_str(&res.sep);
-                    before.text.push_str(&res.text);
+                    // The result joins the word before it (there is one: len > tag + 1).
+                    if let Some(res) = out.pop() {
+                        if let Some(before) = out.last_mut() {
+                            before.text.push_str(&res.sep);
+                            before.text.push_str(&res.text);
+                        }
+                    }
                 }
             }
             _ => out.push(w),
