@@ -66,7 +66,7 @@ const ASCII: Glyphs = Glyphs {
 };
 
 /// Text made plain ASCII when the style asks for it (arrows, ellipses, µ).
-fn plain(s: &str, ascii: bool) -> String {
+pub(crate) fn plain(s: &str, ascii: bool) -> String {
     if !ascii {
         return s.to_owned();
     }
