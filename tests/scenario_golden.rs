@@ -699,6 +699,21 @@ fn ladders_of_every_scenario_in_unicode_and_ascii() {
         if let Some(c) = lanes.chars().find(|c| !c.is_ascii()) {
             panic!("{name}: {c:?} in the ASCII ladder:\n{asc}");
         }
+        // At 80 columns (and 60) every line fits, the scenario's marks and checks too.
+        for w in [80, 60] {
+            let run = load(name);
+            let sc = scenario::find(name).expect("a scenario of that name");
+            let checks = report::checks(&run, Some(sc));
+            let mut opts = options(TimeMode::Rel, false, false);
+            opts.width = Some(w);
+            for ascii in [false, true] {
+                let text = report::ladder_text(&run, Some(sc), &checks, &opts, ascii);
+                for l in text.lines() {
+                    let n = sockscope::render::width(l);
+                    assert!(n <= w, "{name} at {w}: {n} columns: {l}\n{text}");
+                }
+            }
+        }
         insta::assert_snapshot!(format!("ladder_{name}"), uni);
         insta::assert_snapshot!(format!("ladder_{name}_ascii"), asc);
     }
