@@ -241,6 +241,15 @@ pub struct TraceArgs {
     /// call that caused it. It loads nothing from the network (a handout that opens offline).
     #[arg(long, value_name = "FILE", group = "outputs")]
     pub html: Option<PathBuf>,
+    /// Print the text ladder of each connection instead of the three-lane timeline: client
+    /// and server lanes with their pids, the calls on their lanes, arrows with flags,
+    /// relative SEQ/ACK, length, window and the analyser's marks, and the state changes.
+    /// Fitted to --width. Not with --format jsonl.
+    #[arg(long)]
+    pub ladder: bool,
+    /// With --ladder: draw it in ASCII (`-->`, `<--`, `|`) instead of box drawing.
+    #[arg(long, requires = "ladder")]
+    pub ascii: bool,
 }
 
 impl TraceArgs {
@@ -310,6 +319,16 @@ pub struct RunArgs {
     /// call that caused it. It loads nothing from the network (a handout that opens offline).
     #[arg(long, value_name = "FILE", group = "outputs")]
     pub html: Option<PathBuf>,
+    /// Print the text ladder of each connection instead of the three-lane timeline: client
+    /// and server lanes with their pids, the calls on their lanes, arrows with flags,
+    /// relative SEQ/ACK, length, window and the analyser's marks, and the state changes;
+    /// then the checks, which still decide the exit status. Fitted to --width. One scenario
+    /// only (not `all`), not with --format jsonl.
+    #[arg(long)]
+    pub ladder: bool,
+    /// With --ladder: draw it in ASCII (`-->`, `<--`, `|`) instead of box drawing.
+    #[arg(long, requires = "ladder")]
+    pub ascii: bool,
 }
 
 impl RunArgs {

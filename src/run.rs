@@ -85,6 +85,16 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
             }
         }
     };
+    if args.ladder && args.format == FormatArg::Jsonl {
+        return Err(LiveError::Scenario(
+            "--ladder draws text: leave out --format jsonl, or --ladder".into(),
+        ));
+    }
+    if all && args.ladder {
+        return Err(LiveError::Scenario(
+            "--ladder needs one scenario, not all: sockscope run NAME --ladder".into(),
+        ));
+    }
     if all && (args.save.is_some() || args.svg.is_some() || args.html.is_some()) {
         return Err(LiveError::Scenario(
             "--save, --svg and --html need one scenario, not all".into(),
@@ -204,6 +214,9 @@ fn run_one(
     how.apply(&mut run);
     let checks = report::checks(&run, Some(sc));
     let text = match args.format {
+        FormatArg::Text if args.ladder => {
+            report::ladder_text(&run, Some(sc), &checks, &report_options(args), args.ascii)
+        }
         FormatArg::Text => report::text(&run, Some(sc), &checks, &report_options(args)),
         FormatArg::Jsonl => meta() + &report::jsonl(&run, &checks),
     };

@@ -344,6 +344,11 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
             "trace needs a command: sockscope trace -- CMD ARGS…".into(),
         ));
     };
+    if args.ladder && args.format == FormatArg::Jsonl {
+        return Err(LiveError::Scenario(
+            "--ladder draws text: leave out --format jsonl, or --ladder".into(),
+        ));
+    }
     // The name, the folder and an existing file before anything runs.
     let plan = args
         .save
@@ -438,6 +443,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Status, LiveError>
         width: args.width(),
     };
     let text = match args.format {
+        FormatArg::Text if args.ladder => report::ladder_text(&run, None, &[], &opts, args.ascii),
         FormatArg::Text => report::text(&run, None, &[], &opts),
         FormatArg::Jsonl => {
             let mut s = String::new();

@@ -918,6 +918,65 @@ fn cli_run_all_and_list() {
     }
 }
 
+/// `run handshake --ladder` prints the ladder (arrows, states, calls on the lanes) and the
+/// checks instead of the timeline, and exits 0; `--ascii` draws it in ASCII; with `all` or
+/// `--format jsonl` it is refused in one line with status 2.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn cli_run_ladder() {
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("sockscope run handshake --ladder") {
+        return;
+    }
+    let sockscope = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sockscope"))
+            .args(args)
+            .args(["--color", "never"])
+            .output()
+            .expect("run sockscope")
+    };
+    let out = sockscope(&["run", "handshake", "--ladder"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    assert!(text.contains("[S] seq=0 "), "{text}");
+    assert!(text.contains("─▶ │"), "{text}");
+    assert!(text.contains("│ ◀─"), "{text}");
+    assert!(text.contains("CLOSED→SYN_SENT"), "{text}");
+    assert!(
+        text.contains("connect(") && text.contains("accept("),
+        "{text}"
+    );
+    assert!(text.contains("\nchecks\n  ✓ "), "{text}");
+    assert!(!text.contains('✗'), "{text}");
+    // Not the timeline: no `time  client  wire  server` header.
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("time ")),
+        "{text}"
+    );
+
+    let out = sockscope(&["run", "handshake", "--ladder", "--ascii"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("--> |") && text.contains("| <--"), "{text}");
+    assert!(!text.contains('▶') && !text.contains('│'), "{text}");
+
+    for args in [
+        &["run", "all", "--ladder"][..],
+        &["run", "handshake", "--ladder", "--format", "jsonl"],
+    ] {
+        let out = sockscope(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("--ladder"), "{args:?}: {err}");
+    }
+}
+
 /// `run --width 80` fits a live run into 80 columns, in a pipe too; COLUMNS counts when there
 /// is no `--width`; without either, a pipe gets whole lines (the server lane past column 100).
 #[test]

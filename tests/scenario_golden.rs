@@ -666,3 +666,55 @@ fn narrow_widths_render() {
         }
     }
 }
+
+/// `run NAME --ladder` on a saved run: the title, every conversation's text ladder (pids and
+/// calls on the lanes), then the checks.
+fn render_ladder(name: &str, ascii: bool) -> String {
+    let run = load(name);
+    let sc = scenario::find(name).expect("a scenario of that name");
+    let checks = report::checks(&run, Some(sc));
+    report::ladder_text(
+        &run,
+        Some(sc),
+        &checks,
+        &options(TimeMode::Rel, false, false),
+        ascii,
+    )
+}
+
+#[test]
+fn ladders_of_every_scenario_in_unicode_and_ascii() {
+    for name in SCENARIOS {
+        let uni = render_ladder(name, false);
+        let asc = render_ladder(name, true);
+        // Arrows both ways in each style (every scenario has a reply), and the checks.
+        assert!(uni.contains('▶') && uni.contains('◀'), "{name}:\n{uni}");
+        assert!(asc.contains("->") && asc.contains("<-"), "{name}:\n{asc}");
+        for text in [&uni, &asc] {
+            assert!(text.contains("\nchecks\n  ✓ "), "{name}:\n{text}");
+            assert!(!text.contains('✗'), "{name}:\n{text}");
+        }
+        // Before the checks, ASCII is plain ASCII.
+        let lanes = asc.split("\nchecks\n").next().unwrap_or_default();
+        if let Some(c) = lanes.chars().find(|c| !c.is_ascii()) {
+            panic!("{name}: {c:?} in the ASCII ladder:\n{asc}");
+        }
+        // At 80 columns (and 60) every line fits, the scenario's marks and checks too.
+        for w in [80, 60] {
+            let run = load(name);
+            let sc = scenario::find(name).expect("a scenario of that name");
+            let checks = report::checks(&run, Some(sc));
+            let mut opts = options(TimeMode::Rel, false, false);
+            opts.width = Some(w);
+            for ascii in [false, true] {
+                let text = report::ladder_text(&run, Some(sc), &checks, &opts, ascii);
+                for l in text.lines() {
+                    let n = sockscope::render::width(l);
+                    assert!(n <= w, "{name} at {w}: {n} columns: {l}\n{text}");
+                }
+            }
+        }
+        insta::assert_snapshot!(format!("ladder_{name}"), uni);
+        insta::assert_snapshot!(format!("ladder_{name}_ascii"), asc);
+    }
+}

@@ -219,6 +219,39 @@ fn the_timeline_fits_the_width_asked_for() {
     assert!(whole.lines().any(|l| l.width() > 100), "{whole}");
 }
 
+/// `trace --ladder`: the connection's ladder (arrows both ways, state changes, each side's
+/// calls on its lane, the program's output) instead of the timeline; refused with jsonl.
+#[test]
+fn ladder_draws_the_connection_instead_of_the_timeline() {
+    let p = place();
+    let text = echo(&p, &["--ladder"]);
+    assert!(text.contains("[S] seq=0 "), "{text}");
+    assert!(text.contains("─▶ │") && text.contains("│ ◀─"), "{text}");
+    assert!(text.contains("CLOSED→SYN_SENT"), "{text}");
+    assert!(text.contains("» got HELLO"), "{text}");
+    // accept4() on the server's lane: its line ends at the right lifeline.
+    let accept = text
+        .lines()
+        .find(|l| l.contains("accept4("))
+        .expect("an accept4 line");
+    assert!(accept.trim_end().ends_with("… │"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("time ")),
+        "{text}"
+    );
+    let ascii = echo(&p, &["--ladder", "--ascii"]);
+    assert!(
+        ascii.contains("--> |") && ascii.contains("| <--"),
+        "{ascii}"
+    );
+    assert!(ascii.contains("CLOSED->SYN_SENT"), "{ascii}");
+
+    let out = trace(&p, &["--ladder", "--format", "jsonl", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
 #[test]
 fn the_exit_status_and_both_output_streams_are_the_programs() {
     let p = place();

@@ -66,7 +66,7 @@ const ASCII: Glyphs = Glyphs {
 };
 
 /// Text made plain ASCII when the style asks for it (arrows, ellipses, µ).
-fn plain(s: &str, ascii: bool) -> String {
+pub(crate) fn plain(s: &str, ascii: bool) -> String {
     if !ascii {
         return s.to_owned();
     }
@@ -357,10 +357,21 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
             }
             RowKind::Mark { e } => {
                 let text = plain(&e.text.clone().unwrap_or_else(|| e.args.clone()), a);
-                let mut line = " ".repeat(tw + 2);
-                pal.paint(&mut line, Palette::BOLD, &text);
-                out.push_str(&line);
-                out.push('\n');
+                // Wrapped under itself when wider than the lines.
+                let lines = match st.width {
+                    Some(w) if tw + 2 + width(&text) > w => fit::wrap(
+                        &text,
+                        w.saturating_sub(tw + 2).max(MIN_SPAN),
+                        w.saturating_sub(tw + 2).max(MIN_SPAN),
+                    ),
+                    _ => vec![text],
+                };
+                for t in lines {
+                    let mut line = " ".repeat(tw + 2);
+                    pal.paint(&mut line, Palette::BOLD, &t);
+                    out.push_str(&line);
+                    out.push('\n');
+                }
             }
             RowKind::Call { e, part, .. } => {
                 // On the caller's lane: the client's calls against the left lifeline, the

@@ -11,6 +11,7 @@ use crate::live::json::{self, CheckLine};
 use crate::live::log::{capture_json, run_line};
 use crate::live::model::{RunData, View};
 use crate::live::Scenario;
+use crate::render::ladder_text::{self, Style as LadderStyle};
 use crate::render::{fit, jsonl, width, Palette, TextOptions};
 
 use super::{facts, ladder, safe, timeline};
@@ -132,6 +133,68 @@ pub fn text(
                 let _ = writeln!(out, "{l}");
             }
         }
+    }
+    out
+}
+
+/// `run --ladder`, `trace --ladder`: the title, the text ladder of each conversation (pids and
+/// calls on the lanes) instead of the timeline, the warnings the report carries, and the checks
+/// (a ladder alone would hide a failed one). `ascii`: `-->`, `<--`, `|` instead of box drawing.
+pub fn ladder_text(
+    run: &RunData,
+    sc: Option<&Scenario>,
+    checks: &[Check],
+    opts: &ReportOptions,
+    ascii: bool,
+) -> String {
+    let pal = Palette {
+        on: opts.text.color,
+    };
+    // Strings from a saved file or a traced program reach the terminal escaped.
+    let run = &*safe::run(run);
+    let checks = &safe::checks(checks);
+    let v = View::new(run);
+    let mut out = String::with_capacity(16 * 1024);
+    let title = match sc {
+        Some(s) => format!("{} · {} · {}", s.name, s.lesson, s.summary),
+        None => run.scenario.clone(),
+    };
+    let title = if ascii {
+        ladder_text::plain(&title.replace('·', "-"), true)
+    } else {
+        title
+    };
+    for l in fitted(&title, 2, opts.width) {
+        pal.paint(&mut out, Palette::BOLD, &l);
+        out.push('\n');
+    }
+    out.push('\n');
+    let style = LadderStyle {
+        time: opts.text.time,
+        color: opts.text.color,
+        ascii,
+        width: opts.width,
+    };
+    let before = out.len();
+    ladder_text::render_all(&mut out, &v, &style);
+    if out.len() == before {
+        out.push_str("(no TCP or UDP conversation was captured: no ladder to draw)\n");
+    }
+    let mut notes = Vec::new();
+    if run.interrupted {
+        notes
+            .push("interrupted: the run was stopped; above is what happened until then".to_owned());
+    }
+    notes.extend(drop_warning(run));
+    for n in notes {
+        for l in fitted(&n, 2, opts.width) {
+            pal.paint(&mut out, Palette::RED, &l);
+            out.push('\n');
+        }
+    }
+    if sc.is_some() || !checks.is_empty() {
+        out.push('\n');
+        checks_section(&mut out, pal, run, checks, opts.width);
     }
     out
 }
