@@ -128,7 +128,8 @@ Examples:
   sockscope compare a.pcapng b.pcapng --stream 0  one conversation of each
   sockscope compare n.pcapng n.pcapng --stream 0,1  conversation 0 against 1 (run nagle --save)
   sockscope compare nagle.pcapng nodelay.pcapng   two saved runs (run --save)
-  sockscope compare a.pcap b.pcap --format jsonl  one record per metric (see docs/jsonl.md)";
+  sockscope compare a.pcap b.pcap --format jsonl  one record per metric (see docs/jsonl.md)
+  sockscope compare a.pcapng b.pcapng --ladder    the two ladders side by side, then the table";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
@@ -161,6 +162,18 @@ pub struct CompareArgs {
     /// Colour: auto (only on a terminal, and not when NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+    /// Fit the text to N columns (0: no limit, whole lines). Default: COLUMNS when set, else
+    /// the terminal's width; whole lines when stdout is not a terminal.
+    #[arg(long, value_name = "N", value_parser = parse_width)]
+    pub width: Option<usize>,
+    /// Before the table, draw the text ladders of A and B (those `sockscope ladder` draws, of
+    /// the conversations --stream selects) side by side when the width leaves each its
+    /// narrowest ladder, else one after the other. Not with --format jsonl.
+    #[arg(long)]
+    pub ladder: bool,
+    /// With --ladder: draw the ladders in ASCII (`-->`, `<--`, `|`) instead of box drawing.
+    #[arg(short = 'A', long, requires = "ladder")]
+    pub ascii: bool,
 }
 
 impl CompareArgs {
@@ -171,6 +184,8 @@ impl CompareArgs {
             stream: self.stream,
             jsonl: matches!(self.format, FormatArg::Jsonl),
             color: use_color(self.color),
+            width: out_width(self.width),
+            ladder: self.ladder.then_some(self.ascii),
         }
     }
 }

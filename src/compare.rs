@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::analyse::tcp::WaitKind;
 use crate::analyse::{flags, Analyser, Findings};
 use crate::decode::{decode, Transport};
+use crate::live::model::{Proto, View};
 use crate::source::{CaptureFile, ReadError};
 
 /// The waits in the order they are shown, with a short label.
@@ -199,6 +200,29 @@ impl Counter {
         self.m.tcp_streams = tcp_streams;
         self.m
     }
+}
+
+/// The metrics of conversation `conn` of a run (as [`measure`] counts that TCP stream of the
+/// run's file); `frames` and `tcp_streams` are the run's.
+pub fn of_conversation(v: &View, conn: usize) -> Metrics {
+    let mut c = Counter::new(None);
+    for p in v.conn_pkts(conn) {
+        let (Some(t), Some(verdict)) = (&p.tcp, p.verdict()) else {
+            continue;
+        };
+        let from = (p.src.ip(), p.src.port());
+        c.segment(
+            0,
+            from,
+            t.flags,
+            t.len,
+            Some(p.ts),
+            verdict.findings,
+            verdict.wait,
+        );
+    }
+    let tcp = v.conns.iter().filter(|c| c.proto == Proto::Tcp).count();
+    c.finish(v.run.packets.len() as u64, tcp as u64)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +404,10 @@ pub struct CompareOptions {
     pub stream: Option<[u64; 2]>,
     pub jsonl: bool,
     pub color: bool,
+    /// Columns to fit (`--width`, COLUMNS or the terminal); None: whole lines.
+    pub width: Option<usize>,
+    /// `--ladder`: draw the two ladders before the table (true: in ASCII).
+    pub ladder: Option<bool>,
 }
 
 /// Measures both files and writes the comparison. Both files are opened before any output;
@@ -415,7 +443,7 @@ pub fn compare(opts: &CompareOptions, out: &mut dyn Write) -> Result<(), Compare
     if opts.jsonl {
         crate::render::jsonl::meta(&mut buf, "compare", Some(&names.join(", ")));
         for r in rows(&a.metrics, &b.metrics, true) {
-            crate::render::compare::jsonl(&mut buf, &r);
+            crate::render::compare::jsonl(&mut buf, &r, opts.stream);
         }
     } else {
         let view = crate::render::compare::View {
@@ -423,6 +451,8 @@ pub fn compare(opts: &CompareOptions, out: &mut dyn Write) -> Result<(), Compare
             metrics: [&a.metrics, &b.metrics],
             stream: opts.stream,
             color: opts.color,
+            width: opts.width,
+            ascii: opts.ladder == Some(true),
         };
         crate::render::compare::text(&mut buf, &view);
     }

@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use crate::cli::{FormatArg, ReplayArgs};
+use crate::compare::CompareOptions;
 use crate::live::{pcapng, View};
 use crate::picture::{conversation, REPLAY_MAX};
 use crate::render::ladder_text::{self, Style};
@@ -42,6 +43,19 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
         ascii,
         width: opts.width,
     };
+    let (text, notes) = draw(opts, &style)?;
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    for n in notes {
+        eprintln!("sockscope: {n}");
+    }
+    Ok(())
+}
+
+/// The ladder `sockscope ladder` draws of what `opts` selects, and the notes for stderr (other
+/// streams, packets left out).
+pub fn draw(opts: &ReplayOptions, style: &Style) -> anyhow::Result<(String, Vec<String>)> {
+    let mut notes = Vec::new();
     // A run that sockscope saved (`run --save`, `trace --save`), with nothing selected: every
     // conversation of the run, with its pids and calls on the lanes.
     if let ([one], None, None) = (opts.inputs.as_slice(), opts.stream, &opts.filter) {
@@ -49,10 +63,8 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
             if let Ok(Some(run)) = pcapng::load_saved(one) {
                 let v = View::new(&run);
                 let mut s = String::new();
-                ladder_text::render_all(&mut s, &v, &style);
-                out.write_all(s.as_bytes())?;
-                out.flush()?;
-                return Ok(());
+                ladder_text::render_all(&mut s, &v, style);
+                return Ok((s, notes));
             }
         }
     }
@@ -75,22 +87,132 @@ pub fn replay(opts: &ReplayOptions, ascii: bool, out: &mut dyn Write) -> anyhow:
         None => sel,
     };
     let mut s = String::new();
-    ladder_text::render(&mut s, &v, 0, &title, &style);
-    out.write_all(s.as_bytes())?;
-    out.flush()?;
+    ladder_text::render(&mut s, &v, 0, &title, style);
     if opts.stream.is_none() {
-        if let Some(note) = others(conv.streams, opts.filter.is_some()) {
-            eprintln!("sockscope: {note}");
-        }
+        notes.extend(others(conv.streams, opts.filter.is_some()));
     }
     if conv.left_out > 0 {
-        eprintln!(
-            "sockscope: {} later packets of the conversation are not drawn (the first \
-             {REPLAY_MAX} are): `sockscope replay --stream` shows them all",
+        notes.push(format!(
+            "{} later packets of the conversation are not drawn (the first {REPLAY_MAX} are): \
+             `sockscope replay --stream` shows them all",
             conv.left_out
-        );
+        ));
+    }
+    Ok((s, notes))
+}
+
+/// `compare A B --ladder`: the ladders of A and B (of TCP stream N of A and M of B with
+/// `--stream N,M`), side by side when `width` leaves each half the ladder's narrowest width
+/// (or when no width is set: whole lines), else one after the other under a line saying why.
+pub fn compare(opts: &CompareOptions, ascii: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    crate::source::CaptureFile::check(&opts.a)?;
+    crate::source::CaptureFile::check(&opts.b)?;
+    let gutter = 3;
+    let half = opts.width.map(|w| w.saturating_sub(gutter) / 2);
+    let mut texts = Vec::new();
+    let mut notes = Vec::new();
+    for (i, path) in [&opts.a, &opts.b].into_iter().enumerate() {
+        let ro = ReplayOptions {
+            inputs: vec![path.clone()],
+            stream: opts.stream.map(|s| StreamSel::Tcp(s[i])),
+            ..ReplayOptions::default()
+        };
+        let style = Style {
+            time: crate::render::TimeMode::Rel,
+            color: opts.color,
+            ascii,
+            width: half,
+        };
+        let (text, n) = draw(&ro, &style)?;
+        let letter = ["A", "B"][i];
+        notes.extend(n.into_iter().map(|n| format!("{letter}: {n}")));
+        let head = format!("{letter}  {}", path.display());
+        texts.push((head, text));
+    }
+    let [(ha, a), (hb, b)] = [texts.remove(0), texts.remove(0)];
+    let widest = |t: &str| t.lines().map(visible_width).max().unwrap_or(0);
+    let need = widest(&a).max(widest(&b));
+    let mut s = String::new();
+    match (half, opts.width) {
+        (Some(h), Some(w)) if need > h => {
+            // One after the other, each at the whole width.
+            let line = format!(
+                "the ladders are drawn one after the other: side by side each needs {need} \
+                 columns, and {w} columns leave each {h} (--width {} puts them side by side)",
+                2 * need + gutter
+            );
+            for l in crate::render::fit::hanging("", &line, 2, w) {
+                s.push_str(&l);
+                s.push('\n');
+            }
+            s.push('\n');
+            for (i, path) in [&opts.a, &opts.b].into_iter().enumerate() {
+                let ro = ReplayOptions {
+                    inputs: vec![path.clone()],
+                    stream: opts.stream.map(|st| StreamSel::Tcp(st[i])),
+                    ..ReplayOptions::default()
+                };
+                let style = Style {
+                    time: crate::render::TimeMode::Rel,
+                    color: opts.color,
+                    ascii,
+                    width: Some(w),
+                };
+                let (text, _) = draw(&ro, &style)?;
+                if i > 0 {
+                    s.push('\n');
+                }
+                s.push_str(&format!("{}  {}\n", ["A", "B"][i], path.display()));
+                s.push_str(&text);
+            }
+        }
+        _ => {
+            let left = half.unwrap_or_else(|| widest(&a).max(visible_width(&ha)));
+            side_by_side(&mut s, &[ha.as_str()], &[hb.as_str()], left, gutter);
+            let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+            side_by_side(&mut s, &la, &lb, left, gutter);
+        }
+    }
+    s.push('\n');
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    for n in notes {
+        eprintln!("sockscope: {n}");
     }
     Ok(())
+}
+
+/// Lines of `a` and `b` side by side: each of `a` padded to `left` columns, then `gutter`
+/// spaces, then the line of `b`.
+fn side_by_side(out: &mut String, a: &[&str], b: &[&str], left: usize, gutter: usize) {
+    for i in 0..a.len().max(b.len()) {
+        let (l, r) = (
+            a.get(i).copied().unwrap_or(""),
+            b.get(i).copied().unwrap_or(""),
+        );
+        out.push_str(l);
+        if !r.is_empty() {
+            let pad = left.saturating_sub(visible_width(l)) + gutter;
+            out.push_str(&" ".repeat(pad));
+            out.push_str(r);
+        }
+        out.push('\n');
+    }
+}
+
+/// Columns a line takes on a terminal, its colour escapes left out.
+fn visible_width(l: &str) -> usize {
+    let mut plain = String::with_capacity(l.len());
+    let mut esc = false;
+    for c in l.chars() {
+        match c {
+            '\x1b' => esc = true,
+            'm' if esc => esc = false,
+            _ if esc => {}
+            c => plain.push(c),
+        }
+    }
+    crate::render::width(&plain)
 }
 
 /// When the capture has more conversations than the one drawn, which `--stream` draws them.
@@ -119,7 +241,15 @@ fn others((tcp, udp): (u64, u64), filtered: bool) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::others;
+    use super::{others, side_by_side, visible_width};
+
+    #[test]
+    fn lines_side_by_side_keep_the_left_column_whatever_its_colour() {
+        assert_eq!(visible_width("\x1b[36m│ ab\x1b[0m"), 4);
+        let mut s = String::new();
+        side_by_side(&mut s, &["ab", "\x1b[1mx\x1b[0m", "c"], &["1", "2"], 4, 3);
+        assert_eq!(s, "ab     1\n\x1b[1mx\x1b[0m      2\nc\n");
+    }
 
     #[test]
     fn a_capture_of_one_conversation_needs_no_note() {

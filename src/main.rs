@@ -83,7 +83,14 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Run(args) => sockscope::run::run(&args, &mut out)?,
         Command::Trace(args) => sockscope::trace::trace(&args, &mut out)?,
         Command::Compare(args) => {
-            sockscope::compare::compare(&args.options(), &mut out)?;
+            let opts = args.options();
+            if let Some(ascii) = opts.ladder {
+                if opts.jsonl {
+                    anyhow::bail!("--ladder draws text: leave out --format jsonl, or --ladder");
+                }
+                sockscope::ladder::compare(&opts, ascii, &mut out)?;
+            }
+            sockscope::compare::compare(&opts, &mut out)?;
             Status::Success
         }
         Command::Completions { shell } => {

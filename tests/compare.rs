@@ -369,3 +369,182 @@ fn a_missing_file_or_a_non_capture_is_one_line_and_exit_2() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("has no TCP stream 4 (it has 1"), "{err}");
 }
+
+/// `run nagle` (and its saved run replayed) ends with the table `compare` prints of the run's
+/// two conversations, and its JSON Lines carry the same `compare` records.
+#[test]
+fn the_nagle_report_ends_with_the_comparison_of_its_two_conversations() {
+    use sockscope::render::run::{report, ReportOptions};
+    let dir = captures("");
+    let run =
+        sockscope::live::pcapng::load(&dir.join("nagle.pcapng"), &dir.join("nagle.events.jsonl"))
+            .unwrap();
+    let tmp = TempDir::new().unwrap();
+    let saved = tmp.path().join("nagle.pcapng");
+    let mut f = std::fs::File::create(&saved).unwrap();
+    sockscope::live::pcapng::write(&mut f, &run).unwrap();
+    drop(f);
+    let cli = |extra: &[&str]| {
+        let out = sockscope()
+            .arg("compare")
+            .args([&saved, &saved])
+            .args(["--stream", "0,1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let sc = sockscope::scenario::find("nagle").unwrap();
+    let checks = report::checks(&run, Some(sc));
+    let text = report::text(&run, Some(sc), &checks, &ReportOptions::default());
+    // The table of `compare` (after its three lines naming the files) is the report's end.
+    let whole = cli(&[]);
+    let table = whole.lines().skip(3).collect::<Vec<_>>().join("\n");
+    assert!(text.ends_with(&format!("{table}\n")), "{text}");
+    assert!(
+        text.contains("A  Nagle on (default)  TCP stream 0: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("B  TCP_NODELAY         TCP stream 1: "),
+        "{text}"
+    );
+    // The replay of the saved file shows the same end.
+    let out = sockscope().arg("replay").arg(&saved).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .ends_with(&format!("{table}\n")));
+    // JSON Lines: the records of `compare --format jsonl`, between the checks and `capture`.
+    let want: Vec<String> = cli(&["--format", "jsonl"])
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"compare\""))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(want.len(), 25);
+    let jsonl = report::jsonl(&run, &checks);
+    let got: Vec<&str> = jsonl
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"compare\""))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        want[0].ends_with("\"a_stream\":0,\"b_stream\":1}"),
+        "{}",
+        want[0]
+    );
+    let kinds: Vec<String> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    let first = kinds.iter().position(|k| k == "\"compare\"").unwrap();
+    assert_eq!(kinds[first - 1], "\"check\"");
+    assert_eq!(kinds.last().map(String::as_str), Some("\"capture\""));
+    // A scenario that compares nothing has no table.
+    let hello =
+        sockscope::live::pcapng::load(&dir.join("hello.pcapng"), &dir.join("hello.events.jsonl"))
+            .unwrap();
+    let sc = sockscope::scenario::find("hello").unwrap();
+    let t = report::text(&hello, Some(sc), &[], &ReportOptions::default());
+    assert!(!t.contains("compare:"), "{t}");
+}
+
+/// A saved scenario run written in today's format (its events inside the pcapng).
+fn saved_run(dir: &Path, name: &str) -> PathBuf {
+    let c = captures("");
+    let run = sockscope::live::pcapng::load(
+        &c.join(format!("{name}.pcapng")),
+        &c.join(format!("{name}.events.jsonl")),
+    )
+    .unwrap();
+    let p = dir.join(format!("{name}.pcapng"));
+    let mut f = std::fs::File::create(&p).unwrap();
+    sockscope::live::pcapng::write(&mut f, &run).unwrap();
+    p
+}
+
+/// `compare A B --ladder`: the two ladders side by side when each half holds one, else one
+/// after the other under a line saying why; then the table. Every line within --width.
+#[test]
+fn ladders_side_by_side_or_one_after_the_other() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (
+        saved_run(dir.path(), "handshake"),
+        saved_run(dir.path(), "teardown"),
+    );
+    let run = |extra: &[&str]| {
+        let out = sockscope()
+            .arg("compare")
+            .args([&a, &b])
+            .arg("--ladder")
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ladder_of = |p: &Path, w: &str| {
+        let out = sockscope()
+            .arg("ladder")
+            .arg(p)
+            .args(["--width", w])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let arrows = |t: &str| t.matches('▶').count() + t.matches('◀').count();
+    for w in [160usize, 80] {
+        let text = run(&["--width", &w.to_string()]);
+        for l in text.lines() {
+            assert!(sockscope::render::width(l) <= w, "{w}: {l}\n{text}");
+        }
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("A  ") && first.contains("   B  "),
+            "{first}"
+        );
+        // Each half is the ladder `sockscope ladder` draws at half the width: one arrow per
+        // packet of each, the rows of A on the left.
+        let (la, lb) = (ladder_of(&a, "80"), ladder_of(&b, "80"));
+        assert_eq!(arrows(&text), arrows(&la) + arrows(&lb), "{text}");
+        if w == 160 {
+            let la = ladder_of(&a, "78");
+            let row = la.lines().nth(3).unwrap();
+            assert!(text.lines().nth(4).unwrap().starts_with(row), "{text}");
+        }
+        assert!(text.contains("│ TCP segments "), "{text}");
+    }
+    // Too narrow for two: one after the other, and why.
+    let text = run(&["--width", "60"]);
+    let note = text.lines().next().unwrap();
+    assert!(
+        note.starts_with("the ladders are drawn one after the other"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(--width 6") || text.contains("--width\n"),
+        "{text}"
+    );
+    for l in text.lines() {
+        assert!(sockscope::render::width(l) <= 60, "{l}\n{text}");
+    }
+    let (la, lb) = (ladder_of(&a, "60"), ladder_of(&b, "60"));
+    assert!(text.contains(&la) && text.contains(&lb), "{text}");
+    // ASCII: the ladders and the table.
+    let text = run(&["--width", "160", "--ascii"]);
+    assert!(text.is_ascii(), "{text}");
+    assert!(text.contains("-> |") && text.contains("| <-"), "{text}");
+    // Not with JSON Lines.
+    let out = sockscope()
+        .arg("compare")
+        .args([&a, &b])
+        .args(["--ladder", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

@@ -1,7 +1,7 @@
 //! The views of `sockscope compare`: a table of the metrics of A and B with their difference
 //! (the cells that differ highlighted, on a terminal), and one JSON Lines record per metric.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::presets::{ASCII_FULL_CONDENSED, UTF8_FULL_CONDENSED};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
 use crate::compare::{rows, Metrics, Row, Unit};
@@ -15,6 +15,10 @@ pub struct View<'a> {
     pub stream: Option<[u64; 2]>,
     /// Bold and colour the cells that differ.
     pub color: bool,
+    /// Columns to fit the table into (its cells wrap); None: its natural width.
+    pub width: Option<usize>,
+    /// ASCII frames (with `--ladder --ascii`).
+    pub ascii: bool,
 }
 
 /// A value as the table shows it: counts whole, milliseconds to the microsecond, a mean to a
@@ -46,34 +50,67 @@ fn difference(r: &Row) -> String {
 
 /// Appends the two files' lines and the table.
 pub fn text(out: &mut String, v: &View<'_>) {
+    let mut lines = Vec::new();
     for (letter, (name, m)) in ["A", "B"].iter().zip(v.names.iter().zip(v.metrics)) {
         let s = if m.tcp_streams == 1 { "" } else { "s" };
-        out.push_str(&format!(
-            "{letter}  {name}  ({} frames, {} TCP conversation{s})\n",
+        lines.push(format!(
+            "{letter}  {name}  ({} frames, {} TCP conversation{s})",
             m.frames, m.tcp_streams
         ));
     }
-    match v.stream {
-        Some([a, b]) if a == b => out.push_str(&format!(
-            "TCP stream {a} of each file (tshark's tcp.stream)\n"
-        )),
-        Some([a, b]) => out.push_str(&format!(
-            "TCP stream {a} of A, TCP stream {b} of B (tshark's tcp.stream)\n"
-        )),
-        None => out.push_str("all TCP segments of each file\n"),
+    lines.push(match v.stream {
+        Some([a, b]) if a == b => format!("TCP stream {a} of each file (tshark's tcp.stream)"),
+        Some([a, b]) => format!("TCP stream {a} of A, TCP stream {b} of B (tshark's tcp.stream)"),
+        None => "all TCP segments of each file".into(),
+    });
+    for l in lines {
+        // Wrapped under the file name when wider than --width.
+        let fitted = match v.width {
+            Some(w) if crate::render::width(&l) > w => crate::render::fit::hanging("", &l, 3, w),
+            _ => vec![l],
+        };
+        for f in fitted {
+            out.push_str(&f);
+            out.push('\n');
+        }
     }
+    table(out, v.metrics, v.color, v.width, v.ascii);
+}
+
+/// Appends the table of the metrics of A and B: each metric, A, B and B − A (with B ÷ A), the
+/// cells that differ bold when `color`; laid out for `width` columns when one is given; in
+/// plain ASCII when `ascii` (`+`, `-`, `|` frames, `x` for ×).
+pub fn table(
+    out: &mut String,
+    metrics: [&Metrics; 2],
+    color: bool,
+    width: Option<usize>,
+    ascii: bool,
+) {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    if v.color {
+    t.load_style(if ascii {
+        ASCII_FULL_CONDENSED
+    } else {
+        UTF8_FULL_CONDENSED
+    });
+    let plain = |s: String| {
+        if ascii {
+            s.replace('−', "-").replace('×', "x")
+        } else {
+            s
+        }
+    };
+    if color {
         t.enforce_styling();
     } else {
         t.force_no_tty();
     }
-    t.set_header(vec!["metric", "A", "B", "B − A"]);
-    for r in rows(v.metrics[0], v.metrics[1], false) {
+    crate::render::fit::table(&mut t, width);
+    t.set_header(vec!["metric", "A", "B", &plain("B − A".into())]);
+    for r in rows(metrics[0], metrics[1], false) {
         let mut b = Cell::new(value(r.unit, r.b));
-        let mut d = Cell::new(difference(&r));
-        if v.color && r.differs() {
+        let mut d = Cell::new(plain(difference(&r)));
+        if color && r.differs() {
             b = b.add_attribute(Attribute::Bold);
             d = d.add_attribute(Attribute::Bold).fg(Color::Yellow);
         }
@@ -104,8 +141,9 @@ fn number(out: &mut String, x: Option<f64>) {
     }
 }
 
-/// Appends one `compare` record (`docs/jsonl.md`).
-pub fn jsonl(out: &mut String, r: &Row) {
+/// Appends one `compare` record (`docs/jsonl.md`); `streams`: the TCP streams of A and B
+/// compared (None: all TCP of each file).
+pub fn jsonl(out: &mut String, r: &Row, streams: Option<[u64; 2]>) {
     use crate::render::jsonl::string;
     out.push_str("{\"kind\":\"compare\",\"metric\":");
     string(out, &r.key);
@@ -123,6 +161,10 @@ pub fn jsonl(out: &mut String, r: &Row) {
     number(out, r.ratio());
     out.push_str(",\"differs\":");
     out.push_str(if r.differs() { "true" } else { "false" });
+    for (key, s) in [(",\"a_stream\":", 0), (",\"b_stream\":", 1)] {
+        out.push_str(key);
+        number(out, streams.map(|st| st[s] as f64));
+    }
     out.push_str("}\n");
 }
 
@@ -158,10 +200,20 @@ mod tests {
     #[test]
     fn a_record_has_its_keys_and_null_for_what_is_unknown() {
         let mut s = String::new();
-        jsonl(&mut s, &row(None, Some(2.5), Unit::Bytes));
+        jsonl(&mut s, &row(None, Some(2.5), Unit::Bytes), None);
         assert_eq!(
             s,
-            "{\"kind\":\"compare\",\"metric\":\"k\",\"label\":\"k\",\"unit\":\"bytes\",\"a\":null,\"b\":2.5,\"diff\":null,\"ratio\":null,\"differs\":true}\n"
+            "{\"kind\":\"compare\",\"metric\":\"k\",\"label\":\"k\",\"unit\":\"bytes\",\"a\":null,\"b\":2.5,\"diff\":null,\"ratio\":null,\"differs\":true,\"a_stream\":null,\"b_stream\":null}\n"
+        );
+        let mut s = String::new();
+        jsonl(
+            &mut s,
+            &row(Some(1.0), Some(1.0), Unit::Count),
+            Some([0, 3]),
+        );
+        assert!(
+            s.ends_with(",\"differs\":false,\"a_stream\":0,\"b_stream\":3}\n"),
+            "{s}"
         );
     }
 
@@ -176,6 +228,8 @@ mod tests {
             metrics: [&a, &a],
             stream: None,
             color: true,
+            width: None,
+            ascii: false,
         };
         let mut s = String::new();
         text(&mut s, &v);

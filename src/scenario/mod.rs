@@ -65,6 +65,15 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
 }
 
+/// The two conversations of a run of `sc` that its report compares as `sockscope compare`
+/// does (A, then B: their index in the view and what each is), for a scenario that names two.
+pub fn compared(sc: &Scenario, v: &crate::live::View) -> Option<[(usize, &'static str); 2]> {
+    match sc.name {
+        "nagle" => nagle::compared(v),
+        _ => None,
+    }
+}
+
 /// The scenario name closest to a mistyped one (`handshak` → `handshake`), when one is close
 /// enough to be what was meant: as clap and cargo do, by Jaro-Winkler similarity.
 pub fn closest(name: &str) -> Option<&'static str> {

@@ -287,3 +287,10 @@ fn facts(v: &View) -> Vec<String> {
     }
     out
 }
+
+/// The two conversations the report compares (`sockscope compare`'s table at its end): A the
+/// one with Nagle's algorithm, B the one with TCP_NODELAY, each with its name.
+pub fn compared(v: &View) -> Option<[(usize, &'static str); 2]> {
+    let [(a, a_name, _), (b, b_name, _)] = MODES;
+    Some([(measure(v, a)?.conn, a_name), (measure(v, b)?.conn, b_name)])
+}

@@ -108,6 +108,7 @@ pub fn text(
             out.push('\n');
         }
     }
+    comparison(&mut out, &v, sc, opts.text.color, opts.width, false);
     if opts.explain {
         if let Some(s) = sc {
             out.push('\n');
@@ -196,7 +197,66 @@ pub fn ladder_text(
         out.push('\n');
         checks_section(&mut out, pal, run, checks, opts.width);
     }
+    comparison(&mut out, &v, sc, opts.text.color, opts.width, ascii);
     out
+}
+
+/// The two conversations a scenario compares (nagle: Nagle against TCP_NODELAY), when the run
+/// has both: their index in the view, names and TCP stream numbers.
+fn compared(v: &View, sc: Option<&Scenario>) -> Option<([usize; 2], [&'static str; 2], [u64; 2])> {
+    let [(a, a_name), (b, b_name)] = crate::scenario::compared(sc?, v)?;
+    let stream = |c: usize| {
+        v.conn_pkts(c)
+            .find_map(|p| p.tcp.as_ref().and(p.analysis.stream))
+    };
+    Some(([a, b], [a_name, b_name], [stream(a)?, stream(b)?]))
+}
+
+/// The table `sockscope compare` prints of the two conversations the scenario compares, after
+/// a line for each naming it: as `sockscope compare RUN.pcapng RUN.pcapng --stream N,M`.
+fn comparison(
+    out: &mut String,
+    v: &View,
+    sc: Option<&Scenario>,
+    color: bool,
+    w: Option<usize>,
+    ascii: bool,
+) {
+    let Some((conns, names, streams)) = compared(v, sc) else {
+        return;
+    };
+    let pal = Palette { on: color };
+    let head = format!(
+        "compare: the two conversations, as `sockscope compare` of the saved run with --stream \
+         {},{} prints them",
+        streams[0], streams[1]
+    );
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    for l in fitted(&head, 2, w) {
+        pal.paint(out, Palette::BOLD, &l);
+        out.push('\n');
+    }
+    let name_w = names.iter().map(|n| width(n)).max().unwrap_or(0);
+    for (i, letter) in ["A", "B"].iter().enumerate() {
+        let mut l = format!("{letter}  ");
+        crate::render::pad(&mut l, names[i], name_w);
+        let _ = write!(
+            l,
+            "  TCP stream {}: {}",
+            streams[i],
+            v.conns[conns[i]].label()
+        );
+        let l = ladder_text::plain(&l, ascii);
+        for f in fitted(&l, name_w + 5, w) {
+            out.push_str(&f);
+            out.push('\n');
+        }
+    }
+    let a = crate::compare::of_conversation(v, conns[0]);
+    let b = crate::compare::of_conversation(v, conns[1]);
+    crate::render::compare::table(out, [&a, &b], color, w, ascii);
 }
 
 /// `text` as one line, or wrapped into `w` columns with continuation lines `hang` in.
@@ -367,6 +427,16 @@ pub fn jsonl(run: &RunData, checks: &[Check]) -> String {
     }
     for c in checks {
         check_json(&mut out, &run.scenario, c);
+    }
+    // The compare records of the conversations the scenario compares, as `sockscope compare
+    // --format jsonl` writes them.
+    let sc = crate::scenario::find(&run.scenario).filter(|_| !run.scenario.starts_with("trace:"));
+    if let Some((conns, _, streams)) = compared(&v, sc) {
+        let a = crate::compare::of_conversation(&v, conns[0]);
+        let b = crate::compare::of_conversation(&v, conns[1]);
+        for r in crate::compare::rows(&a, &b, true) {
+            crate::render::compare::jsonl(&mut out, &r, Some(streams));
+        }
     }
     capture_json(&mut out, run);
     out
