@@ -3,7 +3,17 @@
 //! filter, else the first UDP one); of a run saved by sockscope, every conversation of the run
 //! with its calls.
 
+use std::collections::HashSet;
 use std::io::Write;
+
+use crate::analyse::Analyser;
+use crate::decode::{decode, Transport};
+use crate::filter::Filter;
+use crate::live::capture::Captured;
+use crate::live::model::Proto;
+use crate::live::RunData;
+use crate::render::ladder_lanes;
+use crate::source::CaptureFile;
 
 use crate::cli::{FormatArg, ReplayArgs};
 use crate::compare::CompareOptions;
@@ -68,6 +78,50 @@ pub fn draw(opts: &ReplayOptions, style: &Style) -> anyhow::Result<(String, Vec<
             }
         }
     }
+    // Several conversations between more than two endpoints, none selected: all of them on
+    // one ladder when their lanes fit; else the first, and why.
+    let mut why = None;
+    if opts.stream.is_none() {
+        let all = every_stream(opts)?;
+        let v = View::new(&all.run);
+        let ends = ladder_lanes::endpoints(&v).len();
+        if v.conns.len() > 1 && ends > 2 {
+            let mut s = String::new();
+            match ladder_lanes::render(&mut s, &v, &ladder_lanes::title(&v), style) {
+                Ok(()) => {
+                    if all.left_out > 0 {
+                        notes.push(format!(
+                            "{} later packets are not drawn (the first {REPLAY_MAX} are): \
+                             --stream N draws one conversation whole",
+                            all.left_out
+                        ));
+                    }
+                    return Ok((s, notes));
+                }
+                Err(f) => {
+                    let what = if all.left_out > 0 {
+                        "the capture's start"
+                    } else {
+                        "the capture"
+                    };
+                    let count = |p: Proto| v.conns.iter().filter(|c| c.proto == p).count();
+                    let kinds: Vec<String> = [(Proto::Tcp, "TCP"), (Proto::Udp, "UDP")]
+                        .iter()
+                        .filter(|(p, _)| count(*p) > 0)
+                        .map(|(p, k)| format!("{} {k}", count(*p)))
+                        .collect();
+                    let s = if v.conns.len() == 1 { "" } else { "s" };
+                    let conns = format!("{} stream{s}", kinds.join(" and "));
+                    let drawn = if opts.filter.is_some() {
+                        "the first the filter selects is drawn"
+                    } else {
+                        "the first is drawn"
+                    };
+                    why = Some(f.message(what, &conns, style.width, drawn));
+                }
+            }
+        }
+    }
     let conv = conversation(opts)?;
     let sel = match conv.stream {
         Some(StreamSel::Tcp(n)) => format!("TCP stream {n}"),
@@ -88,8 +142,12 @@ pub fn draw(opts: &ReplayOptions, style: &Style) -> anyhow::Result<(String, Vec<
     };
     let mut s = String::new();
     ladder_text::render(&mut s, &v, 0, &title, style);
-    if opts.stream.is_none() {
-        notes.extend(others(conv.streams, opts.filter.is_some()));
+    match why {
+        Some(w) => notes.push(w),
+        None if opts.stream.is_none() => {
+            notes.extend(others(conv.streams, opts.filter.is_some()));
+        }
+        None => {}
     }
     if conv.left_out > 0 {
         notes.push(format!(
@@ -213,6 +271,94 @@ fn visible_width(l: &str) -> usize {
         }
     }
     crate::render::width(&plain)
+}
+
+/// The TCP and UDP packets of a capture (those of the conversations with a packet that
+/// matches the filter, when one is given), as a run without calls: at most [`REPLAY_MAX`].
+struct Streams {
+    run: RunData,
+    left_out: usize,
+}
+
+fn every_stream(opts: &ReplayOptions) -> anyhow::Result<Streams> {
+    let mut analyser = Analyser::new();
+    let mut filter: Option<Filter> = None;
+    let mut kept: Vec<(StreamSel, Captured)> = Vec::new();
+    // Matching streams, as (is UDP, number).
+    let mut matched: HashSet<(bool, u64)> = HashSet::new();
+    let key = |s: &StreamSel| match *s {
+        StreamSel::Tcp(n) => (false, n),
+        StreamSel::Udp(n) => (true, n),
+    };
+    let mut linktype: Option<u16> = None;
+    let mut left_out = 0usize;
+    for path in &opts.inputs {
+        let mut file = CaptureFile::open(path)?;
+        if let (None, Some(expr)) = (&filter, opts.filter.as_deref()) {
+            filter = Some(Filter::for_linktype(
+                expr,
+                file.first_linktype().unwrap_or(1),
+            )?);
+        }
+        let mut failed = None;
+        file.for_each(|frame| {
+            let pkt = decode(frame);
+            let analysis = analyser.analyse(frame, &pkt);
+            let Some(stream) = analysis.stream else {
+                return true;
+            };
+            let this = match pkt.transport {
+                Transport::Tcp(_) => StreamSel::Tcp(stream),
+                Transport::Udp(_) => StreamSel::Udp(stream),
+                _ => return true,
+            };
+            if *linktype.get_or_insert(frame.linktype) != frame.linktype {
+                return true;
+            }
+            if kept.len() >= REPLAY_MAX {
+                left_out += 1;
+                return true;
+            }
+            if let Some(f) = filter.as_mut() {
+                match f.matches(frame.linktype, frame.data) {
+                    Ok(true) => {
+                        matched.insert(key(&this));
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+            }
+            kept.push((
+                this,
+                Captured {
+                    ts: frame.ts.map_or(0, |t| t.as_nanos()),
+                    origlen: frame.origlen,
+                    data: frame.data.to_vec(),
+                },
+            ));
+            true
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+    }
+    let packets = kept
+        .into_iter()
+        .filter(|(s, _)| filter.is_none() || matched.contains(&key(s)))
+        .map(|(_, c)| c)
+        .collect();
+    Ok(Streams {
+        run: RunData {
+            scenario: "replay".into(),
+            linktype: linktype.unwrap_or(1),
+            packets,
+            ..RunData::default()
+        },
+        left_out,
+    })
 }
 
 /// When the capture has more conversations than the one drawn, which `--stream` draws them.

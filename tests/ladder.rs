@@ -261,14 +261,89 @@ fn a_run_has_its_calls_and_pids_on_the_lanes() {
     insta::assert_snapshot!(text);
 }
 
+/// The endpoints (addr:port) of a saved run's conversations, and how many conversations.
+fn endpoints(name: &str) -> (usize, usize) {
+    let run = saved(name);
+    let v = sockscope::live::View::new(&run);
+    let mut ends: Vec<_> = v.conns.iter().flat_map(|c| [c.client, c.server]).collect();
+    ends.sort();
+    ends.dedup();
+    (ends.len(), v.conns.len())
+}
+
 #[test]
 fn fork_draws_each_client_and_fits() {
+    let (ends, conns) = endpoints("fork");
+    assert!(ends > 3 && conns >= 3, "{ends} {conns}");
+    // 8 columns of time, 2 of margin, a lifeline, and 17 columns per further lane.
+    let need = 11 + (ends - 1) * 17;
     for w in [40, 60, 90] {
         let text = run_ladders("fork", Some(w), w == 60);
-        assert!(text.matches("TCP ").count() >= 3, "{text}");
         for l in text.lines() {
             assert!(width(l) <= w, "fork at {w}, a line of {}:\n{l}", width(l));
         }
+        if w < need {
+            // Below, a ladder per conversation, and why.
+            assert_eq!(text.matches("\nTCP ").count(), conns, "{text}");
+            let why = text.split("\n\n").next().unwrap().replace("\n  ", " ");
+            let start = format!(
+                "the run has {ends} endpoints (addr:port) in {conns} conversations and {} fit in \
+                 {w} columns",
+                1 + (w - 11) / 17
+            );
+            assert!(why.starts_with(&start), "{why}");
+            assert!(why.contains("--stream N") && why.contains(&format!("--width {need}")));
+        } else {
+            let title = format!("{conns} TCP conversations on one ladder, {ends} endpoints\n");
+            assert!(text.starts_with(&title), "{text}");
+        }
+    }
+}
+
+/// `fork`'s clients and the server they share on one ladder: a lane per endpoint, each
+/// client's arrows from its own lane to the server's (the last), in time order; at 80 and 120
+/// columns, in Unicode and ASCII.
+#[test]
+fn fork_on_one_ladder_of_a_lane_per_endpoint() {
+    let run = saved("fork");
+    let v = sockscope::live::View::new(&run);
+    let server = v.conns[0].server;
+    assert!(v.conns.iter().all(|c| c.server == server));
+    for w in [80usize, 120] {
+        let uni = run_ladders("fork", Some(w), false);
+        let asc = run_ladders("fork", Some(w), true);
+        assert!(asc.is_ascii(), "{asc}");
+        for text in [&uni, &asc] {
+            for l in text.lines() {
+                assert!(width(l) <= w, "fork at {w}, a line of {}:\n{l}", width(l));
+            }
+        }
+        // Every client's SYN, from its own lane, ends on the server's lane, the last one.
+        let syns: Vec<&str> = uni.lines().filter(|l| l.contains("[S] seq=0")).collect();
+        assert_eq!(syns.len(), v.conns.len(), "{uni}");
+        let starts: Vec<usize> = syns.iter().map(|l| l.find("[S]").unwrap()).collect();
+        assert!(starts.windows(2).all(|s| s[0] < s[1]), "{starts:?}\n{uni}");
+        assert!(syns.iter().all(|l| l.ends_with("▶ │")), "{uni}");
+        // One arrow per packet, in both styles.
+        let arrows = uni.matches('▶').count() + uni.matches('◀').count();
+        assert_eq!(arrows, v.pkts.len(), "{uni}");
+        // The same rows in ASCII (its `->` and `...` may wrap more): those with a time.
+        let timed = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+                .count()
+        };
+        assert_eq!(timed(&uni), timed(&asc));
+        // Time goes down: the packets' times are in order.
+        let times: Vec<f64> = uni
+            .lines()
+            .filter(|l| l.contains('▶') || l.contains('◀'))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(times.len(), v.pkts.len());
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        insta::assert_snapshot!(format!("fork_lanes_{w}"), uni);
+        insta::assert_snapshot!(format!("fork_lanes_{w}_ascii"), asc);
     }
 }
 
@@ -296,4 +371,65 @@ fn colour_per_direction_only_when_asked() {
     // In a pipe (auto), and with NO_COLOR, no escape at all.
     let plain = ladder(&["ladder", &file("ssh.pcap")]);
     assert!(!plain.contains('\x1b'));
+}
+
+/// A capture of several conversations between more than two endpoints: all on one ladder of a
+/// lane per endpoint when they fit the width; else the first, and on stderr how many endpoints
+/// there are, how many fit and what to do. `--stream N` still picks one.
+#[test]
+fn a_capture_of_many_endpoints_on_one_ladder_or_the_first_and_why() {
+    let f = file("ldp-common-session.pcap");
+    let run = |w: &str, extra: &[&str]| {
+        let out = Command::cargo_bin("sockscope")
+            .unwrap()
+            .args(["ladder", &f, "--width", w])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Its TCP and UDP packets, as the JSON Lines count them.
+    let packets = ladder(&["replay", &f, "--format", "jsonl"])
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"packet\""))
+        .filter(|l| l.contains("\"proto\":\"tcp\"") || l.contains("\"proto\":\"udp\""))
+        .count();
+    let (text, err) = run("120", &[]);
+    assert!(err.is_empty(), "{err}");
+    let title = text.lines().next().unwrap();
+    assert!(title.ends_with("on one ladder, 6 endpoints"), "{text}");
+    let arrows = text.matches('▶').count() + text.matches('◀').count();
+    assert_eq!(arrows, packets, "{text}");
+    for l in text.lines() {
+        assert!(width(l) <= 120, "{l}");
+    }
+    // Six lanes do not fit 80 columns: the first conversation, and why.
+    let (text, err) = run("80", &[]);
+    assert!(text.starts_with("TCP stream 0: "), "{text}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("6 endpoints (addr:port)"), "{err}");
+    assert!(err.contains("fit in 80 columns"), "{err}");
+    assert!(
+        err.contains("--stream N") && err.contains("--width "),
+        "{err}"
+    );
+    // The width it names draws them all.
+    let need = err
+        .split("--width ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap();
+    let (text, err) = run(need, &[]);
+    assert!(
+        err.is_empty() && text.contains("on one ladder"),
+        "{err}{text}"
+    );
+    // --stream N: one conversation, as before.
+    let (text, _) = run("120", &["--stream", "0"]);
+    assert!(text.starts_with("TCP stream 0: "), "{text}");
 }

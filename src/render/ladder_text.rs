@@ -20,14 +20,14 @@ use crate::render::describe::flag_letters;
 use crate::render::run::ladder::transitions;
 use crate::render::run::ladder_rows::{self, duration, RowKind};
 use crate::render::run::timeline::time_cell;
-use crate::render::{fit, states, width, Palette, TimeMode};
+use crate::render::{fit, ladder_lanes, states, width, Palette, TimeMode};
 
 /// Columns between the lifelines when the width allows it.
 const SPAN: usize = 60;
 /// Columns between the lifelines at the least (with `--width 40` and absolute times).
 const MIN_SPAN: usize = 16;
 /// Shorter waits than this are not compressed into a gap row.
-const GAP_SHOWN: i128 = 10_000_000;
+pub(crate) const GAP_SHOWN: i128 = 10_000_000;
 
 /// How to draw.
 #[derive(Debug, Clone, Copy)]
@@ -41,15 +41,15 @@ pub struct Style {
 }
 
 /// The glyphs of one style.
-struct Glyphs {
-    life: &'static str,
-    gap: &'static str,
-    bar: &'static str,
-    right: &'static str,
-    left: &'static str,
+pub(crate) struct Glyphs {
+    pub(crate) life: &'static str,
+    pub(crate) gap: &'static str,
+    pub(crate) bar: &'static str,
+    pub(crate) right: &'static str,
+    pub(crate) left: &'static str,
 }
 
-const UNICODE: Glyphs = Glyphs {
+pub(crate) const UNICODE: Glyphs = Glyphs {
     life: "│",
     gap: "┆",
     bar: "─",
@@ -57,7 +57,7 @@ const UNICODE: Glyphs = Glyphs {
     left: "◀",
 };
 
-const ASCII: Glyphs = Glyphs {
+pub(crate) const ASCII: Glyphs = Glyphs {
     life: "|",
     gap: ":",
     bar: "-",
@@ -127,7 +127,7 @@ pub fn words(v: &View, p: &Pkt) -> Vec<String> {
 }
 
 /// Words packed greedily into lines of at most `max` columns (a longer word is wrapped).
-fn pack(words: &[String], max: usize) -> Vec<String> {
+pub(crate) fn pack(words: &[String], max: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let pieces = words.iter().flat_map(|w| {
         if width(w) > max {
@@ -150,7 +150,7 @@ fn pack(words: &[String], max: usize) -> Vec<String> {
 }
 
 /// The name of the wait before a packet, when the analyser names one (`delayed ACK`…).
-fn wait_name(p: &Pkt) -> Option<&'static str> {
+pub(crate) fn wait_name(p: &Pkt) -> Option<&'static str> {
     let w = p.verdict()?.wait?;
     let text = w.kind.explain();
     let short = text.split(" (").next().unwrap_or(text);
@@ -403,7 +403,34 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
 
 /// The ladders of every conversation of a run (a saved `run --save`/`trace --save`), one after
 /// another, each with the calls placed on it.
+///
+/// With more than two endpoints (`fork`'s clients and their server), all conversations on one
+/// ladder of a lane per endpoint ([`ladder_lanes`]) when the lanes fit the width; else each on
+/// its own, under a line saying why.
 pub fn render_all(out: &mut String, v: &View, st: &Style) {
+    if v.conns.len() > 1 && ladder_lanes::endpoints(v).len() > 2 {
+        let mut s = String::new();
+        match ladder_lanes::render(&mut s, v, &ladder_lanes::title(v), st) {
+            Ok(()) => {
+                out.push_str(&s);
+                return;
+            }
+            Err(f) => {
+                let conns = format!("{} conversations", v.conns.len());
+                let drawn = "each conversation is drawn on a ladder of its own";
+                let note = plain(&f.message("the run", &conns, st.width, drawn), st.ascii);
+                let lines = match st.width {
+                    Some(w) => fit::hanging("", &note, 2, w),
+                    None => vec![note],
+                };
+                for l in lines {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+        }
+    }
     for (ci, c) in v.conns.iter().enumerate() {
         if ci > 0 {
             out.push('\n');

@@ -6,6 +6,7 @@ pub mod describe;
 pub mod escape;
 pub mod fit;
 pub mod jsonl;
+pub mod ladder_lanes;
 pub mod ladder_text;
 pub mod marks;
 pub mod payload;

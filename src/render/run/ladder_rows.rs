@@ -430,7 +430,7 @@ fn cut(rows: Vec<Row<'_>>, head: usize, tail: usize) -> Vec<Row<'_>> {
 
 /// Inserts a [`RowKind::Gap`] before each row that comes long after the one before it: at
 /// least [`GAP_MIN`] and [`GAP_FACTOR`] times the median gap between rows.
-fn gaps(rows: Vec<Row<'_>>) -> Vec<Row<'_>> {
+pub(crate) fn gaps(rows: Vec<Row<'_>>) -> Vec<Row<'_>> {
     let times: Vec<i128> = rows.iter().map(|r| r.t).collect();
     let limit = gap_limit(&times);
     let mut out = Vec::with_capacity(rows.len() + 4);
