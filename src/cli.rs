@@ -70,7 +70,8 @@ Examples:
   sockscope ladder capture.pcap                   the first TCP stream, client left, server right
   sockscope ladder capture.pcap --stream 3        TCP stream 3 (tshark's tcp.stream 3)
   sockscope ladder capture.pcap port 6379         the first TCP stream the filter selects
-  sockscope ladder capture.pcap --ascii --width 72  ASCII arrows, fitted to 72 columns";
+  sockscope ladder capture.pcap --ascii --width 72  ASCII arrows, fitted to 72 columns
+  sockscope ladder fork.pcapng --width 120        several clients and their server: a lane each";
 
 const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -519,8 +520,9 @@ pub struct ReplayArgs {
     /// Print the text ladder of one conversation instead of the timeline (--stream N, by
     /// default the first TCP stream matching the filter): client and server lanes, arrows
     /// with flags, relative SEQ/ACK, length, window and the analyser's marks, state changes,
-    /// and waits of 10 ms or more as one labelled row. Fitted to --width; with -A/--ascii,
-    /// drawn in ASCII (`-->`, `<--`, `|`).
+    /// and waits of 10 ms or more as one labelled row. Without --stream, conversations between
+    /// more than two endpoints are drawn on one ladder of a lane per addr:port when the lanes
+    /// fit. Fitted to --width; with -A/--ascii, drawn in ASCII (`-->`, `<--`, `|`).
     #[arg(long, conflicts_with_all = ["follow", "write", "count", "hex", "outputs"])]
     pub ladder: bool,
 }
