@@ -19,6 +19,7 @@ use std::fmt::Write;
 use socket2::{Domain, Type};
 
 use super::{any_port, bound, read_exactly, Peer, Scenario};
+use crate::analyse::flags::FIN;
 use crate::live::checks::{self, Check};
 use crate::live::model::Dir;
 use crate::live::{LiveError, Role, SockOpt, Tracer, View};
@@ -40,13 +41,23 @@ shows seq FIRST:NEXT and len: the next segment starts exactly where the previous
 
     next SEQ = SEQ + bytes          1 + 6 = 7,  7 + 25 = 32,  32 + 100 = 132
 
-with no \"+1\" (a popular textbook adds one per segment). Only SYN and FIN consume a number
-without carrying a byte.
+with no \"+1\": only SYN and FIN consume a number without carrying a byte.
 
 An ACK number is the next byte the receiver expects, so it acknowledges every byte before it:
+
+    ACK = SEQ + bytes               1 + 6 = 7,  7 + 25 = 32,  32 + 100 = 132
+
+The book states \"ACK number = SEQ number + number of bytes transferred + 1\" (a segment with
+SEQ 1200 and 100 bytes acknowledged with ACK 1301). The checks compute both from the captured
+segments: the book's formula is one too many on every ACK here. Its segment carries bytes
+1200 to 1299, so the next byte expected is 1300; the +1 belongs only to a SYN or a FIN, which
+carries no byte and takes one number (see `sockscope run handshake` and `teardown`).
+
 ACKs are cumulative, and one ACK may cover several segments. The receiver may also wait before
-acknowledging (a delayed ACK, up to 40 ms on Linux) to send the ACK with its reply; the facts
-above list what each ACK covered and how long after the data it came.
+acknowledging to send the ACK with its reply: a delayed ACK, from 40 ms up to 200 ms on Linux,
+bounded by the round-trip time (on loopback the 40 ms floor). At the start of a connection
+Linux usually acknowledges at once (quick-ACK mode); the facts above list what each ACK
+covered and how long after the data it came.
 
 The server is a child process made by fork() after accept(), as the classic concurrent server
 does: its calls are on the server side marked [child] (they carry the child's own pid). The reads
@@ -136,8 +147,54 @@ fn checks(v: &View) -> Vec<Check> {
         "next SEQ = SEQ + bytes: each data segment starts where the previous one ended",
         steps.join(", "),
     )];
+    out.push(ack_formula(v, c, &segs));
     out.extend(checks::both_ways(v, c));
     out
+}
+
+/// Each ACK of the client's data against the book's formula: on the wire an ACK is SEQ + bytes
+/// of the last segment it covers, where the book says SEQ + bytes + 1. An ACK of the client's
+/// FIN (SEQ + 1, the FIN's own number) is not one of them.
+fn ack_formula(v: &View, c: usize, segs: &[(u32, u32)]) -> Check {
+    let what = "ACK = SEQ + bytes (the next byte expected), not the book's \
+                ACK = SEQ + bytes + 1 (1200 + 100 + 1 = 1301)";
+    let fin_next: Option<u32> = v
+        .conn_pkts(c)
+        .find(|q| q.dir == Dir::ToServer && q.tcp.as_ref().is_some_and(|t| t.has(FIN)))
+        .map(|q| v.rel_next_seq(q));
+    let mut acked = 1u32;
+    let mut steps = Vec::new();
+    let mut ok = true;
+    let mut data_acks = 0;
+    for p in v.conn_pkts(c).filter(|p| p.dir == Dir::ToClient) {
+        let ack = v.rel_ack(p);
+        if ack <= acked || Some(ack) == fin_next {
+            continue;
+        }
+        acked = ack;
+        let wire = segs.iter().find(|&&(s, l)| s.wrapping_add(l) == ack);
+        let book = segs
+            .iter()
+            .find(|&&(s, l)| s.wrapping_add(l).wrapping_add(1) == ack);
+        match (wire, book) {
+            (Some(&(s, l)), _) => {
+                data_acks += 1;
+                steps.push(format!(
+                    "ack {ack} = {s} + {l} (book: {s} + {l} + 1 = {})",
+                    ack.wrapping_add(1)
+                ));
+            }
+            (None, Some(&(s, l))) => {
+                ok = false;
+                steps.push(format!("ack {ack} = {s} + {l} + 1: the book's formula"));
+            }
+            (None, None) => {
+                ok = false;
+                steps.push(format!("ack {ack}: no segment ends there"));
+            }
+        }
+    }
+    Check::new(ok && data_acks > 0, what, steps.join(", "))
 }
 
 /// What each ACK from the server covered, and how long after the data it came.
