@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket2::{Domain, Type};
 
 use super::{any_port, bound, Peer, Scenario, Waiter};
-use crate::analyse::flags as f;
+use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
 use crate::live::tcpstate::TcpState;
@@ -46,10 +46,19 @@ States, as the kernel reports them (the (kernel: …) lines):
                           → LAST_ACK (own FIN sent) → CLOSED (its ACK received)
 
 Connection 1 takes four segments: FIN →, ← ACK, ← FIN, ACK →. Linux delays the ACK of a FIN
-(up to 40 ms) hoping the program closes soon; here the server waits until that ACK is out.
+(the delayed ACK: from 40 ms up to 200 ms, bounded by the round-trip time, so 40 ms on lo)
+hoping the program closes soon; here the server waits until that ACK is out.
 Connection 2: the server calls close() as soon as read() returns 0, so its FIN leaves before the
 delayed ACK and carries it: FIN →, ← FIN+ACK, ACK →, three segments. (On a loaded machine the
-server may be late and the ACK go alone; both are correct TCP.)
+server may be late and the ACK go alone; both are correct TCP.) The checks say which of the
+two connection 2 showed.
+
+In the four-segment close the server's ACK and its FIN carry the same ACK number (the book's
+\"ACK 5001\" twice), which the book calls a retransmission. It is not: every segment after the
+handshake carries the ACK flag and the next byte expected, and as nothing new arrived in
+between, the number is the same. Nothing is sent again: the bare ACK took no sequence number,
+so the FIN has the same SEQ and is new (it takes that number), and neither the analyser nor
+Wireshark marks it as a retransmission (nor as a duplicate ACK, which never carries a FIN).
 
 LAST_ACK rarely shows: on lo the client's final ACK is processed inside the server's close().
 
@@ -192,6 +201,8 @@ fn checks(v: &View) -> Vec<Check> {
         "connection 1 closes in four segments: [F.] →, ← [.], ← [F.], [.] →",
         ladder::shape_text(&shape),
     ));
+    out.push(second_close(v, c2));
+    out.push(repeated_ack(v, c1));
     let cw = state_after(v, c1, Role::Server, "read");
     out.push(Check::new(
         cw.as_deref() == Some("CLOSE_WAIT"),
@@ -209,6 +220,110 @@ fn checks(v: &View) -> Vec<Check> {
     out.push(checks::acks_match_next_seq(v));
     out.push(checks::no_retransmission(v));
     out
+}
+
+/// The server's segments of connection `c` that acknowledge the client's FIN and carry no
+/// data or RST (its FIN, and a bare ACK if it sent one), and the number they acknowledge.
+fn acks_of_fin<'v>(v: &'v View, c: usize) -> Option<(u32, Vec<&'v Pkt>)> {
+    let cl = closing(v, c);
+    let fin = cl
+        .first()
+        .filter(|p| p.dir == Dir::ToServer)?
+        .tcp
+        .as_ref()?;
+    let want = fin.next_seq();
+    let acks = cl
+        .iter()
+        .copied()
+        .filter(|p| p.dir == Dir::ToClient && p.len == 0 && !has(p, f::RST))
+        .filter(|p| {
+            p.tcp
+                .as_ref()
+                .is_some_and(|t| t.has(f::ACK) && t.ack == want)
+        })
+        .collect();
+    Some((want, acks))
+}
+
+/// Connection 2 closes in three segments (the server's FIN carries the ACK of the client's) or
+/// in four (the ACK went alone first): either is correct; the check says which it saw.
+fn second_close(v: &View, c: usize) -> Check {
+    let Some((_, acks)) = acks_of_fin(v, c) else {
+        return Check::missing(
+            "connection 2 closed in three or four segments",
+            "no client FIN",
+        );
+    };
+    let kinds: Vec<bool> = acks.iter().map(|p| has(p, f::FIN)).collect();
+    let shape: Vec<(Dir, u16)> = closing(v, c)
+        .iter()
+        .map(|p| (p.dir, p.tcp.as_ref().map_or(0, |t| t.flags & 0xff)))
+        .collect();
+    let (ok, what) = match kinds.as_slice() {
+        [true] => (
+            true,
+            "connection 2 closed in three segments: the server's FIN carried the ACK of the \
+             client's FIN",
+        ),
+        [false, true] => (
+            true,
+            "connection 2 closed in four segments: the server's ACK went alone before its FIN \
+             (the server was late to close)",
+        ),
+        [true, false] => (
+            true,
+            "connection 2 closed in four segments: the server's ACK went before its FIN but \
+             was delivered after it (lo reordered them)",
+        ),
+        _ => (
+            false,
+            "connection 2 closed in three or four segments: the server acknowledged the \
+             client's FIN once on its FIN, or once alone and again on its FIN",
+        ),
+    };
+    Check::new(ok, what, ladder::shape_text(&shape))
+}
+
+/// The book calls the second "ACK 5001" of the four-segment close a retransmission: on the
+/// wire the server's FIN repeats its bare ACK's ACK number and SEQ, and is new.
+fn repeated_ack(v: &View, c: usize) -> Check {
+    let what = "connection 1: the ACK number repeated on the server's FIN (the book's \"ACK \
+                5001\" twice) is no retransmission: the FIN has the bare ACK's SEQ and ACK (an \
+                ACK takes no number, nothing new arrived) and sends nothing again";
+    let Some((_, acks)) = acks_of_fin(v, c) else {
+        return Check::missing(what, "no client FIN");
+    };
+    let bare = acks.iter().find(|p| !has(p, f::FIN));
+    let fin = acks.iter().find(|p| has(p, f::FIN));
+    let (Some(b), Some(fp)) = (bare, fin) else {
+        return Check::missing(what, "no bare ACK and FIN from the server");
+    };
+    let (Some(bt), Some(ft)) = (b.tcp.as_ref(), fp.tcp.as_ref()) else {
+        return Check::missing(what, "a cut header");
+    };
+    let again = Findings::RETRANSMISSION
+        | Findings::FAST_RETRANSMISSION
+        | Findings::SPURIOUS_RETRANSMISSION
+        | Findings::DUPLICATE_ACK;
+    let marked = fp.findings().has(again) || b.findings().has(again);
+    Check::new(
+        ft.ack == bt.ack && ft.seq == bt.seq && !marked,
+        what,
+        format!(
+            "frame {} [.] seq {} ack {}, frame {} [F.] seq {} ack {}; analyser: {}",
+            b.index + 1,
+            v.rel_seq(b),
+            v.rel_ack(b),
+            fp.index + 1,
+            v.rel_seq(fp),
+            v.rel_ack(fp),
+            if marked {
+                "marked as sent again"
+            } else {
+                "neither is a retransmission or duplicate ACK"
+            }
+        ),
+    )
 }
 
 fn facts(v: &View) -> Vec<String> {
