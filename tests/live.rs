@@ -131,6 +131,22 @@ fn data_seq_advances_by_bytes() {
             "next SEQ = SEQ + bytes"
         );
     }
+    // Every ACK of the data is SEQ + bytes of a segment, never the book's SEQ + bytes + 1.
+    let ends: Vec<u32> = segs.iter().map(|s| s.0.wrapping_add(s.1)).collect();
+    let acks: Vec<u32> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToClient && p.len == 0)
+        .map(|p| v.rel_ack(p))
+        .filter(|&a| a > 1 && a <= 132)
+        .collect();
+    assert!(!acks.is_empty(), "the data was acknowledged");
+    for a in acks {
+        assert!(ends.contains(&a), "ack {a} is the end of a segment");
+        assert!(
+            !ends.contains(&a.wrapping_sub(1)),
+            "ack {a} = SEQ + bytes + 1"
+        );
+    }
     let child = run
         .events
         .iter()
@@ -183,6 +199,31 @@ fn teardown_fin_takes_one_number() {
         .skip_while(|fl| fl & f::FIN == 0)
         .collect();
     assert_eq!(four, [f::FIN | f::ACK, f::ACK, f::FIN | f::ACK, f::ACK]);
+    // The server's FIN repeats its bare ACK's SEQ and ACK: the same numbers, nothing re-sent.
+    let close: Vec<&Pkt> = v
+        .conn_pkts(0)
+        .skip_while(|p| tcp(p).0 & f::FIN == 0)
+        .collect();
+    let (bare, fin) = (tcp(close[1]), tcp(close[2]));
+    assert_eq!((bare.1, bare.2), (fin.1, fin.2), "same SEQ and ACK");
+    // Connection 2: the server acknowledged the client's FIN on its FIN alone (three segments)
+    // or also with a bare ACK (four).
+    let p: Vec<&Pkt> = v.conn_pkts(1).collect();
+    let cfin = p
+        .iter()
+        .find(|q| q.dir == Dir::ToServer && tcp(q).0 & f::FIN != 0)
+        .expect("the client's FIN");
+    let want = tcp(cfin).1.wrapping_add(1);
+    let mut acks: Vec<u16> = p
+        .iter()
+        .filter(|q| q.dir == Dir::ToClient && tcp(q).2 == want && tcp(q).0 & f::RST == 0)
+        .map(|q| tcp(q).0)
+        .collect();
+    acks.sort_unstable();
+    assert!(
+        acks == [f::FIN | f::ACK] || acks == [f::ACK, f::FIN | f::ACK],
+        "three or four segments: {acks:?}"
+    );
 }
 
 #[test]
@@ -204,6 +245,40 @@ fn nagle_inequalities() {
     };
     assert!(burst(0) < burst(1), "{} vs {}", burst(0), burst(1));
     assert!(burst(1) >= 2);
+    // With Nagle a request's 8 bytes left right after a bare ACK that came at least 30 ms
+    // after the 4 bytes before them (the delayed-ACK timer), in at least one request.
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let held = (2..p.len()).any(|i| {
+        let (ack, four) = (
+            p[i - 1],
+            p.get(..i - 1).and_then(|b| {
+                b.iter()
+                    .rev()
+                    .find(|q| q.dir == Dir::ToServer && q.len == 4)
+            }),
+        );
+        p[i].dir == Dir::ToServer
+            && p[i].len == 8
+            && ack.dir == Dir::ToClient
+            && ack.len == 0
+            && four.is_some_and(|f4| ack.ts - f4.ts >= 30_000_000)
+    });
+    assert!(held, "no 8-byte segment waited for a delayed ACK");
+    // With TCP_NODELAY each write(8)'s segment is on the wire before the write returns.
+    let writes: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "write" && e.ret == Some(8) && v.conn_of(e) == Some(1))
+        .collect();
+    assert_eq!(writes.len(), 3);
+    let eights: Vec<&Pkt> = v
+        .conn_pkts(1)
+        .filter(|q| q.dir == Dir::ToServer && q.len == 8)
+        .collect();
+    assert_eq!(eights.len(), 3, "each write(8) its own segment");
+    for (w, seg) in writes.iter().zip(&eights) {
+        assert!(seg.ts <= w.end, "the segment left during write()");
+    }
 }
 
 #[test]
@@ -286,6 +361,32 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     let trap: Vec<&Pkt> = v.conn_pkts(1).collect();
     assert_eq!(trap.len(), 2);
     assert_eq!(trap[0].dst.port(), 0, "sin_port = htonl(port) is port 0");
+    // The trap's address is inet_aton()'s bytes, at the IP destination.
+    let aton = run
+        .events
+        .iter()
+        .find(|e| e.call == "inet_aton" && e.args.ends_with("&serv_addr.sin_addr"))
+        .and_then(|e| e.data.clone())
+        .expect("inet_aton() into sin_addr");
+    let tframe = &run.packets[trap[0].index].data;
+    assert_eq!(
+        tframe[14 + 16..14 + 20],
+        aton[..],
+        "IP destination = inet_aton()'s bytes"
+    );
+    assert_eq!(aton, [127, 232, 124, 79]);
+    // Classes from the first byte in network order: 192.168.1.20 is C (110…).
+    let c = run
+        .events
+        .iter()
+        .find(|e| e.call == "inet_addr" && e.args == "\"192.168.1.20\"")
+        .and_then(|e| e.data.clone())
+        .expect("inet_addr(\"192.168.1.20\")");
+    assert_eq!(
+        (c[0] >> 5, c[0]),
+        (0b110, 192),
+        "class C from the first byte"
+    );
     assert_eq!(tcp(trap[1]).0, f::RST | f::ACK);
     let errs: Vec<&str> = run
         .events
