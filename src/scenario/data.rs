@@ -246,3 +246,79 @@ fn facts(v: &View) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyse::flags as f;
+    use crate::live::{Captured, RunData};
+
+    /// An Ethernet frame from lo (127.0.0.1 both ways) with `len` zero bytes of payload.
+    fn frame(to_server: bool, flags: u16, seq: u32, ack: u32, len: u16) -> Vec<u8> {
+        let (sp, dp) = if to_server {
+            (40000u16, 50000u16)
+        } else {
+            (50000, 40000)
+        };
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        b.extend_from_slice(&(40 + len).to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        b.extend_from_slice(&sp.to_be_bytes());
+        b.extend_from_slice(&dp.to_be_bytes());
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&ack.to_be_bytes());
+        b.extend_from_slice(&[0x50, flags as u8, 0xff, 0xff, 0, 0, 0, 0]);
+        b.resize(b.len() + len as usize, 0);
+        b
+    }
+
+    /// The client sends 6 and 25 bytes (ISN 100); the server acknowledges with `acks`.
+    fn check(acks: [u32; 2]) -> Check {
+        let segs = [
+            (true, f::SYN, 100, 0, 0),
+            (false, f::SYN | f::ACK, 500, 101, 0),
+            (true, f::ACK, 101, 501, 0),
+            (true, f::PSH | f::ACK, 101, 501, 6),
+            (false, f::ACK, 501, 100 + acks[0], 0),
+            (true, f::PSH | f::ACK, 107, 501, 25),
+            (false, f::ACK, 501, 100 + acks[1], 0),
+        ];
+        let run = RunData {
+            linktype: 1,
+            packets: segs
+                .iter()
+                .enumerate()
+                .map(|(i, &(d, fl, s, a, l))| Captured {
+                    ts: 1_000_000_000 + i as i128 * 1000,
+                    origlen: 54 + l as u32,
+                    data: frame(d, fl, s, a, l),
+                })
+                .collect(),
+            ..RunData::default()
+        };
+        let v = View::new(&run);
+        let mut segs: Vec<(u32, u32)> = v
+            .conn_pkts(0)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| (v.rel_seq(p), p.len))
+            .collect();
+        segs.sort_unstable();
+        ack_formula(&v, 0, &segs)
+    }
+
+    #[test]
+    fn acks_are_seq_plus_bytes_and_the_books_plus_one_fails() {
+        let wire = check([7, 32]);
+        assert!(wire.ok, "{wire:?}");
+        assert_eq!(
+            wire.detail,
+            "ack 7 = 1 + 6 (book: 1 + 6 + 1 = 8), ack 32 = 7 + 25 (book: 7 + 25 + 1 = 33)"
+        );
+        let book = check([8, 33]);
+        assert!(!book.ok, "{book:?}");
+        assert!(book
+            .detail
+            .contains("ack 8 = 1 + 6 + 1: the book's formula"));
+    }
+}

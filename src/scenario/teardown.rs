@@ -357,3 +357,100 @@ fn facts(v: &View) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{Captured, RunData};
+
+    const C: u16 = 40000;
+    const S: u16 = 50000;
+
+    /// An Ethernet frame from lo: IPv4 127.0.0.1 both ways, a TCP header without options.
+    fn frame(to_server: bool, flags: u16, seq: u32, ack: u32) -> Vec<u8> {
+        let (sp, dp) = if to_server { (C, S) } else { (S, C) };
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        b.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        b.extend_from_slice(&sp.to_be_bytes());
+        b.extend_from_slice(&dp.to_be_bytes());
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&ack.to_be_bytes());
+        b.extend_from_slice(&[0x50, flags as u8, 0xff, 0xff, 0, 0, 0, 0]);
+        b
+    }
+
+    /// A handshake (client ISN 100, server ISN 500), the client's FIN, then `close`.
+    fn run(close: &[(bool, u16, u32, u32)]) -> RunData {
+        let mut segs = vec![
+            (true, f::SYN, 100, 0),
+            (false, f::SYN | f::ACK, 500, 101),
+            (true, f::ACK, 101, 501),
+            (true, f::FIN | f::ACK, 101, 501),
+        ];
+        segs.extend_from_slice(close);
+        let packets = segs
+            .iter()
+            .enumerate()
+            .map(|(i, &(d, fl, s, a))| Captured {
+                ts: 1_000_000_000 + i as i128 * 1000,
+                origlen: 54,
+                data: frame(d, fl, s, a),
+            })
+            .collect();
+        RunData {
+            scenario: "teardown".into(),
+            linktype: 1,
+            packets,
+            ..RunData::default()
+        }
+    }
+
+    const FA: u16 = f::FIN | f::ACK;
+
+    #[test]
+    fn the_second_close_says_which_it_was() {
+        let three = run(&[(false, FA, 501, 102), (true, f::ACK, 102, 502)]);
+        let v = View::new(&three);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("three segments"), "{c:?}");
+
+        let four = [
+            (false, f::ACK, 501, 102),
+            (false, FA, 501, 102),
+            (true, f::ACK, 102, 502),
+        ];
+        let r = run(&four);
+        let v = View::new(&r);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("went alone before"), "{c:?}");
+        let rep = repeated_ack(&v, 0);
+        assert!(rep.ok, "{rep:?}");
+
+        // Delivered after the FIN: still the four-segment close.
+        let late = run(&[
+            (false, FA, 501, 102),
+            (true, f::ACK, 102, 502),
+            (false, f::ACK, 501, 102),
+        ]);
+        let v = View::new(&late);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("delivered after it"), "{c:?}");
+    }
+
+    #[test]
+    fn a_close_that_never_acks_the_fin_or_renumbers_fails() {
+        // The server's FIN acknowledges nothing new: the client's FIN is never acknowledged.
+        let none = run(&[(false, FA, 501, 101), (true, f::ACK, 102, 502)]);
+        let v = View::new(&none);
+        assert!(!second_close(&v, 0).ok);
+        // A FIN numbered one past the bare ACK, as if the ACK had taken a number.
+        let book = run(&[
+            (false, f::ACK, 501, 102),
+            (false, FA, 502, 102),
+            (true, f::ACK, 102, 503),
+        ]);
+        let v = View::new(&book);
+        assert!(!repeated_ack(&v, 0).ok);
+    }
+}

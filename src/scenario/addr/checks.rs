@@ -402,4 +402,46 @@ mod tests {
         assert_eq!(result_of(&e), None);
         assert_eq!(hex(&[1, 0xab]), "01 ab");
     }
+
+    /// A run whose only events are inet_addr() calls returning `bytes` for each address.
+    fn conversions(addrs: &[(&str, [u8; 4])]) -> crate::live::RunData {
+        let events = addrs
+            .iter()
+            .map(|(cp, b)| {
+                let mut e = Event::new(Role::Client, "client", "inet_addr", 0);
+                e.args = format!("{cp:?}");
+                e.data = Some(b.to_vec());
+                e
+            })
+            .collect();
+        crate::live::RunData {
+            events,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn classes_come_from_the_first_byte_in_network_order() {
+        let net = conversions(&[
+            ("127.0.0.1", [127, 0, 0, 1]),
+            ("172.16.0.1", [172, 16, 0, 1]),
+            ("192.168.1.20", [192, 168, 1, 20]),
+        ]);
+        let c = class_check(&View::new(&net));
+        assert!(c.ok, "{c:?}");
+        assert!(c.detail.contains("192.168.1.20 c0 = 110|00000 C"), "{c:?}");
+        // The same numbers stored in host order (as htonl() forgotten would leave them).
+        let host = conversions(&[
+            ("127.0.0.1", [1, 0, 0, 127]),
+            ("172.16.0.1", [1, 0, 16, 172]),
+            ("192.168.1.20", [20, 1, 168, 192]),
+        ]);
+        assert!(!class_check(&View::new(&host)).ok);
+        // Without a class C address the check has nothing to show.
+        let few = conversions(&[
+            ("127.0.0.1", [127, 0, 0, 1]),
+            ("172.16.0.1", [172, 16, 0, 1]),
+        ]);
+        assert!(!class_check(&View::new(&few)).ok);
+    }
 }
