@@ -218,6 +218,7 @@ fn every_saved_run_draws_and_pages() {
         "halfclose",
         "timewait",
         "reset",
+        "linger",
         "nagle",
         "udp",
         "buffers",

@@ -19,6 +19,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod linger;
 mod nagle;
 mod proto;
 mod reset;
@@ -39,7 +40,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -51,6 +52,7 @@ static SCENARIOS: [Scenario; 18] = [
     halfclose::SCENARIO,
     timewait::SCENARIO,
     reset::SCENARIO,
+    linger::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
     buffers::SCENARIO,
