@@ -549,6 +549,48 @@ fn linger_close_sends_the_rest_aborts_or_blocks() {
     sockscope_unprivileged,
     ignore = "needs root (built as an ordinary user)"
 )]
+fn lastack_the_fin_comes_again_and_time_wait_answers() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("lastack") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let pkts: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let fins: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+        .collect();
+    assert_eq!(fins.len(), 2, "the server's FIN and its copy");
+    let (_, seq, ack, _) = tcp(fins[0]);
+    assert_eq!((tcp(fins[1]).1, tcp(fins[1]).2), (seq, ack), "the same FIN");
+    assert!(fins[1].ts - fins[0].ts >= 190_000_000, "re-sent on the RTO");
+    // The client's ACK of it, before and after the copy: the same numbers each time.
+    let acks: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToServer && tcp(p).0 == f::ACK && tcp(p).2 == seq.wrapping_add(1))
+        .collect();
+    assert_eq!(acks.len(), 2, "the lost ACK and the one from TIME_WAIT");
+    assert!(acks[0].ts < fins[1].ts && acks[1].ts > fins[1].ts);
+    assert_eq!(tcp(acks[0]).1, tcp(acks[1]).1);
+    assert!(pkts.iter().all(|p| tcp(p).0 & f::RST == 0), "no RST");
+    // The kernels: one drop; the client in TIME_WAIT before and after the copy.
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.args.ends_with("SO_MEMINFO") && e.text.as_deref() == Some("(drops 1)")));
+    let tw: Vec<i128> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "print" && e.args == "TIME_WAIT")
+        .map(|e| e.end)
+        .collect();
+    assert!(tw.iter().any(|&t| t < fins[1].ts) && tw.iter().any(|&t| t > acks[1].ts));
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
 fn iosplit_child_writes_parent_reads() {
     let _one_at_a_time = serial();
     let Some(run) = run("iosplit") else { return };

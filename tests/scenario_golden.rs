@@ -1,7 +1,7 @@
 //! The live runner's renderer on saved runs, without root: each scenario's capture in
 //! `captures/<name>.pcapng` and its event log `captures/<name>.events.jsonl` (both written by
 //! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file;
-//! runs saved since, such as `linger`'s, are the pcapng alone)
+//! runs saved since, such as `linger`'s and `lastack`'s, are the pcapng alone)
 //! are rendered as `sockscope run` would render them (colour off, times relative to the first
 //! line) and compared with the snapshots in `tests/snapshots/`. The saved runs must pass their
 //! scenario's self-checks too. Written again in today's format (the log inside the pcapng),
@@ -14,7 +14,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 19] = [
+const SCENARIOS: [&str; 20] = [
     "hello",
     "handshake",
     "addr",
@@ -27,6 +27,7 @@ const SCENARIOS: [&str; 19] = [
     "timewait",
     "reset",
     "linger",
+    "lastack",
     "nagle",
     "udp",
     "buffers",
@@ -133,6 +134,11 @@ fn reset() {
 #[test]
 fn linger() {
     insta::assert_snapshot!(render("linger"));
+}
+
+#[test]
+fn lastack() {
+    insta::assert_snapshot!(render("lastack"));
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod lastack;
 mod linger;
 mod nagle;
 mod proto;
@@ -40,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -53,6 +54,7 @@ static SCENARIOS: [Scenario; 19] = [
     timewait::SCENARIO,
     reset::SCENARIO,
     linger::SCENARIO,
+    lastack::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
     buffers::SCENARIO,
