@@ -591,6 +591,107 @@ fn reset_refused_and_unread_data() {
     sockscope_unprivileged,
     ignore = "needs root (built as an ordinary user)"
 )]
+fn linger_close_sends_the_rest_aborts_or_blocks() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("linger") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3);
+    let closes: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client && e.call == "close")
+        .collect();
+    assert_eq!(closes.len(), 3);
+    let from_client =
+        |c: usize| -> Vec<&Pkt> { v.conn_pkts(c).filter(|p| p.dir == Dir::ToServer).collect() };
+    let isn = |c: usize| tcp(from_client(c)[0]).1;
+    // (a) Bytes leave after close() returned; the FIN's seq is ISN + 1 + 16384.
+    let a = from_client(0);
+    assert!(a.iter().any(|p| p.len > 0 && p.ts > closes[0].end));
+    let fin = a.iter().find(|p| tcp(p).0 & f::FIN != 0).expect("a FIN");
+    let (_, seq, _, len) = tcp(fin);
+    assert_eq!(seq.wrapping_add(len), isn(0).wrapping_add(1 + 16384));
+    // (b) One RST from the client, no FIN either way; most of the write never left.
+    let closing: Vec<(Dir, u16)> = v
+        .conn_pkts(1)
+        .map(|p| (p.dir, tcp(p).0))
+        .filter(|(_, fl)| fl & (f::FIN | f::RST) != 0)
+        .collect();
+    assert_eq!(closing.len(), 1, "{closing:?}");
+    assert_eq!(closing[0].0, Dir::ToServer);
+    assert_ne!(closing[0].1 & f::RST, 0);
+    let sent: u32 = from_client(1).iter().map(|p| p.len).sum();
+    assert!(sent > 0 && sent < 16384, "{sent} bytes sent");
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "read" && e.errno.as_deref() == Some("ECONNRESET")));
+    // (c) close() returns after the ACK of its FIN, and after the reader began.
+    let c = from_client(2);
+    let fin = c.iter().find(|p| tcp(p).0 & f::FIN != 0).expect("a FIN");
+    let (_, seq, _, len) = tcp(fin);
+    let want = seq.wrapping_add(len).wrapping_add(1);
+    let ack = v
+        .conn_pkts(2)
+        .find(|p| p.dir == Dir::ToClient && tcp(p).2 == want)
+        .expect("the ACK of the FIN");
+    assert!(ack.ts <= closes[2].end);
+    let first_read = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server && e.call == "read")
+        .find(|e| e.start > closes[2].start)
+        .expect("a read after close() began");
+    assert!(first_read.start < closes[2].end);
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn lastack_the_fin_comes_again_and_time_wait_answers() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("lastack") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let pkts: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let fins: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+        .collect();
+    assert_eq!(fins.len(), 2, "the server's FIN and its copy");
+    let (_, seq, ack, _) = tcp(fins[0]);
+    assert_eq!((tcp(fins[1]).1, tcp(fins[1]).2), (seq, ack), "the same FIN");
+    assert!(fins[1].ts - fins[0].ts >= 190_000_000, "re-sent on the RTO");
+    // The client's ACK of it, before and after the copy: the same numbers each time.
+    let acks: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToServer && tcp(p).0 == f::ACK && tcp(p).2 == seq.wrapping_add(1))
+        .collect();
+    assert_eq!(acks.len(), 2, "the lost ACK and the one from TIME_WAIT");
+    assert!(acks[0].ts < fins[1].ts && acks[1].ts > fins[1].ts);
+    assert_eq!(tcp(acks[0]).1, tcp(acks[1]).1);
+    assert!(pkts.iter().all(|p| tcp(p).0 & f::RST == 0), "no RST");
+    // The kernels: one drop; the client in TIME_WAIT before and after the copy.
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.args.ends_with("SO_MEMINFO") && e.text.as_deref() == Some("(drops 1)")));
+    let tw: Vec<i128> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "print" && e.args == "TIME_WAIT")
+        .map(|e| e.end)
+        .collect();
+    assert!(tw.iter().any(|&t| t < fins[1].ts) && tw.iter().any(|&t| t > acks[1].ts));
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
 fn iosplit_child_writes_parent_reads() {
     let _one_at_a_time = serial();
     let Some(run) = run("iosplit") else { return };

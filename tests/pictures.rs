@@ -218,6 +218,8 @@ fn every_saved_run_draws_and_pages() {
         "halfclose",
         "timewait",
         "reset",
+        "linger",
+        "lastack",
         "nagle",
         "udp",
         "buffers",

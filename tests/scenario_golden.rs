@@ -1,6 +1,7 @@
 //! The live runner's renderer on saved runs, without root: each scenario's capture in
 //! `captures/<name>.pcapng` and its event log `captures/<name>.events.jsonl` (both written by
-//! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file)
+//! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file;
+//! runs saved since, such as `linger`'s and `lastack`'s, are the pcapng alone)
 //! are rendered as `sockscope run` would render them (colour off, times relative to the first
 //! line) and compared with the snapshots in `tests/snapshots/`. The saved runs must pass their
 //! scenario's self-checks too. Written again in today's format (the log inside the pcapng),
@@ -13,7 +14,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: [&str; 20] = [
     "hello",
     "handshake",
     "addr",
@@ -25,6 +26,8 @@ const SCENARIOS: [&str; 18] = [
     "halfclose",
     "timewait",
     "reset",
+    "linger",
+    "lastack",
     "nagle",
     "udp",
     "buffers",
@@ -126,6 +129,16 @@ fn timewait() {
 #[test]
 fn reset() {
     insta::assert_snapshot!(render("reset"));
+}
+
+#[test]
+fn linger() {
+    insta::assert_snapshot!(render("linger"));
+}
+
+#[test]
+fn lastack() {
+    insta::assert_snapshot!(render("lastack"));
 }
 
 #[test]
@@ -383,7 +396,21 @@ fn saved_runs_write_back_byte_for_byte() {
             .trim_end_matches('\0');
         let (header, log) = text.split_once('\n').expect("a header line");
         assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
-        let committed_log = read(&captures().join(format!("{n}.events.jsonl")));
+        // Runs saved since the log went inside the file have no side file: their log is the
+        // committed file's own block.
+        let side = captures().join(format!("{n}.events.jsonl"));
+        let committed_log = if side.exists() {
+            read(&side)
+        } else {
+            let inside: Vec<&[u8]> = committed
+                .iter()
+                .filter(|(k, _)| *k == CUSTOM)
+                .map(|(_, b)| &b[12..b.len() - 4])
+                .collect();
+            sockscope::live::embed::join(&inside)
+                .unwrap_or_else(|e| panic!("{n}: no event log beside or inside the file: {e}"))
+                .into_bytes()
+        };
         assert!(
             log.as_bytes() == committed_log,
             "{n}: the event log differs"

@@ -19,6 +19,8 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod lastack;
+mod linger;
 mod nagle;
 mod proto;
 mod reset;
@@ -39,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -51,6 +53,8 @@ static SCENARIOS: [Scenario; 18] = [
     halfclose::SCENARIO,
     timewait::SCENARIO,
     reset::SCENARIO,
+    linger::SCENARIO,
+    lastack::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
     buffers::SCENARIO,
