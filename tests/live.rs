@@ -222,6 +222,66 @@ fn udp_keeps_boundaries() {
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
 }
 
+/// A datagram to a closed port: the raw frames hold an ICMP port unreachable from lo quoting
+/// each datagram's ports; only the connect()ed socket hears of it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn udperr_port_unreachable_reaches_only_the_connected_socket() {
+    use sockscope::decode::{decode, linktype, Transport};
+    use sockscope::source::Frame;
+    let _one_at_a_time = serial();
+    let Some(run) = run("udperr") else { return };
+    let closed = run
+        .events
+        .iter()
+        .find(|e| e.call == "bind")
+        .and_then(|e| e.local)
+        .expect("the closed port")
+        .port();
+    let mut datagrams = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..run.packets.len() {
+        let frame = run.frame(i).expect("frame");
+        let p = decode(&frame);
+        let ip = p.ip.expect("IP");
+        match p.transport {
+            Transport::Udp(u) => {
+                assert_eq!(u.dport, closed);
+                datagrams.push(u.sport);
+            }
+            Transport::Icmp(ic) => {
+                assert_eq!((ic.kind, ic.code), (3, 3), "port unreachable");
+                assert!(ip.src.is_loopback() && ip.dst.is_loopback());
+                let quoted = ic.quoted.expect("an ICMP error quotes");
+                let Transport::Udp(q) = decode(&Frame::bare(linktype::RAW, quoted)).transport
+                else {
+                    panic!("the ICMP error quotes UDP")
+                };
+                assert_eq!(q.dport, closed);
+                errors.push(q.sport);
+            }
+            other => panic!("frame {}: {other:?}", i + 1),
+        }
+    }
+    assert_eq!(datagrams.len(), 2);
+    assert_eq!(datagrams, errors, "each datagram quoted back by its error");
+    let errno = |call: &str| {
+        run.events
+            .iter()
+            .find(|e| e.call == call)
+            .and_then(|e| e.errno.clone())
+    };
+    assert_eq!(errno("recvfrom").as_deref(), Some("EAGAIN"));
+    assert_eq!(errno("recv").as_deref(), Some("ECONNREFUSED"));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "getsockopt" && e.text.as_deref() == Some("(value 0)")));
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

@@ -13,7 +13,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: &[&str] = &[
     "hello",
     "handshake",
     "addr",
@@ -27,6 +27,7 @@ const SCENARIOS: [&str; 18] = [
     "reset",
     "nagle",
     "udp",
+    "udperr",
     "buffers",
     "sockopt",
     "fork",
@@ -136,6 +137,11 @@ fn nagle() {
 #[test]
 fn udp() {
     insta::assert_snapshot!(render("udp"));
+}
+
+#[test]
+fn udperr() {
+    insta::assert_snapshot!(render("udperr"));
 }
 
 #[test]
@@ -367,23 +373,34 @@ fn saved_runs_write_back_byte_for_byte() {
             without(&saved) == without(&committed),
             "{n}: the pcapng differs"
         );
-        let custom: Vec<&[u8]> = saved
-            .iter()
-            .filter(|(k, _)| *k == CUSTOM)
-            .map(|(_, b)| *b)
-            .collect();
-        assert_eq!(custom.len(), 1, "{n}: one block carries the run");
-        let body = &custom[0][8..custom[0].len() - 4];
-        assert_eq!(
-            u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
-            sockscope::live::embed::PEN
-        );
-        let text = std::str::from_utf8(&body[4..])
-            .expect("UTF-8")
-            .trim_end_matches('\0');
-        let (header, log) = text.split_once('\n').expect("a header line");
-        assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
-        let committed_log = read(&captures().join(format!("{n}.events.jsonl")));
+        let log_of = |blocks: &[(u32, &[u8])]| -> Option<String> {
+            let custom: Vec<&[u8]> = blocks
+                .iter()
+                .filter(|(k, _)| *k == CUSTOM)
+                .map(|(_, b)| *b)
+                .collect();
+            if custom.is_empty() {
+                return None;
+            }
+            assert_eq!(custom.len(), 1, "{n}: one block carries the run");
+            let body = &custom[0][8..custom[0].len() - 4];
+            assert_eq!(
+                u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
+                sockscope::live::embed::PEN
+            );
+            let text = std::str::from_utf8(&body[4..])
+                .expect("UTF-8")
+                .trim_end_matches('\0');
+            let (header, log) = text.split_once('\n').expect("a header line");
+            assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
+            Some(log.to_owned())
+        };
+        let log = log_of(&saved).unwrap_or_else(|| panic!("{n}: no block carries the run"));
+        // Runs saved before the log went inside the file keep it beside the file.
+        let committed_log = match log_of(&committed) {
+            Some(l) => l.into_bytes(),
+            None => read(&captures().join(format!("{n}.events.jsonl"))),
+        };
         assert!(
             log.as_bytes() == committed_log,
             "{n}: the event log differs"

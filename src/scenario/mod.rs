@@ -28,6 +28,7 @@ mod stream;
 mod teardown;
 mod timewait;
 mod udp;
+mod udperr;
 
 mod harness;
 
@@ -39,7 +40,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -53,6 +54,7 @@ static SCENARIOS: [Scenario; 18] = [
     reset::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
+    udperr::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
     fork::SCENARIO,
