@@ -282,6 +282,44 @@ fn udperr_port_unreachable_reaches_only_the_connected_socket() {
         .any(|e| e.call == "getsockopt" && e.text.as_deref() == Some("(value 0)")));
 }
 
+/// SO_BROADCAST: the refused sendto() left nothing; the one broadcast datagram on the wire
+/// is addressed to 127.255.255.255 in its IP header, and two receivers each got it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn broadcast_needs_so_broadcast_and_reaches_every_receiver() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("broadcast") else { return };
+    let sends: Vec<_> = run.events.iter().filter(|e| e.call == "sendto").collect();
+    assert_eq!(sends.len(), 3);
+    assert_eq!(sends[0].errno.as_deref(), Some("EACCES"));
+    assert!(sends[1].ok() && sends[2].ok());
+    let dsts: Vec<std::net::IpAddr> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            sockscope::decode::decode(&frame).ip.expect("IP").dst
+        })
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            "127.255.255.255".parse::<std::net::IpAddr>().unwrap(),
+            "127.0.0.1".parse().unwrap()
+        ]
+    );
+    assert!(run.packets.iter().all(|p| p.ts > sends[0].end));
+    let news: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recvfrom" && e.data.as_deref() == Some(b"news".as_slice()))
+        .filter_map(|e| e.fd)
+        .collect();
+    assert_eq!(news.len(), 2);
+    assert_ne!(news[0], news[1]);
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

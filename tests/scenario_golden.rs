@@ -28,6 +28,7 @@ const SCENARIOS: &[&str] = &[
     "nagle",
     "udp",
     "udperr",
+    "broadcast",
     "buffers",
     "sockopt",
     "fork",
@@ -142,6 +143,11 @@ fn udp() {
 #[test]
 fn udperr() {
     insta::assert_snapshot!(render("udperr"));
+}
+
+#[test]
+fn broadcast() {
+    insta::assert_snapshot!(render("broadcast"));
 }
 
 #[test]
@@ -704,9 +710,21 @@ fn ladders_of_every_scenario_in_unicode_and_ascii() {
     for name in SCENARIOS {
         let uni = render_ladder(name, false);
         let asc = render_ladder(name, true);
-        // Arrows both ways in each style (every scenario has a reply), and the checks.
-        assert!(uni.contains('▶') && uni.contains('◀'), "{name}:\n{uni}");
-        assert!(asc.contains("->") && asc.contains("<-"), "{name}:\n{asc}");
+        // Arrows both ways in each style where the run has a reply (a broadcast has none),
+        // and the checks.
+        let run = load(name);
+        let back = sockscope::live::View::new(&run)
+            .pkts
+            .iter()
+            .any(|p| p.dir == sockscope::live::model::Dir::ToClient);
+        assert!(
+            uni.contains('▶') && (uni.contains('◀') || !back),
+            "{name}:\n{uni}"
+        );
+        assert!(
+            asc.contains("->") && (asc.contains("<-") || !back),
+            "{name}:\n{asc}"
+        );
         for text in [&uni, &asc] {
             assert!(text.contains("\nchecks\n  ✓ "), "{name}:\n{text}");
             assert!(!text.contains('✗'), "{name}:\n{text}");

@@ -11,6 +11,7 @@
 //! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
+mod broadcast;
 mod buffers;
 mod data;
 mod dns;
@@ -40,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -55,6 +56,7 @@ static SCENARIOS: [Scenario; 19] = [
     nagle::SCENARIO,
     udp::SCENARIO,
     udperr::SCENARIO,
+    broadcast::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
     fork::SCENARIO,
