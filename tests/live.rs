@@ -320,6 +320,41 @@ fn broadcast_needs_so_broadcast_and_reaches_every_receiver() {
     assert_ne!(news[0], news[1]);
 }
 
+/// Multicast on lo: every datagram's IP header is addressed to the group, TTL 1 before
+/// IP_MULTICAST_TTL and 3 after; nothing is received before IP_ADD_MEMBERSHIP.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn multicast_group_ttl_and_membership() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("multicast") else { return };
+    let headers: Vec<(std::net::IpAddr, u8, usize)> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            let p = sockscope::decode::decode(&frame);
+            let ip = p.ip.expect("IP");
+            let sockscope::decode::Transport::Udp(u) = p.transport else {
+                panic!("frame {}: not UDP", i + 1)
+            };
+            (ip.dst, ip.ttl, u.payload.len())
+        })
+        .collect();
+    let group: std::net::IpAddr = "239.1.2.3".parse().unwrap();
+    assert_eq!(headers, [(group, 1, 6), (group, 3, 4), (group, 3, 8)]);
+    let recvs: Vec<_> = run.events.iter().filter(|e| e.call == "recvfrom").collect();
+    assert_eq!(recvs.len(), 3);
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let join = run
+        .events
+        .iter()
+        .find(|e| e.args.contains("IP_ADD_MEMBERSHIP"))
+        .expect("the join");
+    assert!(recvs[0].end < join.start && join.ok());
+    assert!(recvs[1].ok() && recvs[2].ok());
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

@@ -29,6 +29,7 @@ const SCENARIOS: &[&str] = &[
     "udp",
     "udperr",
     "broadcast",
+    "multicast",
     "buffers",
     "sockopt",
     "fork",
@@ -148,6 +149,11 @@ fn udperr() {
 #[test]
 fn broadcast() {
     insta::assert_snapshot!(render("broadcast"));
+}
+
+#[test]
+fn multicast() {
+    insta::assert_snapshot!(render("multicast"));
 }
 
 #[test]

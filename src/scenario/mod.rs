@@ -20,6 +20,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod multicast;
 mod nagle;
 mod proto;
 mod reset;
@@ -41,7 +42,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 21] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -57,6 +58,7 @@ static SCENARIOS: [Scenario; 20] = [
     udp::SCENARIO,
     udperr::SCENARIO,
     broadcast::SCENARIO,
+    multicast::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
     fork::SCENARIO,
