@@ -297,6 +297,139 @@ fn udp_keeps_boundaries() {
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
 }
 
+/// A datagram to a closed port: the raw frames hold an ICMP port unreachable from lo quoting
+/// each datagram's ports; only the connect()ed socket hears of it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn udperr_port_unreachable_reaches_only_the_connected_socket() {
+    use sockscope::decode::{decode, linktype, Transport};
+    use sockscope::source::Frame;
+    let _one_at_a_time = serial();
+    let Some(run) = run("udperr") else { return };
+    let closed = run
+        .events
+        .iter()
+        .find(|e| e.call == "bind")
+        .and_then(|e| e.local)
+        .expect("the closed port")
+        .port();
+    let mut datagrams = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..run.packets.len() {
+        let frame = run.frame(i).expect("frame");
+        let p = decode(&frame);
+        let ip = p.ip.expect("IP");
+        match p.transport {
+            Transport::Udp(u) => {
+                assert_eq!(u.dport, closed);
+                datagrams.push(u.sport);
+            }
+            Transport::Icmp(ic) => {
+                assert_eq!((ic.kind, ic.code), (3, 3), "port unreachable");
+                assert!(ip.src.is_loopback() && ip.dst.is_loopback());
+                let quoted = ic.quoted.expect("an ICMP error quotes");
+                let Transport::Udp(q) = decode(&Frame::bare(linktype::RAW, quoted)).transport
+                else {
+                    panic!("the ICMP error quotes UDP")
+                };
+                assert_eq!(q.dport, closed);
+                errors.push(q.sport);
+            }
+            other => panic!("frame {}: {other:?}", i + 1),
+        }
+    }
+    assert_eq!(datagrams.len(), 2);
+    assert_eq!(datagrams, errors, "each datagram quoted back by its error");
+    let errno = |call: &str| {
+        run.events
+            .iter()
+            .find(|e| e.call == call)
+            .and_then(|e| e.errno.clone())
+    };
+    assert_eq!(errno("recvfrom").as_deref(), Some("EAGAIN"));
+    assert_eq!(errno("recv").as_deref(), Some("ECONNREFUSED"));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "getsockopt" && e.text.as_deref() == Some("(value 0)")));
+}
+
+/// SO_BROADCAST: the refused sendto() left nothing; the one broadcast datagram on the wire
+/// is addressed to 127.255.255.255 in its IP header, and two receivers each got it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn broadcast_needs_so_broadcast_and_reaches_every_receiver() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("broadcast") else { return };
+    let sends: Vec<_> = run.events.iter().filter(|e| e.call == "sendto").collect();
+    assert_eq!(sends.len(), 3);
+    assert_eq!(sends[0].errno.as_deref(), Some("EACCES"));
+    assert!(sends[1].ok() && sends[2].ok());
+    let dsts: Vec<std::net::IpAddr> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            sockscope::decode::decode(&frame).ip.expect("IP").dst
+        })
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            "127.255.255.255".parse::<std::net::IpAddr>().unwrap(),
+            "127.0.0.1".parse().unwrap()
+        ]
+    );
+    assert!(run.packets.iter().all(|p| p.ts > sends[0].end));
+    let news: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recvfrom" && e.data.as_deref() == Some(b"news".as_slice()))
+        .filter_map(|e| e.fd)
+        .collect();
+    assert_eq!(news.len(), 2);
+    assert_ne!(news[0], news[1]);
+}
+
+/// Multicast on lo: every datagram's IP header is addressed to the group, TTL 1 before
+/// IP_MULTICAST_TTL and 3 after; nothing is received before IP_ADD_MEMBERSHIP.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn multicast_group_ttl_and_membership() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("multicast") else { return };
+    let headers: Vec<(std::net::IpAddr, u8, usize)> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            let p = sockscope::decode::decode(&frame);
+            let ip = p.ip.expect("IP");
+            let sockscope::decode::Transport::Udp(u) = p.transport else {
+                panic!("frame {}: not UDP", i + 1)
+            };
+            (ip.dst, ip.ttl, u.payload.len())
+        })
+        .collect();
+    let group: std::net::IpAddr = "239.1.2.3".parse().unwrap();
+    assert_eq!(headers, [(group, 1, 6), (group, 3, 4), (group, 3, 8)]);
+    let recvs: Vec<_> = run.events.iter().filter(|e| e.call == "recvfrom").collect();
+    assert_eq!(recvs.len(), 3);
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let join = run
+        .events
+        .iter()
+        .find(|e| e.args.contains("IP_ADD_MEMBERSHIP"))
+        .expect("the join");
+    assert!(recvs[0].end < join.start && join.ok());
+    assert!(recvs[1].ok() && recvs[2].ok());
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

@@ -14,7 +14,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 20] = [
+const SCENARIOS: &[&str] = &[
     "hello",
     "handshake",
     "addr",
@@ -30,6 +30,9 @@ const SCENARIOS: [&str; 20] = [
     "lastack",
     "nagle",
     "udp",
+    "udperr",
+    "broadcast",
+    "multicast",
     "buffers",
     "sockopt",
     "fork",
@@ -149,6 +152,21 @@ fn nagle() {
 #[test]
 fn udp() {
     insta::assert_snapshot!(render("udp"));
+}
+
+#[test]
+fn udperr() {
+    insta::assert_snapshot!(render("udperr"));
+}
+
+#[test]
+fn broadcast() {
+    insta::assert_snapshot!(render("broadcast"));
+}
+
+#[test]
+fn multicast() {
+    insta::assert_snapshot!(render("multicast"));
 }
 
 #[test]
@@ -380,36 +398,33 @@ fn saved_runs_write_back_byte_for_byte() {
             without(&saved) == without(&committed),
             "{n}: the pcapng differs"
         );
-        let custom: Vec<&[u8]> = saved
-            .iter()
-            .filter(|(k, _)| *k == CUSTOM)
-            .map(|(_, b)| *b)
-            .collect();
-        assert_eq!(custom.len(), 1, "{n}: one block carries the run");
-        let body = &custom[0][8..custom[0].len() - 4];
-        assert_eq!(
-            u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
-            sockscope::live::embed::PEN
-        );
-        let text = std::str::from_utf8(&body[4..])
-            .expect("UTF-8")
-            .trim_end_matches('\0');
-        let (header, log) = text.split_once('\n').expect("a header line");
-        assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
-        // Runs saved since the log went inside the file have no side file: their log is the
-        // committed file's own block.
-        let side = captures().join(format!("{n}.events.jsonl"));
-        let committed_log = if side.exists() {
-            read(&side)
-        } else {
-            let inside: Vec<&[u8]> = committed
+        let log_of = |blocks: &[(u32, &[u8])]| -> Option<String> {
+            let custom: Vec<&[u8]> = blocks
                 .iter()
                 .filter(|(k, _)| *k == CUSTOM)
-                .map(|(_, b)| &b[12..b.len() - 4])
+                .map(|(_, b)| *b)
                 .collect();
-            sockscope::live::embed::join(&inside)
-                .unwrap_or_else(|e| panic!("{n}: no event log beside or inside the file: {e}"))
-                .into_bytes()
+            if custom.is_empty() {
+                return None;
+            }
+            assert_eq!(custom.len(), 1, "{n}: one block carries the run");
+            let body = &custom[0][8..custom[0].len() - 4];
+            assert_eq!(
+                u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
+                sockscope::live::embed::PEN
+            );
+            let text = std::str::from_utf8(&body[4..])
+                .expect("UTF-8")
+                .trim_end_matches('\0');
+            let (header, log) = text.split_once('\n').expect("a header line");
+            assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
+            Some(log.to_owned())
+        };
+        let log = log_of(&saved).unwrap_or_else(|| panic!("{n}: no block carries the run"));
+        // Runs saved before the log went inside the file keep it beside the file.
+        let committed_log = match log_of(&committed) {
+            Some(l) => l.into_bytes(),
+            None => read(&captures().join(format!("{n}.events.jsonl"))),
         };
         assert!(
             log.as_bytes() == committed_log,
@@ -714,9 +729,21 @@ fn ladders_of_every_scenario_in_unicode_and_ascii() {
     for name in SCENARIOS {
         let uni = render_ladder(name, false);
         let asc = render_ladder(name, true);
-        // Arrows both ways in each style (every scenario has a reply), and the checks.
-        assert!(uni.contains('▶') && uni.contains('◀'), "{name}:\n{uni}");
-        assert!(asc.contains("->") && asc.contains("<-"), "{name}:\n{asc}");
+        // Arrows both ways in each style where the run has a reply (a broadcast has none),
+        // and the checks.
+        let run = load(name);
+        let back = sockscope::live::View::new(&run)
+            .pkts
+            .iter()
+            .any(|p| p.dir == sockscope::live::model::Dir::ToClient);
+        assert!(
+            uni.contains('▶') && (uni.contains('◀') || !back),
+            "{name}:\n{uni}"
+        );
+        assert!(
+            asc.contains("->") && (asc.contains("<-") || !back),
+            "{name}:\n{asc}"
+        );
         for text in [&uni, &asc] {
             assert!(text.contains("\nchecks\n  ✓ "), "{name}:\n{text}");
             assert!(!text.contains('✗'), "{name}:\n{text}");

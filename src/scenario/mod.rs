@@ -11,6 +11,7 @@
 //! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
+mod broadcast;
 mod buffers;
 mod data;
 mod dns;
@@ -21,6 +22,7 @@ mod hello;
 mod iosplit;
 mod lastack;
 mod linger;
+mod multicast;
 mod nagle;
 mod proto;
 mod reset;
@@ -30,6 +32,7 @@ mod stream;
 mod teardown;
 mod timewait;
 mod udp;
+mod udperr;
 
 mod harness;
 
@@ -41,7 +44,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 23] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -57,6 +60,9 @@ static SCENARIOS: [Scenario; 20] = [
     lastack::SCENARIO,
     nagle::SCENARIO,
     udp::SCENARIO,
+    udperr::SCENARIO,
+    broadcast::SCENARIO,
+    multicast::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
     fork::SCENARIO,

@@ -14,6 +14,7 @@
 
 mod calls;
 mod calls_close;
+mod calls_udp;
 mod process;
 
 use std::cell::Cell;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use socket2::{Domain, Socket, Type};
 
 pub use calls_close::Queue;
+pub use calls_udp::DgramOpt;
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};
