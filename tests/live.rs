@@ -295,6 +295,93 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     assert_eq!(errs, ["ECONNREFUSED"]);
 }
 
+/// The MSS option in a TCP header's options (raw bytes after the fixed 20).
+fn raw_mss(tcp_header: &[u8]) -> Option<u16> {
+    let len = (tcp_header.get(12)? >> 4) as usize * 4;
+    let mut o = tcp_header.get(20..len)?;
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => return None,
+            1 => o = &o[1..],
+            _ => {
+                let l = *o.get(1)? as usize;
+                if kind == 2 && l == 4 {
+                    return Some(u16::from_be_bytes([*o.get(2)?, *o.get(3)?]));
+                }
+                o = o.get(l.max(2)..)?;
+            }
+        }
+    }
+    None
+}
+
+/// `ipv6`: read from the raw frames, the IPv6 connection is IPv6 (EtherType 0x86dd, version
+/// 6, a payload length without the 40-byte header, next header TCP, ::1 both ways), each side
+/// keeps one flow label, and the SYNs offer lo's MTU less 60 over IPv6 and 65535 less 40 over
+/// IPv4.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn ipv6_header_and_mss_on_the_wire() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("ipv6") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "one IPv4 and one IPv6 connection");
+    let c6 = v
+        .conns
+        .iter()
+        .position(|c| c.server.is_ipv6())
+        .expect("an IPv6 connection");
+    let c4 = 1 - c6;
+    assert!(v.conns[c4].server.is_ipv4());
+    let mut labels = [std::collections::BTreeSet::new(), Default::default()];
+    for p in v.conn_pkts(c6) {
+        let fr = &run.packets[p.index].data;
+        assert_eq!(fr[12..14], [0x86, 0xdd], "EtherType IPv6");
+        let ip = &fr[14..];
+        assert_eq!(ip[0] >> 4, 6);
+        let payload = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+        assert_eq!(
+            payload,
+            ip.len() - 40,
+            "payload length leaves out the header"
+        );
+        assert_eq!(ip[6], 6, "next header: TCP");
+        assert_eq!(ip[7], 64, "hop limit");
+        let one = std::net::Ipv6Addr::LOCALHOST.octets();
+        assert_eq!((&ip[8..24], &ip[24..40]), (&one[..], &one[..]));
+        let label = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]) & 0xf_ffff;
+        labels[(p.dir == Dir::ToClient) as usize].insert(label);
+    }
+    assert_eq!(labels[0].len(), 1, "the client's flow labels: {labels:?}");
+    assert_eq!(labels[1].len(), 1, "the server's flow labels: {labels:?}");
+    let mtu: i64 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+        .expect("lo's MTU")
+        .trim()
+        .parse()
+        .expect("a number");
+    let syn_mss = |c: usize, ip_len: usize| {
+        let syn = v.conn_pkts(c).next().expect("a SYN");
+        assert_eq!(tcp(syn).0, f::SYN);
+        raw_mss(&run.packets[syn.index].data[14 + ip_len..]).expect("an MSS option") as i64
+    };
+    assert_eq!(syn_mss(c6, 40), mtu - 60, "IPv6: MTU - 40 - 20");
+    assert_eq!(
+        syn_mss(c4, 20),
+        mtu.min(65535) - 40,
+        "IPv4: at most 65535 - 40"
+    );
+    let d4 = v.conn_pkts(c4).find(|p| p.len > 0).expect("data over IPv4");
+    let d6 = v.conn_pkts(c6).find(|p| p.len > 0).expect("data over IPv6");
+    assert_eq!(
+        run.packets[d6.index].data.len(),
+        run.packets[d4.index].data.len() + 20,
+        "the same segment is 20 bytes longer over IPv6"
+    );
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

@@ -13,10 +13,11 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: [&str; 19] = [
     "hello",
     "handshake",
     "addr",
+    "ipv6",
     "data",
     "stream",
     "proto",
@@ -81,6 +82,11 @@ fn hello() {
 #[test]
 fn addr() {
     insta::assert_snapshot!(render("addr"));
+}
+
+#[test]
+fn ipv6() {
+    insta::assert_snapshot!(render("ipv6"));
 }
 
 #[test]

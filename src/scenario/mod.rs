@@ -19,6 +19,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod ipv6;
 mod nagle;
 mod proto;
 mod reset;
@@ -39,10 +40,11 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
+    ipv6::SCENARIO,
     data::SCENARIO,
     stream::SCENARIO,
     proto::SCENARIO,
