@@ -382,6 +382,70 @@ fn ipv6_header_and_mss_on_the_wire() {
     );
 }
 
+/// `anyaddr`: one INADDR_ANY listener's connections are to 127.0.0.1 and 127.0.0.2 (the SYNs'
+/// destinations and the accepted sockets' getsockname()); a UDP datagram goes to the TCP
+/// listener's port number; the port meant with htonl() answers RST and the server is elsewhere.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn anyaddr_one_listener_two_addresses() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("anyaddr") else { return };
+    let v = View::new(&run);
+    let server_call = |call: &str| -> Vec<std::net::SocketAddr> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call && e.ok())
+            .filter_map(|e| e.local)
+            .collect()
+    };
+    let names = server_call("getsockname");
+    assert_eq!(
+        names.len(),
+        5,
+        "the two listeners, then the three accepted sockets: {names:?}"
+    );
+    let p = names[0].port();
+    assert!(names[0].ip().is_unspecified());
+    assert_eq!(names[2], std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    assert_eq!(names[3], std::net::SocketAddr::from(([127, 0, 0, 2], p)));
+    let syn_dsts: Vec<std::net::SocketAddr> = v
+        .pkts
+        .iter()
+        .filter(|p| p.proto == Proto::Tcp && tcp(p).0 == f::SYN)
+        .map(|p| p.dst)
+        .collect();
+    assert_eq!(
+        &syn_dsts[..2],
+        &names[2..4],
+        "the SYNs went where getsockname() says"
+    );
+    let udp: Vec<&Pkt> = v.pkts.iter().filter(|p| p.proto == Proto::Udp).collect();
+    assert_eq!(udp.len(), 2);
+    assert_eq!(udp[0].dst.port(), p, "UDP to the TCP listener's number");
+    assert_eq!(udp[1].src, std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    // The refused SYN: to a port that is neither the listener's nor where htonl() put the server.
+    let rst = v
+        .pkts
+        .iter()
+        .find(|p| p.proto == Proto::Tcp && tcp(p).0 == f::RST | f::ACK)
+        .expect("a RST");
+    assert_ne!(rst.src.port(), names[1].port());
+    assert!(names[1].ip().is_unspecified());
+    assert_eq!(
+        names[4],
+        std::net::SocketAddr::from(([127, 0, 0, 1], names[1].port()))
+    );
+    let errs: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(errs, ["ECONNREFUSED"]);
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

@@ -13,11 +13,12 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 19] = [
+const SCENARIOS: [&str; 20] = [
     "hello",
     "handshake",
     "addr",
     "ipv6",
+    "anyaddr",
     "data",
     "stream",
     "proto",
@@ -87,6 +88,11 @@ fn addr() {
 #[test]
 fn ipv6() {
     insta::assert_snapshot!(render("ipv6"));
+}
+
+#[test]
+fn anyaddr() {
+    insta::assert_snapshot!(render("anyaddr"));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
+mod anyaddr;
 mod buffers;
 mod data;
 mod dns;
@@ -40,11 +41,12 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
     ipv6::SCENARIO,
+    anyaddr::SCENARIO,
     data::SCENARIO,
     stream::SCENARIO,
     proto::SCENARIO,
