@@ -295,6 +295,66 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     assert_eq!(errs, ["ECONNREFUSED"]);
 }
 
+/// `backlog`: with listen(fd, 1), two handshakes complete and their bytes are ACKed before
+/// the first accept(); the third connection's SYN is sent twice with the same ISN, at least
+/// the initial RTO apart, and nothing answers the first; accept() returns in arrival order.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn backlog_handshakes_before_accept_and_the_dropped_syn() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("backlog") else { return };
+    let v = View::new(&run);
+    let tcp_conns: Vec<usize> = (0..v.conns.len())
+        .filter(|&c| v.conns[c].proto == Proto::Tcp)
+        .collect();
+    assert_eq!(tcp_conns.len(), 3);
+    let first_accept = run
+        .events
+        .iter()
+        .find(|e| e.call == "accept" && e.ok())
+        .expect("an accept()")
+        .start;
+    for &c in &tcp_conns[..2] {
+        let p: Vec<&Pkt> = v.conn_pkts(c).collect();
+        assert_eq!(tcp(p[0]).0, f::SYN);
+        assert_eq!(tcp(p[1]).0, f::SYN | f::ACK);
+        assert_eq!(tcp(p[2]).0, f::ACK);
+        assert!(p[2].ts < first_accept, "handshake done before accept()");
+        let data = p.iter().find(|x| x.len == 1).expect("the byte");
+        let want = tcp(data).1.wrapping_add(1);
+        let acked = p
+            .iter()
+            .find(|x| x.dir == Dir::ToClient && tcp(x).2 == want)
+            .expect("its ACK");
+        assert!(acked.ts < first_accept, "the byte ACKed before accept()");
+    }
+    let third: Vec<&Pkt> = v.conn_pkts(tcp_conns[2]).collect();
+    let (a, b) = (third[0], third[1]);
+    assert_eq!(
+        (tcp(a).0, tcp(b).0),
+        (f::SYN, f::SYN),
+        "the SYN, then its copy"
+    );
+    assert_eq!(tcp(a).1, tcp(b).1, "the same ISN");
+    assert!(
+        b.ts - a.ts >= 990_000_000,
+        "the initial RTO: {} ns",
+        b.ts - a.ts
+    );
+    assert_eq!(tcp(third[2]).0, f::SYN | f::ACK);
+    let peers: Vec<std::net::SocketAddr> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "accept" && e.ok())
+        .filter_map(|e| e.addr)
+        .collect();
+    let clients: Vec<std::net::SocketAddr> = tcp_conns.iter().map(|&c| v.conns[c].client).collect();
+    assert_eq!(peers, clients, "accept() in arrival order");
+}
+
 /// The MSS option in a TCP header's options (raw bytes after the fixed 20).
 fn raw_mss(tcp_header: &[u8]) -> Option<u16> {
     let len = (tcp_header.get(12)? >> 4) as usize * 4;

@@ -13,9 +13,10 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 20] = [
+const SCENARIOS: [&str; 21] = [
     "hello",
     "handshake",
+    "backlog",
     "addr",
     "ipv6",
     "anyaddr",
@@ -93,6 +94,11 @@ fn ipv6() {
 #[test]
 fn anyaddr() {
     insta::assert_snapshot!(render("anyaddr"));
+}
+
+#[test]
+fn backlog() {
+    insta::assert_snapshot!(render("backlog"));
 }
 
 #[test]

@@ -12,6 +12,7 @@
 
 mod addr;
 mod anyaddr;
+mod backlog;
 mod buffers;
 mod data;
 mod dns;
@@ -41,9 +42,10 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 21] = [
     hello::SCENARIO,
     handshake::SCENARIO,
+    backlog::SCENARIO,
     addr::SCENARIO,
     ipv6::SCENARIO,
     anyaddr::SCENARIO,

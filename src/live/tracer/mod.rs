@@ -14,6 +14,7 @@
 
 mod calls;
 mod calls_addr;
+mod calls_backlog;
 mod process;
 
 use std::cell::Cell;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
 
+pub use calls_backlog::{drops_of_text, queue_of_text};
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};
