@@ -352,11 +352,14 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
+    /// The committed saved run: `captures/anyaddr.pcapng` and its event log.
     fn saved() -> RunData {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/anyaddr.pcapng");
-        crate::live::pcapng::load_saved(&path)
-            .expect("readable")
-            .expect("a run inside")
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(
+            &dir.join("anyaddr.pcapng"),
+            &dir.join("anyaddr.events.jsonl"),
+        )
+        .expect("the saved run")
     }
 
     fn failing(run: &RunData) -> Vec<String> {

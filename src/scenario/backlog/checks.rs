@@ -344,11 +344,14 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
+    /// The committed saved run: `captures/backlog.pcapng` and its event log.
     fn saved() -> RunData {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/backlog.pcapng");
-        crate::live::pcapng::load_saved(&path)
-            .expect("readable")
-            .expect("a run inside")
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(
+            &dir.join("backlog.pcapng"),
+            &dir.join("backlog.events.jsonl"),
+        )
+        .expect("the saved run")
     }
 
     fn failing(run: &RunData) -> Vec<String> {

@@ -429,11 +429,11 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
+    /// The committed saved run: `captures/ipv6.pcapng` and its event log.
     fn saved() -> RunData {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/ipv6.pcapng");
-        crate::live::pcapng::load_saved(&path)
-            .expect("readable")
-            .expect("a run inside")
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(&dir.join("ipv6.pcapng"), &dir.join("ipv6.events.jsonl"))
+            .expect("the saved run")
     }
 
     fn failing(run: &RunData) -> Vec<String> {
