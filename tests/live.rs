@@ -529,6 +529,217 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     assert_eq!(errs, ["ECONNREFUSED"]);
 }
 
+/// `backlog`: with listen(fd, 1), two handshakes complete and their bytes are ACKed before
+/// the first accept(); the third connection's SYN is sent twice with the same ISN, at least
+/// the initial RTO apart, and nothing answers the first; accept() returns in arrival order.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn backlog_handshakes_before_accept_and_the_dropped_syn() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("backlog") else { return };
+    let v = View::new(&run);
+    let tcp_conns: Vec<usize> = (0..v.conns.len())
+        .filter(|&c| v.conns[c].proto == Proto::Tcp)
+        .collect();
+    assert_eq!(tcp_conns.len(), 3);
+    let first_accept = run
+        .events
+        .iter()
+        .find(|e| e.call == "accept" && e.ok())
+        .expect("an accept()")
+        .start;
+    for &c in &tcp_conns[..2] {
+        let p: Vec<&Pkt> = v.conn_pkts(c).collect();
+        assert_eq!(tcp(p[0]).0, f::SYN);
+        assert_eq!(tcp(p[1]).0, f::SYN | f::ACK);
+        assert_eq!(tcp(p[2]).0, f::ACK);
+        assert!(p[2].ts < first_accept, "handshake done before accept()");
+        let data = p.iter().find(|x| x.len == 1).expect("the byte");
+        let want = tcp(data).1.wrapping_add(1);
+        let acked = p
+            .iter()
+            .find(|x| x.dir == Dir::ToClient && tcp(x).2 == want)
+            .expect("its ACK");
+        assert!(acked.ts < first_accept, "the byte ACKed before accept()");
+    }
+    let third: Vec<&Pkt> = v.conn_pkts(tcp_conns[2]).collect();
+    let (a, b) = (third[0], third[1]);
+    assert_eq!(
+        (tcp(a).0, tcp(b).0),
+        (f::SYN, f::SYN),
+        "the SYN, then its copy"
+    );
+    assert_eq!(tcp(a).1, tcp(b).1, "the same ISN");
+    assert!(
+        b.ts - a.ts >= 990_000_000,
+        "the initial RTO: {} ns",
+        b.ts - a.ts
+    );
+    assert_eq!(tcp(third[2]).0, f::SYN | f::ACK);
+    let peers: Vec<std::net::SocketAddr> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "accept" && e.ok())
+        .filter_map(|e| e.addr)
+        .collect();
+    let clients: Vec<std::net::SocketAddr> = tcp_conns.iter().map(|&c| v.conns[c].client).collect();
+    assert_eq!(peers, clients, "accept() in arrival order");
+}
+
+/// The MSS option in a TCP header's options (raw bytes after the fixed 20).
+fn raw_mss(tcp_header: &[u8]) -> Option<u16> {
+    let len = (tcp_header.get(12)? >> 4) as usize * 4;
+    let mut o = tcp_header.get(20..len)?;
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => return None,
+            1 => o = &o[1..],
+            _ => {
+                let l = *o.get(1)? as usize;
+                if kind == 2 && l == 4 {
+                    return Some(u16::from_be_bytes([*o.get(2)?, *o.get(3)?]));
+                }
+                o = o.get(l.max(2)..)?;
+            }
+        }
+    }
+    None
+}
+
+/// `ipv6`: read from the raw frames, the IPv6 connection is IPv6 (EtherType 0x86dd, version
+/// 6, a payload length without the 40-byte header, next header TCP, ::1 both ways), each side
+/// keeps one flow label, and the SYNs offer lo's MTU less 60 over IPv6 and 65535 less 40 over
+/// IPv4.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn ipv6_header_and_mss_on_the_wire() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("ipv6") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "one IPv4 and one IPv6 connection");
+    let c6 = v
+        .conns
+        .iter()
+        .position(|c| c.server.is_ipv6())
+        .expect("an IPv6 connection");
+    let c4 = 1 - c6;
+    assert!(v.conns[c4].server.is_ipv4());
+    let mut labels = [std::collections::BTreeSet::new(), Default::default()];
+    for p in v.conn_pkts(c6) {
+        let fr = &run.packets[p.index].data;
+        assert_eq!(fr[12..14], [0x86, 0xdd], "EtherType IPv6");
+        let ip = &fr[14..];
+        assert_eq!(ip[0] >> 4, 6);
+        let payload = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+        assert_eq!(
+            payload,
+            ip.len() - 40,
+            "payload length leaves out the header"
+        );
+        assert_eq!(ip[6], 6, "next header: TCP");
+        assert_eq!(ip[7], 64, "hop limit");
+        let one = std::net::Ipv6Addr::LOCALHOST.octets();
+        assert_eq!((&ip[8..24], &ip[24..40]), (&one[..], &one[..]));
+        let label = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]) & 0xf_ffff;
+        labels[(p.dir == Dir::ToClient) as usize].insert(label);
+    }
+    assert_eq!(labels[0].len(), 1, "the client's flow labels: {labels:?}");
+    assert_eq!(labels[1].len(), 1, "the server's flow labels: {labels:?}");
+    let mtu: i64 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+        .expect("lo's MTU")
+        .trim()
+        .parse()
+        .expect("a number");
+    let syn_mss = |c: usize, ip_len: usize| {
+        let syn = v.conn_pkts(c).next().expect("a SYN");
+        assert_eq!(tcp(syn).0, f::SYN);
+        raw_mss(&run.packets[syn.index].data[14 + ip_len..]).expect("an MSS option") as i64
+    };
+    assert_eq!(syn_mss(c6, 40), mtu - 60, "IPv6: MTU - 40 - 20");
+    assert_eq!(
+        syn_mss(c4, 20),
+        mtu.min(65535) - 40,
+        "IPv4: at most 65535 - 40"
+    );
+    let d4 = v.conn_pkts(c4).find(|p| p.len > 0).expect("data over IPv4");
+    let d6 = v.conn_pkts(c6).find(|p| p.len > 0).expect("data over IPv6");
+    assert_eq!(
+        run.packets[d6.index].data.len(),
+        run.packets[d4.index].data.len() + 20,
+        "the same segment is 20 bytes longer over IPv6"
+    );
+}
+
+/// `anyaddr`: one INADDR_ANY listener's connections are to 127.0.0.1 and 127.0.0.2 (the SYNs'
+/// destinations and the accepted sockets' getsockname()); a UDP datagram goes to the TCP
+/// listener's port number; the port meant with htonl() answers RST and the server is elsewhere.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn anyaddr_one_listener_two_addresses() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("anyaddr") else { return };
+    let v = View::new(&run);
+    let server_call = |call: &str| -> Vec<std::net::SocketAddr> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call && e.ok())
+            .filter_map(|e| e.local)
+            .collect()
+    };
+    let names = server_call("getsockname");
+    assert_eq!(
+        names.len(),
+        5,
+        "the two listeners, then the three accepted sockets: {names:?}"
+    );
+    let p = names[0].port();
+    assert!(names[0].ip().is_unspecified());
+    assert_eq!(names[2], std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    assert_eq!(names[3], std::net::SocketAddr::from(([127, 0, 0, 2], p)));
+    let syn_dsts: Vec<std::net::SocketAddr> = v
+        .pkts
+        .iter()
+        .filter(|p| p.proto == Proto::Tcp && tcp(p).0 == f::SYN)
+        .map(|p| p.dst)
+        .collect();
+    assert_eq!(
+        &syn_dsts[..2],
+        &names[2..4],
+        "the SYNs went where getsockname() says"
+    );
+    let udp: Vec<&Pkt> = v.pkts.iter().filter(|p| p.proto == Proto::Udp).collect();
+    assert_eq!(udp.len(), 2);
+    assert_eq!(udp[0].dst.port(), p, "UDP to the TCP listener's number");
+    assert_eq!(udp[1].src, std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    // The refused SYN: to a port that is neither the listener's nor where htonl() put the server.
+    let rst = v
+        .pkts
+        .iter()
+        .find(|p| p.proto == Proto::Tcp && tcp(p).0 == f::RST | f::ACK)
+        .expect("a RST");
+    assert_ne!(rst.src.port(), names[1].port());
+    assert!(names[1].ip().is_unspecified());
+    assert_eq!(
+        names[4],
+        std::net::SocketAddr::from(([127, 0, 0, 1], names[1].port()))
+    );
+    let errs: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(errs, ["ECONNREFUSED"]);
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,

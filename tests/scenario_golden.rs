@@ -17,7 +17,10 @@ use sockscope::scenario;
 const SCENARIOS: &[&str] = &[
     "hello",
     "handshake",
+    "backlog",
     "addr",
+    "ipv6",
+    "anyaddr",
     "data",
     "stream",
     "proto",
@@ -87,6 +90,21 @@ fn hello() {
 #[test]
 fn addr() {
     insta::assert_snapshot!(render("addr"));
+}
+
+#[test]
+fn ipv6() {
+    insta::assert_snapshot!(render("ipv6"));
+}
+
+#[test]
+fn anyaddr() {
+    insta::assert_snapshot!(render("anyaddr"));
+}
+
+#[test]
+fn backlog() {
+    insta::assert_snapshot!(render("backlog"));
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
+mod anyaddr;
+mod backlog;
 mod broadcast;
 mod buffers;
 mod data;
@@ -20,6 +22,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod ipv6;
 mod lastack;
 mod linger;
 mod multicast;
@@ -44,10 +47,13 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 23] = [
+static SCENARIOS: [Scenario; 26] = [
     hello::SCENARIO,
     handshake::SCENARIO,
+    backlog::SCENARIO,
     addr::SCENARIO,
+    ipv6::SCENARIO,
+    anyaddr::SCENARIO,
     data::SCENARIO,
     stream::SCENARIO,
     proto::SCENARIO,

@@ -13,6 +13,8 @@
 //! could need.
 
 mod calls;
+mod calls_addr;
+mod calls_backlog;
 mod calls_close;
 mod calls_udp;
 mod process;
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
 
+pub use calls_backlog::{drops_of_text, queue_of_text};
 pub use calls_close::Queue;
 pub use calls_udp::DgramOpt;
 pub use process::Child;
