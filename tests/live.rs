@@ -1534,3 +1534,30 @@ fn a_folder_the_user_cannot_write_stops_the_run_first() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
+
+/// `writev`: three write()s with TCP_NODELAY are three segments of 7, 7 and 3 bytes; one
+/// writev() of the same buffers is one segment of 17; readv() returned all 17 in one call.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn writev_one_call_one_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("writev") else { return };
+    let v = View::new(&run);
+    let data: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    let want: [&[u8]; 4] = [b"ABCDEFG", b"1234567", b"890", b"ABCDEFG1234567890"];
+    assert_eq!(data, want);
+    let readv: Vec<i64> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "readv")
+        .filter_map(|e| e.ret)
+        .collect();
+    assert_eq!(readv, [17]);
+}

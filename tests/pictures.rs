@@ -225,6 +225,7 @@ fn every_saved_run_draws_and_pages() {
         "fork",
         "iosplit",
         "dns",
+        "writev",
     ] {
         let run = load(name);
         check_svg(name, &run);

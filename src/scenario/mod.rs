@@ -28,6 +28,7 @@ mod stream;
 mod teardown;
 mod timewait;
 mod udp;
+mod writev;
 
 mod harness;
 
@@ -39,7 +40,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -58,6 +59,7 @@ static SCENARIOS: [Scenario; 18] = [
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,
+    writev::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

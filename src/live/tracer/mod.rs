@@ -13,6 +13,7 @@
 //! could need.
 
 mod calls;
+mod calls_io;
 mod process;
 
 use std::cell::Cell;
