@@ -1561,3 +1561,34 @@ fn writev_one_call_one_segment() {
         .collect();
     assert_eq!(readv, [17]);
 }
+
+/// `peek`: the first recv(MSG_PEEK|MSG_DONTWAIT) fails with EAGAIN, a later peek and the
+/// plain recv() after it both return "123", and the wire carries the 3 bytes once.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn peek_leaves_the_bytes_for_the_next_read() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("peek") else { return };
+    let recvs: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recv" && e.role == sockscope::live::Role::Server)
+        .collect();
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let got: Vec<&[u8]> = recvs
+        .iter()
+        .filter(|e| e.ret.unwrap_or(0) > 0)
+        .map(|e| e.data.as_deref().unwrap_or(&[]))
+        .collect();
+    assert_eq!(got, [b"123", b"123"], "the peek and the read");
+    let v = View::new(&run);
+    let sent: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    assert_eq!(sent, [b"123"]);
+}

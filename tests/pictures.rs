@@ -226,6 +226,7 @@ fn every_saved_run_draws_and_pages() {
         "iosplit",
         "dns",
         "writev",
+        "peek",
     ] {
         let run = load(name);
         check_svg(name, &run);

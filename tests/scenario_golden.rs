@@ -13,7 +13,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 19] = [
+const SCENARIOS: [&str; 20] = [
     "hello",
     "handshake",
     "addr",
@@ -33,6 +33,7 @@ const SCENARIOS: [&str; 19] = [
     "iosplit",
     "dns",
     "writev",
+    "peek",
 ];
 
 fn captures() -> PathBuf {
@@ -167,6 +168,11 @@ fn dns() {
 #[test]
 fn writev() {
     insta::assert_snapshot!(render("writev"));
+}
+
+#[test]
+fn peek() {
+    insta::assert_snapshot!(render("peek"));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

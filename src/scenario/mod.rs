@@ -20,6 +20,7 @@ mod handshake;
 mod hello;
 mod iosplit;
 mod nagle;
+mod peek;
 mod proto;
 mod reset;
 mod retransmit;
@@ -40,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -60,6 +61,7 @@ static SCENARIOS: [Scenario; 19] = [
     iosplit::SCENARIO,
     dns::SCENARIO,
     writev::SCENARIO,
+    peek::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

@@ -25,7 +25,7 @@ pub fn msg_flags_name(flags: MsgFlags) -> String {
     if names.is_empty() {
         "0".to_owned()
     } else {
-        names.join("|")
+        names.join(" | ")
     }
 }
 
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(msg_flags_name(MsgFlags::MSG_OOB), "MSG_OOB");
         assert_eq!(
             msg_flags_name(MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
-            "MSG_PEEK|MSG_DONTWAIT"
+            "MSG_PEEK | MSG_DONTWAIT"
         );
     }
 }
