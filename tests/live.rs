@@ -1592,3 +1592,54 @@ fn peek_leaves_the_bytes_for_the_next_read() {
         .collect();
     assert_eq!(sent, [b"123"]);
 }
+
+/// `oob`: each send(MSG_OOB) is a segment with URG whose urgent pointer ends at its last byte
+/// (1 for "4", 3 for "890"); the handler's recv(MSG_OOB) got "4" and "0" on the plain
+/// connection and EINVAL with SO_OOBINLINE, where the reads returned all ten bytes.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn oob_urgent_pointer_and_sigurg() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("oob") else { return };
+    let v = View::new(&run);
+    let urg: Vec<(u32, u16, Vec<u8>)> = v
+        .pkts
+        .iter()
+        .filter(|p| p.tcp.as_ref().is_some_and(|t| t.has(f::URG)))
+        .map(|p| {
+            (
+                v.rel_seq(p),
+                p.tcp.as_ref().unwrap().urgent,
+                p.payload.clone(),
+            )
+        })
+        .collect();
+    let want = |s: u32, u: u16, d: &[u8]| (s, u, d.to_vec());
+    assert_eq!(
+        urg,
+        [
+            want(4, 1, b"4"),
+            want(8, 3, b"890"),
+            want(4, 1, b"4"),
+            want(8, 3, b"890")
+        ]
+    );
+    let handler: Vec<(Option<String>, Vec<u8>)> = run
+        .events
+        .iter()
+        .filter(|e| e.who == "handler" && e.call == "recv")
+        .map(|e| (e.errno.clone(), e.data.clone().unwrap_or_default()))
+        .collect();
+    let ok = |d: &[u8]| (None, d.to_vec());
+    let einval = (Some("EINVAL".to_owned()), Vec::new());
+    assert_eq!(handler, [ok(b"4"), ok(b"0"), einval.clone(), einval]);
+    let eintr = run
+        .events
+        .iter()
+        .filter(|e| e.who == "receiver" && e.errno.as_deref() == Some("EINTR"))
+        .count();
+    assert!(eintr >= 2, "{eintr} EINTR");
+}

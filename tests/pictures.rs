@@ -227,6 +227,7 @@ fn every_saved_run_draws_and_pages() {
         "dns",
         "writev",
         "peek",
+        "oob",
     ] {
         let run = load(name);
         check_svg(name, &run);

@@ -20,6 +20,7 @@ mod handshake;
 mod hello;
 mod iosplit;
 mod nagle;
+mod oob;
 mod peek;
 mod proto;
 mod reset;
@@ -41,7 +42,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 21] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -62,6 +63,7 @@ static SCENARIOS: [Scenario; 20] = [
     dns::SCENARIO,
     writev::SCENARIO,
     peek::SCENARIO,
+    oob::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

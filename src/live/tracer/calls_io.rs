@@ -112,16 +112,22 @@ impl Tracer {
         let r = nix::sys::socket::recv(s.fd(), buf, flags).map_err(io::Error::from);
         let args = format!("{}, buf, {}, {}", s.fd(), buf.len(), msg_flags_name(flags));
         let buf = &*buf;
-        self.finish(s.role, "recv", Some(s.fd()), args, start, r, |&n, e| {
+        // Its addresses even on failure (an EINTR, an EAGAIN), so it is placed on its connection.
+        let mut e = self.call_event(s.role, "recv", Some(s.fd()), args, start, &r, |&n, e| {
             let got = &buf[..n.min(buf.len())];
             e.ret = Some(n as i64);
-            Self::on_sock(e, s);
             Self::with_data(e, got);
             e.text = Some(if n == 0 {
                 "(end of stream: the peer's FIN)".to_owned()
             } else {
                 preview(got)
             });
+        });
+        Self::on_sock(&mut e, s);
+        self.emit(&mut e);
+        r.map_err(|source| LiveError::Call {
+            call: "recv",
+            source,
         })
     }
 
