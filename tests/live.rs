@@ -1643,3 +1643,36 @@ fn oob_urgent_pointer_and_sigurg() {
         .count();
     assert!(eintr >= 2, "{eintr} EINTR");
 }
+
+/// `stdio`: three write()s are three segments; three fputs() and fflush() are one, with all
+/// 45 bytes; the second connection's FIN comes from fclose().
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn stdio_fflush_sends_the_buffered_lines_at_once() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("stdio") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2);
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [26, 17, 2]);
+    assert_eq!(data(1), [45]);
+    let calls: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client)
+        .map(|e| e.call.as_str())
+        .filter(|c| matches!(*c, "fdopen" | "fputs" | "fflush" | "fclose"))
+        .collect();
+    assert_eq!(
+        calls,
+        ["fdopen", "fputs", "fputs", "fputs", "fflush", "fclose"]
+    );
+}

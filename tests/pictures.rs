@@ -219,6 +219,7 @@ fn every_saved_run_draws_and_pages() {
         "timewait",
         "reset",
         "nagle",
+        "stdio",
         "udp",
         "buffers",
         "sockopt",

@@ -13,7 +13,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 21] = [
+const SCENARIOS: [&str; 22] = [
     "hello",
     "handshake",
     "addr",
@@ -26,6 +26,7 @@ const SCENARIOS: [&str; 21] = [
     "timewait",
     "reset",
     "nagle",
+    "stdio",
     "udp",
     "buffers",
     "sockopt",
@@ -134,6 +135,11 @@ fn reset() {
 #[test]
 fn nagle() {
     insta::assert_snapshot!(render("nagle"));
+}
+
+#[test]
+fn stdio() {
+    insta::assert_snapshot!(render("stdio"));
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod proto;
 mod reset;
 mod retransmit;
 mod sockopt;
+mod stdio;
 mod stream;
 mod teardown;
 mod timewait;
@@ -42,7 +43,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 21] = [
+static SCENARIOS: [Scenario; 22] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -55,6 +56,7 @@ static SCENARIOS: [Scenario; 21] = [
     timewait::SCENARIO,
     reset::SCENARIO,
     nagle::SCENARIO,
+    stdio::SCENARIO,
     udp::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,

@@ -1,13 +1,16 @@
 //! The traced calls of the book's "more I/O functions": `writev`/`readv` (several buffers in one
 //! call), `send`/`recv` with flags (`MSG_OOB`, `MSG_PEEK`, `MSG_DONTWAIT`), and the calls that
-//! ask for SIGURG (`fcntl(fd, F_SETOWN, pid)`) or keep urgent data inline (`SO_OOBINLINE`).
+//! ask for SIGURG (`fcntl(fd, F_SETOWN, pid)`) or keep urgent data inline (`SO_OOBINLINE`);
+//! and standard I/O on a socket (`fdopen`, `fputs`, `fflush`, `fclose`), the C library's own.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::AsFd;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::MsgFlags;
 
-use super::{now, preview, Sock, Tracer};
+use super::{errno_name, now, preview, Sock, Tracer};
+use crate::live::event::{Event, Role};
 use crate::live::LiveError;
 
 /// The C names of the flags set in `flags` (`MSG_PEEK|MSG_DONTWAIT`), or `0`.
@@ -161,6 +164,146 @@ impl Tracer {
             r,
             |_, e| Self::on_sock(e, s),
         )
+    }
+}
+
+/// A standard I/O stream on a socket, from [`Tracer::fdopen`]: the C library's `FILE`, which
+/// owns the descriptor from then on (`fclose` closes the socket). Closed by `fclose`, or when
+/// dropped.
+pub struct StdFile {
+    fp: *mut nix::libc::FILE,
+    fd: RawFd,
+    role: Role,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+impl Drop for StdFile {
+    fn drop(&mut self) {
+        if !self.fp.is_null() {
+            // SAFETY: `fp` came from fdopen and has not been closed.
+            unsafe { nix::libc::fclose(self.fp) };
+        }
+    }
+}
+
+impl Tracer {
+    fn file_event(&self, f: &StdFile, call: &str, args: String, start: i128, ok: bool) -> Event {
+        let mut e = Event::new(f.role, self.who(f.role), call, start);
+        e.end = now();
+        e.fd = Some(f.fd);
+        e.local = f.local;
+        e.addr = f.peer;
+        e.args = args;
+        if ok {
+            e.ret = Some(0);
+        } else {
+            e.ret = Some(-1);
+            e.errno = Some(errno_name(&io::Error::last_os_error()));
+        }
+        e
+    }
+
+    /// `fdopen(fd, mode)`: a `FILE` on the socket; the socket is the stream's from now on.
+    pub fn fdopen(&self, s: Sock, mode: &'static str) -> Result<StdFile, LiveError> {
+        let (role, local, peer) = (s.role, s.local(), s.peer());
+        let cmode = std::ffi::CString::new(mode)
+            .map_err(|_| LiveError::Scenario(format!("fdopen mode {mode:?}")))?;
+        let fd = s.sock.into_raw_fd();
+        let start = now();
+        // SAFETY: `fd` is an open socket we own; `cmode` is NUL-terminated.
+        let fp = unsafe { nix::libc::fdopen(fd, cmode.as_ptr()) };
+        let f = StdFile {
+            fp,
+            fd,
+            role,
+            local,
+            peer,
+        };
+        let mut e = self.file_event(
+            &f,
+            "fdopen",
+            format!("{fd}, \"{mode}\""),
+            start,
+            !fp.is_null(),
+        );
+        if !fp.is_null() {
+            e.ret = None;
+            e.text = Some("= fp".into());
+        }
+        self.emit(&mut e);
+        if fp.is_null() {
+            let source = io::Error::last_os_error();
+            // SAFETY: fdopen failed, so the descriptor is still ours alone.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            return Err(LiveError::Call {
+                call: "fdopen",
+                source,
+            });
+        }
+        Ok(f)
+    }
+
+    /// `fputs(s, fp)`: the line goes into the stream's buffer (nothing is sent yet, until the
+    /// buffer is full or flushed).
+    pub fn fputs(&self, f: &StdFile, line: &str) -> Result<(), LiveError> {
+        let c = std::ffi::CString::new(line)
+            .map_err(|_| LiveError::Scenario(format!("{line:?} holds a NUL byte")))?;
+        let start = now();
+        // SAFETY: `c` is NUL-terminated and `fp` an open stream.
+        let r = unsafe { nix::libc::fputs(c.as_ptr(), f.fp) };
+        let mut e = self.file_event(
+            f,
+            "fputs",
+            format!("{}, fp", preview(line.as_bytes())),
+            start,
+            r >= 0,
+        );
+        if r >= 0 {
+            e.ret = Some(i64::from(r));
+            Self::with_data(&mut e, line.as_bytes());
+        }
+        self.emit(&mut e);
+        if r < 0 {
+            return Err(LiveError::Call {
+                call: "fputs",
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `fflush(fp)`: the C library writes what its buffer holds.
+    pub fn fflush(&self, f: &StdFile) -> Result<(), LiveError> {
+        let start = now();
+        // SAFETY: `fp` is an open stream.
+        let r = unsafe { nix::libc::fflush(f.fp) };
+        let mut e = self.file_event(f, "fflush", "fp".into(), start, r == 0);
+        self.emit(&mut e);
+        if r != 0 {
+            return Err(LiveError::Call {
+                call: "fflush",
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `fclose(fp)`: flushes, then closes the descriptor, the socket with it.
+    pub fn fclose(&self, mut f: StdFile) -> Result<(), LiveError> {
+        let start = now();
+        // SAFETY: `fp` is an open stream; it is not used again (set to null below).
+        let r = unsafe { nix::libc::fclose(f.fp) };
+        f.fp = std::ptr::null_mut();
+        let mut e = self.file_event(&f, "fclose", "fp".into(), start, r == 0);
+        self.emit(&mut e);
+        if r != 0 {
+            return Err(LiveError::Call {
+                call: "fclose",
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
 
+pub use calls_io::StdFile;
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};
