@@ -2080,3 +2080,145 @@ fn a_folder_the_user_cannot_write_stops_the_run_first() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
+
+/// `writev`: three write()s with TCP_NODELAY are three segments of 7, 7 and 3 bytes; one
+/// writev() of the same buffers is one segment of 17; readv() returned all 17 in one call.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn writev_one_call_one_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("writev") else { return };
+    let v = View::new(&run);
+    let data: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    let want: [&[u8]; 4] = [b"ABCDEFG", b"1234567", b"890", b"ABCDEFG1234567890"];
+    assert_eq!(data, want);
+    let readv: Vec<i64> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "readv")
+        .filter_map(|e| e.ret)
+        .collect();
+    assert_eq!(readv, [17]);
+}
+
+/// `peek`: the first recv(MSG_PEEK|MSG_DONTWAIT) fails with EAGAIN, a later peek and the
+/// plain recv() after it both return "123", and the wire carries the 3 bytes once.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn peek_leaves_the_bytes_for_the_next_read() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("peek") else { return };
+    let recvs: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recv" && e.role == sockscope::live::Role::Server)
+        .collect();
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let got: Vec<&[u8]> = recvs
+        .iter()
+        .filter(|e| e.ret.unwrap_or(0) > 0)
+        .map(|e| e.data.as_deref().unwrap_or(&[]))
+        .collect();
+    assert_eq!(got, [b"123", b"123"], "the peek and the read");
+    let v = View::new(&run);
+    let sent: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    assert_eq!(sent, [b"123"]);
+}
+
+/// `oob`: each send(MSG_OOB) is a segment with URG whose urgent pointer ends at its last byte
+/// (1 for "4", 3 for "890"); the handler's recv(MSG_OOB) got "4" and "0" on the plain
+/// connection and EINVAL with SO_OOBINLINE, where the reads returned all ten bytes.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn oob_urgent_pointer_and_sigurg() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("oob") else { return };
+    let v = View::new(&run);
+    let urg: Vec<(u32, u16, Vec<u8>)> = v
+        .pkts
+        .iter()
+        .filter(|p| p.tcp.as_ref().is_some_and(|t| t.has(f::URG)))
+        .map(|p| {
+            (
+                v.rel_seq(p),
+                p.tcp.as_ref().unwrap().urgent,
+                p.payload.clone(),
+            )
+        })
+        .collect();
+    let want = |s: u32, u: u16, d: &[u8]| (s, u, d.to_vec());
+    assert_eq!(
+        urg,
+        [
+            want(4, 1, b"4"),
+            want(8, 3, b"890"),
+            want(4, 1, b"4"),
+            want(8, 3, b"890")
+        ]
+    );
+    let handler: Vec<(Option<String>, Vec<u8>)> = run
+        .events
+        .iter()
+        .filter(|e| e.who == "handler" && e.call == "recv")
+        .map(|e| (e.errno.clone(), e.data.clone().unwrap_or_default()))
+        .collect();
+    let ok = |d: &[u8]| (None, d.to_vec());
+    let einval = (Some("EINVAL".to_owned()), Vec::new());
+    assert_eq!(handler, [ok(b"4"), ok(b"0"), einval.clone(), einval]);
+    let eintr = run
+        .events
+        .iter()
+        .filter(|e| e.who == "receiver" && e.errno.as_deref() == Some("EINTR"))
+        .count();
+    assert!(eintr >= 2, "{eintr} EINTR");
+}
+
+/// `stdio`: three write()s are three segments; three fputs() and fflush() are one, with all
+/// 45 bytes; the second connection's FIN comes from fclose().
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn stdio_fflush_sends_the_buffered_lines_at_once() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("stdio") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2);
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [26, 17, 2]);
+    assert_eq!(data(1), [45]);
+    let calls: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client)
+        .map(|e| e.call.as_str())
+        .filter(|c| matches!(*c, "fdopen" | "fputs" | "fflush" | "fclose"))
+        .collect();
+    assert_eq!(
+        calls,
+        ["fdopen", "fputs", "fputs", "fputs", "fflush", "fclose"]
+    );
+}

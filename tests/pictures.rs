@@ -221,12 +221,16 @@ fn every_saved_run_draws_and_pages() {
         "linger",
         "lastack",
         "nagle",
+        "stdio",
         "udp",
         "buffers",
         "sockopt",
         "fork",
         "iosplit",
         "dns",
+        "writev",
+        "peek",
+        "oob",
     ] {
         let run = load(name);
         check_svg(name, &run);

@@ -32,6 +32,7 @@ const SCENARIOS: &[&str] = &[
     "linger",
     "lastack",
     "nagle",
+    "stdio",
     "udp",
     "udperr",
     "broadcast",
@@ -41,6 +42,9 @@ const SCENARIOS: &[&str] = &[
     "fork",
     "iosplit",
     "dns",
+    "writev",
+    "peek",
+    "oob",
 ];
 
 fn captures() -> PathBuf {
@@ -168,6 +172,11 @@ fn nagle() {
 }
 
 #[test]
+fn stdio() {
+    insta::assert_snapshot!(render("stdio"));
+}
+
+#[test]
 fn udp() {
     insta::assert_snapshot!(render("udp"));
 }
@@ -210,6 +219,68 @@ fn sockopt() {
 #[test]
 fn dns() {
     insta::assert_snapshot!(render("dns"));
+}
+
+#[test]
+fn writev() {
+    insta::assert_snapshot!(render("writev"));
+}
+
+#[test]
+fn peek() {
+    insta::assert_snapshot!(render("peek"));
+}
+
+#[test]
+fn oob() {
+    insta::assert_snapshot!(render("oob"));
+}
+
+/// The urgent pointer of every TCP frame of the saved `oob` run, as `replay --format jsonl`
+/// gives it, is tshark's `tcp.urgent_pointer`; the four URG segments point past "4" and "0".
+#[test]
+fn oob_urgent_pointer_agrees_with_tshark() {
+    let file = captures().join("oob.pcapng");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-Y", "tcp", "-T", "fields", "-e", "frame.number"])
+        .args(["-e", "tcp.urgent_pointer", "-e", "tcp.flags.urg"])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed (scripts/setup --test installs it): {e}"));
+    assert!(out.status.success());
+    let tshark: Vec<(u64, u64, bool)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{l}"));
+            (n(f[0]), n(f[1]), f[2] == "1" || f[2] == "True")
+        })
+        .collect();
+    let ours = replay(&["--format", "jsonl"], &file);
+    let field = |l: &str, key: &str| -> Option<u64> {
+        l.split(&format!("\"{key}\":"))
+            .nth(1)?
+            .split([',', '}'])
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mine: Vec<(u64, u64, bool)> = String::from_utf8_lossy(&ours.stdout)
+        .lines()
+        .filter(|l| l.starts_with("{\"kind\":\"packet\"") && l.contains("\"proto\":\"tcp\""))
+        .map(|l| {
+            let flags = field(l, "flags").expect("flags");
+            (
+                field(l, "frame").expect("frame"),
+                field(l, "urgent_pointer").expect("urgent_pointer"),
+                flags & 0x020 != 0,
+            )
+        })
+        .collect();
+    assert_eq!(mine, tshark);
+    let urg: Vec<u64> = mine.iter().filter(|x| x.2).map(|x| x.1).collect();
+    assert_eq!(urg, [1, 3, 1, 3]);
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

@@ -134,6 +134,9 @@ pub struct TcpHdr {
     pub seq: u32,
     pub ack: u32,
     pub win: u16,
+    /// The urgent pointer field (meaningful with URG: the offset from SEQ of the byte after
+    /// the urgent data).
+    pub urgent: u16,
     /// Payload bytes (from the IP lengths).
     pub len: u32,
     pub options: Vec<u8>,
@@ -278,6 +281,7 @@ impl<'a> View<'a> {
                             seq: fx.seq,
                             ack: fx.ack,
                             win: fx.win,
+                            urgent: fx.urgent,
                             len: fx.len.unwrap_or(0),
                             options: t.options.to_vec(),
                         }),

@@ -109,6 +109,9 @@ pub fn words(v: &View, p: &Pkt) -> Vec<String> {
                 w.push(format!("len={}", t.len));
             }
             w.push(format!("win={}", v.window(p)));
+            if t.has(f::URG) {
+                w.push(format!("urg={}", t.urgent));
+            }
             let fs = p.findings();
             if !fs.is_empty() {
                 let (num, of) = p

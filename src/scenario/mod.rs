@@ -27,15 +27,19 @@ mod lastack;
 mod linger;
 mod multicast;
 mod nagle;
+mod oob;
+mod peek;
 mod proto;
 mod reset;
 mod retransmit;
 mod sockopt;
+mod stdio;
 mod stream;
 mod teardown;
 mod timewait;
 mod udp;
 mod udperr;
+mod writev;
 
 mod harness;
 
@@ -47,7 +51,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 26] = [
+static SCENARIOS: [Scenario; 30] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     backlog::SCENARIO,
@@ -65,6 +69,7 @@ static SCENARIOS: [Scenario; 26] = [
     linger::SCENARIO,
     lastack::SCENARIO,
     nagle::SCENARIO,
+    stdio::SCENARIO,
     udp::SCENARIO,
     udperr::SCENARIO,
     broadcast::SCENARIO,
@@ -74,6 +79,9 @@ static SCENARIOS: [Scenario; 26] = [
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,
+    writev::SCENARIO,
+    peek::SCENARIO,
+    oob::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

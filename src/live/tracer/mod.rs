@@ -16,6 +16,7 @@ mod calls;
 mod calls_addr;
 mod calls_backlog;
 mod calls_close;
+mod calls_io;
 mod calls_udp;
 mod process;
 
@@ -31,6 +32,7 @@ use socket2::{Domain, Socket, Type};
 
 pub use calls_backlog::{drops_of_text, queue_of_text};
 pub use calls_close::Queue;
+pub use calls_io::StdFile;
 pub use calls_udp::DgramOpt;
 pub use process::Child;
 

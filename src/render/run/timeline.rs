@@ -93,6 +93,10 @@ fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
                 out.push(Token::new(" ", format!("ack {}", v.rel_ack(p))));
             }
             out.push(Token::new(" ", format!("win {}", v.window(p))));
+            if t.has(f::URG) {
+                // tcpdump's `urg N`: the urgent data ends N bytes after this SEQ.
+                out.push(Token::new(" ", format!("urg {}", t.urgent)));
+            }
             if t.len > 0 {
                 out.push(Token::new(" ", format!("len {}", t.len)));
                 payload_tokens(&mut out, &p.payload);
