@@ -1534,3 +1534,87 @@ fn a_folder_the_user_cannot_write_stops_the_run_first() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
+
+/// The sets of a `select` event: (in, out), from `7, {3 5}, 0, 0, {…}` and `{5} timeout left …`.
+fn select_sets(e: &sockscope::live::Event) -> (Vec<i32>, Vec<i32>) {
+    let set = |s: &str| -> Vec<i32> {
+        let inner = s.split('{').nth(1).and_then(|r| r.split('}').next());
+        inner
+            .expect("a {…} set")
+            .split_whitespace()
+            .map(|f| f.parse().expect("an fd"))
+            .collect()
+    };
+    let given = set(e.args.split(", ").nth(1).expect("the read set"));
+    (given, set(e.text.as_deref().expect("the result")))
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn select_one_thread_wakes_at_each_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("select") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3, "clients A, B and C");
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    let count = |call: &str| server.iter().filter(|e| e.call == call && e.ok()).count();
+    assert_eq!(count("accept"), 3);
+    assert_eq!(
+        count("read"),
+        6,
+        "one line and one end of stream per client"
+    );
+    // One thread serves, and it is not the clients' thread.
+    let tid = server[0].tid;
+    assert!(server
+        .iter()
+        .all(|e| e.tid == tid && e.pid == server[0].pid));
+    assert!(run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client && e.call != "mark")
+        .all(|e| e.tid != tid));
+    // Nine descriptors came back ready in all (3 handshakes, 3 lines, 3 FINs), each from the
+    // set passed in; a call that timed out came back empty.
+    let sels: Vec<&&sockscope::live::Event> =
+        server.iter().filter(|e| e.call == "select").collect();
+    let mut ready = 0;
+    let mut woken = 0;
+    for e in &sels {
+        let (given, out) = select_sets(e);
+        assert!(out.iter().all(|f| given.contains(f)), "{}", e.line());
+        assert_eq!(e.ret, Some(out.len() as i64), "{}", e.line());
+        ready += out.len();
+        // A wake-up: a segment toward the server arrived while select() slept.
+        if !out.is_empty()
+            && v.pkts
+                .iter()
+                .any(|p| p.dir == Dir::ToServer && p.ts > e.start && p.ts < e.end)
+        {
+            woken += 1;
+        }
+    }
+    assert_eq!(ready, 9);
+    assert!(
+        sels.iter().any(|e| e.ret == Some(0)),
+        "the first call times out"
+    );
+    assert!(woken >= 1, "no select() was woken by a segment");
+    // Every connection: the client's FIN first, then the server's (read() = 0, close()).
+    for c in 0..3 {
+        let fins: Vec<&Pkt> = v.conn_pkts(c).filter(|p| tcp(p).0 & f::FIN != 0).collect();
+        assert_eq!(fins.len(), 2, "connection {c}");
+        assert_eq!(
+            fins[0].dir,
+            Dir::ToServer,
+            "connection {c}: the client closes first"
+        );
+    }
+}

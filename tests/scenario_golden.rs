@@ -13,7 +13,7 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: &[&str] = &[
     "hello",
     "handshake",
     "addr",
@@ -32,6 +32,7 @@ const SCENARIOS: [&str; 18] = [
     "fork",
     "iosplit",
     "dns",
+    "select",
 ];
 
 fn captures() -> PathBuf {
@@ -161,6 +162,12 @@ fn sockopt() {
 #[test]
 fn dns() {
     insta::assert_snapshot!(render("dns"));
+}
+
+#[test]
+fn select() {
+    insta::assert_snapshot!(render("select"));
+    insta::assert_snapshot!("select_w80", render_at("select", 80, false));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

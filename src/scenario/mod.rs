@@ -23,6 +23,7 @@ mod nagle;
 mod proto;
 mod reset;
 mod retransmit;
+mod select;
 mod sockopt;
 mod stream;
 mod teardown;
@@ -39,7 +40,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -58,6 +59,7 @@ static SCENARIOS: [Scenario; 18] = [
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,
+    select::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

@@ -13,6 +13,8 @@
 //! could need.
 
 mod calls;
+pub mod calls_mux;
+pub mod calls_threads;
 mod process;
 
 use std::cell::Cell;
