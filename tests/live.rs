@@ -1618,3 +1618,85 @@ fn select_one_thread_wakes_at_each_segment() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn epoll_level_repeats_edge_waits_for_more_data() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("epoll") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "clients L and E");
+    let server = |call: &str| -> Vec<&sockscope::live::Event> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call)
+            .collect()
+    };
+    // The connections in order: L first, then E; each client sent its lines in one segment
+    // each (10 bytes; 10 then 8).
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [10]);
+    assert_eq!(data(1), [10, 8]);
+    // Between L's segment and its FIN, epoll_wait() returned three times (4 + 4 + 2 bytes)
+    // with no other segment from L.
+    let seg = |c: usize, n: usize| {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && (p.len > 0 || tcp(p).0 & f::FIN != 0))
+            .nth(n)
+            .expect("a segment")
+            .ts
+    };
+    let waits = server("epoll_wait");
+    let l_events = waits
+        .iter()
+        .filter(|e| e.ret == Some(1) && e.end > seg(0, 0) && e.end < seg(0, 1))
+        .count();
+    assert_eq!(l_events, 3, "level-triggered: an event per 4-byte read");
+    // Between E's two segments: one event (its first), then a 100 ms call that returned 0.
+    let between: Vec<&&sockscope::live::Event> = waits
+        .iter()
+        .filter(|e| e.end > seg(1, 0) && e.end < seg(1, 1))
+        .collect();
+    let got: Vec<Option<i64>> = between.iter().map(|e| e.ret).collect();
+    assert_eq!(
+        got,
+        [Some(1), Some(0)],
+        "edge-triggered: one event, then nothing"
+    );
+    assert!(between[1].args.ends_with(", 100"));
+    let unread = server("ioctl");
+    assert_eq!(unread.len(), 1);
+    assert!(
+        unread[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("(n = 6:")),
+        "{:?}",
+        unread[0].text
+    );
+    // The non-blocking loop: reads after E's second segment until EAGAIN.
+    let reads = server("read");
+    let after: Vec<(Option<i64>, Option<&str>)> = reads
+        .iter()
+        .filter(|e| e.start > seg(1, 1) && e.start < seg(1, 2))
+        .map(|e| (e.ret, e.errno.as_deref()))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            (Some(4), None),
+            (Some(4), None),
+            (Some(4), None),
+            (Some(2), None),
+            (Some(-1), Some("EAGAIN"))
+        ]
+    );
+}

@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "iosplit",
     "dns",
     "select",
+    "epoll",
 ];
 
 fn captures() -> PathBuf {
@@ -168,6 +169,12 @@ fn dns() {
 fn select() {
     insta::assert_snapshot!(render("select"));
     insta::assert_snapshot!("select_w80", render_at("select", 80, false));
+}
+
+#[test]
+fn epoll() {
+    insta::assert_snapshot!(render("epoll"));
+    insta::assert_snapshot!("epoll_w80", render_at("epoll", 80, false));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

@@ -14,6 +14,7 @@ mod addr;
 mod buffers;
 mod data;
 mod dns;
+mod epoll;
 mod fork;
 mod halfclose;
 mod handshake;
@@ -40,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -60,6 +61,7 @@ static SCENARIOS: [Scenario; 19] = [
     iosplit::SCENARIO,
     dns::SCENARIO,
     select::SCENARIO,
+    epoll::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

@@ -20,6 +20,12 @@ pub(crate) const SELECT: &[i64] = &[libc::SYS_select, libc::SYS_pselect6];
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) const SELECT: &[i64] = &[libc::SYS_pselect6];
 
+/// The kernel's numbers of `epoll_wait` and its variants.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const EPOLL_WAIT: &[i64] = &[libc::SYS_epoll_wait, libc::SYS_epoll_pwait];
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) const EPOLL_WAIT: &[i64] = &[libc::SYS_epoll_pwait];
+
 /// Longest wait for the server to fall asleep.
 const LIMIT: Duration = Duration::from_secs(5);
 
