@@ -1700,3 +1700,97 @@ fn epoll_level_repeats_edge_waits_for_more_data() {
         ]
     );
 }
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn threads_one_process_a_thread_per_client_one_close() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("threads") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3);
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    // One process: the runner's own (no fork), every server call with its pid.
+    assert!(server.iter().all(|e| e.pid == std::process::id()));
+    assert!(!run.events.iter().any(|e| e.call == "fork"));
+    // A thread per connection: the tids that read and write on each connection.
+    let mut tids = Vec::new();
+    for c in 0..3 {
+        let mut t: Vec<u32> = server
+            .iter()
+            .filter(|e| matches!(e.call.as_str(), "read" | "write") && v.conn_of(e) == Some(c))
+            .map(|e| e.tid)
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        assert_eq!(t.len(), 1, "connection {c} served by {t:?}");
+        tids.push(t[0]);
+    }
+    let accepter = server
+        .iter()
+        .find(|e| e.call == "accept")
+        .expect("an accept()")
+        .tid;
+    tids.push(accepter);
+    tids.sort_unstable();
+    tids.dedup();
+    assert_eq!(tids.len(), 4, "three serving threads and the accepting one");
+    // Each connection: one close() on the server side, made by its serving thread, on the
+    // number accept() returned; the server's FIN after it. The listener: one close().
+    for c in 0..3 {
+        let fd = server
+            .iter()
+            .find(|e| e.call == "accept" && v.conn_of(e) == Some(c))
+            .and_then(|e| e.ret)
+            .expect("accepted");
+        let closes: Vec<&&sockscope::live::Event> = server
+            .iter()
+            .filter(|e| e.call == "close" && v.conn_of(e) == Some(c))
+            .collect();
+        assert_eq!(closes.len(), 1, "connection {c}");
+        assert_eq!(closes[0].fd.map(i64::from), Some(fd));
+        assert_ne!(closes[0].tid, accepter);
+        let fin = v
+            .conn_pkts(c)
+            .find(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+            .expect("the server's FIN");
+        assert!(fin.ts > closes[0].start);
+        // The segments of a fork child's connection: handshake, line, echo, the client's FIN
+        // then the server's.
+        let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
+        let flags: Vec<u16> = pkts.iter().map(|p| tcp(p).0).collect();
+        assert_eq!(flags[..3], [f::SYN, f::SYN | f::ACK, f::ACK], "{flags:?}");
+        for d in [Dir::ToServer, Dir::ToClient] {
+            let data: Vec<u32> = pkts
+                .iter()
+                .filter(|p| p.dir == d && p.len > 0)
+                .map(|p| p.len)
+                .collect();
+            assert_eq!(data, [10], "connection {c}: one line each way");
+        }
+        let fins: Vec<Dir> = pkts
+            .iter()
+            .filter(|p| tcp(p).0 & f::FIN != 0)
+            .map(|p| p.dir)
+            .collect();
+        assert_eq!(fins, [Dir::ToServer, Dir::ToClient], "connection {c}");
+    }
+    let listener = server
+        .iter()
+        .find(|e| e.call == "listen")
+        .and_then(|e| e.fd)
+        .expect("listen");
+    assert_eq!(
+        server
+            .iter()
+            .filter(|e| e.call == "close" && e.fd == Some(listener))
+            .count(),
+        1
+    );
+}

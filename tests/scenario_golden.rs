@@ -34,6 +34,7 @@ const SCENARIOS: &[&str] = &[
     "dns",
     "select",
     "epoll",
+    "threads",
 ];
 
 fn captures() -> PathBuf {
@@ -175,6 +176,12 @@ fn select() {
 fn epoll() {
     insta::assert_snapshot!(render("epoll"));
     insta::assert_snapshot!("epoll_w80", render_at("epoll", 80, false));
+}
+
+#[test]
+fn threads() {
+    insta::assert_snapshot!(render("threads"));
+    insta::assert_snapshot!("threads_w80", render_at("threads", 80, false));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

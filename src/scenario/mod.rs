@@ -28,6 +28,7 @@ mod select;
 mod sockopt;
 mod stream;
 mod teardown;
+mod threads;
 mod timewait;
 mod udp;
 
@@ -41,7 +42,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 21] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -62,6 +63,7 @@ static SCENARIOS: [Scenario; 20] = [
     dns::SCENARIO,
     select::SCENARIO,
     epoll::SCENARIO,
+    threads::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).
