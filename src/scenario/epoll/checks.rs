@@ -288,3 +288,70 @@ pub(super) fn checks(v: &View) -> Vec<Check> {
     out.push(checks::no_retransmission(v));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::RunData;
+
+    fn saved() -> RunData {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(&dir.join("epoll.pcapng"), &dir.join("epoll.events.jsonl"))
+            .expect("the saved epoll run")
+    }
+
+    fn verdict(run: &RunData, what: &str) -> Vec<bool> {
+        checks(&View::new(run))
+            .into_iter()
+            .filter(|c| c.what.contains(what))
+            .map(|c| c.ok)
+            .collect()
+    }
+
+    #[test]
+    fn the_saved_run_passes_and_each_check_can_fail() {
+        let run = saved();
+        assert!(checks(&View::new(&run)).iter().all(|c| c.ok));
+        let e_fd = client(&View::new(&run), EDGE).expect("client E").fd;
+
+        // An event on E during the 100 ms wait: edge-triggering would not hold.
+        let mut r = saved();
+        let w = r
+            .events
+            .iter_mut()
+            .find(|e| e.call == "epoll_wait" && e.ret == Some(0))
+            .expect("the silent call");
+        w.ret = Some(1);
+        w.text = Some(format!("{{{e_fd} EPOLLIN}}"));
+        assert_eq!(verdict(&r, "edge-triggered: every event"), [false]);
+
+        // The loop's EAGAIN missing.
+        let mut r = saved();
+        r.events.retain(|e| e.errno.as_deref() != Some("EAGAIN"));
+        assert_eq!(verdict(&r, "ended in read() = -1 EAGAIN"), [false]);
+
+        // L registered edge-triggered too.
+        let mut r = saved();
+        if let Some(e) = r
+            .events
+            .iter_mut()
+            .find(|e| e.call == "epoll_ctl" && e.args.ends_with(", {EPOLLIN}") && e.addr.is_some())
+        {
+            e.args = e.args.replace("{EPOLLIN}", "{EPOLLIN|EPOLLET}");
+        }
+        assert_eq!(verdict(&r, "L was registered level-triggered"), [false]);
+
+        // L's first repeated event (the third call) gone: fewer events than reads.
+        let mut r = saved();
+        let i = r
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.call == "epoll_wait")
+            .nth(2)
+            .map(|(i, _)| i)
+            .expect("a third call");
+        r.events.remove(i);
+        assert_eq!(verdict(&r, "level-triggered: one segment"), [false]);
+    }
+}

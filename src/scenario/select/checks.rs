@@ -367,3 +367,89 @@ pub(super) fn checks(v: &View) -> Vec<Check> {
     out.push(checks::no_retransmission(v));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::RunData;
+
+    fn saved() -> RunData {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(&dir.join("select.pcapng"), &dir.join("select.events.jsonl"))
+            .expect("the saved select run")
+    }
+
+    /// The verdicts of the checks whose claim contains `what`.
+    fn verdict(run: &RunData, what: &str) -> Vec<bool> {
+        checks(&View::new(run))
+            .into_iter()
+            .filter(|c| c.what.contains(what))
+            .map(|c| c.ok)
+            .collect()
+    }
+
+    fn nth_select(run: &mut RunData, ret: i64) -> &mut Event {
+        run.events
+            .iter_mut()
+            .find(|e| e.call == "select" && e.ret == Some(ret))
+            .expect("such a select() call")
+    }
+
+    #[test]
+    fn the_saved_run_passes_and_each_check_can_fail() {
+        let run = saved();
+        assert!(checks(&View::new(&run)).iter().all(|c| c.ok));
+
+        // A call made once the segment was there, which left its descriptor out: the
+        // completeness check fails.
+        let mut r = saved();
+        let e = nth_select(&mut r, 1);
+        e.start = e.end - 1;
+        e.text = Some("{} timeout left {0.099000}".into());
+        e.ret = Some(0);
+        assert_eq!(verdict(&r, "returned every descriptor"), [false]);
+
+        // A descriptor returned with no segment before it.
+        let mut r = saved();
+        let first = nth_select(&mut r, 0);
+        let given = first.args.clone();
+        first.ret = Some(1);
+        first.text = Some(format!(
+            "{} timeout left {{0.050000}}",
+            given.split(", ").nth(1).unwrap_or("{}")
+        ));
+        assert_eq!(verdict(&r, "had its segment on the wire first"), [false]);
+
+        // The timeout not written back.
+        let mut r = saved();
+        let e = nth_select(&mut r, 1);
+        let text = e.text.clone().unwrap_or_default();
+        let (set, _) = text.split_once(" timeout left ").expect("the result");
+        e.text = Some(format!("{set} timeout left {{0.100000}}"));
+        assert_eq!(verdict(&r, "wrote the time left back"), [false]);
+
+        // A server call on another thread.
+        let mut r = saved();
+        if let Some(e) = r
+            .events
+            .iter_mut()
+            .find(|e| e.role == Role::Server && e.call == "read")
+        {
+            e.tid += 1;
+        }
+        assert_eq!(verdict(&r, "one process and one thread"), [false]);
+
+        // A set passed in without a client still open.
+        let mut r = saved();
+        let e = r
+            .events
+            .iter_mut()
+            .rfind(|e| e.call == "select")
+            .expect("a select() call");
+        e.args = e.args.replacen(", {", ", {99 ", 1);
+        assert_eq!(
+            verdict(&r, "each call's set is the listening socket"),
+            [false]
+        );
+    }
+}

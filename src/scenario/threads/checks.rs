@@ -273,3 +273,74 @@ pub(super) fn checks(v: &View) -> Vec<Check> {
     out.push(checks::no_retransmission(v));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::RunData;
+
+    fn saved() -> RunData {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        crate::live::pcapng::load(
+            &dir.join("threads.pcapng"),
+            &dir.join("threads.events.jsonl"),
+        )
+        .expect("the saved threads run")
+    }
+
+    fn verdict(run: &RunData, what: &str) -> Vec<bool> {
+        checks(&View::new(run))
+            .into_iter()
+            .filter(|c| c.what.contains(what))
+            .map(|c| c.ok)
+            .collect()
+    }
+
+    #[test]
+    fn the_saved_run_passes_and_each_check_can_fail() {
+        let run = saved();
+        assert!(checks(&View::new(&run)).iter().all(|c| c.ok));
+
+        // The main thread closes a connection's copy, as a forking parent would.
+        let mut r = saved();
+        let close = r
+            .events
+            .iter()
+            .find(|e| e.who == THREADS[0] && e.call == "close")
+            .cloned()
+            .expect("thread 1's close()");
+        let main = r
+            .events
+            .iter()
+            .find(|e| e.call == "accept")
+            .cloned()
+            .expect("an accept()");
+        let mut copy = close;
+        copy.who = main.who.clone();
+        copy.tid = main.tid;
+        copy.start -= 1;
+        copy.end = copy.start;
+        r.events.push(copy);
+        r.sort();
+        assert_eq!(verdict(&r, "one descriptor table"), [false]);
+        assert_eq!(verdict(&r, "one close() per connection"), [false]);
+
+        // Two connections served by one thread id.
+        let mut r = saved();
+        let tid = r
+            .events
+            .iter()
+            .find(|e| e.who == THREADS[0])
+            .map(|e| e.tid)
+            .expect("thread 1");
+        for e in r.events.iter_mut().filter(|e| e.who == THREADS[1]) {
+            e.tid = tid;
+        }
+        assert_eq!(verdict(&r, "one process"), [false]);
+
+        // A thread not joined.
+        let mut r = saved();
+        r.events.retain(|e| e.call != "pthread_join");
+        assert_eq!(verdict(&r, "joined every thread"), [false]);
+    }
+}
