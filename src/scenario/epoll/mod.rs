@@ -60,12 +60,13 @@ one segment: as long as bytes wait unread, the descriptor is ready, and every ca
 again at once, with no new segment on the wire.
 
 Edge-triggered (EPOLLIN|EPOLLET), client E: an event is reported when data arrives, once.
-The server reads 4 of the 10 bytes and calls epoll_wait() again: nothing comes, although
-ioctl(FIONREAD) says 6 bytes wait. Only the next segment from the client (\"more data\")
-brings a new event. That is why the texts make the socket non-blocking (fcntl O_NONBLOCK)
-and read in a loop until read() fails with EAGAIN: everything that arrived is then taken
-at each event, and the loop cannot block on an empty socket. Look at the last read of each
-event: -1 EAGAIN.
+The server handles E's first event the level-triggered way, on purpose: one read, 4 of the
+10 bytes. Then epoll_wait() (for 100 ms) brings nothing, although ioctl(FIONREAD) says 6
+bytes wait. Only the next segment from the client (\"more data\") brings a new event. That
+is why the texts make the socket non-blocking (fcntl O_NONBLOCK) and read in a loop until
+read() fails with EAGAIN, as the server does from then on: everything that arrived is
+taken at each event, and the loop cannot block on an empty socket. Look at the last read
+after the new data: -1 EAGAIN.
 
 The FIN is an event like data: read() returns 0, and the server removes the descriptor
 (EPOLL_CTL_DEL) and closes it. The wire is the same in both modes; only the calls differ.";
