@@ -55,7 +55,7 @@ arguments) and the set that came back (the result): the kernel overwrites the se
 ready descriptors only, which is why the loop passes a copy (cpy_reads) and keeps `reads`.
 
 Follow the wake-ups: each `… select() = 1 {N}` comes right after the segment on the wire that
-made descriptor N readable, a few microseconds later. The first call has no client yet and
+made descriptor N readable, tens to hundreds of microseconds later (the facts list each). The first call has no client yet and
 returns 0 after its timeout, with an empty set. Linux writes the time left back into the
 timeout (other systems leave it), so the loop sets it again before every call.
 
