@@ -104,7 +104,9 @@ impl Watch {
 struct Files {
     tid: usize,
     stat: std::fs::File,
-    syscall: std::fs::File,
+    /// None where the kernel does not show it (no CONFIG_HAVE_ARCH_TRACEHOOK): then asleep
+    /// anywhere counts.
+    syscall: Option<std::fs::File>,
 }
 
 impl Files {
@@ -113,20 +115,24 @@ impl Files {
         Some(Files {
             tid,
             stat: std::fs::File::open(format!("{base}/stat")).ok()?,
-            syscall: std::fs::File::open(format!("{base}/syscall")).ok()?,
+            syscall: std::fs::File::open(format!("{base}/syscall")).ok(),
         })
     }
 
     /// Whether the thread sleeps inside one of `syscalls`.
     fn asleep_in(&self, syscalls: &[i64]) -> bool {
-        let (Some(stat), Some(sys)) = (read_at_0(&self.stat), read_at_0(&self.syscall)) else {
+        let Some(stat) = read_at_0(&self.stat) else {
             return false;
         };
         let sleeping = stat
             .rfind(')')
             .and_then(|i| stat[i + 1..].split_whitespace().next())
             == Some("S");
-        let call: Option<i64> = sys.split_whitespace().next().and_then(|n| n.parse().ok());
+        let Some(file) = &self.syscall else {
+            return sleeping;
+        };
+        let call: Option<i64> = read_at_0(file)
+            .and_then(|sys| sys.split_whitespace().next().and_then(|n| n.parse().ok()));
         sleeping && call.is_some_and(|c| syscalls.contains(&c))
     }
 }
