@@ -2222,3 +2222,263 @@ fn stdio_fflush_sends_the_buffered_lines_at_once() {
         ["fdopen", "fputs", "fputs", "fputs", "fflush", "fclose"]
     );
 }
+
+/// The sets of a `select` event: (in, out), from `7, {3 5}, 0, 0, {…}` and `{5} timeout left …`.
+fn select_sets(e: &sockscope::live::Event) -> (Vec<i32>, Vec<i32>) {
+    let set = |s: &str| -> Vec<i32> {
+        let inner = s.split('{').nth(1).and_then(|r| r.split('}').next());
+        inner
+            .expect("a {…} set")
+            .split_whitespace()
+            .map(|f| f.parse().expect("an fd"))
+            .collect()
+    };
+    let given = set(e.args.split(", ").nth(1).expect("the read set"));
+    (given, set(e.text.as_deref().expect("the result")))
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn select_one_thread_wakes_at_each_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("select") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3, "clients A, B and C");
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    let count = |call: &str| server.iter().filter(|e| e.call == call && e.ok()).count();
+    assert_eq!(count("accept"), 3);
+    assert_eq!(
+        count("read"),
+        6,
+        "one line and one end of stream per client"
+    );
+    // One thread serves, and it is not the clients' thread.
+    let tid = server[0].tid;
+    assert!(server
+        .iter()
+        .all(|e| e.tid == tid && e.pid == server[0].pid));
+    assert!(run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client && e.call != "mark")
+        .all(|e| e.tid != tid));
+    // Nine descriptors came back ready in all (3 handshakes, 3 lines, 3 FINs), each from the
+    // set passed in; a call that timed out came back empty.
+    let sels: Vec<&&sockscope::live::Event> =
+        server.iter().filter(|e| e.call == "select").collect();
+    let mut ready = 0;
+    let mut woken = 0;
+    for e in &sels {
+        let (given, out) = select_sets(e);
+        assert!(out.iter().all(|f| given.contains(f)), "{}", e.line());
+        assert_eq!(e.ret, Some(out.len() as i64), "{}", e.line());
+        ready += out.len();
+        // A wake-up: a segment toward the server arrived while select() slept.
+        if !out.is_empty()
+            && v.pkts
+                .iter()
+                .any(|p| p.dir == Dir::ToServer && p.ts > e.start && p.ts < e.end)
+        {
+            woken += 1;
+        }
+    }
+    assert_eq!(ready, 9);
+    assert!(
+        sels.iter().any(|e| e.ret == Some(0)),
+        "the first call times out"
+    );
+    assert!(woken >= 1, "no select() was woken by a segment");
+    // Every connection: the client's FIN first, then the server's (read() = 0, close()).
+    for c in 0..3 {
+        let fins: Vec<&Pkt> = v.conn_pkts(c).filter(|p| tcp(p).0 & f::FIN != 0).collect();
+        assert_eq!(fins.len(), 2, "connection {c}");
+        assert_eq!(
+            fins[0].dir,
+            Dir::ToServer,
+            "connection {c}: the client closes first"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn epoll_level_repeats_edge_waits_for_more_data() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("epoll") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "clients L and E");
+    let server = |call: &str| -> Vec<&sockscope::live::Event> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call)
+            .collect()
+    };
+    // The connections in order: L first, then E; each client sent its lines in one segment
+    // each (10 bytes; 10 then 8).
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [10]);
+    assert_eq!(data(1), [10, 8]);
+    // Between L's segment and its FIN, epoll_wait() returned three times (4 + 4 + 2 bytes)
+    // with no other segment from L.
+    let seg = |c: usize, n: usize| {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && (p.len > 0 || tcp(p).0 & f::FIN != 0))
+            .nth(n)
+            .expect("a segment")
+            .ts
+    };
+    let waits = server("epoll_wait");
+    let l_events = waits
+        .iter()
+        .filter(|e| e.ret == Some(1) && e.end > seg(0, 0) && e.end < seg(0, 1))
+        .count();
+    assert_eq!(l_events, 3, "level-triggered: an event per 4-byte read");
+    // Between E's two segments: one event (its first), then a 100 ms call that returned 0.
+    let between: Vec<&&sockscope::live::Event> = waits
+        .iter()
+        .filter(|e| e.end > seg(1, 0) && e.end < seg(1, 1))
+        .collect();
+    let got: Vec<Option<i64>> = between.iter().map(|e| e.ret).collect();
+    assert_eq!(
+        got,
+        [Some(1), Some(0)],
+        "edge-triggered: one event, then nothing"
+    );
+    assert!(between[1].args.ends_with(", 100"));
+    let unread = server("ioctl");
+    assert_eq!(unread.len(), 1);
+    assert!(
+        unread[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("(n = 6:")),
+        "{:?}",
+        unread[0].text
+    );
+    // The non-blocking loop: reads after E's second segment until EAGAIN.
+    let reads = server("read");
+    let after: Vec<(Option<i64>, Option<&str>)> = reads
+        .iter()
+        .filter(|e| e.start > seg(1, 1) && e.start < seg(1, 2))
+        .map(|e| (e.ret, e.errno.as_deref()))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            (Some(4), None),
+            (Some(4), None),
+            (Some(4), None),
+            (Some(2), None),
+            (Some(-1), Some("EAGAIN"))
+        ]
+    );
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn threads_one_process_a_thread_per_client_one_close() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("threads") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3);
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    // One process: the runner's own (no fork), every server call with its pid.
+    assert!(server.iter().all(|e| e.pid == std::process::id()));
+    assert!(!run.events.iter().any(|e| e.call == "fork"));
+    // A thread per connection: the tids that read and write on each connection.
+    let mut tids = Vec::new();
+    for c in 0..3 {
+        let mut t: Vec<u32> = server
+            .iter()
+            .filter(|e| matches!(e.call.as_str(), "read" | "write") && v.conn_of(e) == Some(c))
+            .map(|e| e.tid)
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        assert_eq!(t.len(), 1, "connection {c} served by {t:?}");
+        tids.push(t[0]);
+    }
+    let accepter = server
+        .iter()
+        .find(|e| e.call == "accept")
+        .expect("an accept()")
+        .tid;
+    tids.push(accepter);
+    tids.sort_unstable();
+    tids.dedup();
+    assert_eq!(tids.len(), 4, "three serving threads and the accepting one");
+    // Each connection: one close() on the server side, made by its serving thread, on the
+    // number accept() returned; the server's FIN after it. The listener: one close().
+    for c in 0..3 {
+        let fd = server
+            .iter()
+            .find(|e| e.call == "accept" && v.conn_of(e) == Some(c))
+            .and_then(|e| e.ret)
+            .expect("accepted");
+        let closes: Vec<&&sockscope::live::Event> = server
+            .iter()
+            .filter(|e| e.call == "close" && v.conn_of(e) == Some(c))
+            .collect();
+        assert_eq!(closes.len(), 1, "connection {c}");
+        assert_eq!(closes[0].fd.map(i64::from), Some(fd));
+        assert_ne!(closes[0].tid, accepter);
+        let fin = v
+            .conn_pkts(c)
+            .find(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+            .expect("the server's FIN");
+        assert!(fin.ts > closes[0].start);
+        // The segments of a fork child's connection: handshake, line, echo, the client's FIN
+        // then the server's.
+        let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
+        let flags: Vec<u16> = pkts.iter().map(|p| tcp(p).0).collect();
+        assert_eq!(flags[..3], [f::SYN, f::SYN | f::ACK, f::ACK], "{flags:?}");
+        for d in [Dir::ToServer, Dir::ToClient] {
+            let data: Vec<u32> = pkts
+                .iter()
+                .filter(|p| p.dir == d && p.len > 0)
+                .map(|p| p.len)
+                .collect();
+            assert_eq!(data, [10], "connection {c}: one line each way");
+        }
+        let fins: Vec<Dir> = pkts
+            .iter()
+            .filter(|p| tcp(p).0 & f::FIN != 0)
+            .map(|p| p.dir)
+            .collect();
+        assert_eq!(fins, [Dir::ToServer, Dir::ToClient], "connection {c}");
+    }
+    let listener = server
+        .iter()
+        .find(|e| e.call == "listen")
+        .and_then(|e| e.fd)
+        .expect("listen");
+    assert_eq!(
+        server
+            .iter()
+            .filter(|e| e.call == "close" && e.fd == Some(listener))
+            .count(),
+        1
+    );
+}

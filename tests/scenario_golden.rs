@@ -42,9 +42,12 @@ const SCENARIOS: &[&str] = &[
     "fork",
     "iosplit",
     "dns",
+    "select",
+    "epoll",
     "writev",
     "peek",
     "oob",
+    "threads",
 ];
 
 fn captures() -> PathBuf {
@@ -281,6 +284,24 @@ fn oob_urgent_pointer_agrees_with_tshark() {
     assert_eq!(mine, tshark);
     let urg: Vec<u64> = mine.iter().filter(|x| x.2).map(|x| x.1).collect();
     assert_eq!(urg, [1, 3, 1, 3]);
+}
+
+#[test]
+fn select() {
+    insta::assert_snapshot!(render("select"));
+    insta::assert_snapshot!("select_w80", render_at("select", 80, false));
+}
+
+#[test]
+fn epoll() {
+    insta::assert_snapshot!(render("epoll"));
+    insta::assert_snapshot!("epoll_w80", render_at("epoll", 80, false));
+}
+
+#[test]
+fn threads() {
+    insta::assert_snapshot!(render("threads"));
+    insta::assert_snapshot!("threads_w80", render_at("threads", 80, false));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

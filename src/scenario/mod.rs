@@ -17,6 +17,7 @@ mod broadcast;
 mod buffers;
 mod data;
 mod dns;
+mod epoll;
 mod fork;
 mod halfclose;
 mod handshake;
@@ -32,10 +33,12 @@ mod peek;
 mod proto;
 mod reset;
 mod retransmit;
+mod select;
 mod sockopt;
 mod stdio;
 mod stream;
 mod teardown;
+mod threads;
 mod timewait;
 mod udp;
 mod udperr;
@@ -51,7 +54,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 30] = [
+static SCENARIOS: [Scenario; 33] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     backlog::SCENARIO,
@@ -79,9 +82,12 @@ static SCENARIOS: [Scenario; 30] = [
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,
+    select::SCENARIO,
+    epoll::SCENARIO,
     writev::SCENARIO,
     peek::SCENARIO,
     oob::SCENARIO,
+    threads::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

@@ -17,6 +17,8 @@ mod calls_addr;
 mod calls_backlog;
 mod calls_close;
 mod calls_io;
+pub mod calls_mux;
+pub mod calls_threads;
 mod calls_udp;
 mod process;
 
