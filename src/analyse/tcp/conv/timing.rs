@@ -98,7 +98,7 @@ impl WaitKind {
                 "zero-window probe (the sender asks whether the receiver's window has opened)"
             }
             WaitKind::TimeWait => {
-                "TIME_WAIT: 60 s on Linux (2 × MSL) before the connection is forgotten"
+                "TIME_WAIT: 60 s on Linux (a constant; RFC 793's 2 × MSL would be 4 min) before the connection is forgotten"
             }
         }
     }
