@@ -131,6 +131,22 @@ fn data_seq_advances_by_bytes() {
             "next SEQ = SEQ + bytes"
         );
     }
+    // Every ACK of the data is SEQ + bytes of a segment, never the book's SEQ + bytes + 1.
+    let ends: Vec<u32> = segs.iter().map(|s| s.0.wrapping_add(s.1)).collect();
+    let acks: Vec<u32> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToClient && p.len == 0)
+        .map(|p| v.rel_ack(p))
+        .filter(|&a| a > 1 && a <= 132)
+        .collect();
+    assert!(!acks.is_empty(), "the data was acknowledged");
+    for a in acks {
+        assert!(ends.contains(&a), "ack {a} is the end of a segment");
+        assert!(
+            !ends.contains(&a.wrapping_sub(1)),
+            "ack {a} = SEQ + bytes + 1"
+        );
+    }
     let child = run
         .events
         .iter()
@@ -183,6 +199,31 @@ fn teardown_fin_takes_one_number() {
         .skip_while(|fl| fl & f::FIN == 0)
         .collect();
     assert_eq!(four, [f::FIN | f::ACK, f::ACK, f::FIN | f::ACK, f::ACK]);
+    // The server's FIN repeats its bare ACK's SEQ and ACK: the same numbers, nothing re-sent.
+    let close: Vec<&Pkt> = v
+        .conn_pkts(0)
+        .skip_while(|p| tcp(p).0 & f::FIN == 0)
+        .collect();
+    let (bare, fin) = (tcp(close[1]), tcp(close[2]));
+    assert_eq!((bare.1, bare.2), (fin.1, fin.2), "same SEQ and ACK");
+    // Connection 2: the server acknowledged the client's FIN on its FIN alone (three segments)
+    // or also with a bare ACK (four).
+    let p: Vec<&Pkt> = v.conn_pkts(1).collect();
+    let cfin = p
+        .iter()
+        .find(|q| q.dir == Dir::ToServer && tcp(q).0 & f::FIN != 0)
+        .expect("the client's FIN");
+    let want = tcp(cfin).1.wrapping_add(1);
+    let mut acks: Vec<u16> = p
+        .iter()
+        .filter(|q| q.dir == Dir::ToClient && tcp(q).2 == want && tcp(q).0 & f::RST == 0)
+        .map(|q| tcp(q).0)
+        .collect();
+    acks.sort_unstable();
+    assert!(
+        acks == [f::FIN | f::ACK] || acks == [f::ACK, f::FIN | f::ACK],
+        "three or four segments: {acks:?}"
+    );
 }
 
 #[test]
@@ -204,6 +245,40 @@ fn nagle_inequalities() {
     };
     assert!(burst(0) < burst(1), "{} vs {}", burst(0), burst(1));
     assert!(burst(1) >= 2);
+    // With Nagle a request's 8 bytes left right after a bare ACK that came at least 30 ms
+    // after the 4 bytes before them (the delayed-ACK timer), in at least one request.
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let held = (2..p.len()).any(|i| {
+        let (ack, four) = (
+            p[i - 1],
+            p.get(..i - 1).and_then(|b| {
+                b.iter()
+                    .rev()
+                    .find(|q| q.dir == Dir::ToServer && q.len == 4)
+            }),
+        );
+        p[i].dir == Dir::ToServer
+            && p[i].len == 8
+            && ack.dir == Dir::ToClient
+            && ack.len == 0
+            && four.is_some_and(|f4| ack.ts - f4.ts >= 30_000_000)
+    });
+    assert!(held, "no 8-byte segment waited for a delayed ACK");
+    // With TCP_NODELAY each write(8)'s segment is on the wire before the write returns.
+    let writes: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "write" && e.ret == Some(8) && v.conn_of(e) == Some(1))
+        .collect();
+    assert_eq!(writes.len(), 3);
+    let eights: Vec<&Pkt> = v
+        .conn_pkts(1)
+        .filter(|q| q.dir == Dir::ToServer && q.len == 8)
+        .collect();
+    assert_eq!(eights.len(), 3, "each write(8) its own segment");
+    for (w, seg) in writes.iter().zip(&eights) {
+        assert!(seg.ts <= w.end, "the segment left during write()");
+    }
 }
 
 #[test]
@@ -220,6 +295,139 @@ fn udp_keeps_boundaries() {
     sizes.sort_unstable();
     assert_eq!(sizes, [3, 4, 4, 7, 17]);
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
+}
+
+/// A datagram to a closed port: the raw frames hold an ICMP port unreachable from lo quoting
+/// each datagram's ports; only the connect()ed socket hears of it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn udperr_port_unreachable_reaches_only_the_connected_socket() {
+    use sockscope::decode::{decode, linktype, Transport};
+    use sockscope::source::Frame;
+    let _one_at_a_time = serial();
+    let Some(run) = run("udperr") else { return };
+    let closed = run
+        .events
+        .iter()
+        .find(|e| e.call == "bind")
+        .and_then(|e| e.local)
+        .expect("the closed port")
+        .port();
+    let mut datagrams = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..run.packets.len() {
+        let frame = run.frame(i).expect("frame");
+        let p = decode(&frame);
+        let ip = p.ip.expect("IP");
+        match p.transport {
+            Transport::Udp(u) => {
+                assert_eq!(u.dport, closed);
+                datagrams.push(u.sport);
+            }
+            Transport::Icmp(ic) => {
+                assert_eq!((ic.kind, ic.code), (3, 3), "port unreachable");
+                assert!(ip.src.is_loopback() && ip.dst.is_loopback());
+                let quoted = ic.quoted.expect("an ICMP error quotes");
+                let Transport::Udp(q) = decode(&Frame::bare(linktype::RAW, quoted)).transport
+                else {
+                    panic!("the ICMP error quotes UDP")
+                };
+                assert_eq!(q.dport, closed);
+                errors.push(q.sport);
+            }
+            other => panic!("frame {}: {other:?}", i + 1),
+        }
+    }
+    assert_eq!(datagrams.len(), 2);
+    assert_eq!(datagrams, errors, "each datagram quoted back by its error");
+    let errno = |call: &str| {
+        run.events
+            .iter()
+            .find(|e| e.call == call)
+            .and_then(|e| e.errno.clone())
+    };
+    assert_eq!(errno("recvfrom").as_deref(), Some("EAGAIN"));
+    assert_eq!(errno("recv").as_deref(), Some("ECONNREFUSED"));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "getsockopt" && e.text.as_deref() == Some("(value 0)")));
+}
+
+/// SO_BROADCAST: the refused sendto() left nothing; the one broadcast datagram on the wire
+/// is addressed to 127.255.255.255 in its IP header, and two receivers each got it.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn broadcast_needs_so_broadcast_and_reaches_every_receiver() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("broadcast") else { return };
+    let sends: Vec<_> = run.events.iter().filter(|e| e.call == "sendto").collect();
+    assert_eq!(sends.len(), 3);
+    assert_eq!(sends[0].errno.as_deref(), Some("EACCES"));
+    assert!(sends[1].ok() && sends[2].ok());
+    let dsts: Vec<std::net::IpAddr> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            sockscope::decode::decode(&frame).ip.expect("IP").dst
+        })
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            "127.255.255.255".parse::<std::net::IpAddr>().unwrap(),
+            "127.0.0.1".parse().unwrap()
+        ]
+    );
+    assert!(run.packets.iter().all(|p| p.ts > sends[0].end));
+    let news: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recvfrom" && e.data.as_deref() == Some(b"news".as_slice()))
+        .filter_map(|e| e.fd)
+        .collect();
+    assert_eq!(news.len(), 2);
+    assert_ne!(news[0], news[1]);
+}
+
+/// Multicast on lo: every datagram's IP header is addressed to the group, TTL 1 before
+/// IP_MULTICAST_TTL and 3 after; nothing is received before IP_ADD_MEMBERSHIP.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn multicast_group_ttl_and_membership() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("multicast") else { return };
+    let headers: Vec<(std::net::IpAddr, u8, usize)> = (0..run.packets.len())
+        .map(|i| {
+            let frame = run.frame(i).expect("frame");
+            let p = sockscope::decode::decode(&frame);
+            let ip = p.ip.expect("IP");
+            let sockscope::decode::Transport::Udp(u) = p.transport else {
+                panic!("frame {}: not UDP", i + 1)
+            };
+            (ip.dst, ip.ttl, u.payload.len())
+        })
+        .collect();
+    let group: std::net::IpAddr = "239.1.2.3".parse().unwrap();
+    assert_eq!(headers, [(group, 1, 6), (group, 3, 4), (group, 3, 8)]);
+    let recvs: Vec<_> = run.events.iter().filter(|e| e.call == "recvfrom").collect();
+    assert_eq!(recvs.len(), 3);
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let join = run
+        .events
+        .iter()
+        .find(|e| e.args.contains("IP_ADD_MEMBERSHIP"))
+        .expect("the join");
+    assert!(recvs[0].end < join.start && join.ok());
+    assert!(recvs[1].ok() && recvs[2].ok());
 }
 
 #[test]
@@ -286,7 +494,244 @@ fn addr_sockaddr_bytes_are_in_the_headers() {
     let trap: Vec<&Pkt> = v.conn_pkts(1).collect();
     assert_eq!(trap.len(), 2);
     assert_eq!(trap[0].dst.port(), 0, "sin_port = htonl(port) is port 0");
+    // The trap's address is inet_aton()'s bytes, at the IP destination.
+    let aton = run
+        .events
+        .iter()
+        .find(|e| e.call == "inet_aton" && e.args.ends_with("&serv_addr.sin_addr"))
+        .and_then(|e| e.data.clone())
+        .expect("inet_aton() into sin_addr");
+    let tframe = &run.packets[trap[0].index].data;
+    assert_eq!(
+        tframe[14 + 16..14 + 20],
+        aton[..],
+        "IP destination = inet_aton()'s bytes"
+    );
+    assert_eq!(aton, [127, 232, 124, 79]);
+    // Classes from the first byte in network order: 192.168.1.20 is C (110…).
+    let c = run
+        .events
+        .iter()
+        .find(|e| e.call == "inet_addr" && e.args == "\"192.168.1.20\"")
+        .and_then(|e| e.data.clone())
+        .expect("inet_addr(\"192.168.1.20\")");
+    assert_eq!(
+        (c[0] >> 5, c[0]),
+        (0b110, 192),
+        "class C from the first byte"
+    );
     assert_eq!(tcp(trap[1]).0, f::RST | f::ACK);
+    let errs: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e.errno.as_deref())
+        .collect();
+    assert_eq!(errs, ["ECONNREFUSED"]);
+}
+
+/// `backlog`: with listen(fd, 1), two handshakes complete and their bytes are ACKed before
+/// the first accept(); the third connection's SYN is sent twice with the same ISN, at least
+/// the initial RTO apart, and nothing answers the first; accept() returns in arrival order.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn backlog_handshakes_before_accept_and_the_dropped_syn() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("backlog") else { return };
+    let v = View::new(&run);
+    let tcp_conns: Vec<usize> = (0..v.conns.len())
+        .filter(|&c| v.conns[c].proto == Proto::Tcp)
+        .collect();
+    assert_eq!(tcp_conns.len(), 3);
+    let first_accept = run
+        .events
+        .iter()
+        .find(|e| e.call == "accept" && e.ok())
+        .expect("an accept()")
+        .start;
+    for &c in &tcp_conns[..2] {
+        let p: Vec<&Pkt> = v.conn_pkts(c).collect();
+        assert_eq!(tcp(p[0]).0, f::SYN);
+        assert_eq!(tcp(p[1]).0, f::SYN | f::ACK);
+        assert_eq!(tcp(p[2]).0, f::ACK);
+        assert!(p[2].ts < first_accept, "handshake done before accept()");
+        let data = p.iter().find(|x| x.len == 1).expect("the byte");
+        let want = tcp(data).1.wrapping_add(1);
+        let acked = p
+            .iter()
+            .find(|x| x.dir == Dir::ToClient && tcp(x).2 == want)
+            .expect("its ACK");
+        assert!(acked.ts < first_accept, "the byte ACKed before accept()");
+    }
+    let third: Vec<&Pkt> = v.conn_pkts(tcp_conns[2]).collect();
+    let (a, b) = (third[0], third[1]);
+    assert_eq!(
+        (tcp(a).0, tcp(b).0),
+        (f::SYN, f::SYN),
+        "the SYN, then its copy"
+    );
+    assert_eq!(tcp(a).1, tcp(b).1, "the same ISN");
+    assert!(
+        b.ts - a.ts >= 990_000_000,
+        "the initial RTO: {} ns",
+        b.ts - a.ts
+    );
+    assert_eq!(tcp(third[2]).0, f::SYN | f::ACK);
+    let peers: Vec<std::net::SocketAddr> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "accept" && e.ok())
+        .filter_map(|e| e.addr)
+        .collect();
+    let clients: Vec<std::net::SocketAddr> = tcp_conns.iter().map(|&c| v.conns[c].client).collect();
+    assert_eq!(peers, clients, "accept() in arrival order");
+}
+
+/// The MSS option in a TCP header's options (raw bytes after the fixed 20).
+fn raw_mss(tcp_header: &[u8]) -> Option<u16> {
+    let len = (tcp_header.get(12)? >> 4) as usize * 4;
+    let mut o = tcp_header.get(20..len)?;
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => return None,
+            1 => o = &o[1..],
+            _ => {
+                let l = *o.get(1)? as usize;
+                if kind == 2 && l == 4 {
+                    return Some(u16::from_be_bytes([*o.get(2)?, *o.get(3)?]));
+                }
+                o = o.get(l.max(2)..)?;
+            }
+        }
+    }
+    None
+}
+
+/// `ipv6`: read from the raw frames, the IPv6 connection is IPv6 (EtherType 0x86dd, version
+/// 6, a payload length without the 40-byte header, next header TCP, ::1 both ways), each side
+/// keeps one flow label, and the SYNs offer lo's MTU less 60 over IPv6 and 65535 less 40 over
+/// IPv4.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn ipv6_header_and_mss_on_the_wire() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("ipv6") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "one IPv4 and one IPv6 connection");
+    let c6 = v
+        .conns
+        .iter()
+        .position(|c| c.server.is_ipv6())
+        .expect("an IPv6 connection");
+    let c4 = 1 - c6;
+    assert!(v.conns[c4].server.is_ipv4());
+    let mut labels = [std::collections::BTreeSet::new(), Default::default()];
+    for p in v.conn_pkts(c6) {
+        let fr = &run.packets[p.index].data;
+        assert_eq!(fr[12..14], [0x86, 0xdd], "EtherType IPv6");
+        let ip = &fr[14..];
+        assert_eq!(ip[0] >> 4, 6);
+        let payload = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+        assert_eq!(
+            payload,
+            ip.len() - 40,
+            "payload length leaves out the header"
+        );
+        assert_eq!(ip[6], 6, "next header: TCP");
+        assert_eq!(ip[7], 64, "hop limit");
+        let one = std::net::Ipv6Addr::LOCALHOST.octets();
+        assert_eq!((&ip[8..24], &ip[24..40]), (&one[..], &one[..]));
+        let label = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]) & 0xf_ffff;
+        labels[(p.dir == Dir::ToClient) as usize].insert(label);
+    }
+    assert_eq!(labels[0].len(), 1, "the client's flow labels: {labels:?}");
+    assert_eq!(labels[1].len(), 1, "the server's flow labels: {labels:?}");
+    let mtu: i64 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+        .expect("lo's MTU")
+        .trim()
+        .parse()
+        .expect("a number");
+    let syn_mss = |c: usize, ip_len: usize| {
+        let syn = v.conn_pkts(c).next().expect("a SYN");
+        assert_eq!(tcp(syn).0, f::SYN);
+        raw_mss(&run.packets[syn.index].data[14 + ip_len..]).expect("an MSS option") as i64
+    };
+    assert_eq!(syn_mss(c6, 40), mtu - 60, "IPv6: MTU - 40 - 20");
+    assert_eq!(
+        syn_mss(c4, 20),
+        mtu.min(65535) - 40,
+        "IPv4: at most 65535 - 40"
+    );
+    let d4 = v.conn_pkts(c4).find(|p| p.len > 0).expect("data over IPv4");
+    let d6 = v.conn_pkts(c6).find(|p| p.len > 0).expect("data over IPv6");
+    assert_eq!(
+        run.packets[d6.index].data.len(),
+        run.packets[d4.index].data.len() + 20,
+        "the same segment is 20 bytes longer over IPv6"
+    );
+}
+
+/// `anyaddr`: one INADDR_ANY listener's connections are to 127.0.0.1 and 127.0.0.2 (the SYNs'
+/// destinations and the accepted sockets' getsockname()); a UDP datagram goes to the TCP
+/// listener's port number; the port meant with htonl() answers RST and the server is elsewhere.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn anyaddr_one_listener_two_addresses() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("anyaddr") else { return };
+    let v = View::new(&run);
+    let server_call = |call: &str| -> Vec<std::net::SocketAddr> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call && e.ok())
+            .filter_map(|e| e.local)
+            .collect()
+    };
+    let names = server_call("getsockname");
+    assert_eq!(
+        names.len(),
+        5,
+        "the two listeners, then the three accepted sockets: {names:?}"
+    );
+    let p = names[0].port();
+    assert!(names[0].ip().is_unspecified());
+    assert_eq!(names[2], std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    assert_eq!(names[3], std::net::SocketAddr::from(([127, 0, 0, 2], p)));
+    let syn_dsts: Vec<std::net::SocketAddr> = v
+        .pkts
+        .iter()
+        .filter(|p| p.proto == Proto::Tcp && tcp(p).0 == f::SYN)
+        .map(|p| p.dst)
+        .collect();
+    assert_eq!(
+        &syn_dsts[..2],
+        &names[2..4],
+        "the SYNs went where getsockname() says"
+    );
+    let udp: Vec<&Pkt> = v.pkts.iter().filter(|p| p.proto == Proto::Udp).collect();
+    assert_eq!(udp.len(), 2);
+    assert_eq!(udp[0].dst.port(), p, "UDP to the TCP listener's number");
+    assert_eq!(udp[1].src, std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    // The refused SYN: to a port that is neither the listener's nor where htonl() put the server.
+    let rst = v
+        .pkts
+        .iter()
+        .find(|p| p.proto == Proto::Tcp && tcp(p).0 == f::RST | f::ACK)
+        .expect("a RST");
+    assert_ne!(rst.src.port(), names[1].port());
+    assert!(names[1].ip().is_unspecified());
+    assert_eq!(
+        names[4],
+        std::net::SocketAddr::from(([127, 0, 0, 1], names[1].port()))
+    );
     let errs: Vec<&str> = run
         .events
         .iter()
@@ -483,6 +928,107 @@ fn reset_refused_and_unread_data() {
         .filter_map(|e| e.errno.as_deref())
         .collect();
     assert_eq!(errs, ["ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn linger_close_sends_the_rest_aborts_or_blocks() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("linger") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3);
+    let closes: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client && e.call == "close")
+        .collect();
+    assert_eq!(closes.len(), 3);
+    let from_client =
+        |c: usize| -> Vec<&Pkt> { v.conn_pkts(c).filter(|p| p.dir == Dir::ToServer).collect() };
+    let isn = |c: usize| tcp(from_client(c)[0]).1;
+    // (a) Bytes leave after close() returned; the FIN's seq is ISN + 1 + 16384.
+    let a = from_client(0);
+    assert!(a.iter().any(|p| p.len > 0 && p.ts > closes[0].end));
+    let fin = a.iter().find(|p| tcp(p).0 & f::FIN != 0).expect("a FIN");
+    let (_, seq, _, len) = tcp(fin);
+    assert_eq!(seq.wrapping_add(len), isn(0).wrapping_add(1 + 16384));
+    // (b) One RST from the client, no FIN either way; most of the write never left.
+    let closing: Vec<(Dir, u16)> = v
+        .conn_pkts(1)
+        .map(|p| (p.dir, tcp(p).0))
+        .filter(|(_, fl)| fl & (f::FIN | f::RST) != 0)
+        .collect();
+    assert_eq!(closing.len(), 1, "{closing:?}");
+    assert_eq!(closing[0].0, Dir::ToServer);
+    assert_ne!(closing[0].1 & f::RST, 0);
+    let sent: u32 = from_client(1).iter().map(|p| p.len).sum();
+    assert!(sent > 0 && sent < 16384, "{sent} bytes sent");
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "read" && e.errno.as_deref() == Some("ECONNRESET")));
+    // (c) close() returns after the ACK of its FIN, and after the reader began.
+    let c = from_client(2);
+    let fin = c.iter().find(|p| tcp(p).0 & f::FIN != 0).expect("a FIN");
+    let (_, seq, _, len) = tcp(fin);
+    let want = seq.wrapping_add(len).wrapping_add(1);
+    let ack = v
+        .conn_pkts(2)
+        .find(|p| p.dir == Dir::ToClient && tcp(p).2 == want)
+        .expect("the ACK of the FIN");
+    assert!(ack.ts <= closes[2].end);
+    let first_read = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server && e.call == "read")
+        .find(|e| e.start > closes[2].start)
+        .expect("a read after close() began");
+    assert!(first_read.start < closes[2].end);
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn lastack_the_fin_comes_again_and_time_wait_answers() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("lastack") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let pkts: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let fins: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+        .collect();
+    assert_eq!(fins.len(), 2, "the server's FIN and its copy");
+    let (_, seq, ack, _) = tcp(fins[0]);
+    assert_eq!((tcp(fins[1]).1, tcp(fins[1]).2), (seq, ack), "the same FIN");
+    assert!(fins[1].ts - fins[0].ts >= 190_000_000, "re-sent on the RTO");
+    // The client's ACK of it, before and after the copy: the same numbers each time.
+    let acks: Vec<&&Pkt> = pkts
+        .iter()
+        .filter(|p| p.dir == Dir::ToServer && tcp(p).0 == f::ACK && tcp(p).2 == seq.wrapping_add(1))
+        .collect();
+    assert_eq!(acks.len(), 2, "the lost ACK and the one from TIME_WAIT");
+    assert!(acks[0].ts < fins[1].ts && acks[1].ts > fins[1].ts);
+    assert_eq!(tcp(acks[0]).1, tcp(acks[1]).1);
+    assert!(pkts.iter().all(|p| tcp(p).0 & f::RST == 0), "no RST");
+    // The kernels: one drop; the client in TIME_WAIT before and after the copy.
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.args.ends_with("SO_MEMINFO") && e.text.as_deref() == Some("(drops 1)")));
+    let tw: Vec<i128> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "print" && e.args == "TIME_WAIT")
+        .map(|e| e.end)
+        .collect();
+    assert!(tw.iter().any(|&t| t < fins[1].ts) && tw.iter().any(|&t| t > acks[1].ts));
 }
 
 #[test]
@@ -1533,4 +2079,406 @@ fn a_folder_the_user_cannot_write_stops_the_run_first() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
+
+/// `writev`: three write()s with TCP_NODELAY are three segments of 7, 7 and 3 bytes; one
+/// writev() of the same buffers is one segment of 17; readv() returned all 17 in one call.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn writev_one_call_one_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("writev") else { return };
+    let v = View::new(&run);
+    let data: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    let want: [&[u8]; 4] = [b"ABCDEFG", b"1234567", b"890", b"ABCDEFG1234567890"];
+    assert_eq!(data, want);
+    let readv: Vec<i64> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "readv")
+        .filter_map(|e| e.ret)
+        .collect();
+    assert_eq!(readv, [17]);
+}
+
+/// `peek`: the first recv(MSG_PEEK|MSG_DONTWAIT) fails with EAGAIN, a later peek and the
+/// plain recv() after it both return "123", and the wire carries the 3 bytes once.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn peek_leaves_the_bytes_for_the_next_read() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("peek") else { return };
+    let recvs: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e.call == "recv" && e.role == sockscope::live::Role::Server)
+        .collect();
+    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
+    let got: Vec<&[u8]> = recvs
+        .iter()
+        .filter(|e| e.ret.unwrap_or(0) > 0)
+        .map(|e| e.data.as_deref().unwrap_or(&[]))
+        .collect();
+    assert_eq!(got, [b"123", b"123"], "the peek and the read");
+    let v = View::new(&run);
+    let sent: Vec<&[u8]> = v
+        .conn_pkts(0)
+        .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+        .map(|p| p.payload.as_slice())
+        .collect();
+    assert_eq!(sent, [b"123"]);
+}
+
+/// `oob`: each send(MSG_OOB) is a segment with URG whose urgent pointer ends at its last byte
+/// (1 for "4", 3 for "890"); the handler's recv(MSG_OOB) got "4" and "0" on the plain
+/// connection and EINVAL with SO_OOBINLINE, where the reads returned all ten bytes.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn oob_urgent_pointer_and_sigurg() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("oob") else { return };
+    let v = View::new(&run);
+    let urg: Vec<(u32, u16, Vec<u8>)> = v
+        .pkts
+        .iter()
+        .filter(|p| p.tcp.as_ref().is_some_and(|t| t.has(f::URG)))
+        .map(|p| {
+            (
+                v.rel_seq(p),
+                p.tcp.as_ref().unwrap().urgent,
+                p.payload.clone(),
+            )
+        })
+        .collect();
+    let want = |s: u32, u: u16, d: &[u8]| (s, u, d.to_vec());
+    assert_eq!(
+        urg,
+        [
+            want(4, 1, b"4"),
+            want(8, 3, b"890"),
+            want(4, 1, b"4"),
+            want(8, 3, b"890")
+        ]
+    );
+    let handler: Vec<(Option<String>, Vec<u8>)> = run
+        .events
+        .iter()
+        .filter(|e| e.who == "handler" && e.call == "recv")
+        .map(|e| (e.errno.clone(), e.data.clone().unwrap_or_default()))
+        .collect();
+    let ok = |d: &[u8]| (None, d.to_vec());
+    let einval = (Some("EINVAL".to_owned()), Vec::new());
+    assert_eq!(handler, [ok(b"4"), ok(b"0"), einval.clone(), einval]);
+    let eintr = run
+        .events
+        .iter()
+        .filter(|e| e.who == "receiver" && e.errno.as_deref() == Some("EINTR"))
+        .count();
+    assert!(eintr >= 2, "{eintr} EINTR");
+}
+
+/// `stdio`: three write()s are three segments; three fputs() and fflush() are one, with all
+/// 45 bytes; the second connection's FIN comes from fclose().
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn stdio_fflush_sends_the_buffered_lines_at_once() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("stdio") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2);
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [26, 17, 2]);
+    assert_eq!(data(1), [45]);
+    let calls: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client)
+        .map(|e| e.call.as_str())
+        .filter(|c| matches!(*c, "fdopen" | "fputs" | "fflush" | "fclose"))
+        .collect();
+    assert_eq!(
+        calls,
+        ["fdopen", "fputs", "fputs", "fputs", "fflush", "fclose"]
+    );
+}
+
+/// The sets of a `select` event: (in, out), from `7, {3 5}, 0, 0, {…}` and `{5} timeout left …`.
+fn select_sets(e: &sockscope::live::Event) -> (Vec<i32>, Vec<i32>) {
+    let set = |s: &str| -> Vec<i32> {
+        let inner = s.split('{').nth(1).and_then(|r| r.split('}').next());
+        inner
+            .expect("a {…} set")
+            .split_whitespace()
+            .map(|f| f.parse().expect("an fd"))
+            .collect()
+    };
+    let given = set(e.args.split(", ").nth(1).expect("the read set"));
+    (given, set(e.text.as_deref().expect("the result")))
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn select_one_thread_wakes_at_each_segment() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("select") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3, "clients A, B and C");
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    let count = |call: &str| server.iter().filter(|e| e.call == call && e.ok()).count();
+    assert_eq!(count("accept"), 3);
+    assert_eq!(
+        count("read"),
+        6,
+        "one line and one end of stream per client"
+    );
+    // One thread serves, and it is not the clients' thread.
+    let tid = server[0].tid;
+    assert!(server
+        .iter()
+        .all(|e| e.tid == tid && e.pid == server[0].pid));
+    assert!(run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Client && e.call != "mark")
+        .all(|e| e.tid != tid));
+    // Nine descriptors came back ready in all (3 handshakes, 3 lines, 3 FINs), each from the
+    // set passed in; a call that timed out came back empty.
+    let sels: Vec<&&sockscope::live::Event> =
+        server.iter().filter(|e| e.call == "select").collect();
+    let mut ready = 0;
+    let mut woken = 0;
+    for e in &sels {
+        let (given, out) = select_sets(e);
+        assert!(out.iter().all(|f| given.contains(f)), "{}", e.line());
+        assert_eq!(e.ret, Some(out.len() as i64), "{}", e.line());
+        ready += out.len();
+        // A wake-up: a segment toward the server arrived while select() slept.
+        if !out.is_empty()
+            && v.pkts
+                .iter()
+                .any(|p| p.dir == Dir::ToServer && p.ts > e.start && p.ts < e.end)
+        {
+            woken += 1;
+        }
+    }
+    assert_eq!(ready, 9);
+    assert!(
+        sels.iter().any(|e| e.ret == Some(0)),
+        "the first call times out"
+    );
+    assert!(woken >= 1, "no select() was woken by a segment");
+    // Every connection: the client's FIN first, then the server's (read() = 0, close()).
+    for c in 0..3 {
+        let fins: Vec<&Pkt> = v.conn_pkts(c).filter(|p| tcp(p).0 & f::FIN != 0).collect();
+        assert_eq!(fins.len(), 2, "connection {c}");
+        assert_eq!(
+            fins[0].dir,
+            Dir::ToServer,
+            "connection {c}: the client closes first"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn epoll_level_repeats_edge_waits_for_more_data() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("epoll") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 2, "clients L and E");
+    let server = |call: &str| -> Vec<&sockscope::live::Event> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call)
+            .collect()
+    };
+    // The connections in order: L first, then E; each client sent its lines in one segment
+    // each (10 bytes; 10 then 8).
+    let data = |c: usize| -> Vec<u32> {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| p.len)
+            .collect()
+    };
+    assert_eq!(data(0), [10]);
+    assert_eq!(data(1), [10, 8]);
+    // Between L's segment and its FIN, epoll_wait() returned three times (4 + 4 + 2 bytes)
+    // with no other segment from L.
+    let seg = |c: usize, n: usize| {
+        v.conn_pkts(c)
+            .filter(|p| p.dir == Dir::ToServer && (p.len > 0 || tcp(p).0 & f::FIN != 0))
+            .nth(n)
+            .expect("a segment")
+            .ts
+    };
+    let waits = server("epoll_wait");
+    let l_events = waits
+        .iter()
+        .filter(|e| e.ret == Some(1) && e.end > seg(0, 0) && e.end < seg(0, 1))
+        .count();
+    assert_eq!(l_events, 3, "level-triggered: an event per 4-byte read");
+    // Between E's two segments: one event (its first), then a 100 ms call that returned 0.
+    let between: Vec<&&sockscope::live::Event> = waits
+        .iter()
+        .filter(|e| e.end > seg(1, 0) && e.end < seg(1, 1))
+        .collect();
+    let got: Vec<Option<i64>> = between.iter().map(|e| e.ret).collect();
+    assert_eq!(
+        got,
+        [Some(1), Some(0)],
+        "edge-triggered: one event, then nothing"
+    );
+    assert!(between[1].args.ends_with(", 100"));
+    let unread = server("ioctl");
+    assert_eq!(unread.len(), 1);
+    assert!(
+        unread[0]
+            .text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("(n = 6:")),
+        "{:?}",
+        unread[0].text
+    );
+    // The non-blocking loop: reads after E's second segment until EAGAIN.
+    let reads = server("read");
+    let after: Vec<(Option<i64>, Option<&str>)> = reads
+        .iter()
+        .filter(|e| e.start > seg(1, 1) && e.start < seg(1, 2))
+        .map(|e| (e.ret, e.errno.as_deref()))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            (Some(4), None),
+            (Some(4), None),
+            (Some(4), None),
+            (Some(2), None),
+            (Some(-1), Some("EAGAIN"))
+        ]
+    );
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn threads_one_process_a_thread_per_client_one_close() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("threads") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 3);
+    let server: Vec<&sockscope::live::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server)
+        .collect();
+    // One process: the runner's own (no fork), every server call with its pid.
+    assert!(server.iter().all(|e| e.pid == std::process::id()));
+    assert!(!run.events.iter().any(|e| e.call == "fork"));
+    // A thread per connection: the tids that read and write on each connection.
+    let mut tids = Vec::new();
+    for c in 0..3 {
+        let mut t: Vec<u32> = server
+            .iter()
+            .filter(|e| matches!(e.call.as_str(), "read" | "write") && v.conn_of(e) == Some(c))
+            .map(|e| e.tid)
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        assert_eq!(t.len(), 1, "connection {c} served by {t:?}");
+        tids.push(t[0]);
+    }
+    let accepter = server
+        .iter()
+        .find(|e| e.call == "accept")
+        .expect("an accept()")
+        .tid;
+    tids.push(accepter);
+    tids.sort_unstable();
+    tids.dedup();
+    assert_eq!(tids.len(), 4, "three serving threads and the accepting one");
+    // Each connection: one close() on the server side, made by its serving thread, on the
+    // number accept() returned; the server's FIN after it. The listener: one close().
+    for c in 0..3 {
+        let fd = server
+            .iter()
+            .find(|e| e.call == "accept" && v.conn_of(e) == Some(c))
+            .and_then(|e| e.ret)
+            .expect("accepted");
+        let closes: Vec<&&sockscope::live::Event> = server
+            .iter()
+            .filter(|e| e.call == "close" && v.conn_of(e) == Some(c))
+            .collect();
+        assert_eq!(closes.len(), 1, "connection {c}");
+        assert_eq!(closes[0].fd.map(i64::from), Some(fd));
+        assert_ne!(closes[0].tid, accepter);
+        let fin = v
+            .conn_pkts(c)
+            .find(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+            .expect("the server's FIN");
+        assert!(fin.ts > closes[0].start);
+        // The segments of a fork child's connection: handshake, line, echo, the client's FIN
+        // then the server's.
+        let pkts: Vec<&Pkt> = v.conn_pkts(c).collect();
+        let flags: Vec<u16> = pkts.iter().map(|p| tcp(p).0).collect();
+        assert_eq!(flags[..3], [f::SYN, f::SYN | f::ACK, f::ACK], "{flags:?}");
+        for d in [Dir::ToServer, Dir::ToClient] {
+            let data: Vec<u32> = pkts
+                .iter()
+                .filter(|p| p.dir == d && p.len > 0)
+                .map(|p| p.len)
+                .collect();
+            assert_eq!(data, [10], "connection {c}: one line each way");
+        }
+        let fins: Vec<Dir> = pkts
+            .iter()
+            .filter(|p| tcp(p).0 & f::FIN != 0)
+            .map(|p| p.dir)
+            .collect();
+        assert_eq!(fins, [Dir::ToServer, Dir::ToClient], "connection {c}");
+    }
+    let listener = server
+        .iter()
+        .find(|e| e.call == "listen")
+        .and_then(|e| e.fd)
+        .expect("listen");
+    assert_eq!(
+        server
+            .iter()
+            .filter(|e| e.call == "close" && e.fd == Some(listener))
+            .count(),
+        1
+    );
 }

@@ -207,25 +207,7 @@ fn handshake_pictures_have_both_lanes_and_six_arrows() {
 
 #[test]
 fn every_saved_run_draws_and_pages() {
-    for name in [
-        "hello",
-        "addr",
-        "data",
-        "stream",
-        "proto",
-        "retransmit",
-        "teardown",
-        "halfclose",
-        "timewait",
-        "reset",
-        "nagle",
-        "udp",
-        "buffers",
-        "sockopt",
-        "fork",
-        "iosplit",
-        "dns",
-    ] {
+    for name in scenario::all().iter().map(|s| s.name) {
         let run = load(name);
         check_svg(name, &run);
         check_html(name, &run);

@@ -1,6 +1,7 @@
 //! The live runner's renderer on saved runs, without root: each scenario's capture in
 //! `captures/<name>.pcapng` and its event log `captures/<name>.events.jsonl` (both written by
-//! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file)
+//! `sockscope run <name> --save captures/<name>.pcapng` before the log went inside the file;
+//! runs saved since, such as `linger`'s and `lastack`'s, are the pcapng alone)
 //! are rendered as `sockscope run` would render them (colour off, times relative to the first
 //! line) and compared with the snapshots in `tests/snapshots/`. The saved runs must pass their
 //! scenario's self-checks too. Written again in today's format (the log inside the pcapng),
@@ -13,10 +14,13 @@ use sockscope::render::run::{report, ReportOptions};
 use sockscope::render::{TextOptions, TimeMode};
 use sockscope::scenario;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: &[&str] = &[
     "hello",
     "handshake",
+    "backlog",
     "addr",
+    "ipv6",
+    "anyaddr",
     "data",
     "stream",
     "proto",
@@ -25,13 +29,25 @@ const SCENARIOS: [&str; 18] = [
     "halfclose",
     "timewait",
     "reset",
+    "linger",
+    "lastack",
     "nagle",
+    "stdio",
     "udp",
+    "udperr",
+    "broadcast",
+    "multicast",
     "buffers",
     "sockopt",
     "fork",
     "iosplit",
     "dns",
+    "select",
+    "epoll",
+    "writev",
+    "peek",
+    "oob",
+    "threads",
 ];
 
 fn captures() -> PathBuf {
@@ -84,6 +100,21 @@ fn addr() {
 }
 
 #[test]
+fn ipv6() {
+    insta::assert_snapshot!(render("ipv6"));
+}
+
+#[test]
+fn anyaddr() {
+    insta::assert_snapshot!(render("anyaddr"));
+}
+
+#[test]
+fn backlog() {
+    insta::assert_snapshot!(render("backlog"));
+}
+
+#[test]
 fn handshake() {
     insta::assert_snapshot!(render("handshake"));
 }
@@ -129,13 +160,43 @@ fn reset() {
 }
 
 #[test]
+fn linger() {
+    insta::assert_snapshot!(render("linger"));
+}
+
+#[test]
+fn lastack() {
+    insta::assert_snapshot!(render("lastack"));
+}
+
+#[test]
 fn nagle() {
     insta::assert_snapshot!(render("nagle"));
 }
 
 #[test]
+fn stdio() {
+    insta::assert_snapshot!(render("stdio"));
+}
+
+#[test]
 fn udp() {
     insta::assert_snapshot!(render("udp"));
+}
+
+#[test]
+fn udperr() {
+    insta::assert_snapshot!(render("udperr"));
+}
+
+#[test]
+fn broadcast() {
+    insta::assert_snapshot!(render("broadcast"));
+}
+
+#[test]
+fn multicast() {
+    insta::assert_snapshot!(render("multicast"));
 }
 
 #[test]
@@ -161,6 +222,86 @@ fn sockopt() {
 #[test]
 fn dns() {
     insta::assert_snapshot!(render("dns"));
+}
+
+#[test]
+fn writev() {
+    insta::assert_snapshot!(render("writev"));
+}
+
+#[test]
+fn peek() {
+    insta::assert_snapshot!(render("peek"));
+}
+
+#[test]
+fn oob() {
+    insta::assert_snapshot!(render("oob"));
+}
+
+/// The urgent pointer of every TCP frame of the saved `oob` run, as `replay --format jsonl`
+/// gives it, is tshark's `tcp.urgent_pointer`; the four URG segments point past "4" and "0".
+#[test]
+fn oob_urgent_pointer_agrees_with_tshark() {
+    let file = captures().join("oob.pcapng");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-Y", "tcp", "-T", "fields", "-e", "frame.number"])
+        .args(["-e", "tcp.urgent_pointer", "-e", "tcp.flags.urg"])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed (scripts/setup --test installs it): {e}"));
+    assert!(out.status.success());
+    let tshark: Vec<(u64, u64, bool)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |s: &str| s.parse::<u64>().unwrap_or_else(|_| panic!("{l}"));
+            (n(f[0]), n(f[1]), f[2] == "1" || f[2] == "True")
+        })
+        .collect();
+    let ours = replay(&["--format", "jsonl"], &file);
+    let field = |l: &str, key: &str| -> Option<u64> {
+        l.split(&format!("\"{key}\":"))
+            .nth(1)?
+            .split([',', '}'])
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mine: Vec<(u64, u64, bool)> = String::from_utf8_lossy(&ours.stdout)
+        .lines()
+        .filter(|l| l.starts_with("{\"kind\":\"packet\"") && l.contains("\"proto\":\"tcp\""))
+        .map(|l| {
+            let flags = field(l, "flags").expect("flags");
+            (
+                field(l, "frame").expect("frame"),
+                field(l, "urgent_pointer").expect("urgent_pointer"),
+                flags & 0x020 != 0,
+            )
+        })
+        .collect();
+    assert_eq!(mine, tshark);
+    let urg: Vec<u64> = mine.iter().filter(|x| x.2).map(|x| x.1).collect();
+    assert_eq!(urg, [1, 3, 1, 3]);
+}
+
+#[test]
+fn select() {
+    insta::assert_snapshot!(render("select"));
+    insta::assert_snapshot!("select_w80", render_at("select", 80, false));
+}
+
+#[test]
+fn epoll() {
+    insta::assert_snapshot!(render("epoll"));
+    insta::assert_snapshot!("epoll_w80", render_at("epoll", 80, false));
+}
+
+#[test]
+fn threads() {
+    insta::assert_snapshot!(render("threads"));
+    insta::assert_snapshot!("threads_w80", render_at("threads", 80, false));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).
@@ -367,23 +508,34 @@ fn saved_runs_write_back_byte_for_byte() {
             without(&saved) == without(&committed),
             "{n}: the pcapng differs"
         );
-        let custom: Vec<&[u8]> = saved
-            .iter()
-            .filter(|(k, _)| *k == CUSTOM)
-            .map(|(_, b)| *b)
-            .collect();
-        assert_eq!(custom.len(), 1, "{n}: one block carries the run");
-        let body = &custom[0][8..custom[0].len() - 4];
-        assert_eq!(
-            u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
-            sockscope::live::embed::PEN
-        );
-        let text = std::str::from_utf8(&body[4..])
-            .expect("UTF-8")
-            .trim_end_matches('\0');
-        let (header, log) = text.split_once('\n').expect("a header line");
-        assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
-        let committed_log = read(&captures().join(format!("{n}.events.jsonl")));
+        let log_of = |blocks: &[(u32, &[u8])]| -> Option<String> {
+            let custom: Vec<&[u8]> = blocks
+                .iter()
+                .filter(|(k, _)| *k == CUSTOM)
+                .map(|(_, b)| *b)
+                .collect();
+            if custom.is_empty() {
+                return None;
+            }
+            assert_eq!(custom.len(), 1, "{n}: one block carries the run");
+            let body = &custom[0][8..custom[0].len() - 4];
+            assert_eq!(
+                u32::from_le_bytes(body[0..4].try_into().expect("a PEN")),
+                sockscope::live::embed::PEN
+            );
+            let text = std::str::from_utf8(&body[4..])
+                .expect("UTF-8")
+                .trim_end_matches('\0');
+            let (header, log) = text.split_once('\n').expect("a header line");
+            assert_eq!(header, "{\"sockscope_run\":1,\"part\":1,\"parts\":1}");
+            Some(log.to_owned())
+        };
+        let log = log_of(&saved).unwrap_or_else(|| panic!("{n}: no block carries the run"));
+        // Runs saved before the log went inside the file keep it beside the file.
+        let committed_log = match log_of(&committed) {
+            Some(l) => l.into_bytes(),
+            None => read(&captures().join(format!("{n}.events.jsonl"))),
+        };
         assert!(
             log.as_bytes() == committed_log,
             "{n}: the event log differs"
@@ -687,9 +839,21 @@ fn ladders_of_every_scenario_in_unicode_and_ascii() {
     for name in SCENARIOS {
         let uni = render_ladder(name, false);
         let asc = render_ladder(name, true);
-        // Arrows both ways in each style (every scenario has a reply), and the checks.
-        assert!(uni.contains('▶') && uni.contains('◀'), "{name}:\n{uni}");
-        assert!(asc.contains("->") && asc.contains("<-"), "{name}:\n{asc}");
+        // Arrows both ways in each style where the run has a reply (a broadcast has none),
+        // and the checks.
+        let run = load(name);
+        let back = sockscope::live::View::new(&run)
+            .pkts
+            .iter()
+            .any(|p| p.dir == sockscope::live::model::Dir::ToClient);
+        assert!(
+            uni.contains('▶') && (uni.contains('◀') || !back),
+            "{name}:\n{uni}"
+        );
+        assert!(
+            asc.contains("->") && (asc.contains("<-") || !back),
+            "{name}:\n{asc}"
+        );
         for text in [&uni, &asc] {
             assert!(text.contains("\nchecks\n  ✓ "), "{name}:\n{text}");
             assert!(!text.contains('✗'), "{name}:\n{text}");

@@ -675,6 +675,7 @@ fn ethernet_ipv4_tcp_syn_fields() {
             header_len: 40,
             flags: 0x002,
             win: 64240,
+            urgent: 0,
             len: Some(0),
         })
     );
@@ -792,6 +793,7 @@ fn linux_sll2_ipv6_tcp_fields() {
             header_len: 20,
             flags: 0x018,
             win: 512,
+            urgent: 0,
             len: Some(3),
         })
     );
@@ -1625,4 +1627,19 @@ fn ipv6_extension_error_after_a_good_header() {
             "a broken extension chain is reported: {pkt:?}"
         );
     }
+}
+
+#[test]
+fn the_urgent_pointer_is_read_with_urg_and_without() {
+    // The SLL2 segment with PSH|ACK|URG and urgent pointer 3 (bytes 18..20 of the header).
+    let mut b = SLL2_IPV6_TCP;
+    let tcp_at = b.len() - 23;
+    b[tcp_at + 13] = 0x38;
+    b[tcp_at + 18..tcp_at + 20].copy_from_slice(&3u16.to_be_bytes());
+    let pkt = decode_whole(linktype::LINUX_SLL2, &b);
+    let fx = fixed(&pkt);
+    assert_eq!((fx.flags, fx.urgent, fx.len), (0x038, 3, Some(3)));
+    // Without URG the field is read as it is (0 here), as tshark reads it.
+    let pkt = decode_whole(linktype::LINUX_SLL2, &SLL2_IPV6_TCP);
+    assert_eq!(fixed(&pkt).urgent, 0);
 }

@@ -13,6 +13,7 @@ mod field {
     pub const ACK: Range<usize> = 8..12;
     pub const OFF_FLAGS: Range<usize> = 12..14;
     pub const WIN: Range<usize> = 14..16;
+    pub const URG_PTR: Range<usize> = 18..20;
     pub const UDP_LEN: Range<usize> = 4..6;
     pub const TCP_MIN: usize = 20;
     pub const UDP_LEN_END: usize = 8;
@@ -35,6 +36,9 @@ pub struct TcpFixed {
     /// 12 bits: NS/AE and reserved bits above the classic flags byte.
     pub flags: u16,
     pub win: u16,
+    /// The urgent pointer (tshark's `tcp.urgent_pointer`): with URG set, the offset from this
+    /// segment's SEQ of the byte after the urgent data (Linux, BSD); meaningless without URG.
+    pub urgent: u16,
     /// Payload length from the IP lengths (tshark's `tcp.len`), None if the header length is bad.
     pub len: Option<u32>,
 }
@@ -178,6 +182,7 @@ fn tcp(b: &[u8], declared: u32) -> (Transport<'_>, Option<DecodeError>) {
         header_len,
         flags: off_flags & 0x0FFF,
         win: be16(b, field::WIN),
+        urgent: be16(b, field::URG_PTR),
         len,
     });
     let mut stop = None;

@@ -168,7 +168,9 @@ impl LiveCapture {
             // Everything: an empty expression compiles to "accept all".
             (None, _) => String::new(),
             (Some(_), true) => sentinel_filter,
-            (Some(_), false) => format!("({mine}) or {sentinel_filter}"),
+            (Some(p), false) => {
+                format!("({mine}) or {} or {sentinel_filter}", icmp_errors_filter(p))
+            }
         };
         self.cap
             .filter(&full, true)
@@ -254,15 +256,43 @@ impl LiveCapture {
     }
 }
 
+/// The BPF expression for ICMP errors (destination unreachable, time exceeded, parameter
+/// problem) that quote a datagram or segment to or from one of `ports`: the quoted IP header's
+/// length is read from its first byte, the ports follow it. A datagram to a closed port brings
+/// back such an error, which names no port of its own.
+fn icmp_errors_filter(ports: &[u16]) -> String {
+    const AT: &str = "((icmp[8] & 0xf) << 2)";
+    let mut quoted: Vec<String> = ports
+        .iter()
+        .map(|p| format!("icmp[8 + {AT}:2] = {p} or icmp[10 + {AT}:2] = {p}"))
+        .collect();
+    quoted.sort();
+    quoted.dedup();
+    format!(
+        "(icmp and (icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12) and ({}))",
+        quoted.join(" or ")
+    )
+}
+
+/// The ports of the datagram or segment an ICMP error quotes.
+fn quoted_ports(quoted: &[u8]) -> Option<(u16, u16)> {
+    let frame = Frame::bare(crate::decode::linktype::RAW, quoted);
+    match decode(&frame).transport {
+        Transport::Udp(u) => Some((u.sport, u.dport)),
+        Transport::Tcp(t) => Some((t.sport, t.dport)),
+        _ => None,
+    }
+}
+
 enum Kind {
     Sentinel,
     Mine,
     Other,
 }
 
-/// Sorts a packet: the stop sentinel, one of the run's (a port matches: belt and braces after
-/// the BPF filter, which packets already in the ring may predate; any packet when `ports` is
-/// None), or another.
+/// Sorts a packet: the stop sentinel, one of the run's (a port matches, or for an ICMP error a
+/// port of what it quotes: belt and braces after the BPF filter, which packets already in the
+/// ring may predate; any packet when `ports` is None), or another.
 fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: Option<&[u16]>) -> Kind {
     let frame = Frame::bare(linktype, data);
     let p = decode(&frame);
@@ -279,6 +309,10 @@ fn classify(linktype: u16, data: &[u8], sentinel_port: u16, ports: Option<&[u16]
         _ if ports.is_none() => return Kind::Mine,
         Transport::Udp(u) => (u.sport, u.dport),
         Transport::Tcp(t) => (t.sport, t.dport),
+        Transport::Icmp(i) => match i.quoted.and_then(quoted_ports) {
+            Some(q) => q,
+            None => return Kind::Other,
+        },
         _ => return Kind::Other,
     };
     let ports = ports.unwrap_or_default();
@@ -400,5 +434,45 @@ mod tests {
         ));
         assert!(is_permission("You don't have permission to capture"));
         assert!(!is_permission("no such device"));
+    }
+
+    /// Ethernet + IPv4 + ICMP port unreachable 10.0.0.2 → 10.0.0.1, quoting UDP 40001 → 9999.
+    #[rustfmt::skip]
+    const PORT_UNREACH: [u8; 70] = [
+        0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x08, 0x00,
+        0x45, 0xc0, 0x00, 0x38, 0x00, 0x05, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00,
+        10, 0, 0, 2, 10, 0, 0, 1,
+        0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x45, 0x00, 0x00, 0x1d, 0x00, 0x06, 0x00, 0x00, 0x40, 0x11, 0x00, 0x00,
+        10, 0, 0, 1, 10, 0, 0, 2,
+        0x9c, 0x41, 0x27, 0x0f, 0x00, 0x09, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn an_icmp_error_is_the_runs_when_what_it_quotes_is() {
+        let sort = |ports: &[u16]| classify(1, &PORT_UNREACH, 1, Some(ports));
+        assert!(matches!(sort(&[9999]), Kind::Mine));
+        assert!(matches!(sort(&[40001]), Kind::Mine));
+        assert!(matches!(sort(&[53]), Kind::Other));
+        // A quote cut before the ports names none.
+        assert!(matches!(
+            classify(1, &PORT_UNREACH[..60], 1, Some(&[9999])),
+            Kind::Other
+        ));
+    }
+
+    #[test]
+    fn the_icmp_filter_compiles_and_matches_the_quoted_ports() {
+        let Ok(dead) = Capture::dead(pcap::Linktype::ETHERNET) else {
+            return;
+        };
+        let prog = |ports: &[u16]| {
+            let f = icmp_errors_filter(ports);
+            dead.compile(&f, true)
+                .unwrap_or_else(|e| panic!("{f}: {e}"))
+        };
+        assert!(prog(&[9999]).filter(&PORT_UNREACH));
+        assert!(prog(&[5, 40001]).filter(&PORT_UNREACH));
+        assert!(!prog(&[53]).filter(&PORT_UNREACH));
     }
 }

@@ -181,7 +181,7 @@ pub fn writes_on_wire(v: &View, c: usize, dir: Dir) -> Check {
         role.name()
     );
     let wire = wire_bytes(v, c, dir);
-    let (wrote, n, in_place) = calls_against(v, c, role, &["write", "send"], &wire);
+    let (wrote, n, in_place) = calls_against(v, c, role, &["write", "send", "writev"], &wire);
     let segs = v.conn_pkts(c).filter(|p| p.dir == dir && p.len > 0).count();
     Check::new(
         in_place && wire.len() == wrote,
@@ -205,8 +205,8 @@ pub fn reads_match_writes(v: &View, c: usize, dir: Dir) -> Check {
         sender.name()
     );
     let wire = wire_bytes(v, c, dir);
-    let (wrote, nw, w_ok) = calls_against(v, c, sender, &["write", "send"], &wire);
-    let (read, nr, r_ok) = calls_against(v, c, receiver, &["read", "recv"], &wire);
+    let (wrote, nw, w_ok) = calls_against(v, c, sender, &["write", "send", "writev"], &wire);
+    let (read, nr, r_ok) = calls_against(v, c, receiver, &["read", "recv", "readv"], &wire);
     Check::new(
         w_ok && r_ok && wrote == read,
         what,

@@ -131,6 +131,7 @@ impl Event {
                 | "pselect6"
                 | "epoll_wait"
                 | "epoll_pwait"
+                | "pthread_join"
         )
     }
 
@@ -371,6 +372,7 @@ mod tests {
             "pselect6",
             "epoll_wait",
             "poll",
+            "pthread_join",
         ] {
             assert!(Event::new(Role::Client, "", call, 0).can_block(), "{call}");
         }

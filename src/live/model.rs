@@ -87,6 +87,23 @@ pub fn endpoints(linktype: u16, data: &[u8]) -> Option<(SocketAddr, SocketAddr)>
     Some((SocketAddr::new(ip.src, s), SocketAddr::new(ip.dst, d)))
 }
 
+/// The protocol and endpoints of the datagram or segment an ICMP error quotes.
+fn quoted_ends(quoted: &[u8]) -> Option<(Proto, SocketAddr, SocketAddr)> {
+    let frame = Frame::bare(crate::decode::linktype::RAW, quoted);
+    let p = decode(&frame);
+    let ip = p.ip?;
+    let (proto, s, d) = match p.transport {
+        Transport::Tcp(t) => (Proto::Tcp, t.sport, t.dport),
+        Transport::Udp(u) => (Proto::Udp, u.sport, u.dport),
+        _ => return None,
+    };
+    Some((
+        proto,
+        SocketAddr::new(ip.src, s),
+        SocketAddr::new(ip.dst, d),
+    ))
+}
+
 /// Transport of a packet or conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
@@ -117,6 +134,9 @@ pub struct TcpHdr {
     pub seq: u32,
     pub ack: u32,
     pub win: u16,
+    /// The urgent pointer field (meaningful with URG: the offset from SEQ of the byte after
+    /// the urgent data).
+    pub urgent: u16,
     /// Payload bytes (from the IP lengths).
     pub len: u32,
     pub options: Vec<u8>,
@@ -138,6 +158,21 @@ impl TcpHdr {
     }
 }
 
+/// An ICMP error (destination unreachable, time exceeded…) that quotes a datagram or segment
+/// of the run: its type and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpErr {
+    pub kind: u8,
+    pub code: u8,
+}
+
+impl IcmpErr {
+    /// Port unreachable (type 3, code 3): nothing listens on the quoted destination port.
+    pub fn port_unreachable(self) -> bool {
+        self.kind == 3 && self.code == 3
+    }
+}
+
 /// One decoded packet of a run.
 #[derive(Debug, Clone)]
 pub struct Pkt {
@@ -156,6 +191,10 @@ pub struct Pkt {
     pub dir: Dir,
     /// What the analyser says of it: stream number and, for a TCP segment, its verdict.
     pub analysis: Analysis,
+    /// An ICMP error quoting a datagram or segment of the run: it is placed in that
+    /// conversation, going the other way (`src` is the quoted destination, `dst` the quoted
+    /// source, `proto` the quoted protocol; no TCP header, no payload).
+    pub icmp: Option<IcmpErr>,
 }
 
 impl Pkt {
@@ -242,6 +281,7 @@ impl<'a> View<'a> {
                             seq: fx.seq,
                             ack: fx.ack,
                             win: fx.win,
+                            urgent: fx.urgent,
                             len: fx.len.unwrap_or(0),
                             options: t.options.to_vec(),
                         }),
@@ -261,6 +301,16 @@ impl<'a> View<'a> {
                     u.payload.to_vec(),
                     u.payload_len().unwrap_or(0),
                 ),
+                Transport::Icmp(ic) if !ic.v6 => match ic.quoted.and_then(quoted_ends) {
+                    Some((proto, qsrc, qdst)) => {
+                        v.push_icmp(i, ts, analysis, proto, qdst, qsrc, ic.kind, ic.code);
+                        continue;
+                    }
+                    None => {
+                        v.others.push(i);
+                        continue;
+                    }
+                },
                 _ => {
                     v.others.push(i);
                     continue;
@@ -309,9 +359,63 @@ impl<'a> View<'a> {
                 conn,
                 dir,
                 analysis,
+                icmp: None,
             });
         }
         v
+    }
+
+    /// Adds an ICMP error (frame `i`) to the conversation of what it quotes, going from the
+    /// quoted destination `src` back to the quoted source `dst`; a conversation not seen yet
+    /// starts with it (its client is the quoted source).
+    #[allow(clippy::too_many_arguments)]
+    fn push_icmp(
+        &mut self,
+        i: usize,
+        ts: i128,
+        analysis: Analysis,
+        proto: Proto,
+        src: SocketAddr,
+        dst: SocketAddr,
+        kind: u8,
+        code: u8,
+    ) {
+        let conn = match self.conns.iter().position(|c| {
+            c.proto == proto
+                && ((c.client == src && c.server == dst) || (c.client == dst && c.server == src))
+        }) {
+            Some(c) => c,
+            None => {
+                self.conns.push(Conn {
+                    proto,
+                    client: dst,
+                    server: src,
+                    pkts: Vec::new(),
+                });
+                self.conns.len() - 1
+            }
+        };
+        let c = &mut self.conns[conn];
+        let dir = if src == c.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        c.pkts.push(self.pkts.len());
+        self.pkts.push(Pkt {
+            index: i,
+            ts,
+            src,
+            dst,
+            proto,
+            tcp: None,
+            payload: Vec::new(),
+            len: 0,
+            conn,
+            dir,
+            analysis,
+            icmp: Some(IcmpErr { kind, code }),
+        });
     }
 
     /// Sequence number relative to the sender's ISN (the analyser's `tcp.seq`); the raw
@@ -389,5 +493,70 @@ impl<'a> View<'a> {
         self.run.events.iter().filter(move |e| {
             e.role == role && e.call == call && e.start >= span.0 && e.start < span.1
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + UDP 10.0.0.1:40001 → 10.0.0.2:9999, payload "x".
+    #[rustfmt::skip]
+    const DATAGRAM: [u8; 43] = [
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x08, 0x00,
+        0x45, 0x00, 0x00, 0x1d, 0x00, 0x06, 0x00, 0x00, 0x40, 0x11, 0x00, 0x00,
+        10, 0, 0, 1, 10, 0, 0, 2,
+        0x9c, 0x41, 0x27, 0x0f, 0x00, 0x09, 0x00, 0x00, b'x',
+    ];
+
+    /// Ethernet + IPv4 + ICMP port unreachable 10.0.0.2 → 10.0.0.1, quoting that datagram.
+    #[rustfmt::skip]
+    const PORT_UNREACH: [u8; 71] = [
+        0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x08, 0x00,
+        0x45, 0xc0, 0x00, 0x39, 0x00, 0x05, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00,
+        10, 0, 0, 2, 10, 0, 0, 1,
+        0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x45, 0x00, 0x00, 0x1d, 0x00, 0x06, 0x00, 0x00, 0x40, 0x11, 0x00, 0x00,
+        10, 0, 0, 1, 10, 0, 0, 2,
+        0x9c, 0x41, 0x27, 0x0f, 0x00, 0x09, 0x00, 0x00, b'x',
+    ];
+
+    fn run_of(frames: &[&[u8]]) -> RunData {
+        RunData {
+            linktype: 1,
+            packets: frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Captured {
+                    ts: 1_000 + i as i128,
+                    origlen: f.len() as u32,
+                    data: f.to_vec(),
+                })
+                .collect(),
+            ..RunData::default()
+        }
+    }
+
+    #[test]
+    fn an_icmp_error_joins_the_conversation_it_quotes_going_back() {
+        let run = run_of(&[&DATAGRAM, &PORT_UNREACH]);
+        let v = View::new(&run);
+        assert_eq!(v.conns.len(), 1);
+        assert!(v.others.is_empty());
+        let (d, e) = (&v.pkts[0], &v.pkts[1]);
+        assert_eq!((d.icmp, d.dir, d.len), (None, Dir::ToServer, 1));
+        assert_eq!(e.icmp, Some(IcmpErr { kind: 3, code: 3 }));
+        assert!(e.icmp.is_some_and(IcmpErr::port_unreachable));
+        assert_eq!((e.conn, e.dir, e.proto), (0, Dir::ToClient, Proto::Udp));
+        assert_eq!((e.src, e.dst), (d.dst, d.src));
+        assert!(e.tcp.is_none() && e.payload.is_empty());
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_nothing_readable_stays_among_the_others() {
+        let run = run_of(&[&PORT_UNREACH[..50]]);
+        let v = View::new(&run);
+        assert!(v.pkts.is_empty());
+        assert_eq!(v.others, [0]);
     }
 }

@@ -154,10 +154,15 @@ pub fn write_pcap(out: &mut impl Write, run: &RunData) -> io::Result<()> {
 /// reports the failure).
 pub fn written_by_sockscope(path: &Path) -> bool {
     use std::io::Read;
+    // A pipe (`/dev/stdin`) can be read once only, and a FIFO must not even be opened here:
+    // the open would pair with the writer's, and closing it again would leave the writer with
+    // a broken pipe before the replay opens it. Both are left to the packet replay.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let Ok(mut f) = std::fs::File::open(path) else {
         return false;
     };
-    // A pipe (`/dev/stdin`) can be read once only: it is left to the packet replay.
     if !f.metadata().is_ok_and(|m| m.is_file()) {
         return false;
     }
@@ -290,6 +295,27 @@ pub fn load(pcapng: &Path, events: &Path) -> Result<RunData, LiveError> {
 mod tests {
     use super::*;
     use crate::live::event::Role;
+
+    /// A FIFO is not opened to look for a saved run: the open would wait for a writer (here
+    /// none comes) or pair with the writer's and leave it a broken pipe when closed again.
+    #[test]
+    fn a_fifo_is_not_opened_to_look_for_a_saved_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("capture.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(written_by_sockscope(&path));
+        });
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        if answer.is_err() {
+            // Unblock the stuck open so the thread ends, then fail.
+            let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        }
+        assert_eq!(answer.ok(), Some(false), "the FIFO was opened");
+    }
 
     fn sample() -> RunData {
         let mut e = Event::new(Role::Client, "client", "write", 1_000_000_000_000_000_100);

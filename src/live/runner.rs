@@ -234,7 +234,9 @@ fn settle(events: &[super::Event]) -> Result<(), LiveError> {
 }
 
 /// Keeps the packets whose both ends are addresses the program's sockets used (the BPF filter
-/// names ports only; another program could reuse one of them after this one closed it).
+/// names ports only; another program could reuse one of them after this one closed it). A
+/// socket on a wildcard address (`0.0.0.0:53452`: an unconnected UDP socket that never bound,
+/// a receiver bound to INADDR_ANY) owns its port on every address.
 fn own_packets(linktype: u16, packets: Vec<Captured>, events: &[super::Event]) -> Vec<Captured> {
     let ends: HashSet<SocketAddr> = events
         .iter()
@@ -244,11 +246,17 @@ fn own_packets(linktype: u16, packets: Vec<Captured>, events: &[super::Event]) -
     if ends.is_empty() {
         return packets;
     }
+    let wild: HashSet<u16> = ends
+        .iter()
+        .filter(|a| a.ip().is_unspecified())
+        .map(SocketAddr::port)
+        .collect();
+    let known = |a: &SocketAddr| ends.contains(a) || wild.contains(&a.port());
     packets
         .into_iter()
         .filter(|p| {
             super::model::endpoints(linktype, &p.data)
-                .is_none_or(|(src, dst)| ends.contains(&src) && ends.contains(&dst))
+                .is_none_or(|(src, dst)| known(&src) && known(&dst))
         })
         .collect()
 }

@@ -338,6 +338,19 @@ pub fn icmp_name(i: &Icmp<'_>) -> &'static str {
     }
 }
 
+/// The name of an ICMPv4 message by its type and code: `ICMP port unreachable`.
+pub fn icmp_v4_name(kind: u8, code: u8) -> String {
+    let i = Icmp {
+        v6: false,
+        kind,
+        code,
+        quoted: None,
+        rest: None,
+        data: &[],
+    };
+    format!("ICMP {}", icmp_name(&i))
+}
+
 /// What an ICMP error quotes: `UDP 10.0.0.1:53 → 10.0.0.2:4000`.
 pub fn icmp_quote<S: Sink + ?Sized>(out: &mut S, quoted: &[u8]) {
     let frame = crate::source::Frame {

@@ -5,7 +5,7 @@
 //! A packet record has every key, in this order, whatever the frame is; a value that does not
 //! apply (no TCP header, no analysis, not a TCP segment) is `null`:
 //! `kind, frame, ts, ts_invalid, caplen, origlen, truncated, src, dst, proto, sport, dport,
-//! flags, flags_str, seq, ack, seq_raw, ack_raw, len, win, win_scaled, stream, analysis,
+//! flags, flags_str, seq, ack, seq_raw, ack_raw, len, win, win_scaled, urgent_pointer, stream, analysis,
 //! dup_ack, options, label, state_src, state_dst, wait, wait_ns`. `flags` is the whole 12-bit flags field as tshark's `tcp.flags`
 //! (AE = 0x100); `flags_str` its letters as tcpdump prints them. On a segment without ACK,
 //! `ack` and `ack_raw` are null (tshark prints 0).
@@ -81,7 +81,7 @@ pub fn summary(out: &mut String, s: &SummaryRecord) {
 /// ports, length and stream between them).
 const NO_TCP_FIELDS: &str = "\"flags\":null,\"flags_str\":null,\"seq\":null,\"ack\":null,\
                              \"seq_raw\":null,\"ack_raw\":null,";
-const NO_TCP_TAIL: &str = "\"win\":null,\"win_scaled\":null,";
+const NO_TCP_TAIL: &str = "\"win\":null,\"win_scaled\":null,\"urgent_pointer\":null,";
 const NO_ANALYSIS: &str = ",\"analysis\":null,\"dup_ack\":null,\"options\":null";
 
 const NO_STATES: &str = ",\"state_src\":null,\"state_dst\":null,\"wait\":null,\"wait_ns\":null";
@@ -185,6 +185,8 @@ pub fn line(out: &mut String, rec: &Record<'_>) {
             opt(out, fx.map(|x| x.win as u64));
             out.push_str(",\"win_scaled\":");
             opt(out, v.and_then(|v| v.win_scaled));
+            out.push_str(",\"urgent_pointer\":");
+            opt(out, fx.map(|x| x.urgent as u64));
             out.push_str(",\"stream\":");
             opt(out, rec.analysis.stream);
             match v {

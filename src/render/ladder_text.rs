@@ -16,7 +16,7 @@
 use crate::analyse::flags as f;
 use crate::live::event::Role;
 use crate::live::model::{Dir, Pkt, Proto, View};
-use crate::render::describe::flag_letters;
+use crate::render::describe::{flag_letters, icmp_v4_name};
 use crate::render::run::ladder::transitions;
 use crate::render::run::ladder_rows::{self, duration, RowKind};
 use crate::render::run::timeline::time_cell;
@@ -109,6 +109,9 @@ pub fn words(v: &View, p: &Pkt) -> Vec<String> {
                 w.push(format!("len={}", t.len));
             }
             w.push(format!("win={}", v.window(p)));
+            if t.has(f::URG) {
+                w.push(format!("urg={}", t.urgent));
+            }
             let fs = p.findings();
             if !fs.is_empty() {
                 let (num, of) = p
@@ -121,7 +124,10 @@ pub fn words(v: &View, p: &Pkt) -> Vec<String> {
                 }
             }
         }
-        None => w.push(format!("UDP len={}", p.len)),
+        None => match p.icmp {
+            Some(ic) => w.extend(icmp_v4_name(ic.kind, ic.code).split(' ').map(str::to_owned)),
+            None => w.push(format!("UDP len={}", p.len)),
+        },
     }
     w
 }

@@ -17,6 +17,7 @@ use super::describe::{endpoint, flag_letters, num, other_label, secs_frac, tcp_o
 use super::payload::{self, PayloadView};
 use super::{pad, width, Palette};
 use crate::analyse::{flags as f, Findings, Record};
+use crate::decode::transport::TcpFixed;
 use crate::decode::Transport;
 use crate::source::Timestamp;
 
@@ -219,7 +220,7 @@ fn fill(
                 l.close(FLAGS);
                 // A first fragment's IP length is the fragment's: the segment has more.
                 let more = ip.fragment.is_some();
-                tcp_cells(l, rec, fx.seq, fx.ack, fx.flags, fx.win, fx.len, more);
+                tcp_cells(l, rec, &fx, more);
                 app_message(l.text, rec);
                 let before = l.text.len();
                 let sep = if before > l.open_part_start() {
@@ -373,17 +374,9 @@ fn time_text<S: Sink + ?Sized>(
 
 /// The `seq / ack` and `win / len` cells of a TCP segment; `more`: `len` counts the bytes of
 /// a first IP fragment (`len 124+`), the rest of the segment being in later fragments.
-#[allow(clippy::too_many_arguments)]
-fn tcp_cells(
-    r: &mut Line<'_>,
-    rec: &Record<'_>,
-    seq: u32,
-    ack: u32,
-    flags: u16,
-    win: u16,
-    len: Option<u32>,
-    more: bool,
-) {
+/// A segment with URG shows tcpdump's `urg N` after its length.
+fn tcp_cells(r: &mut Line<'_>, rec: &Record<'_>, fx: &TcpFixed, more: bool) {
+    let (seq, ack, flags, win, len) = (fx.seq, fx.ack, fx.flags, fx.win, fx.len);
     let sa = &mut *r.text;
     match rec.analysis.tcp {
         Some(v) => {
@@ -430,6 +423,10 @@ fn tcp_cells(
             }
         }
         None => wl.put(" len ?"),
+    }
+    if flags & f::URG != 0 {
+        wl.put(" urg ");
+        num(wl, fx.urgent);
     }
     r.close(WINLEN);
 }

@@ -19,6 +19,7 @@ use std::fmt::Write;
 use socket2::{Domain, Type};
 
 use super::{any_port, bound, read_exactly, Peer, Scenario};
+use crate::analyse::flags::FIN;
 use crate::live::checks::{self, Check};
 use crate::live::model::Dir;
 use crate::live::{LiveError, Role, SockOpt, Tracer, View};
@@ -40,13 +41,23 @@ shows seq FIRST:NEXT and len: the next segment starts exactly where the previous
 
     next SEQ = SEQ + bytes          1 + 6 = 7,  7 + 25 = 32,  32 + 100 = 132
 
-with no \"+1\" (a popular textbook adds one per segment). Only SYN and FIN consume a number
-without carrying a byte.
+with no \"+1\": only SYN and FIN consume a number without carrying a byte.
 
 An ACK number is the next byte the receiver expects, so it acknowledges every byte before it:
+
+    ACK = SEQ + bytes               1 + 6 = 7,  7 + 25 = 32,  32 + 100 = 132
+
+The book states \"ACK number = SEQ number + number of bytes transferred + 1\" (a segment with
+SEQ 1200 and 100 bytes acknowledged with ACK 1301). The checks compute both from the captured
+segments: the book's formula is one too many on every ACK here. Its segment carries bytes
+1200 to 1299, so the next byte expected is 1300; the +1 belongs only to a SYN or a FIN, which
+carries no byte and takes one number (see `sockscope run handshake` and `teardown`).
+
 ACKs are cumulative, and one ACK may cover several segments. The receiver may also wait before
-acknowledging (a delayed ACK, up to 40 ms on Linux) to send the ACK with its reply; the facts
-above list what each ACK covered and how long after the data it came.
+acknowledging to send the ACK with its reply: a delayed ACK, from 40 ms up to 200 ms on Linux,
+bounded by the round-trip time (on loopback the 40 ms floor). At the start of a connection
+Linux usually acknowledges at once (quick-ACK mode); the facts above list what each ACK
+covered and how long after the data it came.
 
 The server is a child process made by fork() after accept(), as the classic concurrent server
 does: its calls are on the server side marked [child] (they carry the child's own pid). The reads
@@ -136,8 +147,54 @@ fn checks(v: &View) -> Vec<Check> {
         "next SEQ = SEQ + bytes: each data segment starts where the previous one ended",
         steps.join(", "),
     )];
+    out.push(ack_formula(v, c, &segs));
     out.extend(checks::both_ways(v, c));
     out
+}
+
+/// Each ACK of the client's data against the book's formula: on the wire an ACK is SEQ + bytes
+/// of the last segment it covers, where the book says SEQ + bytes + 1. An ACK of the client's
+/// FIN (SEQ + 1, the FIN's own number) is not one of them.
+fn ack_formula(v: &View, c: usize, segs: &[(u32, u32)]) -> Check {
+    let what = "ACK = SEQ + bytes (the next byte expected), not the book's \
+                ACK = SEQ + bytes + 1 (1200 + 100 + 1 = 1301)";
+    let fin_next: Option<u32> = v
+        .conn_pkts(c)
+        .find(|q| q.dir == Dir::ToServer && q.tcp.as_ref().is_some_and(|t| t.has(FIN)))
+        .map(|q| v.rel_next_seq(q));
+    let mut acked = 1u32;
+    let mut steps = Vec::new();
+    let mut ok = true;
+    let mut data_acks = 0;
+    for p in v.conn_pkts(c).filter(|p| p.dir == Dir::ToClient) {
+        let ack = v.rel_ack(p);
+        if ack <= acked || Some(ack) == fin_next {
+            continue;
+        }
+        acked = ack;
+        let wire = segs.iter().find(|&&(s, l)| s.wrapping_add(l) == ack);
+        let book = segs
+            .iter()
+            .find(|&&(s, l)| s.wrapping_add(l).wrapping_add(1) == ack);
+        match (wire, book) {
+            (Some(&(s, l)), _) => {
+                data_acks += 1;
+                steps.push(format!(
+                    "ack {ack} = {s} + {l} (book: {s} + {l} + 1 = {})",
+                    ack.wrapping_add(1)
+                ));
+            }
+            (None, Some(&(s, l))) => {
+                ok = false;
+                steps.push(format!("ack {ack} = {s} + {l} + 1: the book's formula"));
+            }
+            (None, None) => {
+                ok = false;
+                steps.push(format!("ack {ack}: no segment ends there"));
+            }
+        }
+    }
+    Check::new(ok && data_acks > 0, what, steps.join(", "))
 }
 
 /// What each ACK from the server covered, and how long after the data it came.
@@ -188,4 +245,80 @@ fn facts(v: &View) -> Vec<String> {
         acked = ack;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyse::flags as f;
+    use crate::live::{Captured, RunData};
+
+    /// An Ethernet frame from lo (127.0.0.1 both ways) with `len` zero bytes of payload.
+    fn frame(to_server: bool, flags: u16, seq: u32, ack: u32, len: u16) -> Vec<u8> {
+        let (sp, dp) = if to_server {
+            (40000u16, 50000u16)
+        } else {
+            (50000, 40000)
+        };
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        b.extend_from_slice(&(40 + len).to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        b.extend_from_slice(&sp.to_be_bytes());
+        b.extend_from_slice(&dp.to_be_bytes());
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&ack.to_be_bytes());
+        b.extend_from_slice(&[0x50, flags as u8, 0xff, 0xff, 0, 0, 0, 0]);
+        b.resize(b.len() + len as usize, 0);
+        b
+    }
+
+    /// The client sends 6 and 25 bytes (ISN 100); the server acknowledges with `acks`.
+    fn check(acks: [u32; 2]) -> Check {
+        let segs = [
+            (true, f::SYN, 100, 0, 0),
+            (false, f::SYN | f::ACK, 500, 101, 0),
+            (true, f::ACK, 101, 501, 0),
+            (true, f::PSH | f::ACK, 101, 501, 6),
+            (false, f::ACK, 501, 100 + acks[0], 0),
+            (true, f::PSH | f::ACK, 107, 501, 25),
+            (false, f::ACK, 501, 100 + acks[1], 0),
+        ];
+        let run = RunData {
+            linktype: 1,
+            packets: segs
+                .iter()
+                .enumerate()
+                .map(|(i, &(d, fl, s, a, l))| Captured {
+                    ts: 1_000_000_000 + i as i128 * 1000,
+                    origlen: 54 + l as u32,
+                    data: frame(d, fl, s, a, l),
+                })
+                .collect(),
+            ..RunData::default()
+        };
+        let v = View::new(&run);
+        let mut segs: Vec<(u32, u32)> = v
+            .conn_pkts(0)
+            .filter(|p| p.dir == Dir::ToServer && p.len > 0)
+            .map(|p| (v.rel_seq(p), p.len))
+            .collect();
+        segs.sort_unstable();
+        ack_formula(&v, 0, &segs)
+    }
+
+    #[test]
+    fn acks_are_seq_plus_bytes_and_the_books_plus_one_fails() {
+        let wire = check([7, 32]);
+        assert!(wire.ok, "{wire:?}");
+        assert_eq!(
+            wire.detail,
+            "ack 7 = 1 + 6 (book: 1 + 6 + 1 = 8), ack 32 = 7 + 25 (book: 7 + 25 + 1 = 33)"
+        );
+        let book = check([8, 33]);
+        assert!(!book.ok, "{book:?}");
+        assert!(book
+            .detail
+            .contains("ack 8 = 1 + 6 + 1: the book's formula"));
+    }
 }

@@ -11,23 +11,38 @@
 //! `checks.rs`, `facts.rs`, and helpers under plain names (`fork/sys.rs`, `dns/wire.rs`…).
 
 mod addr;
+mod anyaddr;
+mod backlog;
+mod broadcast;
 mod buffers;
 mod data;
 mod dns;
+mod epoll;
 mod fork;
 mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod ipv6;
+mod lastack;
+mod linger;
+mod multicast;
 mod nagle;
+mod oob;
+mod peek;
 mod proto;
 mod reset;
 mod retransmit;
+mod select;
 mod sockopt;
+mod stdio;
 mod stream;
 mod teardown;
+mod threads;
 mod timewait;
 mod udp;
+mod udperr;
+mod writev;
 
 mod harness;
 
@@ -39,10 +54,13 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 33] = [
     hello::SCENARIO,
     handshake::SCENARIO,
+    backlog::SCENARIO,
     addr::SCENARIO,
+    ipv6::SCENARIO,
+    anyaddr::SCENARIO,
     data::SCENARIO,
     stream::SCENARIO,
     proto::SCENARIO,
@@ -51,13 +69,25 @@ static SCENARIOS: [Scenario; 18] = [
     halfclose::SCENARIO,
     timewait::SCENARIO,
     reset::SCENARIO,
+    linger::SCENARIO,
+    lastack::SCENARIO,
     nagle::SCENARIO,
+    stdio::SCENARIO,
     udp::SCENARIO,
+    udperr::SCENARIO,
+    broadcast::SCENARIO,
+    multicast::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,
+    select::SCENARIO,
+    epoll::SCENARIO,
+    writev::SCENARIO,
+    peek::SCENARIO,
+    oob::SCENARIO,
+    threads::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

@@ -32,14 +32,20 @@ whatever else was written meanwhile.
 
 Requests: each is write(4 bytes) + write(8 bytes) and then a read of the reply. With Nagle,
 the 4 bytes leave at once; the 8 wait for their ACK. But the server will not answer before it
-has the whole request, and it delays its ACK (up to 40 ms on Linux) hoping to send it with
-the answer. Both wait: about 40 ms per request. With TCP_NODELAY both writes leave at once
-and a request takes well under a millisecond. (The server sets TCP_QUICKACK=0 before each read,
-as Linux does by itself once a connection looks interactive, so every request sees it.)
+has the whole request, and it delays its ACK hoping to send it with the answer (Linux's
+delayed ACK waits from 40 ms up to 200 ms, bounded by the round-trip time; on loopback, whose
+RTT is microseconds, that is the 40 ms floor). Both wait: about 40 ms per request, and the
+checks find that wait on the wire: write(8) returns at once, its bytes leave only when the
+bare ACK of the 4 bytes comes, 40-odd ms after them. With TCP_NODELAY both writes leave at
+once, each during its write(), and a request takes well under a millisecond. (The server
+sets TCP_QUICKACK=0 before each read, as Linux does by itself once a connection looks
+interactive, so every request sees it.)
 
 Burst: 16 writes of 1 byte. With Nagle the first byte leaves and the next 15 gather until its
 ACK comes: few segments, many bytes each. With TCP_NODELAY every write is its own 1-byte
-segment (41 bytes of headers for 1 byte of data on IPv4).
+segment: 1 byte of data under at least 40 bytes of headers (20 IPv4 + 20 TCP, a 41-byte
+packet); these segments also carry the timestamp option (12 bytes), so 52 bytes of headers
+in a 53-byte IP packet, 67 bytes with lo's Ethernet header.
 
 Cure the request pattern with one write per request (writev, or building the message first),
 not by turning Nagle off; TCP_NODELAY suits programs that must send each small message now.";
@@ -162,6 +168,9 @@ fn measure(v: &View, key: &str) -> Option<Measured> {
     })
 }
 
+/// Below Linux's shortest delayed ACK (TCP_DELACK_MIN, 40 ms), with room for timer ticks.
+const DELACK_FLOOR: i128 = 30_000_000;
+
 fn ms(ns: i128) -> String {
     format!("{:.3} ms", ns as f64 / 1e6)
 }
@@ -195,6 +204,88 @@ fn nagle_violations(v: &View, c: usize) -> Vec<usize> {
     bad
 }
 
+/// A small write that may have waited for an ACK: its bytes start at relative SEQ `off`, after
+/// bytes of the same connection still unacknowledged when it was called.
+struct Round {
+    what: String,
+    /// When its write() returned.
+    write_end: i128,
+    /// When the segment with the bytes before it left, and when the segment with its bytes left.
+    before_ts: i128,
+    seg_ts: i128,
+    /// The first ACK from the server of every byte before it: when it came, its payload length.
+    ack: Option<(i128, u32)>,
+}
+
+impl Round {
+    /// Its bytes left at least 10 ms after write() returned: they waited in the kernel.
+    fn waited(&self) -> bool {
+        self.seg_ts - self.write_end >= 10_000_000
+    }
+
+    /// How long after the bytes before it their ACK came.
+    fn ack_after(&self) -> Option<i128> {
+        self.ack.map(|(t, _)| t - self.before_ts)
+    }
+}
+
+/// The rounds of mode `key`: each request's write(8) (after its write(4)), and the burst's
+/// second write (after its first byte).
+fn rounds(v: &View, key: &str) -> Option<Vec<Round>> {
+    let m = measure(v, key)?;
+    let req = v.phase(&format!("{key}/requests"))?;
+    let burst = v.phase(&format!("{key}/burst"))?;
+    // Every client write on the connection, with the relative SEQ of its first byte.
+    let mut off = 1u32;
+    let mut writes = Vec::new();
+    for e in &v.run.events {
+        if e.role != Role::Client || e.call != "write" || v.conn_of(e) != Some(m.conn) {
+            continue;
+        }
+        let Some(n) = e.ret.filter(|&r| r > 0) else {
+            continue;
+        };
+        writes.push((e, off));
+        off = off.wrapping_add(n as u32);
+    }
+    let covering = |x: u32| {
+        v.conn_pkts(m.conn).find(|p| {
+            let s = v.rel_seq(p);
+            p.dir == Dir::ToServer && p.len > 0 && s <= x && x < s.wrapping_add(p.len)
+        })
+    };
+    let round = |what: String, e: &crate::live::Event, off: u32| {
+        let ack = v
+            .conn_pkts(m.conn)
+            .find(|p| {
+                p.dir == Dir::ToClient
+                    && p.tcp
+                        .as_ref()
+                        .is_some_and(|t| t.has(crate::analyse::flags::ACK))
+                    && (v.rel_ack(p).wrapping_sub(off) as i32) >= 0
+            })
+            .map(|p| (p.ts, p.len));
+        Some(Round {
+            what,
+            write_end: e.end,
+            before_ts: covering(off.wrapping_sub(1))?.ts,
+            seg_ts: covering(off)?.ts,
+            ack,
+        })
+    };
+    let in_span = |e: &crate::live::Event, s: (i128, i128)| e.start >= s.0 && e.start < s.1;
+    let mut out = Vec::new();
+    let bodies = writes
+        .iter()
+        .filter(|(e, _)| in_span(e, req) && e.ret == Some(BODY.len() as i64));
+    for (i, (e, off)) in bodies.enumerate() {
+        out.push(round(format!("request {}", i + 1), e, *off)?);
+    }
+    let (e, off) = writes.iter().filter(|(e, _)| in_span(e, burst)).nth(1)?;
+    out.push(round(format!("burst writes 2–{BURST}"), e, *off)?);
+    (out.len() == REQUESTS + 1).then_some(out)
+}
+
 fn checks(v: &View) -> Vec<Check> {
     let (Some(n), Some(d)) = (measure(v, "nagle"), measure(v, "nodelay")) else {
         return vec![Check::missing(
@@ -203,18 +294,15 @@ fn checks(v: &View) -> Vec<Check> {
         )];
     };
     let bad = nagle_violations(v, n.conn);
-    vec![
-        Check::new(
-            n.requests_ns > d.requests_ns,
-            format!(
-                "{REQUESTS} write-write-read requests take longer with Nagle than with TCP_NODELAY"
-            ),
-            format!(
-                "{} with Nagle, {} with TCP_NODELAY",
-                ms(n.requests_ns),
-                ms(d.requests_ns)
-            ),
-        ),
+    let (Some(nr), Some(dr)) = (rounds(v, "nagle"), rounds(v, "nodelay")) else {
+        return vec![Check::missing(
+            "each small write and the segment that carried it were captured",
+            "a write's segment is missing",
+        )];
+    };
+    let mut out = mechanism(&nr);
+    out.push(nodelay_check(&n, &d, &dr));
+    out.extend([
         Check::new(
             n.burst_segments < d.burst_segments,
             format!(
@@ -234,7 +322,76 @@ fn checks(v: &View) -> Vec<Check> {
                 format!("frames {bad:?}")
             },
         ),
+    ]);
+    out
+}
+
+/// With Nagle: the bytes of a small write wait in the kernel for the ACK of the bytes before
+/// them, and that ACK comes from the peer's delayed-ACK timer. A round whose ACK had come
+/// before its write (a slow client) did not wait and is not counted; one round must wait.
+fn mechanism(rounds: &[Round]) -> Vec<Check> {
+    let ms1 = |ns: i128| format!("{:.1} ms", ns as f64 / 1e6);
+    let waited: Vec<&Round> = rounds.iter().filter(|r| r.waited()).collect();
+    let held = rounds
+        .iter()
+        .all(|r| r.ack.is_some_and(|(t, _)| r.seg_ts >= t) || !r.waited());
+    let detail = rounds
+        .iter()
+        .map(|r| match (r.waited(), r.ack) {
+            (true, Some((t, _))) => format!(
+                "{}: left {} after write() returned, {:.3} ms after the ACK",
+                r.what,
+                ms1(r.seg_ts - r.write_end),
+                (r.seg_ts - t) as f64 / 1e6
+            ),
+            _ => format!("{}: no wait (the ACK had come)", r.what),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let timer: Vec<i128> = waited.iter().filter_map(|r| r.ack_after()).collect();
+    let by_timer = waited.iter().all(|r| {
+        r.ack
+            .is_some_and(|(_, len)| len == 0 && r.ack_after().is_some_and(|a| a >= DELACK_FLOOR))
+    });
+    vec![
+        Check::new(
+            !waited.is_empty() && held,
+            "with Nagle, a small write returns at once and its bytes wait in the kernel until \
+             the ACK of the bytes before them comes",
+            detail,
+        ),
+        Check::new(
+            !waited.is_empty() && by_timer,
+            "the wait is the server's delayed-ACK timer: each such ACK came alone, at least \
+             30 ms after the bytes it acknowledged (Linux: 40 ms up to 200 ms, bounded by the \
+             RTT; 40 ms on lo)",
+            format!(
+                "ACK {} after the data",
+                timer.iter().map(|&a| ms1(a)).collect::<Vec<_>>().join(", ")
+            ),
+        ),
     ]
+}
+
+/// With TCP_NODELAY no write waits: each request's second write is on the wire before the
+/// write() returns, and the requests take less time than one delayed ACK with Nagle.
+fn nodelay_check(n: &Measured, d: &Measured, rounds: &[Round]) -> Check {
+    let req: Vec<&Round> = rounds.iter().take(REQUESTS).collect();
+    let at_once = req.iter().all(|r| r.seg_ts <= r.write_end);
+    Check::new(
+        at_once && d.requests_ns < n.requests_ns,
+        format!(
+            "with TCP_NODELAY each request's write(8) is on the wire before write() returns, \
+             and the {REQUESTS} requests take less time than with Nagle"
+        ),
+        format!(
+            "{} of {} write(8) segments left during the call; {} with TCP_NODELAY, {} with Nagle",
+            req.iter().filter(|r| r.seg_ts <= r.write_end).count(),
+            req.len(),
+            ms(d.requests_ns),
+            ms(n.requests_ns)
+        ),
+    )
 }
 
 fn facts(v: &View) -> Vec<String> {

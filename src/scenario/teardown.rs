@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket2::{Domain, Type};
 
 use super::{any_port, bound, Peer, Scenario, Waiter};
-use crate::analyse::flags as f;
+use crate::analyse::{flags as f, Findings};
 use crate::live::checks::{self, Check};
 use crate::live::model::{Dir, Pkt};
 use crate::live::tcpstate::TcpState;
@@ -46,10 +46,19 @@ States, as the kernel reports them (the (kernel: …) lines):
                           → LAST_ACK (own FIN sent) → CLOSED (its ACK received)
 
 Connection 1 takes four segments: FIN →, ← ACK, ← FIN, ACK →. Linux delays the ACK of a FIN
-(up to 40 ms) hoping the program closes soon; here the server waits until that ACK is out.
+(the delayed ACK: from 40 ms up to 200 ms, bounded by the round-trip time, so 40 ms on lo)
+hoping the program closes soon; here the server waits until that ACK is out.
 Connection 2: the server calls close() as soon as read() returns 0, so its FIN leaves before the
 delayed ACK and carries it: FIN →, ← FIN+ACK, ACK →, three segments. (On a loaded machine the
-server may be late and the ACK go alone; both are correct TCP.)
+server may be late and the ACK go alone; both are correct TCP.) The checks say which of the
+two connection 2 showed.
+
+In the four-segment close the server's ACK and its FIN carry the same ACK number (the book's
+\"ACK 5001\" twice), which the book calls a retransmission. It is not: every segment after the
+handshake carries the ACK flag and the next byte expected, and as nothing new arrived in
+between, the number is the same. Nothing is sent again: the bare ACK took no sequence number,
+so the FIN has the same SEQ and is new (it takes that number), and neither the analyser nor
+Wireshark marks it as a retransmission (nor as a duplicate ACK, which never carries a FIN).
 
 LAST_ACK rarely shows: on lo the client's final ACK is processed inside the server's close().
 
@@ -192,6 +201,8 @@ fn checks(v: &View) -> Vec<Check> {
         "connection 1 closes in four segments: [F.] →, ← [.], ← [F.], [.] →",
         ladder::shape_text(&shape),
     ));
+    out.push(second_close(v, c2));
+    out.push(repeated_ack(v, c1));
     let cw = state_after(v, c1, Role::Server, "read");
     out.push(Check::new(
         cw.as_deref() == Some("CLOSE_WAIT"),
@@ -209,6 +220,110 @@ fn checks(v: &View) -> Vec<Check> {
     out.push(checks::acks_match_next_seq(v));
     out.push(checks::no_retransmission(v));
     out
+}
+
+/// The server's segments of connection `c` that acknowledge the client's FIN and carry no
+/// data or RST (its FIN, and a bare ACK if it sent one), and the number they acknowledge.
+fn acks_of_fin<'v>(v: &'v View, c: usize) -> Option<(u32, Vec<&'v Pkt>)> {
+    let cl = closing(v, c);
+    let fin = cl
+        .first()
+        .filter(|p| p.dir == Dir::ToServer)?
+        .tcp
+        .as_ref()?;
+    let want = fin.next_seq();
+    let acks = cl
+        .iter()
+        .copied()
+        .filter(|p| p.dir == Dir::ToClient && p.len == 0 && !has(p, f::RST))
+        .filter(|p| {
+            p.tcp
+                .as_ref()
+                .is_some_and(|t| t.has(f::ACK) && t.ack == want)
+        })
+        .collect();
+    Some((want, acks))
+}
+
+/// Connection 2 closes in three segments (the server's FIN carries the ACK of the client's) or
+/// in four (the ACK went alone first): either is correct; the check says which it saw.
+fn second_close(v: &View, c: usize) -> Check {
+    let Some((_, acks)) = acks_of_fin(v, c) else {
+        return Check::missing(
+            "connection 2 closed in three or four segments",
+            "no client FIN",
+        );
+    };
+    let kinds: Vec<bool> = acks.iter().map(|p| has(p, f::FIN)).collect();
+    let shape: Vec<(Dir, u16)> = closing(v, c)
+        .iter()
+        .map(|p| (p.dir, p.tcp.as_ref().map_or(0, |t| t.flags & 0xff)))
+        .collect();
+    let (ok, what) = match kinds.as_slice() {
+        [true] => (
+            true,
+            "connection 2 closed in three segments: the server's FIN carried the ACK of the \
+             client's FIN",
+        ),
+        [false, true] => (
+            true,
+            "connection 2 closed in four segments: the server's ACK went alone before its FIN \
+             (the server was late to close)",
+        ),
+        [true, false] => (
+            true,
+            "connection 2 closed in four segments: the server's ACK went before its FIN but \
+             was delivered after it (lo reordered them)",
+        ),
+        _ => (
+            false,
+            "connection 2 closed in three or four segments: the server acknowledged the \
+             client's FIN once on its FIN, or once alone and again on its FIN",
+        ),
+    };
+    Check::new(ok, what, ladder::shape_text(&shape))
+}
+
+/// The book calls the second "ACK 5001" of the four-segment close a retransmission: on the
+/// wire the server's FIN repeats its bare ACK's ACK number and SEQ, and is new.
+fn repeated_ack(v: &View, c: usize) -> Check {
+    let what = "connection 1: the ACK number repeated on the server's FIN (the book's \"ACK \
+                5001\" twice) is no retransmission: the FIN has the bare ACK's SEQ and ACK (an \
+                ACK takes no number, nothing new arrived) and sends nothing again";
+    let Some((_, acks)) = acks_of_fin(v, c) else {
+        return Check::missing(what, "no client FIN");
+    };
+    let bare = acks.iter().find(|p| !has(p, f::FIN));
+    let fin = acks.iter().find(|p| has(p, f::FIN));
+    let (Some(b), Some(fp)) = (bare, fin) else {
+        return Check::missing(what, "no bare ACK and FIN from the server");
+    };
+    let (Some(bt), Some(ft)) = (b.tcp.as_ref(), fp.tcp.as_ref()) else {
+        return Check::missing(what, "a cut header");
+    };
+    let again = Findings::RETRANSMISSION
+        | Findings::FAST_RETRANSMISSION
+        | Findings::SPURIOUS_RETRANSMISSION
+        | Findings::DUPLICATE_ACK;
+    let marked = fp.findings().has(again) || b.findings().has(again);
+    Check::new(
+        ft.ack == bt.ack && ft.seq == bt.seq && !marked,
+        what,
+        format!(
+            "frame {} [.] seq {} ack {}, frame {} [F.] seq {} ack {}; analyser: {}",
+            b.index + 1,
+            v.rel_seq(b),
+            v.rel_ack(b),
+            fp.index + 1,
+            v.rel_seq(fp),
+            v.rel_ack(fp),
+            if marked {
+                "marked as sent again"
+            } else {
+                "neither is a retransmission or duplicate ACK"
+            }
+        ),
+    )
 }
 
 fn facts(v: &View) -> Vec<String> {
@@ -241,4 +356,101 @@ fn facts(v: &View) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{Captured, RunData};
+
+    const C: u16 = 40000;
+    const S: u16 = 50000;
+
+    /// An Ethernet frame from lo: IPv4 127.0.0.1 both ways, a TCP header without options.
+    fn frame(to_server: bool, flags: u16, seq: u32, ack: u32) -> Vec<u8> {
+        let (sp, dp) = if to_server { (C, S) } else { (S, C) };
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        b.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+        b.extend_from_slice(&sp.to_be_bytes());
+        b.extend_from_slice(&dp.to_be_bytes());
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&ack.to_be_bytes());
+        b.extend_from_slice(&[0x50, flags as u8, 0xff, 0xff, 0, 0, 0, 0]);
+        b
+    }
+
+    /// A handshake (client ISN 100, server ISN 500), the client's FIN, then `close`.
+    fn run(close: &[(bool, u16, u32, u32)]) -> RunData {
+        let mut segs = vec![
+            (true, f::SYN, 100, 0),
+            (false, f::SYN | f::ACK, 500, 101),
+            (true, f::ACK, 101, 501),
+            (true, f::FIN | f::ACK, 101, 501),
+        ];
+        segs.extend_from_slice(close);
+        let packets = segs
+            .iter()
+            .enumerate()
+            .map(|(i, &(d, fl, s, a))| Captured {
+                ts: 1_000_000_000 + i as i128 * 1000,
+                origlen: 54,
+                data: frame(d, fl, s, a),
+            })
+            .collect();
+        RunData {
+            scenario: "teardown".into(),
+            linktype: 1,
+            packets,
+            ..RunData::default()
+        }
+    }
+
+    const FA: u16 = f::FIN | f::ACK;
+
+    #[test]
+    fn the_second_close_says_which_it_was() {
+        let three = run(&[(false, FA, 501, 102), (true, f::ACK, 102, 502)]);
+        let v = View::new(&three);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("three segments"), "{c:?}");
+
+        let four = [
+            (false, f::ACK, 501, 102),
+            (false, FA, 501, 102),
+            (true, f::ACK, 102, 502),
+        ];
+        let r = run(&four);
+        let v = View::new(&r);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("went alone before"), "{c:?}");
+        let rep = repeated_ack(&v, 0);
+        assert!(rep.ok, "{rep:?}");
+
+        // Delivered after the FIN: still the four-segment close.
+        let late = run(&[
+            (false, FA, 501, 102),
+            (true, f::ACK, 102, 502),
+            (false, f::ACK, 501, 102),
+        ]);
+        let v = View::new(&late);
+        let c = second_close(&v, 0);
+        assert!(c.ok && c.what.contains("delivered after it"), "{c:?}");
+    }
+
+    #[test]
+    fn a_close_that_never_acks_the_fin_or_renumbers_fails() {
+        // The server's FIN acknowledges nothing new: the client's FIN is never acknowledged.
+        let none = run(&[(false, FA, 501, 101), (true, f::ACK, 102, 502)]);
+        let v = View::new(&none);
+        assert!(!second_close(&v, 0).ok);
+        // A FIN numbered one past the bare ACK, as if the ACK had taken a number.
+        let book = run(&[
+            (false, f::ACK, 501, 102),
+            (false, FA, 502, 102),
+            (true, f::ACK, 102, 503),
+        ]);
+        let v = View::new(&book);
+        assert!(!repeated_ack(&v, 0).ok);
+    }
 }

@@ -13,6 +13,13 @@
 //! could need.
 
 mod calls;
+mod calls_addr;
+mod calls_backlog;
+mod calls_close;
+mod calls_io;
+pub mod calls_mux;
+pub mod calls_threads;
+mod calls_udp;
 mod process;
 
 use std::cell::Cell;
@@ -25,6 +32,10 @@ use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
 
+pub use calls_backlog::{drops_of_text, queue_of_text};
+pub use calls_close::Queue;
+pub use calls_io::StdFile;
+pub use calls_udp::DgramOpt;
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};

@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use crate::analyse::flags as f;
 use crate::analyse::tcp::state::Transition;
-use crate::render::describe::flag_letters;
+use crate::render::describe::{flag_letters, icmp_v4_name};
 use crate::render::{fit, states, width, Palette, TextOptions};
 
 use super::timeline::{paint, time_cell};
@@ -47,9 +47,12 @@ pub fn label(v: &View, p: &Pkt) -> String {
                 let _ = write!(s, " ({} B)", t.len);
             }
         }
-        None => {
-            let _ = write!(s, "UDP {} B", p.len);
-        }
+        None => match p.icmp {
+            Some(ic) => s.push_str(&icmp_v4_name(ic.kind, ic.code)),
+            None => {
+                let _ = write!(s, "UDP {} B", p.len);
+            }
+        },
     }
     s
 }

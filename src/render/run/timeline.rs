@@ -20,7 +20,7 @@ use std::fmt::Write;
 
 use crate::analyse::{flags as f, Findings};
 use crate::decode::options::{options, TcpOption};
-use crate::render::describe::{flag_letters, option_note};
+use crate::render::describe::{flag_letters, icmp_v4_name, option_note};
 use crate::render::fit::{self, Token};
 
 use super::lanes::{drop_repeated_tags, whole, wrapped, Lane, Layout, Row};
@@ -69,6 +69,10 @@ pub fn packet_text(v: &View, p: &Pkt) -> (String, &'static str) {
 fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
     let mut out = Vec::new();
     let mut style = "";
+    if let Some(ic) = p.icmp {
+        // `ICMP port unreachable`, red: the datagram it quotes was refused.
+        return (fit::words(&icmp_v4_name(ic.kind, ic.code)), Palette::RED);
+    }
     match (&p.tcp, p.proto) {
         (Some(t), _) => {
             let mut s = String::from("[");
@@ -89,6 +93,10 @@ fn packet_tokens(v: &View, p: &Pkt) -> (Vec<Token>, &'static str) {
                 out.push(Token::new(" ", format!("ack {}", v.rel_ack(p))));
             }
             out.push(Token::new(" ", format!("win {}", v.window(p))));
+            if t.has(f::URG) {
+                // tcpdump's `urg N`: the urgent data ends N bytes after this SEQ.
+                out.push(Token::new(" ", format!("urg {}", t.urgent)));
+            }
             if t.len > 0 {
                 out.push(Token::new(" ", format!("len {}", t.len)));
                 payload_tokens(&mut out, &p.payload);

@@ -1,6 +1,8 @@
 //! What an `addr` run must show: the conversions' results, and the `sockaddr_in` bytes the
 //! program built in the headers of its packets; and how the run is read back.
 
+use std::net::Ipv4Addr;
+
 use super::libc::{hex, INADDR_NONE};
 use super::VALUE;
 use crate::analyse::flags as f;
@@ -9,6 +11,7 @@ use crate::live::checks::{self, Check};
 use crate::live::event::Event;
 use crate::live::model::{Dir, Pkt};
 use crate::live::{Role, View};
+use crate::render::marks::class;
 
 /// The run's `sockaddr_in` events of `role` with their 16 bytes.
 fn sockaddrs<'v>(v: &'v View, role: Role) -> Vec<(&'v Event, [u8; 16])> {
@@ -193,7 +196,9 @@ pub(super) fn checks(v: &View) -> Vec<Check> {
             "the trap's sockaddr, SYN, answer or failed connect() is missing",
         )),
     }
+    out.push(aton_on_wire_check(v, trap_sa, tsyn));
     out.push(inet_addr_check(v));
+    out.push(class_check(v));
     let n1 = printed(v, "Dotted-Decimal notation1: ");
     let n2 = printed(v, "Dotted-Decimal notation2: ");
     let n3 = printed(v, "Dotted-Decimal notation3: ");
@@ -272,6 +277,93 @@ fn trap_numbers_check(v: &View) -> Check {
     }
 }
 
+/// The trap's sin_addr came from inet_aton(): its bytes are the SYN's destination address.
+fn aton_on_wire_check(v: &View, sa: Option<[u8; 16]>, syn: Option<&Pkt>) -> Check {
+    let what = "inet_aton()'s bytes reach the wire as inet_addr()'s do: the trap's SYN goes to \
+                the address inet_aton() wrote into sin_addr, byte for byte";
+    let aton = v
+        .run
+        .events
+        .iter()
+        .find(|e| e.call == "inet_aton" && e.args.ends_with("&serv_addr.sin_addr"))
+        .and_then(|e| Some((e.args.split('"').nth(1)?, e.data.as_deref()?)));
+    match (aton, sa, syn.and_then(|p| headers(v, p).map(|h| (p, h)))) {
+        (Some((cp, d)), Some(sa), Some((p, (ip, _)))) => Check::new(
+            d == &sa[4..8] && ip[16..20] == sa[4..8],
+            what,
+            format!(
+                "inet_aton(\"{cp}\") wrote {}; sin_addr {}; SYN frame {} IP header bytes 16–19: {}",
+                hex(d),
+                hex(&sa[4..8]),
+                p.index + 1,
+                hex(&ip[16..20])
+            ),
+        ),
+        _ => Check::missing(
+            what,
+            "no inet_aton() into sin_addr, trap sockaddr_in or SYN",
+        ),
+    }
+}
+
+/// Every address the run converted has the class of its first byte in network order, as
+/// inet_addr()/inet_aton() store it; the number's top byte (s_addr >> 24) is that byte only on
+/// a big-endian host.
+fn class_check(v: &View) -> Check {
+    let what = "address classes (historic: CIDR replaced them in 1993) come from the first bits \
+                of the address's first byte in network order, as inet_addr() stores it: \
+                A 0, B 10, C 110, D 1110";
+    let mut seen: Vec<(Ipv4Addr, [u8; 4])> = Vec::new();
+    for e in &v.run.events {
+        if !matches!(e.call.as_str(), "inet_addr" | "inet_aton") {
+            continue;
+        }
+        let (Some(a), Some(d)) = (
+            e.args
+                .split('"')
+                .nth(1)
+                .and_then(|q| q.parse::<Ipv4Addr>().ok()),
+            e.data.as_deref().and_then(|d| <[u8; 4]>::try_from(d).ok()),
+        ) else {
+            continue;
+        };
+        if !seen.iter().any(|x| x.0 == a) {
+            seen.push((a, d));
+        }
+    }
+    let ok_each = seen
+        .iter()
+        .all(|(a, d)| class(Ipv4Addr::from(*d)).0 == class(*a).0);
+    let classes: Vec<char> = seen.iter().map(|(a, _)| class(*a).0).collect();
+    let all = ['A', 'B', 'C'].iter().all(|c| classes.contains(c));
+    let top_wrong: Vec<String> = seen
+        .iter()
+        .filter_map(|(a, d)| {
+            let top = (u32::from_ne_bytes(*d) >> 24) as u8;
+            let c = class(Ipv4Addr::new(top, 0, 0, 0)).0;
+            (c != class(*a).0).then(|| format!("{a} {c}"))
+        })
+        .collect();
+    let list = seen
+        .iter()
+        .map(|(a, d)| {
+            let (c, n) = class(Ipv4Addr::from(*d));
+            let bits = format!("{:08b}", d[0]);
+            format!("{a} {:02x} = {}|{} {c}", d[0], &bits[..n], &bits[n..])
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let top = if top_wrong.is_empty() {
+        "s_addr >> 24 gives the same classes (a big-endian host)".to_owned()
+    } else {
+        format!(
+            "s_addr >> 24 on this host would say {}",
+            top_wrong.join(", ")
+        )
+    };
+    Check::new(ok_each && all, what, format!("{list}; {top}"))
+}
+
 /// INADDR_NONE is both the error and 255.255.255.255; inet_aton tells them apart.
 fn inet_addr_check(v: &View) -> Check {
     let what = "inet_addr() returns INADDR_NONE for the bad 1.2.3.256 and for the valid 255.255.255.255; inet_aton() tells them apart";
@@ -309,5 +401,47 @@ mod tests {
         e.text = Some("(addr.s_addr = 0x1)".into());
         assert_eq!(result_of(&e), None);
         assert_eq!(hex(&[1, 0xab]), "01 ab");
+    }
+
+    /// A run whose only events are inet_addr() calls returning `bytes` for each address.
+    fn conversions(addrs: &[(&str, [u8; 4])]) -> crate::live::RunData {
+        let events = addrs
+            .iter()
+            .map(|(cp, b)| {
+                let mut e = Event::new(Role::Client, "client", "inet_addr", 0);
+                e.args = format!("{cp:?}");
+                e.data = Some(b.to_vec());
+                e
+            })
+            .collect();
+        crate::live::RunData {
+            events,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn classes_come_from_the_first_byte_in_network_order() {
+        let net = conversions(&[
+            ("127.0.0.1", [127, 0, 0, 1]),
+            ("172.16.0.1", [172, 16, 0, 1]),
+            ("192.168.1.20", [192, 168, 1, 20]),
+        ]);
+        let c = class_check(&View::new(&net));
+        assert!(c.ok, "{c:?}");
+        assert!(c.detail.contains("192.168.1.20 c0 = 110|00000 C"), "{c:?}");
+        // The same numbers stored in host order (as htonl() forgotten would leave them).
+        let host = conversions(&[
+            ("127.0.0.1", [1, 0, 0, 127]),
+            ("172.16.0.1", [1, 0, 16, 172]),
+            ("192.168.1.20", [20, 1, 168, 192]),
+        ]);
+        assert!(!class_check(&View::new(&host)).ok);
+        // Without a class C address the check has nothing to show.
+        let few = conversions(&[
+            ("127.0.0.1", [127, 0, 0, 1]),
+            ("172.16.0.1", [172, 16, 0, 1]),
+        ]);
+        assert!(!class_check(&View::new(&few)).ok);
     }
 }

@@ -186,15 +186,25 @@ fn sockaddr_facts(v: &View, out: &mut Vec<String>) {
     }
     let (tsyn, answer) = trap_pkts(v);
     if let (Some(sa), Some(p)) = (trap_sa, tsyn) {
-        out.push("the trap's sockaddr_in, with sin_port = htonl(port):".into());
+        out.push(
+            "the trap's sockaddr_in, with sin_port = htonl(port) and sin_addr from inet_aton():"
+                .into(),
+        );
         out.extend(dump(
             "  ",
             &[&sa[..2], &sa[2..4], &sa[4..8], &sa[8..]],
-            &[Mark {
-                from: 2,
-                to: 4,
-                label: "port 0",
-            }],
+            &[
+                Mark {
+                    from: 2,
+                    to: 4,
+                    label: "port 0",
+                },
+                Mark {
+                    from: 4,
+                    to: 8,
+                    label: "inet_aton()'s bytes",
+                },
+            ],
         ));
         if let Some((ip, tcp)) = headers(v, p) {
             out.push(format!(
@@ -209,11 +219,18 @@ fn sockaddr_facts(v: &View, out: &mut Vec<String>) {
             out.extend(dump(
                 "  ",
                 &[ip, &tcp[..4]],
-                &[Mark {
-                    from: 22,
-                    to: 24,
-                    label: "destination port 0",
-                }],
+                &[
+                    Mark {
+                        from: 16,
+                        to: 20,
+                        label: "= sin_addr",
+                    },
+                    Mark {
+                        from: 22,
+                        to: 24,
+                        label: "destination port 0",
+                    },
+                ],
             ));
         }
         out.push(String::new());
@@ -234,13 +251,6 @@ fn class_facts(v: &View, out: &mut Vec<String>) {
                 addrs.push((a, ""));
             }
         }
-    }
-    for (a, note) in [
-        (Ipv4Addr::new(172, 16, 0, 1), "example"),
-        (Ipv4Addr::new(192, 168, 1, 20), "example"),
-        (Ipv4Addr::new(224, 0, 0, 251), "example: mDNS"),
-    ] {
-        addrs.push((a, note));
     }
     addrs.sort_by_key(|(a, _)| (class(*a).0, a.octets()));
     out.push(

@@ -80,7 +80,7 @@ pub(super) fn inet_ntoa(s_addr: in_addr_t) -> Result<NtoaBuf, LiveError> {
 }
 
 /// The 16 bytes of a `struct sockaddr_in` as they lie in memory.
-pub(super) fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
+pub(crate) fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[0..2].copy_from_slice(&sa.sin_family.to_ne_bytes());
     b[2..4].copy_from_slice(&sa.sin_port.to_ne_bytes());
@@ -90,7 +90,7 @@ pub(super) fn sockaddr_bytes(sa: &libc::sockaddr_in) -> [u8; 16] {
 }
 
 /// A `sockaddr_in` filled field by field, after `memset(&sa, 0, sizeof sa)`.
-pub(super) fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
+pub(crate) fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port,
@@ -101,7 +101,7 @@ pub(super) fn sockaddr_in(port: u16, s_addr: u32) -> libc::sockaddr_in {
 
 /// The address a `sockaddr_in`'s bytes name, read as the kernel reads them (port and address
 /// in network order).
-pub(super) fn sockaddr_target(b: &[u8; 16]) -> SocketAddr {
+pub(crate) fn sockaddr_target(b: &[u8; 16]) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(
         Ipv4Addr::new(b[4], b[5], b[6], b[7]),
         u16::from_be_bytes([b[2], b[3]]),
@@ -121,7 +121,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 /// A sockaddr_in's bytes as the timeline shows them: `= 02 00 | aa 5d | 7f 00 00 01 | 00×8`.
-pub(super) fn sockaddr_text(b: &[u8; 16]) -> String {
+pub(crate) fn sockaddr_text(b: &[u8; 16]) -> String {
     let zero = if b[8..] == [0; 8] {
         "00×8".to_owned()
     } else {
@@ -192,7 +192,7 @@ impl LibCall {
 }
 
 /// `htons(v)`, recorded: data = `v`'s bytes in memory (host order).
-pub(super) fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
+pub(crate) fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
     let r = libc::htons(v);
     LibCall::new(role, "htons", shown)
         .text(format!("= {r:#06x}"))
@@ -202,7 +202,7 @@ pub(super) fn htons(t: &Tracer, role: Role, v: u16, shown: &str) -> u16 {
 }
 
 /// `htonl(v)`, recorded: data = `v`'s bytes in memory (host order).
-pub(super) fn htonl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
+pub(crate) fn htonl(t: &Tracer, role: Role, v: u32, shown: &str) -> u32 {
     let r = libc::htonl(v);
     LibCall::new(role, "htonl", shown)
         .text(format!("= {r:#010x}"))

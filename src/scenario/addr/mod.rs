@@ -54,7 +54,10 @@ network order. htonl(8888) = 0xb8220000 lies as 00 00 22 b8, and assigned to the
 sin_port (C converts silently) it keeps only 0x0000: port 0. The last connection does exactly
 that with the server's port: its SYN goes to port 0, the kernel answers RST, and connect()
 fails with ECONNREFUSED. (Its socket is bound to port 0 before the run starts, only so that
-the capture, whose filter names the run's ports, sees it.)
+the capture, whose filter names the run's ports, sees it.) Its address comes from inet_aton()
+as the book's inet_aton.c writes it, inet_aton(\"127.232.124.79\", &serv_addr.sin_addr): all of
+127.0.0.0/8 is loopback, so the SYN really goes there, and the bytes inet_aton() wrote are
+its destination address, as inet_addr()'s are for the first connection.
 
 Text to address. inet_addr(\"1.2.3.4\") returns the address as a number whose bytes in memory
 are 01 02 03 04 (network order), so it prints as 0x04030201 here. On bad input it returns
@@ -76,9 +79,17 @@ converted by no one: 0x12345678 written as is goes out as 78 56 34 12, after hto
 Address classes (A: first bit 0, B: 10, C: 110, D: 1110 multicast, E: 1111) told routers
 where the network part ended: 8, 16 or 24 bits. They are history: CIDR (1993) replaced them
 with an explicit prefix length (/8, /12, /16, /22…), so 172.16.0.0/12 or 192.168.0.0/16 are
-networks no class describes. The facts show the first bits of the run's addresses.";
+networks no class describes. The program converts a class B, C and D address too; the checks
+read each address's class from the first bits of its first byte as inet_addr() stored it
+(network order: the first number of the dotted text). The number's top byte, s_addr >> 24,
+is that byte only on a big-endian host (on a little-endian one it is the last byte). The
+facts show the table.";
 
 /// The value the client sends, once as is and once with htonl().
 const VALUE: u32 = 0x1234_5678;
 /// The port of the textbook's trap.
 const TRAP_PORT: u16 = 8888;
+/// The address the trap connects to, from inet_aton() (the textbook's inet_aton.c example).
+const TRAP_ADDR: &str = "127.232.124.79";
+/// Addresses converted only to be classed: a class B, a class C and a class D one.
+const CLASS_EXAMPLES: [&str; 3] = ["172.16.0.1", "192.168.1.20", "224.0.0.251"];

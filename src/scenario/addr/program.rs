@@ -8,7 +8,7 @@ use super::libc::{
     getsockname, htonl, htons, inet_addr, inet_aton, inet_ntoa, ntohl, sockaddr_bytes, sockaddr_in,
     sockaddr_target, sockaddr_text, LibCall, INADDR_NONE,
 };
-use super::{TRAP_PORT, VALUE};
+use super::{CLASS_EXAMPLES, TRAP_ADDR, TRAP_PORT, VALUE};
 use crate::live::{LiveError, Role, Tracer};
 use crate::scenario::{any_port, bound, read_exactly, Peer};
 
@@ -71,6 +71,18 @@ pub(super) fn run(t: &Tracer) -> Result<(), LiveError> {
         .emit(t);
     t.print(c, &format!("Dotted-Decimal notation2: {}", str_ptr.read()));
     t.print(c, &format!("Dotted-Decimal notation3: {str_arr}"));
+
+    t.mark(
+        "addr/classes",
+        "address classes (historic, CIDR since 1993): the first bits of the first byte in network order",
+    );
+    for cp in CLASS_EXAMPLES {
+        let r = inet_addr(cp)?;
+        LibCall::new(c, "inet_addr", format!("{cp:?}"))
+            .text(format!("= {r:#010x}"))
+            .data(&r.to_ne_bytes())
+            .emit(t);
+    }
 
     t.mark(
         "addr/sockaddr",
@@ -144,13 +156,28 @@ pub(super) fn run(t: &Tracer) -> Result<(), LiveError> {
         "the trap: sin_port = htonl(port) leaves 0 in the 16-bit port",
     );
     let wrong = htonl(t, c, port as u32, &port.to_string());
-    let a = loopback_by_name(t)?;
+    // The book's inet_aton.c address: all of 127.0.0.0/8 is loopback, so it reaches lo.
+    let (ok, a) = inet_aton(TRAP_ADDR)?;
+    if ok != 1 {
+        return Err(LiveError::Scenario(format!(
+            "inet_aton({TRAP_ADDR:?}) failed"
+        )));
+    }
+    LibCall::new(
+        c,
+        "inet_aton",
+        format!("{TRAP_ADDR:?}, &serv_addr.sin_addr"),
+    )
+    .ret(1)
+    .text(format!("(sin_addr.s_addr = {a:#010x})"))
+    .data(&a.to_ne_bytes())
+    .emit(t);
     // What C does with `sin_port = htonl(port)`: keeps the low 16 bits of the number.
     let sa = sockaddr_bytes(&sockaddr_in(wrong as u16, a));
     LibCall::new(
         c,
         "sockaddr_in",
-        format!("AF_INET, htonl({port}), inet_addr(\"127.0.0.1\")"),
+        format!("AF_INET, htonl({port}), inet_aton({TRAP_ADDR:?})"),
     )
     .text(sockaddr_text(&sa))
     .data(&sa)

@@ -25,7 +25,7 @@
 mod checks;
 mod facts;
 mod program;
-mod sys;
+pub(super) mod sys;
 
 use crate::scenario::Scenario;
 

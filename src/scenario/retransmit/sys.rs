@@ -26,7 +26,7 @@ fn failed<T>(call: &'static str, r: io::Result<T>) -> Result<T, LiveError> {
 /// for this socket whose TTL is below `ttl` (RFC 5082's TTL security; no privilege needed).
 /// It checks in `tcp_v4_rcv()`, after libpcap saw the packet on lo, and counts each drop in
 /// the socket's drop counter.
-pub(super) fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
+pub(crate) fn set_min_ttl(t: &Tracer, s: &Sock, ttl: u8) -> Result<(), LiveError> {
     let start = now();
     let v = libc::c_int::from(ttl);
     // SAFETY: passes one int of the size given.
@@ -70,7 +70,7 @@ fn drops(s: &Sock) -> io::Result<u32> {
 
 /// Polls the drop counter of `s` every millisecond until it reaches `want`, recording each
 /// `getsockopt(SO_MEMINFO)` that saw it change (the unchanged polls are not shown).
-pub(super) fn wait_drops(
+pub(crate) fn wait_drops(
     t: &Tracer,
     s: &Sock,
     want: u32,
@@ -107,7 +107,7 @@ fn meminfo_args(s: &Sock) -> String {
 
 /// What TCP_INFO says about a sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Info {
+pub(crate) struct Info {
     /// Smoothed RTT, µs.
     pub(super) rtt: u32,
     /// Retransmission timeout, µs.
@@ -189,7 +189,7 @@ pub(super) fn info(t: &Tracer, s: &Sock) -> Result<Info, LiveError> {
 
 /// Waits (polling TCP_INFO every millisecond) until the sender's kernel has re-sent `n`
 /// segments in all; records one `wait` event with what TCP_INFO said then.
-pub(super) fn wait_resent(
+pub(crate) fn wait_resent(
     t: &Tracer,
     s: &Sock,
     n: u32,

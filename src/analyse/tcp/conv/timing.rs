@@ -1,7 +1,8 @@
 //! Waits a learner wonders about, named only where the segments show the cause:
 //!
 //! * **delayed ACK**: a pure ACK of everything the peer sent, 30–500 ms after the peer's data
-//!   (or FIN), with nothing in between (Linux waits ~40 ms, up to 200 ms; RFC 1122: < 500 ms);
+//!   (or FIN), with nothing in between (Linux waits 40 to 200 ms, bounded by the RTT, so 40 ms
+//!   on loopback; RFC 1122: < 500 ms);
 //! * **Nagle**: a small new segment (< 536 bytes, less than any MSS) sent within 2 ms of a
 //!   pure ACK that acknowledged all the sender's data, ≥ 10 ms after its previous data: it was
 //!   held until the data in flight was ACKed. The wait is counted from the previous data;
@@ -97,7 +98,7 @@ impl WaitKind {
                 "zero-window probe (the sender asks whether the receiver's window has opened)"
             }
             WaitKind::TimeWait => {
-                "TIME_WAIT: 60 s on Linux (2 × MSL) before the connection is forgotten"
+                "TIME_WAIT: 60 s on Linux (a constant; RFC 793's 2 × MSL would be 4 min) before the connection is forgotten"
             }
         }
     }
