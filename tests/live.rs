@@ -863,6 +863,82 @@ fn dns_query_and_answer_are_one_datagram_each() {
     assert!(gai.ok() && gai.text.as_deref().is_some_and(|t| t.contains("127.0.0.1")));
 }
 
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn keepalive_probes_are_answered_then_the_silent_peer_times_out() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("keepalive") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let ping = p
+        .iter()
+        .find(|q| q.dir == Dir::ToServer && q.payload == b"ping")
+        .expect("the client's ping");
+    let (_, seq, _, len) = tcp(ping);
+    let next = seq.wrapping_add(len);
+    // The probes: bare ACKs (raw header fields) with SEQ one below the client's next.
+    let probes: Vec<usize> = (0..p.len())
+        .filter(|&i| p[i].dir == Dir::ToServer && tcp(p[i]).0 == f::ACK)
+        .filter(|&i| tcp(p[i]).1 == next.wrapping_sub(1) && tcp(p[i]).3 == 0)
+        .collect();
+    assert_eq!(probes.len(), 3, "one answered probe, then TCP_KEEPCNT = 2");
+    // The first is answered at once with an ACK of the client's next SEQ.
+    let answer = p[probes[0] + 1];
+    assert_eq!(answer.dir, Dir::ToClient);
+    assert_eq!(
+        (tcp(answer).0, tcp(answer).2, tcp(answer).3),
+        (f::ACK, next, 0)
+    );
+    // Then the client's RST at its next SEQ, and nothing from the server in between.
+    let rst = p
+        .iter()
+        .position(|q| q.dir == Dir::ToServer && tcp(q).0 & f::RST != 0)
+        .expect("the client's RST");
+    assert_eq!(tcp(p[rst]).0, f::RST | f::ACK);
+    assert_eq!(tcp(p[rst]).1, next);
+    assert!(p[probes[1]..rst].iter().all(|q| q.dir == Dir::ToServer));
+    // The timers: TCP_KEEPIDLE after the last segment received, then TCP_KEEPINTVL (1 s each,
+    // minus a jiffy).
+    let echo = p[..probes[0]]
+        .iter()
+        .rfind(|q| q.dir == Dir::ToClient)
+        .expect("the echo");
+    let gaps = [
+        p[probes[0]].ts - echo.ts,
+        p[probes[1]].ts - answer.ts,
+        p[probes[2]].ts - p[probes[1]].ts,
+        p[rst].ts - p[probes[2]].ts,
+    ];
+    for g in gaps {
+        assert!(g >= 990_000_000, "{gaps:?}");
+    }
+    // The blocked read() failed with ETIMEDOUT.
+    let read = run
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.call == "read" && e.role == sockscope::live::Role::Client)
+        .expect("the client's last read()");
+    assert_eq!(read.errno.as_deref(), Some("ETIMEDOUT"));
+    // The server never saw the RST (its kernel says ESTABLISHED); its FIN is answered by a
+    // bare RST (no ACK) at the FIN's ACK number.
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "state" && e.text.as_deref() == Some("ESTABLISHED")));
+    let fin = p
+        .iter()
+        .position(|q| q.dir == Dir::ToClient && tcp(q).0 & f::FIN != 0)
+        .expect("the server's FIN");
+    let reply = p[fin + 1];
+    assert_eq!((reply.dir, tcp(reply).0), (Dir::ToServer, f::RST));
+    assert_eq!(tcp(reply).1, tcp(p[fin]).2);
+}
+
 /// A directory any user may enter and write: in /tmp, whatever TMPDIR says (it may be under
 /// a home directory that other users cannot enter).
 fn world_tempdir() -> tempfile::TempDir {

@@ -34,6 +34,14 @@ const SCENARIOS: [&str; 18] = [
     "dns",
 ];
 
+/// Scenarios saved after the event log went inside the pcapng: `captures/<name>.pcapng` alone.
+const INSIDE: &[&str] = &["keepalive"];
+
+/// Every saved run: the first 18 (their logs beside them), then those saved whole.
+fn saved() -> impl Iterator<Item = &'static str> {
+    SCENARIOS.iter().chain(INSIDE).copied()
+}
+
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
@@ -163,6 +171,11 @@ fn dns() {
     insta::assert_snapshot!(render("dns"));
 }
 
+#[test]
+fn keepalive() {
+    insta::assert_snapshot!(render("keepalive"));
+}
+
 /// The report as `sockscope run NAME --width W` prints it (no explanation).
 fn render_at(name: &str, width: usize, explain: bool) -> String {
     render_with(name, width, TimeMode::Rel, explain)
@@ -210,7 +223,7 @@ fn dns_at_80_and_100_columns() {
 fn every_line_fits_the_width() {
     use unicode_width::UnicodeWidthStr;
     let mut wide = Vec::new();
-    for n in SCENARIOS {
+    for n in saved() {
         for (w, time) in [
             (80, TimeMode::Rel),
             (100, TimeMode::Rel),
@@ -237,9 +250,12 @@ fn every_line_fits_the_width() {
 
 #[test]
 fn every_scenario_has_a_saved_run() {
-    let names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
-    assert_eq!(names, SCENARIOS);
-    for n in SCENARIOS {
+    let mut names: Vec<&str> = scenario::all().iter().map(|s| s.name).collect();
+    let mut want: Vec<&str> = saved().collect();
+    names.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    for n in saved() {
         let run = load(n);
         assert!(!run.packets.is_empty() && !run.events.is_empty(), "{n}");
         assert_eq!(run.stats.dropped, 0, "{n}: the saved run dropped packets");
@@ -251,7 +267,7 @@ fn every_scenario_has_a_saved_run() {
 /// checks, then the capture counters; every line a JSON object with a `kind`.
 #[test]
 fn jsonl_stream_interleaves_events_and_packets() {
-    for n in SCENARIOS {
+    for n in saved() {
         let run = load(n);
         let sc = scenario::find(n).expect("scenario");
         let checks = report::checks(&run, Some(sc));
@@ -304,7 +320,7 @@ fn save(path: &Path, run: &RunData) {
 #[test]
 fn save_and_load_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for n in SCENARIOS {
+    for n in saved() {
         let run = load(n);
         let path = dir.path().join(format!("{n}.pcapng"));
         save(&path, &run);
@@ -391,6 +407,21 @@ fn saved_runs_write_back_byte_for_byte() {
     }
 }
 
+/// A run saved whole (its log inside) writes back as the committed file, byte for byte after
+/// the Section Header Block (which names the sockscope version).
+#[test]
+fn runs_saved_whole_write_back_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for n in INSIDE {
+        let path = dir.path().join(format!("{n}.pcapng"));
+        save(&path, &load(n));
+        let saved = std::fs::read(&path).expect("read");
+        let committed = std::fs::read(captures().join(format!("{n}.pcapng"))).expect("read");
+        let (saved, committed) = (blocks(&saved), blocks(&committed));
+        assert!(saved[1..] == committed[1..], "{n}: the pcapng differs");
+    }
+}
+
 /// `sockscope replay ARGS FILE` into a pipe, with no COLUMNS from the caller's terminal.
 fn replay(args: &[&str], file: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
@@ -407,7 +438,7 @@ fn replay(args: &[&str], file: &Path) -> std::process::Output {
 #[test]
 fn a_saved_run_replays_as_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for n in SCENARIOS {
+    for n in saved() {
         let run = load(n);
         let path = dir.path().join(format!("{n}.pcapng"));
         save(&path, &run);
@@ -659,7 +690,7 @@ fn colour_at_80_columns_fits_and_reads_the_same() {
 /// Narrower widths down to the smallest `--width` takes render without trouble.
 #[test]
 fn narrow_widths_render() {
-    for n in SCENARIOS {
+    for n in saved() {
         for w in [40, 50, 60] {
             let text = render_at(n, w, true);
             assert!(text.contains("checks"), "{n} at {w}");
@@ -684,7 +715,7 @@ fn render_ladder(name: &str, ascii: bool) -> String {
 
 #[test]
 fn ladders_of_every_scenario_in_unicode_and_ascii() {
-    for name in SCENARIOS {
+    for name in saved() {
         let uni = render_ladder(name, false);
         let asc = render_ladder(name, true);
         // Arrows both ways in each style (every scenario has a reply), and the checks.

@@ -19,6 +19,7 @@ mod halfclose;
 mod handshake;
 mod hello;
 mod iosplit;
+mod keepalive;
 mod nagle;
 mod proto;
 mod reset;
@@ -39,7 +40,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 19] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -55,6 +56,7 @@ static SCENARIOS: [Scenario; 18] = [
     udp::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
+    keepalive::SCENARIO,
     fork::SCENARIO,
     iosplit::SCENARIO,
     dns::SCENARIO,

@@ -13,6 +13,7 @@
 //! could need.
 
 mod calls;
+mod calls_opts;
 mod process;
 
 use std::cell::Cell;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
 
+pub use calls_opts::Counts;
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};

@@ -1,0 +1,162 @@
+//! The self-checks of the newer scenarios can fail: each saved run in `captures/`, altered the
+//! way a wrong kernel or a wrong claim would alter it (a packet removed, a call's result
+//! changed), fails the check that asserts that claim, and only checks that depend on it.
+//! Without root: the runs are the committed ones.
+
+use std::path::Path;
+
+use sockscope::live::{pcapng, Check, RunData, View};
+use sockscope::scenario;
+
+fn load(name: &str) -> RunData {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(format!("{name}.pcapng"));
+    pcapng::load_saved(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .unwrap_or_else(|| panic!("{} carries no run", path.display()))
+}
+
+fn checks(name: &str, run: &RunData) -> Vec<Check> {
+    let sc = scenario::find(name).expect("a scenario of that name");
+    (sc.checks)(&View::new(run))
+}
+
+/// The checks that fail, by the start of their text.
+fn failing(name: &str, run: &RunData) -> Vec<String> {
+    checks(name, run)
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.what)
+        .collect()
+}
+
+fn fails(name: &str, run: &RunData, start: &str) {
+    let bad = failing(name, run);
+    assert!(
+        bad.iter().any(|w| w.starts_with(start)),
+        "no failing check starts with {start:?}; failing: {bad:#?}"
+    );
+}
+
+/// The index (in the run's packets) of the first packet that matches `want`.
+fn packet(run: &RunData, want: impl Fn(&sockscope::live::model::Pkt) -> bool) -> usize {
+    let v = View::new(run);
+    v.pkts
+        .iter()
+        .find(|p| want(p))
+        .map(|p| p.index)
+        .expect("such a packet")
+}
+
+mod keepalive {
+    use super::*;
+    use sockscope::analyse::flags as f;
+    use sockscope::live::model::Dir;
+
+    const NAME: &str = "keepalive";
+
+    fn bare_from_server(p: &sockscope::live::model::Pkt) -> bool {
+        p.dir == Dir::ToClient && p.tcp.as_ref().is_some_and(|t| t.flags == f::ACK) && p.len == 0
+    }
+
+    #[test]
+    fn the_saved_run_passes() {
+        let run = load(NAME);
+        assert_eq!(failing(NAME, &run), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unanswered_first_probe_fails() {
+        let mut run = load(NAME);
+        // The last bare ACK from the server is the answer to the first probe.
+        let v = View::new(&run);
+        let answer = v
+            .pkts
+            .iter()
+            .rev()
+            .find(|p| bare_from_server(p))
+            .map(|p| p.index)
+            .expect("the answer");
+        run.packets.remove(answer);
+        fails(NAME, &run, "the server's kernel answers the probe");
+    }
+
+    #[test]
+    fn a_missing_probe_fails() {
+        let mut run = load(NAME);
+        let rst = packet(&run, |p| {
+            p.dir == Dir::ToServer && p.tcp.as_ref().is_some_and(|t| t.has(f::RST))
+        });
+        // The packet before the RST is the last probe.
+        run.packets.remove(rst - 1);
+        fails(NAME, &run, "to the silent server, TCP_KEEPCNT");
+    }
+
+    #[test]
+    fn a_probe_with_the_next_seq_fails() {
+        let mut run = load(NAME);
+        let rst = packet(&run, |p| {
+            p.dir == Dir::ToServer && p.tcp.as_ref().is_some_and(|t| t.has(f::RST))
+        });
+        // Raise the last probe's SEQ by one (Ethernet, IPv4 without options, then the ports).
+        assert_eq!(run.linktype, 1, "lo is captured as Ethernet");
+        let data = &mut run.packets[rst - 1].data;
+        let at = 14 + 20 + 4;
+        let seq = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+        data[at..at + 4].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
+        let bad = failing(NAME, &run);
+        assert!(
+            bad.iter()
+                .any(|w| w.starts_with("each probe is a bare ACK"))
+                || bad.iter().any(|w| w.starts_with("to the silent server")),
+            "{bad:#?}"
+        );
+    }
+
+    #[test]
+    fn a_read_that_returns_eof_fails() {
+        let mut run = load(NAME);
+        let read = run
+            .events
+            .iter()
+            .rposition(|e| e.call == "read")
+            .expect("the blocked read");
+        run.events[read].errno = None;
+        run.events[read].ret = Some(0);
+        fails(NAME, &run, "one interval after the last probe");
+    }
+
+    #[test]
+    fn a_server_that_learned_of_the_rst_fails() {
+        let mut run = load(NAME);
+        let state = run
+            .events
+            .iter()
+            .position(|e| e.call == "state")
+            .expect("the server's state");
+        run.events[state].text = Some("CLOSED".into());
+        fails(
+            NAME,
+            &run,
+            "the server's kernel dropped the probes and the RST",
+        );
+    }
+
+    #[test]
+    fn an_early_first_probe_fails() {
+        let mut run = load(NAME);
+        let v = View::new(&run);
+        let echo = v
+            .pkts
+            .iter()
+            .find(|p| p.dir == Dir::ToClient && p.len > 0)
+            .map(|p| (p.index, p.ts))
+            .expect("the echo");
+        drop(v);
+        // The first probe comes right after the echo's ACK: half a second after the echo.
+        let probe = echo.0 + 2;
+        run.packets[probe].ts = echo.1 + 500_000_000;
+        fails(NAME, &run, "the first probe leaves after TCP_KEEPIDLE");
+    }
+}
