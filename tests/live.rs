@@ -939,6 +939,82 @@ fn keepalive_probes_are_answered_then_the_silent_peer_times_out() {
     assert_eq!(tcp(reply).1, tcp(p[fin]).2);
 }
 
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn eintr_interrupted_accept_restarted_accept_and_alarm() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("eintr") else { return };
+    let v = View::new(&run);
+    let server = |call: &str| -> Vec<&sockscope::live::Event> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call)
+            .collect()
+    };
+    // Three accept() calls for the first two clients: -1 EINTR, the connection, the
+    // connection (SA_RESTART), then the third client's.
+    let accepts = server("accept");
+    let results: Vec<Option<&str>> = accepts.iter().map(|e| e.errno.as_deref()).collect();
+    assert_eq!(results, [Some("EINTR"), None, None, None]);
+    // No packet while the interrupted accept() waited; a SIGCHLD handler ran inside it and
+    // in the restarted one, reaping the children the server forked.
+    let inside = |e: &sockscope::live::Event, sig: &str| {
+        server("handler")
+            .iter()
+            .any(|h| h.args.starts_with(sig) && h.start >= e.start && h.end <= e.end)
+    };
+    assert!(!v
+        .pkts
+        .iter()
+        .any(|p| p.ts > accepts[0].start && p.ts < accepts[0].end));
+    assert!(inside(accepts[0], "SIGCHLD") && inside(accepts[2], "SIGCHLD"));
+    let forked: Vec<i64> = server("fork").iter().filter_map(|e| e.ret).collect();
+    let reaped: Vec<i64> = server("waitpid")
+        .iter()
+        .filter(|e| e.args.contains("WNOHANG"))
+        .filter_map(|e| e.ret)
+        .collect();
+    // The runner forked the server; the server forked two children, reaped by its handler.
+    assert_eq!(reaped.len(), 2);
+    assert!(
+        reaped.iter().all(|p| forked.contains(p)),
+        "{forked:?} {reaped:?}"
+    );
+    // alarm(1), alarm(0) = 1 second left, alarm(1); the second read() is cut by SIGALRM
+    // after a second, with no packet meanwhile; the FIN follows.
+    let alarms: Vec<(String, Option<i64>)> = server("alarm")
+        .iter()
+        .map(|e| (e.args.clone(), e.ret))
+        .collect();
+    assert_eq!(
+        alarms,
+        [
+            ("1".into(), Some(0)),
+            ("0".into(), Some(1)),
+            ("1".into(), Some(0))
+        ]
+    );
+    let reads = server("read");
+    let timed = reads.last().expect("the timed-out read");
+    assert_eq!(timed.errno.as_deref(), Some("EINTR"));
+    assert!(timed.end - timed.start >= 990_000_000);
+    assert!(inside(timed, "SIGALRM"));
+    assert!(!v
+        .pkts
+        .iter()
+        .any(|p| p.ts > timed.start && p.ts < timed.end));
+    let fin = v
+        .pkts
+        .iter()
+        .rfind(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+        .expect("the server's last FIN");
+    assert!(fin.ts > timed.end);
+    assert_eq!(v.conns.len(), 3);
+}
+
 /// A directory any user may enter and write: in /tmp, whatever TMPDIR says (it may be under
 /// a home directory that other users cannot enter).
 fn world_tempdir() -> tempfile::TempDir {

@@ -160,3 +160,86 @@ mod keepalive {
         fails(NAME, &run, "the first probe leaves after TCP_KEEPIDLE");
     }
 }
+
+mod eintr {
+    use super::*;
+
+    const NAME: &str = "eintr";
+
+    fn server_calls(run: &RunData, call: &str) -> Vec<usize> {
+        run.events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.role == sockscope::live::Role::Server && e.call == call)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    #[test]
+    fn the_saved_run_passes() {
+        let run = load(NAME);
+        assert_eq!(failing(NAME, &run), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_accept_that_was_not_interrupted_fails() {
+        let mut run = load(NAME);
+        let first = server_calls(&run, "accept")[0];
+        run.events[first].errno = None;
+        run.events[first].ret = Some(12);
+        fails(NAME, &run, "without SA_RESTART, a child's exit");
+    }
+
+    #[test]
+    fn a_handler_that_ran_after_the_call_fails() {
+        let mut run = load(NAME);
+        let first = server_calls(&run, "accept")[0];
+        let end = run.events[first].end;
+        let h = server_calls(&run, "handler")[0];
+        run.events[h].start = end + 1;
+        run.events[h].end = end + 2;
+        fails(NAME, &run, "without SA_RESTART, a child's exit");
+    }
+
+    #[test]
+    fn a_packet_during_the_interrupted_accept_fails() {
+        let mut run = load(NAME);
+        let first = server_calls(&run, "accept")[0];
+        let (start, end) = (run.events[first].start, run.events[first].end);
+        run.packets[0].ts = start + (end - start) / 2;
+        fails(NAME, &run, "EINTR is no network event");
+    }
+
+    #[test]
+    fn an_interrupted_call_despite_sa_restart_fails() {
+        let mut run = load(NAME);
+        // The SA_RESTART part's accept() (the third) as two calls: -1 EINTR, then the
+        // connection.
+        let third = server_calls(&run, "accept")[2];
+        let mut cut = run.events[third].clone();
+        let h = server_calls(&run, "handler")[1];
+        cut.end = run.events[h].end + 1;
+        cut.ret = Some(-1);
+        cut.errno = Some("EINTR".into());
+        run.events.insert(third, cut);
+        fails(NAME, &run, "with SA_RESTART the handler runs");
+    }
+
+    #[test]
+    fn a_read_cut_short_of_the_timeout_fails() {
+        let mut run = load(NAME);
+        let last = *server_calls(&run, "read").last().expect("a read");
+        let start = run.events[last].start;
+        run.events[last].end = start + 500_000_000;
+        fails(NAME, &run, "nothing comes");
+    }
+
+    #[test]
+    fn a_fin_before_the_timeout_fails() {
+        let mut run = load(NAME);
+        let last = *server_calls(&run, "read").last().expect("a read");
+        let fin_ts = run.packets.last().map(|p| p.ts).unwrap_or(0);
+        run.events[last].end = fin_ts + 1;
+        fails(NAME, &run, "the server gives up and closes");
+    }
+}

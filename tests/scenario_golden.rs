@@ -35,7 +35,7 @@ const SCENARIOS: [&str; 18] = [
 ];
 
 /// Scenarios saved after the event log went inside the pcapng: `captures/<name>.pcapng` alone.
-const INSIDE: &[&str] = &["keepalive"];
+const INSIDE: &[&str] = &["keepalive", "eintr"];
 
 /// Every saved run: the first 18 (their logs beside them), then those saved whole.
 fn saved() -> impl Iterator<Item = &'static str> {
@@ -174,6 +174,11 @@ fn dns() {
 #[test]
 fn keepalive() {
     insta::assert_snapshot!(render("keepalive"));
+}
+
+#[test]
+fn eintr() {
+    insta::assert_snapshot!(render("eintr"));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

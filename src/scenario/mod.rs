@@ -14,6 +14,7 @@ mod addr;
 mod buffers;
 mod data;
 mod dns;
+mod eintr;
 mod fork;
 mod halfclose;
 mod handshake;
@@ -40,7 +41,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 19] = [
+static SCENARIOS: [Scenario; 20] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -59,6 +60,7 @@ static SCENARIOS: [Scenario; 19] = [
     keepalive::SCENARIO,
     fork::SCENARIO,
     iosplit::SCENARIO,
+    eintr::SCENARIO,
     dns::SCENARIO,
 ];
 

@@ -14,6 +14,7 @@
 
 mod calls;
 mod calls_opts;
+mod calls_signals;
 mod process;
 
 use std::cell::Cell;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use socket2::{Domain, Socket, Type};
 
 pub use calls_opts::Counts;
+pub use calls_signals::{Caught, Handler};
 pub use process::Child;
 
 use super::event::{show_bytes, Event, Role, DATA_MAX};
