@@ -42,7 +42,7 @@ pub(super) fn facts(v: &View) -> Vec<String> {
         if let (Some(c), Some(r)) = (alarms.get(1), reads.first()) {
             out.push(format!(
                 "alarm: the data came {} after alarm(1); alarm(0) returned {} (seconds left, \
-                 rounded up)",
+                 rounded)",
                 ms(r.end - alarms[0].start),
                 c.ret.unwrap_or(0)
             ));

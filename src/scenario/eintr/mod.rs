@@ -60,7 +60,9 @@ interrupts the one thread that is in accept()), and it goes through three cases:
    connection. This is what signal() gives on Linux: glibc's signal() installs its handler
    with SA_RESTART (BSD semantics), so a program written with signal() never sees this EINTR.
 3. alarm() as a read timeout. The server calls alarm(1) before read(): the client's data
-   comes first, read() returns it, alarm(0) cancels the alarm (it returns the seconds left).
+   comes first, read() returns it, alarm(0) cancels the alarm and returns the seconds that
+   were left: 1, although less than a second was (the kernel rounds to the nearest second,
+   but never to 0 while an alarm is pending: 0 means none was set).
    Then alarm(1) and read() again, and nothing comes: after one second SIGALRM's handler runs
    (\"Time out!\") and read() returns -1 EINTR. The server gives up and closes: its FIN follows
    the timeout, and the client's read() returns 0.
