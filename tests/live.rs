@@ -1015,6 +1015,63 @@ fn eintr_interrupted_accept_restarted_accept_and_alarm() {
     assert_eq!(v.conns.len(), 3);
 }
 
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn resolver_queries_are_on_the_wire() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("resolver") else { return };
+    let v = View::new(&run);
+    assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
+    // From the raw bytes (RFC 1035): each query's name as labels and its type.
+    fn question(payload: &[u8]) -> (String, u16) {
+        let mut at = 12;
+        let mut labels = Vec::new();
+        while payload[at] != 0 {
+            let n = payload[at] as usize;
+            labels.push(String::from_utf8_lossy(&payload[at + 1..at + 1 + n]).into_owned());
+            at += 1 + n;
+        }
+        let qtype = u16::from_be_bytes([payload[at + 1], payload[at + 2]]);
+        (labels.join("."), qtype)
+    }
+    let queries: Vec<&Pkt> = v.pkts.iter().filter(|p| p.dir == Dir::ToServer).collect();
+    let asked: Vec<(String, u16)> = queries.iter().map(|p| question(&p.payload)).collect();
+    let www = "www.sockscope.test".to_owned();
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    // getaddrinfo: A (1) and AAAA (28), in either order, from one source port.
+    let mut first_two = vec![asked[0].clone(), asked[1].clone()];
+    first_two.sort();
+    assert_eq!(first_two, [(www.clone(), 1), (www.clone(), 28)]);
+    assert_eq!(queries[0].src, queries[1].src);
+    // gethostbyaddr(192.0.2.1): PTR (12) for the bytes reversed.
+    assert_eq!(asked[2], ("1.2.0.192.in-addr.arpa".to_owned(), 12));
+    // gethostbyname(alias): A; its answer carries two records (CNAME, A).
+    assert_eq!(asked[3], ("alias.sockscope.test".to_owned(), 1));
+    for q in &queries {
+        let a = v
+            .pkts
+            .iter()
+            .find(|a| a.dir == Dir::ToClient && a.dst == q.src && a.payload[..2] == q.payload[..2])
+            .expect("an answer with the query's id, to its port");
+        assert_eq!(a.payload[2] & 0x80, 0x80, "QR set");
+    }
+    let last = v.pkts.last().expect("the last answer");
+    assert_eq!(u16::from_be_bytes([last.payload[6], last.payload[7]]), 2);
+    let h = run
+        .events
+        .iter()
+        .find(|e| e.call == "gethostbyname")
+        .and_then(|e| e.text.clone())
+        .expect("gethostbyname's hostent");
+    assert_eq!(
+        h,
+        "(h_name www.sockscope.test; h_aliases alias.sockscope.test; h_addr_list 192.0.2.1)"
+    );
+}
+
 /// A directory any user may enter and write: in /tmp, whatever TMPDIR says (it may be under
 /// a home directory that other users cannot enter).
 fn world_tempdir() -> tempfile::TempDir {

@@ -243,3 +243,74 @@ mod eintr {
         fails(NAME, &run, "the server gives up and closes");
     }
 }
+
+mod resolver {
+    use super::*;
+    use sockscope::live::model::Dir;
+
+    const NAME: &str = "resolver";
+
+    /// The index of the `n`-th datagram going `dir`.
+    fn nth(run: &RunData, dir: Dir, n: usize) -> usize {
+        let v = View::new(run);
+        v.pkts
+            .iter()
+            .filter(|p| p.dir == dir)
+            .nth(n)
+            .map(|p| p.index)
+            .expect("such a datagram")
+    }
+
+    #[test]
+    fn the_saved_run_passes() {
+        let run = load(NAME);
+        assert_eq!(failing(NAME, &run), Vec::<String>::new());
+    }
+
+    #[test]
+    fn getaddrinfo_with_one_query_fails() {
+        let mut run = load(NAME);
+        // The second query is getaddrinfo's other one (A or AAAA).
+        let q = nth(&run, Dir::ToServer, 1);
+        run.packets.remove(q);
+        fails(NAME, &run, "getaddrinfo(AF_UNSPEC) sends an A and an AAAA");
+    }
+
+    #[test]
+    fn an_unanswered_ptr_query_fails() {
+        let mut run = load(NAME);
+        // Answers: getaddrinfo's two, then the PTR's.
+        let a = nth(&run, Dir::ToClient, 2);
+        run.packets.remove(a);
+        fails(
+            NAME,
+            &run,
+            "gethostbyaddr(192.0.2.1) asks for the PTR record",
+        );
+        fails(NAME, &run, "each query is one UDP datagram");
+    }
+
+    #[test]
+    fn a_hostent_without_the_alias_fails() {
+        let mut run = load(NAME);
+        let e = run
+            .events
+            .iter()
+            .position(|e| e.call == "gethostbyname")
+            .expect("gethostbyname");
+        run.events[e].text =
+            Some("(h_name alias.sockscope.test; h_aliases none; h_addr_list 192.0.2.1)".into());
+        fails(NAME, &run, "gethostbyname(alias) sends one A query");
+    }
+
+    #[test]
+    fn an_answer_without_the_cname_fails() {
+        let mut run = load(NAME);
+        // The last answer carries CNAME then A: make its answer count 1 (the CNAME alone).
+        let a = nth(&run, Dir::ToClient, 3);
+        let data = &mut run.packets[a].data;
+        // Ethernet, IPv4 without options, UDP: the DNS header starts at 42; ANCOUNT at +6.
+        data[42 + 7] = 1;
+        fails(NAME, &run, "gethostbyname(alias) sends one A query");
+    }
+}

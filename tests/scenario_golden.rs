@@ -35,7 +35,7 @@ const SCENARIOS: [&str; 18] = [
 ];
 
 /// Scenarios saved after the event log went inside the pcapng: `captures/<name>.pcapng` alone.
-const INSIDE: &[&str] = &["keepalive", "eintr"];
+const INSIDE: &[&str] = &["keepalive", "eintr", "resolver"];
 
 /// Every saved run: the first 18 (their logs beside them), then those saved whole.
 fn saved() -> impl Iterator<Item = &'static str> {
@@ -179,6 +179,11 @@ fn keepalive() {
 #[test]
 fn eintr() {
     insta::assert_snapshot!(render("eintr"));
+}
+
+#[test]
+fn resolver() {
+    insta::assert_snapshot!(render("resolver"));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

@@ -24,6 +24,7 @@ mod keepalive;
 mod nagle;
 mod proto;
 mod reset;
+mod resolver;
 mod retransmit;
 mod sockopt;
 mod stream;
@@ -41,7 +42,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 21] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     addr::SCENARIO,
@@ -62,6 +63,7 @@ static SCENARIOS: [Scenario; 20] = [
     iosplit::SCENARIO,
     eintr::SCENARIO,
     dns::SCENARIO,
+    resolver::SCENARIO,
 ];
 
 /// The scenario called `name`, in any case (`Handshake` is `handshake`).

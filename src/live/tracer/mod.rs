@@ -14,6 +14,7 @@
 
 mod calls;
 mod calls_opts;
+mod calls_resolver;
 mod calls_signals;
 mod process;
 
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use socket2::{Domain, Socket, Type};
 
 pub use calls_opts::Counts;
+pub use calls_resolver::{addrs_text, parse_addrs, Hostent};
 pub use calls_signals::{Caught, Handler};
 pub use process::Child;
 
