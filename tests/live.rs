@@ -1409,6 +1409,215 @@ fn dns_query_and_answer_are_one_datagram_each() {
     assert!(gai.ok() && gai.text.as_deref().is_some_and(|t| t.contains("127.0.0.1")));
 }
 
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn keepalive_probes_are_answered_then_the_silent_peer_times_out() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("keepalive") else { return };
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 1);
+    let p: Vec<&Pkt> = v.conn_pkts(0).collect();
+    let ping = p
+        .iter()
+        .find(|q| q.dir == Dir::ToServer && q.payload == b"ping")
+        .expect("the client's ping");
+    let (_, seq, _, len) = tcp(ping);
+    let next = seq.wrapping_add(len);
+    // The probes: bare ACKs (raw header fields) with SEQ one below the client's next.
+    let probes: Vec<usize> = (0..p.len())
+        .filter(|&i| p[i].dir == Dir::ToServer && tcp(p[i]).0 == f::ACK)
+        .filter(|&i| tcp(p[i]).1 == next.wrapping_sub(1) && tcp(p[i]).3 == 0)
+        .collect();
+    assert_eq!(probes.len(), 3, "one answered probe, then TCP_KEEPCNT = 2");
+    // The first is answered at once with an ACK of the client's next SEQ.
+    let answer = p[probes[0] + 1];
+    assert_eq!(answer.dir, Dir::ToClient);
+    assert_eq!(
+        (tcp(answer).0, tcp(answer).2, tcp(answer).3),
+        (f::ACK, next, 0)
+    );
+    // Then the client's RST at its next SEQ, and nothing from the server in between.
+    let rst = p
+        .iter()
+        .position(|q| q.dir == Dir::ToServer && tcp(q).0 & f::RST != 0)
+        .expect("the client's RST");
+    assert_eq!(tcp(p[rst]).0, f::RST | f::ACK);
+    assert_eq!(tcp(p[rst]).1, next);
+    assert!(p[probes[1]..rst].iter().all(|q| q.dir == Dir::ToServer));
+    // The timers: TCP_KEEPIDLE after the last segment received, then TCP_KEEPINTVL (1 s each,
+    // minus a jiffy).
+    let echo = p[..probes[0]]
+        .iter()
+        .rfind(|q| q.dir == Dir::ToClient)
+        .expect("the echo");
+    let gaps = [
+        p[probes[0]].ts - echo.ts,
+        p[probes[1]].ts - answer.ts,
+        p[probes[2]].ts - p[probes[1]].ts,
+        p[rst].ts - p[probes[2]].ts,
+    ];
+    for g in gaps {
+        assert!(g >= 990_000_000, "{gaps:?}");
+    }
+    // The blocked read() failed with ETIMEDOUT.
+    let read = run
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.call == "read" && e.role == sockscope::live::Role::Client)
+        .expect("the client's last read()");
+    assert_eq!(read.errno.as_deref(), Some("ETIMEDOUT"));
+    // The server never saw the RST (its kernel says ESTABLISHED); its FIN is answered by a
+    // bare RST (no ACK) at the FIN's ACK number.
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e.call == "state" && e.text.as_deref() == Some("ESTABLISHED")));
+    let fin = p
+        .iter()
+        .position(|q| q.dir == Dir::ToClient && tcp(q).0 & f::FIN != 0)
+        .expect("the server's FIN");
+    let reply = p[fin + 1];
+    assert_eq!((reply.dir, tcp(reply).0), (Dir::ToServer, f::RST));
+    assert_eq!(tcp(reply).1, tcp(p[fin]).2);
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn eintr_interrupted_accept_restarted_accept_and_alarm() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("eintr") else { return };
+    let v = View::new(&run);
+    let server = |call: &str| -> Vec<&sockscope::live::Event> {
+        run.events
+            .iter()
+            .filter(|e| e.role == sockscope::live::Role::Server && e.call == call)
+            .collect()
+    };
+    // Three accept() calls for the first two clients: -1 EINTR, the connection, the
+    // connection (SA_RESTART), then the third client's.
+    let accepts = server("accept");
+    let results: Vec<Option<&str>> = accepts.iter().map(|e| e.errno.as_deref()).collect();
+    assert_eq!(results, [Some("EINTR"), None, None, None]);
+    // No packet while the interrupted accept() waited; a SIGCHLD handler ran inside it and
+    // in the restarted one, reaping the children the server forked.
+    let inside = |e: &sockscope::live::Event, sig: &str| {
+        server("handler")
+            .iter()
+            .any(|h| h.args.starts_with(sig) && h.start >= e.start && h.end <= e.end)
+    };
+    assert!(!v
+        .pkts
+        .iter()
+        .any(|p| p.ts > accepts[0].start && p.ts < accepts[0].end));
+    assert!(inside(accepts[0], "SIGCHLD") && inside(accepts[2], "SIGCHLD"));
+    let forked: Vec<i64> = server("fork").iter().filter_map(|e| e.ret).collect();
+    let reaped: Vec<i64> = server("waitpid")
+        .iter()
+        .filter(|e| e.args.contains("WNOHANG"))
+        .filter_map(|e| e.ret)
+        .collect();
+    // The runner forked the server; the server forked two children, reaped by its handler.
+    assert_eq!(reaped.len(), 2);
+    assert!(
+        reaped.iter().all(|p| forked.contains(p)),
+        "{forked:?} {reaped:?}"
+    );
+    // alarm(1), alarm(0) = 1 second left, alarm(1); the second read() is cut by SIGALRM
+    // after a second, with no packet meanwhile; the FIN follows.
+    let alarms: Vec<(String, Option<i64>)> = server("alarm")
+        .iter()
+        .map(|e| (e.args.clone(), e.ret))
+        .collect();
+    assert_eq!(
+        alarms,
+        [
+            ("1".into(), Some(0)),
+            ("0".into(), Some(1)),
+            ("1".into(), Some(0))
+        ]
+    );
+    let reads = server("read");
+    let timed = reads.last().expect("the timed-out read");
+    assert_eq!(timed.errno.as_deref(), Some("EINTR"));
+    assert!(timed.end - timed.start >= 990_000_000);
+    assert!(inside(timed, "SIGALRM"));
+    assert!(!v
+        .pkts
+        .iter()
+        .any(|p| p.ts > timed.start && p.ts < timed.end));
+    let fin = v
+        .pkts
+        .iter()
+        .rfind(|p| p.dir == Dir::ToClient && tcp(p).0 & f::FIN != 0)
+        .expect("the server's last FIN");
+    assert!(fin.ts > timed.end);
+    assert_eq!(v.conns.len(), 3);
+}
+
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn resolver_queries_are_on_the_wire() {
+    let _one_at_a_time = serial();
+    let Some(run) = run("resolver") else { return };
+    let v = View::new(&run);
+    assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
+    // From the raw bytes (RFC 1035): each query's name as labels and its type.
+    fn question(payload: &[u8]) -> (String, u16) {
+        let mut at = 12;
+        let mut labels = Vec::new();
+        while payload[at] != 0 {
+            let n = payload[at] as usize;
+            labels.push(String::from_utf8_lossy(&payload[at + 1..at + 1 + n]).into_owned());
+            at += 1 + n;
+        }
+        let qtype = u16::from_be_bytes([payload[at + 1], payload[at + 2]]);
+        (labels.join("."), qtype)
+    }
+    let queries: Vec<&Pkt> = v.pkts.iter().filter(|p| p.dir == Dir::ToServer).collect();
+    let asked: Vec<(String, u16)> = queries.iter().map(|p| question(&p.payload)).collect();
+    let www = "www.sockscope.test".to_owned();
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    // getaddrinfo: A (1) and AAAA (28), in either order, from one source port.
+    let mut first_two = vec![asked[0].clone(), asked[1].clone()];
+    first_two.sort();
+    assert_eq!(first_two, [(www.clone(), 1), (www.clone(), 28)]);
+    assert_eq!(queries[0].src, queries[1].src);
+    // gethostbyaddr(192.0.2.1): PTR (12) for the bytes reversed.
+    assert_eq!(asked[2], ("1.2.0.192.in-addr.arpa".to_owned(), 12));
+    // gethostbyname(alias): A; its answer carries two records (CNAME, A).
+    assert_eq!(asked[3], ("alias.sockscope.test".to_owned(), 1));
+    for q in &queries {
+        let a = v
+            .pkts
+            .iter()
+            .find(|a| a.dir == Dir::ToClient && a.dst == q.src && a.payload[..2] == q.payload[..2])
+            .expect("an answer with the query's id, to its port");
+        assert_eq!(a.payload[2] & 0x80, 0x80, "QR set");
+    }
+    let last = v.pkts.last().expect("the last answer");
+    assert_eq!(u16::from_be_bytes([last.payload[6], last.payload[7]]), 2);
+    let h = run
+        .events
+        .iter()
+        .find(|e| e.call == "gethostbyname")
+        .and_then(|e| e.text.clone())
+        .expect("gethostbyname's hostent");
+    assert_eq!(
+        h,
+        "(h_name www.sockscope.test; h_aliases alias.sockscope.test; h_addr_list 192.0.2.1)"
+    );
+}
+
 /// A directory any user may enter and write: in /tmp, whatever TMPDIR says (it may be under
 /// a home directory that other users cannot enter).
 fn world_tempdir() -> tempfile::TempDir {

@@ -39,9 +39,12 @@ const SCENARIOS: &[&str] = &[
     "multicast",
     "buffers",
     "sockopt",
+    "keepalive",
     "fork",
     "iosplit",
+    "eintr",
     "dns",
+    "resolver",
     "select",
     "epoll",
     "writev",
@@ -302,6 +305,21 @@ fn epoll() {
 fn threads() {
     insta::assert_snapshot!(render("threads"));
     insta::assert_snapshot!("threads_w80", render_at("threads", 80, false));
+}
+
+#[test]
+fn keepalive() {
+    insta::assert_snapshot!(render("keepalive"));
+}
+
+#[test]
+fn eintr() {
+    insta::assert_snapshot!(render("eintr"));
+}
+
+#[test]
+fn resolver() {
+    insta::assert_snapshot!(render("resolver"));
 }
 
 /// The report as `sockscope run NAME --width W` prints it (no explanation).

@@ -108,7 +108,8 @@ impl Event {
 
     /// Whether the call may wait for the network (shown as two lines when something happens
     /// while it waits). Includes the kernel's names that traced programs use (`accept4`,
-    /// `recvmsg`, `pselect6`, …; see `live::syscalls`).
+    /// `recvmsg`, `pselect6`, …; see `live::syscalls`), and the resolver's calls, which wait
+    /// for DNS answers.
     pub fn can_block(&self) -> bool {
         matches!(
             self.call.as_str(),
@@ -132,6 +133,9 @@ impl Event {
                 | "epoll_wait"
                 | "epoll_pwait"
                 | "pthread_join"
+                | "getaddrinfo"
+                | "gethostbyname"
+                | "gethostbyaddr"
         )
     }
 

@@ -17,6 +17,7 @@ mod broadcast;
 mod buffers;
 mod data;
 mod dns;
+mod eintr;
 mod epoll;
 mod fork;
 mod halfclose;
@@ -24,6 +25,7 @@ mod handshake;
 mod hello;
 mod iosplit;
 mod ipv6;
+mod keepalive;
 mod lastack;
 mod linger;
 mod multicast;
@@ -32,6 +34,7 @@ mod oob;
 mod peek;
 mod proto;
 mod reset;
+mod resolver;
 mod retransmit;
 mod select;
 mod sockopt;
@@ -54,7 +57,7 @@ pub fn all() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 33] = [
+static SCENARIOS: [Scenario; 36] = [
     hello::SCENARIO,
     handshake::SCENARIO,
     backlog::SCENARIO,
@@ -79,9 +82,12 @@ static SCENARIOS: [Scenario; 33] = [
     multicast::SCENARIO,
     buffers::SCENARIO,
     sockopt::SCENARIO,
+    keepalive::SCENARIO,
     fork::SCENARIO,
     iosplit::SCENARIO,
+    eintr::SCENARIO,
     dns::SCENARIO,
+    resolver::SCENARIO,
     select::SCENARIO,
     epoll::SCENARIO,
     writev::SCENARIO,

@@ -1,0 +1,112 @@
+//! The `resolver` program: a DNS server on 127.0.0.1, and a client whose resolver asks it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use nix::libc;
+use socket2::{Domain, Type};
+
+use super::responder::{answer, ptr_name};
+use super::{ALIAS, BYADDR, CNAME, GAI, V4, WWW};
+use crate::decode::app::dns::{Message, TYPE_A, TYPE_AAAA, TYPE_PTR};
+use crate::live::tracer::now;
+use crate::live::{LiveError, Role, Sock, Tracer};
+use crate::scenario::{any_port, bound, Peer};
+
+/// How long the server waits for a query before it gives up (a resolver that did not ask).
+const QUIET: Duration = Duration::from_secs(5);
+
+pub(super) fn run(t: &Tracer) -> Result<(), LiveError> {
+    let nss = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let hosts = nss
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("hosts:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "hosts: files dns (no hosts line)".into());
+    t.print(Role::Client, &format!("/etc/nsswitch.conf: {hosts}"));
+    if !hosts.split_whitespace().any(|w| w == "dns") {
+        return Err(LiveError::Scenario(format!(
+            "/etc/nsswitch.conf does not ask DNS for host names ({hosts}): the resolver would send no query"
+        )));
+    }
+    let s = t.socket(Role::Server, Domain::IPV4, Type::DGRAM)?;
+    t.bind(&s, any_port())?;
+    let server = bound(&s)?;
+    rcvtimeo(t, &s, QUIET)?;
+    t.ready()?;
+    let SocketAddr::V4(server4) = server else {
+        return Err(LiveError::Scenario("the server is not on IPv4".into()));
+    };
+    let client = Peer::start(t, move |tc| {
+        tc.res_nameserver(Role::Client, server4)?;
+        tc.mark(GAI, "getaddrinfo(AF_UNSPEC): an A and an AAAA query");
+        tc.getaddrinfo(Role::Client, WWW)?;
+        tc.mark(
+            BYADDR,
+            "gethostbyaddr: a PTR query for the address, its bytes reversed",
+        );
+        tc.gethostbyaddr(Role::Client, V4)?;
+        tc.mark(
+            CNAME,
+            "gethostbyname of an alias: the answer's CNAME becomes h_aliases",
+        );
+        tc.gethostbyname(Role::Client, ALIAS)?;
+        Ok(())
+    });
+
+    // The questions the three calls must ask; the server answers until all have come.
+    let mut want = vec![
+        (WWW.to_owned(), TYPE_A),
+        (WWW.to_owned(), TYPE_AAAA),
+        (ptr_name(V4), TYPE_PTR),
+        (ALIAS.to_owned(), TYPE_A),
+    ];
+    let mut buf = [0u8; 512];
+    let served = (|| {
+        while !want.is_empty() {
+            let (n, from) = t.recvfrom(&s, &mut buf)?;
+            let q = Message::parse(&buf[..n])
+                .map_err(|e| LiveError::Scenario(format!("a query that does not decode: {e}")))?;
+            if let Some(question) = q.questions.first() {
+                let name = question.name.trim_end_matches('.').to_ascii_lowercase();
+                want.retain(|(n, ty)| !(*n == name && *ty == question.qtype));
+            }
+            t.sendto(&s, &answer(&q), from)?;
+        }
+        Ok(())
+    })();
+    let asked = client.join();
+    t.close(s)?;
+    served.and(asked)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, {secs})`, recorded.
+fn rcvtimeo(t: &Tracer, s: &Sock, d: Duration) -> Result<(), LiveError> {
+    let start = now();
+    let tv = libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    // SAFETY: passes one timeval of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            s.fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    let r = if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    };
+    let args = format!("{}, SOL_SOCKET, SO_RCVTIMEO, {{{} s}}", s.fd(), d.as_secs());
+    t.record(s, "setsockopt", args, start, &r, |_, _| {});
+    r.map_err(|source| LiveError::Call {
+        call: "setsockopt",
+        source,
+    })
+}
