@@ -104,6 +104,9 @@ fn table(t: &Tracer) -> Result<(), LiveError> {
     t.close(s)
 }
 
+/// How long the reader still sleeps once the kernel has counted the last probe.
+const PROBE_SETTLE: Duration = Duration::from_millis(20);
+
 /// The reader's sleep: until the sender's kernel has sent [`PROBES`] zero-window probes.
 /// tcpi_backoff counts the persist timer's rounds while the window stays shut.
 fn wait_for_probes(t: &Tracer, conn: &Sock, sender_fd: i32) -> Result<(), LiveError> {
@@ -121,6 +124,9 @@ fn wait_for_probes(t: &Tracer, conn: &Sock, sender_fd: i32) -> Result<(), LiveEr
         }
         thread::sleep(Duration::from_millis(1));
     };
+    // The kernel counts a probe before it is on the wire: give the last one time to pass the
+    // capture before the read opens the window (the next probe is seconds away).
+    thread::sleep(PROBE_SETTLE);
     let mut e = Event::new(Role::Server, Role::Server.name(), "wait", start);
     e.end = now();
     e.fd = Some(conn.fd());
