@@ -20,15 +20,16 @@ fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
 
-/// The saved runs: (name, pcapng, event log).
-fn saved_runs() -> Vec<(String, PathBuf, PathBuf)> {
-    let mut v: Vec<(String, PathBuf, PathBuf)> = std::fs::read_dir(captures())
+/// The saved runs: (name, pcapng, the event log inside it).
+fn saved_runs() -> Vec<(String, PathBuf, String)> {
+    let mut v: Vec<(String, PathBuf, String)> = std::fs::read_dir(captures())
         .expect("list captures/")
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".events.jsonl")?.to_owned();
-            let pcapng = captures().join(format!("{stem}.pcapng"));
-            Some((stem, pcapng, captures().join(name)))
+            let stem = name.strip_suffix(".pcapng")?.to_owned();
+            let path = captures().join(&name);
+            let log = pcapng::event_log(&path).ok()??;
+            Some((stem, path, log))
         })
         .collect();
     v.sort();
@@ -116,7 +117,6 @@ fn every_replayed_record_has_its_kinds_keys() {
         .iter()
         .map(|n| common::fixture(n))
         .collect();
-    files.extend(saved_runs().into_iter().map(|(_, p, _)| p));
     // A generated capture full of losses, reordering and duplicate ACKs, IPv4 and IPv6.
     let dir = tempfile::tempdir().expect("tempdir");
     let busy = dir.path().join("busy.pcap");
@@ -167,7 +167,7 @@ fn every_replayed_record_has_its_kinds_keys() {
     assert_eq!(total["meta"], files.len());
     assert!(total["packet"] > 4_000, "{total:?}");
     // The records cover what the schema allows: findings of the analysis among them.
-    for finding in ["retransmission", "duplicate_ack", "zero_window"] {
+    for finding in ["retransmission", "duplicate_ack"] {
         assert!(
             analysed.contains_key(finding),
             "no {finding} seen: {analysed:?}"
@@ -175,14 +175,43 @@ fn every_replayed_record_has_its_kinds_keys() {
     }
 }
 
+/// `sockscope replay --format jsonl` of a saved run writes the run's stream (as `run NAME
+/// --format jsonl` did), every record on the schema, every packet of the file in it.
+#[test]
+fn a_replayed_saved_run_is_a_run_stream() {
+    let s = schema::load();
+    let mut analysed = std::collections::BTreeSet::new();
+    for (name, path, _) in saved_runs() {
+        let out = common::replay_jsonl(&path);
+        let counts = s
+            .check_stream(&out, "replay")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for line in out.lines() {
+            let v: Value = serde_json::from_str(line).expect("JSON");
+            if let Value::Array(a) = &v["analysis"] {
+                analysed.extend(a.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+            }
+        }
+        let run = pcapng::load(&path, Path::new("/nonexistent")).expect("load");
+        assert_eq!(counts.get("packet"), Some(&run.packets.len()), "{name}");
+        assert_eq!(counts["run"], 1, "{name}");
+        flags_agree(&out, &name);
+    }
+    // The saved runs show the analysis too: buffers' zero window among it.
+    for finding in ["zero_window", "retransmission"] {
+        assert!(analysed.contains(finding), "no {finding}: {analysed:?}");
+    }
+}
+
 #[test]
 fn every_record_of_a_saved_run_has_its_kinds_keys() {
     let s = schema::load();
     let runs = saved_runs();
-    assert!(runs.len() >= 18, "{runs:?}");
+    assert_eq!(runs.len(), sockscope::scenario::all().len(), "{runs:?}");
     let mut total = BTreeMap::new();
     for (name, pcapng, log) in &runs {
-        let run = pcapng::load(pcapng, log).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let run = pcapng::load(pcapng, Path::new("/nonexistent"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let sc = sockscope::scenario::find(name);
         let checks = report::checks(&run, sc);
         // The stream `sockscope run NAME --format jsonl` writes: meta, then the run.
@@ -202,15 +231,13 @@ fn every_record_of_a_saved_run_has_its_kinds_keys() {
         );
         add(&mut total, counts);
         // The committed event log: run, events, capture, each with every key.
-        let text = std::fs::read_to_string(log).expect("the event log");
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in log.lines().enumerate() {
             let kind = s
                 .check_record(line)
-                .unwrap_or_else(|e| panic!("{}:{}: {e}: {line}", log.display(), i + 1));
+                .unwrap_or_else(|e| panic!("{name}'s log line {}: {e}: {line}", i + 1));
             assert!(
                 ["run", "event", "capture"].contains(&kind.as_str()),
-                "{}: a {kind} line",
-                log.display()
+                "{name}: a {kind} line"
             );
         }
     }

@@ -742,11 +742,18 @@ fn time_modes_and_colour() {
     assert!(colour.contains("\u{1b}[32m✓"));
 }
 
-/// `sockscope replay` reads a saved run (the pcapng the runner writes).
+/// `sockscope replay --stream N` reads a saved run (the pcapng the runner writes) as packets.
 #[test]
 fn replay_reads_a_saved_run() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
-        .args(["replay", "--no-summary", "--color", "never"])
+        .args([
+            "replay",
+            "--no-summary",
+            "--color",
+            "never",
+            "--stream",
+            "0",
+        ])
         .arg(captures().join("handshake.pcapng"))
         .output()
         .expect("run sockscope replay");

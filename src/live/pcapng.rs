@@ -266,6 +266,11 @@ fn apply_log(run: &mut RunData, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The event log a saved run carries inside `path` (None for a capture without one).
+pub fn event_log(path: &Path) -> Result<Option<String>, LiveError> {
+    Ok(read_capture(path)?.1)
+}
+
 /// Loads the run saved inside a pcapng (`sockscope run|trace --save FILE.pcapng`); None when
 /// the file carries no run (any other capture, or one saved with its log beside it).
 pub fn load_saved(path: &Path) -> Result<Option<RunData>, LiveError> {
