@@ -12,7 +12,8 @@ use assert_cmd::Command;
 use sockscope::live::event::Part;
 use sockscope::live::model::Dir;
 use sockscope::live::{pcapng, Event, RunData, View};
-use sockscope::render::picture::{html, svg, xml};
+use sockscope::render::picture::{html, svg, svg_lanes, xml};
+use sockscope::render::run::endpoint_lanes;
 use sockscope::render::run::report;
 use sockscope::render::run::timeline::packet_text;
 use sockscope::scenario;
@@ -55,6 +56,11 @@ fn check_svg(name: &str, run: &RunData) -> String {
         Some("http://www.w3.org/2000/svg")
     );
     let ladders: Vec<_> = root.children().filter(|n| has_class(n, "ladder")).collect();
+    let ends = endpoint_lanes::endpoints(&v);
+    if v.conns.len() > 1 && ends.len() <= svg_lanes::MAX_LANES {
+        check_lanes(name, &v, &ladders);
+        return text;
+    }
     assert_eq!(
         ladders.len(),
         v.conns.len(),
@@ -105,6 +111,94 @@ fn check_svg(name: &str, run: &RunData) -> String {
         }
     }
     text
+}
+
+/// A number attribute.
+fn num(n: &roxmltree::Node, a: &str) -> f64 {
+    attr(n, a)
+        .parse()
+        .unwrap_or_else(|_| panic!("<{}> has no number {a}", n.tag_name().name()))
+}
+
+/// Several conversations on one diagram: a lane per endpoint (clients first, in order of
+/// appearance), labelled with role and address, its lifeline at its x; one arrow per packet of
+/// the run, from the sender's lane to the receiver's.
+fn check_lanes(name: &str, v: &View, ladders: &[roxmltree::Node]) {
+    assert_eq!(ladders.len(), 1, "{name}: one ladder of every conversation");
+    let l = &ladders[0];
+    assert!(has_class(l, "lanes"), "{name}");
+    let ends = endpoint_lanes::endpoints(v);
+    assert_eq!(attr(l, "data-lanes"), ends.len().to_string());
+    let lanes: Vec<_> = l.descendants().filter(|n| has_class(n, "lane")).collect();
+    let got: Vec<(&str, &str)> = lanes
+        .iter()
+        .map(|n| (attr(n, "data-role"), attr(n, "data-addr")))
+        .collect();
+    let want: Vec<(&str, String)> = ends
+        .iter()
+        .map(|(a, r)| (r.name(), a.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(r, a)| (*r, a.as_str()))
+            .collect::<Vec<_>>(),
+        "{name}: the lanes"
+    );
+    let mut x_of = std::collections::HashMap::new();
+    let mut prev = f64::MIN;
+    for (lane, (role, addr)) in lanes.iter().zip(&got) {
+        let texts: Vec<&str> = lane
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(texts.contains(role), "{name}: {texts:?}");
+        assert!(texts.contains(addr), "{name}: {texts:?}");
+        // The lifeline is at the lane's x, left to right in the lanes' order.
+        let x = num(lane, "data-x");
+        assert!(x > prev + 100.0, "{name}: lanes apart");
+        prev = x;
+        for life in lane.children().filter(|n| n.has_tag_name("line")) {
+            assert_eq!((num(&life, "x1"), num(&life, "x2")), (x, x), "{name}");
+        }
+        x_of.insert(addr.to_string(), x);
+    }
+    let arrows: Vec<_> = l.descendants().filter(|n| has_class(n, "pkt")).collect();
+    assert_eq!(arrows.len(), v.pkts.len(), "{name}: one arrow per packet");
+    let mut frames: Vec<usize> = Vec::new();
+    for a in &arrows {
+        let frame: usize = attr(a, "data-frame").parse().unwrap();
+        let p = v.pkts.iter().find(|p| p.index + 1 == frame).unwrap();
+        frames.push(frame);
+        assert_eq!(attr(a, "data-conn"), p.conn.to_string(), "{name}: {frame}");
+        let (from, to) = (x_of[&p.src.to_string()], x_of[&p.dst.to_string()]);
+        let line = a.children().find(|n| n.has_tag_name("line")).unwrap();
+        assert_eq!(
+            num(&line, "x1"),
+            from,
+            "{name}: frame {frame} leaves its sender"
+        );
+        // The head's tip touches the receiver's lifeline.
+        let poly = a.children().find(|n| n.has_tag_name("polygon")).unwrap();
+        let tip: f64 = attr(&poly, "points")
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (tip - to).abs() <= 1.01,
+            "{name}: frame {frame} ends at {tip}, not {to}"
+        );
+        let right = to > from;
+        assert_eq!(attr(a, "data-dir"), if right { "right" } else { "left" });
+        assert_eq!(num(&line, "x2") > from, right, "{name}: frame {frame}");
+    }
+    let mut sorted = frames.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), frames.len(), "{name}: each packet once");
 }
 
 /// The page of a run holds its calls, packet summaries and checks, and nothing from outside.

@@ -33,13 +33,23 @@ pub fn endpoints(v: &View) -> Vec<(SocketAddr, Role)> {
 /// The diagram as rows, with each call's lane.
 pub struct Diagram<'a> {
     pub lanes: Vec<Lane>,
+    /// Each packet with the call that caused it ([`ladder_rows::Causes`]).
     pub rows: Vec<Row<'a>>,
     /// Event index → lane.
     pub call_lane: HashMap<usize, usize>,
     pub lane_of: HashMap<SocketAddr, usize>,
+    /// Event index → the conversations it belongs to ([`ladder_rows::event_conns`]).
+    pub conns: Vec<Vec<usize>>,
 }
 
+/// Every row of every conversation of `v`.
 pub fn diagram<'a>(v: &'a View<'a>) -> Diagram<'a> {
+    diagram_cut(v, usize::MAX / 4, 0)
+}
+
+/// The diagram with at most `head` + `tail` packets (the middle of a longer one is one
+/// [`RowKind::Cut`] row).
+pub fn diagram_cut<'a>(v: &'a View<'a>, head: usize, tail: usize) -> Diagram<'a> {
     let ends = endpoints(v);
     let lane_of: HashMap<SocketAddr, usize> =
         ends.iter().enumerate().map(|(i, (a, _))| (*a, i)).collect();
@@ -109,18 +119,23 @@ pub fn diagram<'a>(v: &'a View<'a>) -> Diagram<'a> {
             });
         }
     }
+    let causes = ladder_rows::Causes::new(v, &conns);
     for p in &v.pkts {
         rows.push(Row {
             t: p.ts,
-            kind: RowKind::Packet { p, cause: None },
+            kind: RowKind::Packet {
+                p,
+                cause: causes.of(p),
+            },
         });
     }
     // Stable: a call and the packet it sent at the same nanosecond stay in that order.
     rows.sort_by_key(|r| r.t);
     Diagram {
         lanes,
-        rows: ladder_rows::gaps(rows),
+        rows: ladder_rows::gaps(ladder_rows::cut(rows, head, tail)),
         call_lane,
         lane_of,
+        conns,
     }
 }
