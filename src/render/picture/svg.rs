@@ -3,7 +3,8 @@
 //! analyser's marks in red under it), the socket calls beside the lane that made them, the
 //! run's marks across, and the time down the left margin with long waits shown as one
 //! labelled gap (`… 40.1 ms …`). A TCP state the run read from the kernel (a `state` event)
-//! is a badge on its lifeline. Conversations are stacked one under another.
+//! is a badge on its lifeline. Several conversations are one diagram with a lane per endpoint
+//! ([`super::svg_lanes`]); beyond its lanes, two-lane ladders stacked one under another.
 //!
 //! Styles are attributes (no stylesheet), so any SVG viewer shows the same; each packet is a
 //! `<g class="pkt" data-frame=… data-dir="right|left">` and each call a `<g class="call"

@@ -36,7 +36,7 @@ const TAIL: usize = 100;
 const MIN_GAP: f64 = 200.0;
 const MAX_GAP: f64 = 560.0;
 /// Pixels a call widens the gaps to at the most.
-const CALL_GAP: f64 = 320.0;
+const CALL_GAP: f64 = 260.0;
 
 /// Row heights: a packet's (one more line for its marks and for each line of states).
 const PKT_H: f64 = 32.0;
