@@ -275,12 +275,12 @@ fn visible_width(l: &str) -> usize {
 
 /// The TCP and UDP packets of a capture (those of the conversations with a packet that
 /// matches the filter, when one is given), as a run without calls: at most [`REPLAY_MAX`].
-struct Streams {
-    run: RunData,
-    left_out: usize,
+pub(crate) struct Streams {
+    pub(crate) run: RunData,
+    pub(crate) left_out: usize,
 }
 
-fn every_stream(opts: &ReplayOptions) -> anyhow::Result<Streams> {
+pub(crate) fn every_stream(opts: &ReplayOptions) -> anyhow::Result<Streams> {
     let mut analyser = Analyser::new();
     let mut filter: Option<Filter> = None;
     let mut kept: Vec<(StreamSel, Captured)> = Vec::new();

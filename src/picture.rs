@@ -1,8 +1,9 @@
 //! `--svg FILE` and `--html FILE` of `run`, `trace` and `replay`: the files are checked before
 //! anything runs and belong to the invoking user, as `--save` ([`crate::save`]); they are
 //! drawn ([`crate::render::picture`]) when the run ends. For `replay` of a capture, the picture
-//! is of one conversation (`--stream N`, by default the first TCP stream); of a run that
-//! sockscope saved, the run's.
+//! is of every conversation on one ladder of a lane per endpoint when they fit (as `sockscope
+//! ladder` draws them), else of one (`--stream N`, by default the first TCP stream); of a run
+//! that sockscope saved, the run's.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use crate::filter::Filter;
 use crate::live::capture::{CaptureStats, Captured};
 use crate::live::checks::Check;
 use crate::live::{pcapng, LiveError, RunData, Scenario, View};
-use crate::render::picture::{html, svg};
+use crate::render::picture::{html, svg, svg_lanes};
 use crate::replay::{ReplayOptions, StreamSel};
 use crate::save::{Plan, Target};
 use crate::source::input::is_stdin;
@@ -145,12 +146,43 @@ pub fn replay(opts: &ReplayOptions, plans: Plans) -> anyhow::Result<()> {
             }
         }
     }
-    let conv = conversation(opts)?;
     let names: Vec<String> = opts
         .inputs
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    let title = format!("sockscope replay {}", names.join(" "));
+    // Several conversations, none selected: all of them on one ladder of a lane per endpoint,
+    // as `sockscope ladder` draws them, when their lanes fit.
+    if opts.stream.or(opts.follow).is_none() {
+        let all = crate::ladder::every_stream(opts)?;
+        let v = View::new(&all.run);
+        if v.conns.len() > 1 && svg_lanes::fits(&v).is_ok() {
+            let mut notes = vec![format!(
+                "{} packets of {} conversations",
+                all.run.packets.len(),
+                v.conns.len()
+            )];
+            if all.left_out > 0 {
+                notes.push(format!(
+                    "{} later packets are not drawn (the first {REPLAY_MAX} are): \
+                     `sockscope replay --stream N --svg` draws one conversation whole",
+                    all.left_out
+                ));
+            }
+            let page = html::Page {
+                title,
+                subtitle: crate::render::ladder_lanes::title(&v),
+                checks: None,
+                facts: crate::render::run::facts::conversations(&v),
+                explain: None,
+                notes,
+            };
+            pictures.write(&all.run, || html::render(&v, &page))?;
+            return Ok(());
+        }
+    }
+    let conv = conversation(opts)?;
     let run = &conv.run;
     let v = View::new(run);
     let sel = match conv.stream {
@@ -175,7 +207,7 @@ pub fn replay(opts: &ReplayOptions, plans: Plans) -> anyhow::Result<()> {
         None => sel,
     };
     let page = html::Page {
-        title: format!("sockscope replay {}", names.join(" ")),
+        title,
         subtitle,
         checks: None,
         facts: crate::render::run::facts::conversations(&v),

@@ -1,7 +1,8 @@
 //! `--svg` and `--html` on saved runs (no root: `captures/<name>.pcapng` and its event log, as
 //! the golden tests load them) and on capture files through `sockscope replay`: the SVG parses
 //! as XML with one lane per end, labelled with its role and address, and one arrow per packet
-//! going the right way; the page holds every call, packet summary and check of the run and
+//! going the right way (several conversations: one ladder, a lane per endpoint, each arrow
+//! from its sender's lifeline to its receiver's); the page holds every call, packet summary and check of the run and
 //! loads nothing from anywhere. Set SOCKSCOPE_PICTURES=DIR to keep the pictures for a look.
 
 mod common;
@@ -12,7 +13,8 @@ use assert_cmd::Command;
 use sockscope::live::event::Part;
 use sockscope::live::model::Dir;
 use sockscope::live::{pcapng, Event, RunData, View};
-use sockscope::render::picture::{html, svg, xml};
+use sockscope::render::picture::{html, svg, svg_lanes, xml};
+use sockscope::render::run::endpoint_lanes;
 use sockscope::render::run::report;
 use sockscope::render::run::timeline::packet_text;
 use sockscope::scenario;
@@ -55,6 +57,11 @@ fn check_svg(name: &str, run: &RunData) -> String {
         Some("http://www.w3.org/2000/svg")
     );
     let ladders: Vec<_> = root.children().filter(|n| has_class(n, "ladder")).collect();
+    let ends = endpoint_lanes::endpoints(&v);
+    if v.conns.len() > 1 && ends.len() <= svg_lanes::MAX_LANES {
+        check_lanes(name, &v, &ladders);
+        return text;
+    }
     assert_eq!(
         ladders.len(),
         v.conns.len(),
@@ -105,6 +112,94 @@ fn check_svg(name: &str, run: &RunData) -> String {
         }
     }
     text
+}
+
+/// A number attribute.
+fn num(n: &roxmltree::Node, a: &str) -> f64 {
+    attr(n, a)
+        .parse()
+        .unwrap_or_else(|_| panic!("<{}> has no number {a}", n.tag_name().name()))
+}
+
+/// Several conversations on one diagram: a lane per endpoint (clients first, in order of
+/// appearance), labelled with role and address, its lifeline at its x; one arrow per packet of
+/// the run, from the sender's lane to the receiver's.
+fn check_lanes(name: &str, v: &View, ladders: &[roxmltree::Node]) {
+    assert_eq!(ladders.len(), 1, "{name}: one ladder of every conversation");
+    let l = &ladders[0];
+    assert!(has_class(l, "lanes"), "{name}");
+    let ends = endpoint_lanes::endpoints(v);
+    assert_eq!(attr(l, "data-lanes"), ends.len().to_string());
+    let lanes: Vec<_> = l.descendants().filter(|n| has_class(n, "lane")).collect();
+    let got: Vec<(&str, &str)> = lanes
+        .iter()
+        .map(|n| (attr(n, "data-role"), attr(n, "data-addr")))
+        .collect();
+    let want: Vec<(&str, String)> = ends
+        .iter()
+        .map(|(a, r)| (r.name(), a.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(r, a)| (*r, a.as_str()))
+            .collect::<Vec<_>>(),
+        "{name}: the lanes"
+    );
+    let mut x_of = std::collections::HashMap::new();
+    let mut prev = f64::MIN;
+    for (lane, (role, addr)) in lanes.iter().zip(&got) {
+        let texts: Vec<&str> = lane
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(texts.contains(role), "{name}: {texts:?}");
+        assert!(texts.contains(addr), "{name}: {texts:?}");
+        // The lifeline is at the lane's x, left to right in the lanes' order.
+        let x = num(lane, "data-x");
+        assert!(x > prev + 100.0, "{name}: lanes apart");
+        prev = x;
+        for life in lane.children().filter(|n| n.has_tag_name("line")) {
+            assert_eq!((num(&life, "x1"), num(&life, "x2")), (x, x), "{name}");
+        }
+        x_of.insert(addr.to_string(), x);
+    }
+    let arrows: Vec<_> = l.descendants().filter(|n| has_class(n, "pkt")).collect();
+    assert_eq!(arrows.len(), v.pkts.len(), "{name}: one arrow per packet");
+    let mut frames: Vec<usize> = Vec::new();
+    for a in &arrows {
+        let frame: usize = attr(a, "data-frame").parse().unwrap();
+        let p = v.pkts.iter().find(|p| p.index + 1 == frame).unwrap();
+        frames.push(frame);
+        assert_eq!(attr(a, "data-conn"), p.conn.to_string(), "{name}: {frame}");
+        let (from, to) = (x_of[&p.src.to_string()], x_of[&p.dst.to_string()]);
+        let line = a.children().find(|n| n.has_tag_name("line")).unwrap();
+        assert_eq!(
+            num(&line, "x1"),
+            from,
+            "{name}: frame {frame} leaves its sender"
+        );
+        // The head's tip touches the receiver's lifeline.
+        let poly = a.children().find(|n| n.has_tag_name("polygon")).unwrap();
+        let tip: f64 = attr(&poly, "points")
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (tip - to).abs() <= 1.01,
+            "{name}: frame {frame} ends at {tip}, not {to}"
+        );
+        let right = to > from;
+        assert_eq!(attr(a, "data-dir"), if right { "right" } else { "left" });
+        assert_eq!(num(&line, "x2") > from, right, "{name}: frame {frame}");
+    }
+    let mut sorted = frames.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), frames.len(), "{name}: each packet once");
 }
 
 /// The page of a run holds its calls, packet summaries and checks, and nothing from outside.
@@ -547,4 +642,164 @@ fn a_long_conversation_is_cut_in_the_middle() {
         .collect();
     assert_eq!(cut.len(), 1);
     assert!(cut[0].starts_with("… 106 more packets"), "{cut:?}");
+}
+
+/// The fork run (four clients of one server, a child per client): one ladder of five lanes,
+/// the four clients' then the server's, every packet an arrow between its two ends' lanes
+/// (check_svg), the server's lane naming the parent and its children, each call beside its
+/// lane with its conversation, and the data the children echo pointing at their write().
+#[test]
+fn fork_is_one_ladder_of_five_lanes() {
+    let run = load("fork");
+    let v = View::new(&run);
+    let svg = check_svg("fork", &run);
+    assert_eq!(svg.matches("<svg").count(), 1);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let ladders: Vec<_> = doc
+        .descendants()
+        .filter(|n| has_class(n, "ladder"))
+        .collect();
+    assert_eq!(ladders.len(), 1);
+    assert_eq!(attr(&ladders[0], "data-lanes"), "5");
+    let lanes: Vec<_> = doc.descendants().filter(|n| has_class(n, "lane")).collect();
+    let roles: Vec<&str> = lanes.iter().map(|n| attr(n, "data-role")).collect();
+    assert_eq!(roles, ["client", "client", "client", "client", "server"]);
+    let server_text: Vec<&str> = lanes[4].descendants().filter_map(|n| n.text()).collect();
+    let pids: Vec<u32> = run
+        .events
+        .iter()
+        .filter(|e| e.role == sockscope::live::Role::Server && e.pid != 0)
+        .map(|e| e.pid)
+        .collect();
+    assert!(
+        server_text
+            .iter()
+            .any(|t| t.starts_with("pids ") && pids.iter().all(|p| t.contains(&p.to_string()))),
+        "{server_text:?}"
+    );
+    assert_eq!(
+        doc.descendants().filter(|n| has_class(n, "pkt")).count(),
+        v.pkts.len()
+    );
+    // Every call is drawn once, on a conversation, beside its lane's lifeline.
+    let xs: Vec<f64> = lanes.iter().map(|n| num(n, "data-x")).collect();
+    let calls: Vec<_> = doc.descendants().filter(|n| has_class(n, "call")).collect();
+    assert!(calls.len() > 40, "{}", calls.len());
+    for c in &calls {
+        assert!(
+            !attr(c, "data-conn").is_empty(),
+            "a call with no conversation"
+        );
+        if let Some(dot) = c.children().find(|n| n.has_tag_name("circle")) {
+            assert!(xs.contains(&num(&dot, "cx")), "a call off its lane");
+        }
+    }
+    // The children's echoes were sent by their write().
+    let echoes: Vec<_> = doc
+        .descendants()
+        .filter(|n| has_class(n, "pkt") && attr(n, "data-dir") == "left")
+        .filter(|n| {
+            let frame: usize = attr(n, "data-frame").parse().unwrap();
+            let p = v.pkts.iter().find(|p| p.index + 1 == frame).unwrap();
+            p.tcp.as_ref().is_some_and(|t| t.len > 0)
+        })
+        .collect();
+    assert_eq!(echoes.len(), 4);
+    for e in &echoes {
+        let ev: usize = attr(e, "data-cause").parse().expect("a cause");
+        assert_eq!(run.events[ev].call, "write");
+        assert_eq!(run.events[ev].role, sockscope::live::Role::Server);
+    }
+    // The page holds the same picture, once.
+    let page = check_html("fork", &run);
+    assert!(page.contains("data-lanes=\"5\""));
+}
+
+/// More endpoints than a picture's lanes: each conversation on a ladder of its own, under a
+/// note that says why.
+#[test]
+fn too_many_endpoints_fall_back_to_a_ladder_per_conversation() {
+    let mut run = load("handshake");
+    let v = View::new(&run);
+    let (client, server) = (v.conns[0].client.port(), v.conns[0].server.port());
+    drop(v);
+    // 13 more clients: the handshake's packets again, later, from other ports.
+    let base: Vec<_> = run.packets.clone();
+    let end = base.last().unwrap().ts;
+    for k in 1..=13u16 {
+        for p in &base {
+            let mut p = p.clone();
+            p.ts += end * i128::from(k) + 1_000_000;
+            for (a, b) in [(client, server), (server, client)] {
+                let pat = [a.to_be_bytes(), b.to_be_bytes()].concat();
+                if let Some(i) = p.data.windows(4).position(|w| w == pat) {
+                    let at = if a == client { i } else { i + 2 };
+                    p.data[at..at + 2].copy_from_slice(&(client + k).to_be_bytes());
+                    break;
+                }
+            }
+            run.packets.push(p);
+        }
+    }
+    run.events.clear();
+    let v = View::new(&run);
+    assert_eq!(v.conns.len(), 14);
+    assert!(endpoint_lanes::endpoints(&v).len() > svg_lanes::MAX_LANES);
+    let svg = check_svg("fallback", &run);
+    assert!(
+        svg.contains("15 endpoints (addr:port) in 14 conversations: more than 12 lanes"),
+        "no note"
+    );
+}
+
+/// `replay --svg` of a capture with several streams and none chosen: all of them on one
+/// ladder, as `sockscope ladder` draws them.
+#[test]
+fn replay_of_a_capture_draws_every_stream_on_one_ladder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, h) = (dir.path().join("fork.svg"), dir.path().join("fork.html"));
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/fork.pcapng");
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(&capture)
+        .arg("--svg")
+        .arg(&s)
+        .arg("--html")
+        .arg(&h)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&s).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let ladders: Vec<_> = doc
+        .descendants()
+        .filter(|n| has_class(n, "ladder"))
+        .collect();
+    assert_eq!(ladders.len(), 1);
+    assert_eq!(attr(&ladders[0], "data-lanes"), "5");
+    assert_eq!(
+        doc.descendants().filter(|n| has_class(n, "pkt")).count(),
+        40
+    );
+    let page = std::fs::read_to_string(&h).unwrap();
+    self_contained("fork replay", &page);
+    assert!(page.contains("4 TCP conversations on one ladder, 5 endpoints"));
+    // --stream still draws one conversation on its two lanes.
+    let out = Command::cargo_bin("sockscope")
+        .unwrap()
+        .arg("replay")
+        .arg(&capture)
+        .args(["--stream", "2", "--force", "--svg"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let svg = std::fs::read_to_string(&s).unwrap();
+    assert_eq!(svg.matches("class=\"lane\"").count(), 2);
+    assert_eq!(svg.matches("class=\"pkt\"").count(), 10);
 }

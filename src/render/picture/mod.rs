@@ -7,6 +7,7 @@
 
 pub mod html;
 pub mod svg;
+pub mod svg_lanes;
 pub mod xml;
 
 use std::fmt::Write;

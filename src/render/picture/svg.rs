@@ -3,7 +3,8 @@
 //! analyser's marks in red under it), the socket calls beside the lane that made them, the
 //! run's marks across, and the time down the left margin with long waits shown as one
 //! labelled gap (`… 40.1 ms …`). A TCP state the run read from the kernel (a `state` event)
-//! is a badge on its lifeline. Conversations are stacked one under another.
+//! is a badge on its lifeline. Several conversations are one diagram with a lane per endpoint
+//! ([`super::svg_lanes`]); beyond its lanes, two-lane ladders stacked one under another.
 //!
 //! Styles are attributes (no stylesheet), so any SVG viewer shows the same; each packet is a
 //! `<g class="pkt" data-frame=… data-dir="right|left">` and each call a `<g class="call"
@@ -18,65 +19,63 @@ use crate::render::run::ladder::label;
 use crate::render::run::ladder_rows::{self, dir_word, duration, Ladder, Row, RowKind};
 use crate::render::text::findings;
 
+use super::svg_lanes;
 use super::xml::esc;
 use super::{call_detail, packet_detail, rel_time, HEAD, TAIL};
 
 /// Font size and the advance of one character of the monospace font (DejaVu Sans Mono: 0.602
 /// em), to lay text out without measuring it.
-const FONT: f64 = 12.0;
-const CW: f64 = 7.3;
+pub(super) const FONT: f64 = 12.0;
+pub(super) const CW: f64 = 7.3;
 /// Calls longer than this are cut with `…` (the whole call is in the hover text).
-const CALL_MAX: usize = 56;
+pub(super) const CALL_MAX: usize = 56;
 /// Conversations drawn at most (the first ones).
 const MAX_LADDERS: usize = 24;
 /// Labels longer than this are cut with `…`.
-const LABEL_MAX: usize = 72;
+pub(super) const LABEL_MAX: usize = 72;
 const FONT_FAMILY: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
 
-const INK: &str = "#222222";
-const GREY: &str = "#777777";
-const CLIENT: &str = "#00707a";
-const SERVER: &str = "#8a5a00";
-const RED: &str = "#c62828";
+pub(super) const INK: &str = "#222222";
+pub(super) const GREY: &str = "#777777";
+pub(super) const CLIENT: &str = "#00707a";
+pub(super) const SERVER: &str = "#8a5a00";
+pub(super) const RED: &str = "#c62828";
 
-/// The ladders of every conversation of the view as one SVG document. `standalone`: with the
-/// XML declaration (a file of its own); without it, for inline use in a page.
+/// The ladder of the view as one SVG document: several conversations on one diagram of a lane
+/// per endpoint ([`super::svg_lanes`]) when they have at most [`svg_lanes::MAX_LANES`]
+/// endpoints, else one two-lane ladder per conversation, stacked. `standalone`: with the XML
+/// declaration (a file of its own); without it, for inline use in a page.
 pub fn render(v: &View, standalone: bool) -> String {
-    let conns = ladder_rows::event_conns(v);
-    let ladders: Vec<Ladder> = (0..v.conns.len().min(MAX_LADDERS))
-        .filter_map(|c| ladder_rows::ladder(v, c, &conns, HEAD, TAIL))
-        .collect();
     let mut body = String::new();
-    let mut y = 0.0;
-    let mut width: f64 = 320.0;
-    for l in &ladders {
-        let (w, h) = one(&mut body, v, l, y);
-        width = width.max(w);
-        y += h + 24.0;
-    }
-    if v.conns.len() > MAX_LADDERS {
-        let _ = write!(
-            body,
-            r#"<text class="more" x="12" y="{:.1}" font-style="italic" fill="{GREY}">"#,
-            y + 8.0
-        );
-        let more = v.conns.len() - MAX_LADDERS;
-        esc(
-            &mut body,
-            &format!(
-                "… {more} more conversations, not drawn (`replay --stream N --svg` draws one)"
-            ),
-        );
-        body.push_str("</text>\n");
-        y += 28.0;
-    }
-    if ladders.is_empty() {
-        let _ = write!(
-            body,
-            r#"<text x="16" y="28" font-size="{FONT}" fill="{GREY}">no TCP or UDP conversation: nothing to draw</text>"#
-        );
-        y = 48.0;
-    }
+    let mut lanes = false;
+    let (width, y) = if v.conns.len() > 1 {
+        match svg_lanes::draw(&mut body, v, 0.0) {
+            Ok((w, h)) => {
+                lanes = true;
+                (w, h + 16.0)
+            }
+            Err(n) if n > svg_lanes::MAX_LANES => {
+                let note = format!(
+                    "{n} endpoints (addr:port) in {} conversations: more than {} lanes, so each \
+                     conversation is drawn on a ladder of its own",
+                    v.conns.len(),
+                    svg_lanes::MAX_LANES
+                );
+                let _ = write!(
+                    body,
+                    r#"<text class="note" x="12" y="20" font-style="italic" fill="{GREY}">"#
+                );
+                esc(&mut body, &note);
+                body.push_str("</text>\n");
+                let (w, h) = stacked(&mut body, v, 36.0);
+                (w.max(tw(&note) + 24.0), h)
+            }
+            Err(_) => stacked(&mut body, v, 0.0),
+        }
+    } else {
+        stacked(&mut body, v, 0.0)
+    };
+
     let mut out = String::with_capacity(body.len() + 512);
     if standalone {
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -101,12 +100,17 @@ pub fn render(v: &View, standalone: bool) -> String {
         .take(MAX_LADDERS)
         .map(|c| c.label())
         .collect();
+    let what = if lanes {
+        format!("{}: ", crate::render::ladder_lanes::title(v))
+    } else {
+        String::new()
+    };
     esc(
         &mut out,
         &if names.is_empty() {
             "sockscope ladder".to_owned()
         } else {
-            format!("sockscope ladder: {}", names.join("; "))
+            format!("sockscope ladder: {what}{}", names.join("; "))
         },
     );
     out.push_str("</title>\n");
@@ -119,13 +123,53 @@ pub fn render(v: &View, standalone: bool) -> String {
     out
 }
 
+/// The two-lane ladders of the view's conversations one under another from `top`; their width
+/// and the bottom.
+fn stacked(body: &mut String, v: &View, top: f64) -> (f64, f64) {
+    let conns = ladder_rows::event_conns(v);
+    let ladders: Vec<Ladder> = (0..v.conns.len().min(MAX_LADDERS))
+        .filter_map(|c| ladder_rows::ladder(v, c, &conns, HEAD, TAIL))
+        .collect();
+    let mut y = top;
+    let mut width: f64 = 320.0;
+    for l in &ladders {
+        let (w, h) = one(body, v, l, y);
+        width = width.max(w);
+        y += h + 24.0;
+    }
+    if v.conns.len() > MAX_LADDERS {
+        let _ = write!(
+            body,
+            r#"<text class="more" x="12" y="{:.1}" font-style="italic" fill="{GREY}">"#,
+            y + 8.0
+        );
+        let more = v.conns.len() - MAX_LADDERS;
+        esc(
+            body,
+            &format!(
+                "… {more} more conversations, not drawn (`replay --stream N --svg` draws one)"
+            ),
+        );
+        body.push_str("</text>\n");
+        y += 28.0;
+    }
+    if ladders.is_empty() {
+        let _ = write!(
+            body,
+            r#"<text x="16" y="28" font-size="{FONT}" fill="{GREY}">no TCP or UDP conversation: nothing to draw</text>"#
+        );
+        y = 48.0;
+    }
+    (width, y)
+}
+
 /// Text width in pixels.
-fn tw(s: &str) -> f64 {
+pub(super) fn tw(s: &str) -> f64 {
     s.chars().count() as f64 * CW
 }
 
 /// `s` cut to `max` characters with `…`.
-fn clip(s: &str, max: usize) -> String {
+pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
@@ -149,7 +193,7 @@ fn call_text(l: &Ladder, e: &Event, part: Part) -> String {
 }
 
 /// The arrow's label: the text ladder's (`[P.] seq=1:13 ack=1 (12 B)`) and the window.
-fn arrow_label(v: &View, p: &Pkt) -> String {
+pub(super) fn arrow_label(v: &View, p: &Pkt) -> String {
     let mut s = label(v, p);
     if p.tcp.is_some() {
         let _ = write!(s, " win={}", v.window(p));
@@ -158,7 +202,7 @@ fn arrow_label(v: &View, p: &Pkt) -> String {
 }
 
 /// The analyser's marks on a packet: `retransmission`, `dup ACK #1 of frame 5`, `zero window`….
-fn marks(p: &Pkt) -> Option<String> {
+pub(super) fn marks(p: &Pkt) -> Option<String> {
     let a = p.verdict().filter(|a| !a.findings.is_empty())?;
     let mut s = String::new();
     findings(&mut s, a.findings, a.dup_ack_num, a.dup_ack_of);
@@ -167,7 +211,7 @@ fn marks(p: &Pkt) -> Option<String> {
 
 /// The TCP state change a packet caused at one end (`client`: the client's), as the analyser
 /// infers it from the segments: `SYN_SENT→ESTABLISHED`.
-fn state_change(p: &Pkt, client: bool) -> Option<String> {
+pub(super) fn state_change(p: &Pkt, client: bool) -> Option<String> {
     let trs = p.verdict()?.states;
     let t = crate::render::states::side(&trs, client, p.dir == Dir::ToServer)?;
     let mut s = String::new();
@@ -185,7 +229,7 @@ fn wait_name(p: &Pkt) -> Option<&'static str> {
 }
 
 /// A gap's label: `… 40.1 ms …`, with the wait's name when the packet after it has one.
-fn gap_text(ns: i128, next: Option<&Row>) -> String {
+pub(super) fn gap_text(ns: i128, next: Option<&Row>) -> String {
     let why = match next.map(|r| r.kind) {
         Some(RowKind::Packet { p, .. }) => wait_name(p),
         _ => None,
@@ -196,7 +240,7 @@ fn gap_text(ns: i128, next: Option<&Row>) -> String {
     }
 }
 
-fn arrow_colour(p: &Pkt) -> &'static str {
+pub(super) fn arrow_colour(p: &Pkt) -> &'static str {
     match &p.tcp {
         Some(t) if t.has(f::RST) => RED,
         Some(t) if t.has(f::SYN) => "#2e7d32",
@@ -207,7 +251,7 @@ fn arrow_colour(p: &Pkt) -> &'static str {
     }
 }
 
-fn call_colour(e: &Event) -> &'static str {
+pub(super) fn call_colour(e: &Event) -> &'static str {
     if e.errno.is_some() || e.call == "error" {
         return RED;
     }
@@ -218,7 +262,7 @@ fn call_colour(e: &Event) -> &'static str {
 }
 
 /// State labels are drawn smaller than the rest.
-const STATE_SCALE: f64 = 11.0 / 12.0;
+pub(super) const STATE_SCALE: f64 = 11.0 / 12.0;
 
 /// Row heights.
 const PKT_H: f64 = 32.0;
@@ -548,7 +592,15 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
     (width, bottom)
 }
 
-fn line(out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, colour: &str, extra: &str) {
+pub(super) fn line(
+    out: &mut String,
+    x1: f64,
+    y1: f64,
+    x2: f64,
+    y2: f64,
+    colour: &str,
+    extra: &str,
+) {
     if y2 <= y1 && x1 == x2 {
         return;
     }
@@ -558,7 +610,7 @@ fn line(out: &mut String, x1: f64, y1: f64, x2: f64, y2: f64, colour: &str, extr
     );
 }
 
-fn time_label(out: &mut String, v: &View, t: i128, x: f64, y: f64) {
+pub(super) fn time_label(out: &mut String, v: &View, t: i128, x: f64, y: f64) {
     let _ = write!(
         out,
         r#"<text class="time" x="{x:.1}" y="{y:.1}" text-anchor="end" fill="{GREY}">"#

@@ -386,7 +386,7 @@ pub fn ladder<'a>(
 
 /// Keeps the rows up to the `head`-th packet and from the `tail`-th last; what lies between
 /// becomes one [`RowKind::Cut`].
-fn cut(rows: Vec<Row<'_>>, head: usize, tail: usize) -> Vec<Row<'_>> {
+pub(crate) fn cut(rows: Vec<Row<'_>>, head: usize, tail: usize) -> Vec<Row<'_>> {
     let is_pkt = |r: &Row| matches!(r.kind, RowKind::Packet { .. });
     let total = rows.iter().filter(|r| is_pkt(r)).count();
     if total <= head + tail + 1 {

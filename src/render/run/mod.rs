@@ -2,6 +2,7 @@
 //! around them (title, facts, checks, capture counters) and its JSON Lines stream. Pure
 //! functions of a [`RunData`](crate::live::RunData): saved runs render the same without root.
 
+pub mod endpoint_lanes;
 pub mod facts;
 pub mod ladder;
 pub mod ladder_rows;
