@@ -110,9 +110,21 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
     let device = targets.iter().find_map(|s| scenario::device(s));
-    let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size, device)?;
-    let extra = cap.1;
-    let cap = cap.0;
+    let (cap, private, no_device) =
+        match open_capture(args.netns.as_deref(), args.buffer_size, device) {
+            // `run all` where no private namespace can be made (root without CAP_SYS_ADMIN in a
+            // container): the other scenarios still run on lo; the one needing a device says why not.
+            Err(e) if all && device.is_some() && !netns::entered() => {
+                let why = error_chain(&e);
+                let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size, None)?;
+                (cap, private, Some(why))
+            }
+            r => {
+                let (cap, private) = r?;
+                (cap, private, None)
+            }
+        };
+    let (cap, extra) = cap;
     let how = How {
         private,
         identity: privilege::drop_privileges()?,
@@ -122,7 +134,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     let pictures = pictures.open()?;
     catch_signals()?;
     if all {
-        run_all(args, &targets, (cap, extra), how, out)
+        run_all(args, &targets, (cap, extra, no_device), how, out)
     } else {
         run_one(args, targets[0], (cap, extra), how, (target, pictures), out)
     }
@@ -279,7 +291,7 @@ fn run_one(
 fn run_all(
     args: &RunArgs,
     targets: &[&'static Scenario],
-    (cap, mut extra): (LiveCapture, Option<LiveCapture>),
+    (cap, mut extra, no_device): (LiveCapture, Option<LiveCapture>, Option<String>),
     how: How,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
@@ -308,6 +320,24 @@ fn run_all(
         let started = Instant::now();
         // The extra device's capture goes only to the scenario that needs it.
         let x = scenario::device(sc).and_then(|_| extra.take());
+        if let (Some(d), None) = (scenario::device(sc), &x) {
+            cap = Some(c);
+            errors = true;
+            let why = format!(
+                "needs its {} (a veth pair) in a private network namespace, which could not be made{}",
+                d.name,
+                no_device.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+            if args.format == FormatArg::Jsonl {
+                eprintln!("sockscope: {}: {why}", sc.name);
+            } else {
+                let mut line = String::new();
+                pal.paint(&mut line, Palette::RED, "✗");
+                line.push_str(&format!(" {:<10} error: {why}\n", sc.name));
+                write_out(out, &line)?;
+            }
+            continue;
+        }
         let (c, x, r) = runner::run_scenario_on(sc, c, x, runner::LIMIT);
         cap = c;
         extra = extra.or(x);

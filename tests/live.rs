@@ -496,6 +496,52 @@ fn multicast_group_ttl_membership_and_loop() {
     assert_eq!(links(), before, "an interface was left on the host");
 }
 
+/// Root that may not make a network namespace (no CAP_SYS_ADMIN, as in a container): `run all`
+/// still runs every other scenario on lo, and multicast's line says why it could not run.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn run_all_without_a_namespace_runs_the_others() {
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("sockscope run all without CAP_SYS_ADMIN") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    cmd.args(["run", "all", "--color", "never"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    // SAFETY: only a prctl between fork and exec; the bounding set keeps it from the program.
+    unsafe {
+        cmd.pre_exec(|| {
+            caps::drop(
+                None,
+                caps::CapSet::Bounding,
+                caps::Capability::CAP_SYS_ADMIN,
+            )
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+    }
+    let out = cmd.output().expect("run sockscope");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ok = text.lines().filter(|l| l.starts_with('✓')).count();
+    assert_eq!(ok, scenario::all().len() - 1, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("✗ multicast"))
+        .unwrap_or_else(|| panic!("no multicast line: {text}"));
+    assert!(
+        line.contains("needs its mc0 (a veth pair) in a private network namespace")
+            && line.contains("unshare(CLONE_NEWNET)"),
+        "{line}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+}
+
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,
