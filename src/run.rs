@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{error_chain, Status};
-use crate::live::netns;
+use crate::live::{netns, veth};
 use crate::live::{privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::picture::{Pictures, Plans};
 use crate::render::run::{report, ReportOptions};
@@ -109,7 +109,22 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     let pictures = Plans::check(args.svg.as_deref(), args.html.as_deref(), args.force)?;
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
-    let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size)?;
+    let device = targets.iter().find_map(|s| scenario::device(s));
+    let (cap, private, no_device) =
+        match open_capture(args.netns.as_deref(), args.buffer_size, device) {
+            // `run all` where no private namespace can be made (root without CAP_SYS_ADMIN in a
+            // container): the other scenarios still run on lo; the one needing a device says why not.
+            Err(e) if all && device.is_some() && !netns::entered() => {
+                let why = error_chain(&e);
+                let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size, None)?;
+                (cap, private, Some(why))
+            }
+            r => {
+                let (cap, private) = r?;
+                (cap, private, None)
+            }
+        };
+    let (cap, extra) = cap;
     let how = How {
         private,
         identity: privilege::drop_privileges()?,
@@ -119,9 +134,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     let pictures = pictures.open()?;
     catch_signals()?;
     if all {
-        run_all(args, &targets, cap, how, out)
+        run_all(args, &targets, (cap, extra, no_device), how, out)
     } else {
-        run_one(args, targets[0], cap, how, (target, pictures), out)
+        run_one(args, targets[0], (cap, extra), how, (target, pictures), out)
     }
 }
 
@@ -148,17 +163,40 @@ fn meta() -> String {
 
 /// Opens the capture on the host's `lo` when this process may (root, or CAP_NET_RAW); else in a
 /// private user and network namespace (true), where it may; in the named one when asked. The
-/// ring holds `kib` KiB (`-B`), else the default.
-fn open_capture(named: Option<&str>, kib: Option<u32>) -> Result<(LiveCapture, bool), LiveError> {
+/// ring holds `kib` KiB (`-B`), else the default. When a scenario needs a `device` besides lo,
+/// the run is always in a private namespace (a named one, or a new one even for root: no
+/// interface is added to the host), the device is made there, and a second capture opens on it.
+fn open_capture(
+    named: Option<&str>,
+    kib: Option<u32>,
+    device: Option<&veth::Device>,
+) -> Result<((LiveCapture, Option<LiveCapture>), bool), LiveError> {
+    let with_device = |cap: LiveCapture, joined: bool| -> Result<_, LiveError> {
+        let Some(dev) = device else {
+            return Ok((cap, None));
+        };
+        match veth::create(dev, true) {
+            Ok(()) => {}
+            // Another sockscope in the same named namespace made it.
+            Err(netns::NetnsError::Setup { source, .. })
+                if joined && source.raw_os_error() == Some(nix::libc::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok((cap, Some(LiveCapture::open_device(dev, kib)?)))
+    };
     if let Some(name) = named {
-        netns::enter_named(name)?;
-        return Ok((LiveCapture::open_sized(kib)?, true));
+        let joined = netns::enter_named(name)?;
+        return Ok((with_device(LiveCapture::open_sized(kib)?, joined)?, true));
+    }
+    if device.is_some() {
+        netns::enter_private()?;
+        return Ok((with_device(LiveCapture::open_sized(kib)?, false)?, true));
     }
     match LiveCapture::open_sized(kib) {
-        Ok(cap) => Ok((cap, false)),
+        Ok(cap) => Ok(((cap, None), false)),
         Err(LiveError::NeedPrivilege { .. }) => {
             netns::enter_private()?;
-            Ok((LiveCapture::open_sized(kib)?, true))
+            Ok(((LiveCapture::open_sized(kib)?, None), true))
         }
         Err(e) => Err(e),
     }
@@ -202,14 +240,14 @@ fn report_options(args: &RunArgs) -> ReportOptions {
 fn run_one(
     args: &RunArgs,
     sc: &'static Scenario,
-    cap: LiveCapture,
+    (cap, extra): (LiveCapture, Option<LiveCapture>),
     how: How,
     (target, pictures): (Option<Target>, Pictures),
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
-    let (cap, r) = runner::run_scenario(sc, cap, runner::LIMIT);
+    let (cap, extra, r) = runner::run_scenario_on(sc, cap, extra, runner::LIMIT);
     // Closing the capture takes a while on lo; let it happen while we print.
-    let closer = std::thread::spawn(move || drop(cap));
+    let closer = std::thread::spawn(move || drop((cap, extra)));
     let mut run = r?;
     how.apply(&mut run);
     let checks = report::checks(&run, Some(sc));
@@ -253,7 +291,7 @@ fn run_one(
 fn run_all(
     args: &RunArgs,
     targets: &[&'static Scenario],
-    cap: LiveCapture,
+    (cap, mut extra, no_device): (LiveCapture, Option<LiveCapture>, Option<String>),
     how: How,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
@@ -280,8 +318,29 @@ fn run_all(
             ));
         };
         let started = Instant::now();
-        let (c, r) = runner::run_scenario(sc, c, runner::LIMIT);
+        // The extra device's capture goes only to the scenario that needs it.
+        let x = scenario::device(sc).and_then(|_| extra.take());
+        if let (Some(d), None) = (scenario::device(sc), &x) {
+            cap = Some(c);
+            errors = true;
+            let why = format!(
+                "needs its {} (a veth pair) in a private network namespace, which could not be made{}",
+                d.name,
+                no_device.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+            if args.format == FormatArg::Jsonl {
+                eprintln!("sockscope: {}: {why}", sc.name);
+            } else {
+                let mut line = String::new();
+                pal.paint(&mut line, Palette::RED, "✗");
+                line.push_str(&format!(" {:<10} error: {why}\n", sc.name));
+                write_out(out, &line)?;
+            }
+            continue;
+        }
+        let (c, x, r) = runner::run_scenario_on(sc, c, x, runner::LIMIT);
         cap = c;
+        extra = extra.or(x);
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut line = String::new();
         match r {

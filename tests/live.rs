@@ -395,39 +395,151 @@ fn broadcast_needs_so_broadcast_and_reaches_every_receiver() {
     assert_ne!(news[0], news[1]);
 }
 
-/// Multicast on lo: every datagram's IP header is addressed to the group, TTL 1 before
-/// IP_MULTICAST_TTL and 3 after; nothing is received before IP_ADD_MEMBERSHIP.
+/// Multicast out of a veth end (mc0) in a private namespace the run makes, as root and as an
+/// ordinary user: every datagram's IP header is addressed to the group from mc0's address, its
+/// frame to the group's MAC, TTL 1 before IP_MULTICAST_TTL and 3 after; nothing is received
+/// before IP_ADD_MEMBERSHIP, nor with IP_MULTICAST_LOOP 0 (though the datagram left), and the
+/// next datagram is received once the option is 1 again. Nothing is added to the host.
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,
     ignore = "needs root (built as an ordinary user)"
 )]
-fn multicast_group_ttl_and_membership() {
+fn multicast_group_ttl_membership_and_loop() {
     let _one_at_a_time = serial();
-    let Some(run) = run("multicast") else { return };
-    let headers: Vec<(std::net::IpAddr, u8, usize)> = (0..run.packets.len())
-        .map(|i| {
-            let frame = run.frame(i).expect("frame");
-            let p = sockscope::decode::decode(&frame);
-            let ip = p.ip.expect("IP");
-            let sockscope::decode::Transport::Udp(u) = p.transport else {
-                panic!("frame {}: not UDP", i + 1)
-            };
-            (ip.dst, ip.ttl, u.payload.len())
-        })
-        .collect();
-    let group: std::net::IpAddr = "239.1.2.3".parse().unwrap();
-    assert_eq!(headers, [(group, 1, 6), (group, 3, 4), (group, 3, 8)]);
-    let recvs: Vec<_> = run.events.iter().filter(|e| e.call == "recvfrom").collect();
-    assert_eq!(recvs.len(), 3);
-    assert_eq!(recvs[0].errno.as_deref(), Some("EAGAIN"));
-    let join = run
-        .events
-        .iter()
-        .find(|e| e.args.contains("IP_ADD_MEMBERSHIP"))
-        .expect("the join");
-    assert!(recvs[0].end < join.start && join.ok());
-    assert!(recvs[1].ok() && recvs[2].ok());
+    if !root::capture_allowed("live scenario 'multicast'") {
+        return;
+    }
+    let dir = world_tempdir();
+    let links = || {
+        std::fs::read_dir("/sys/class/net")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = links();
+    let as_root = dir.path().join("root.pcapng");
+    let mut root_cmd = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    root_cmd.env_remove("SUDO_UID").env_remove("SUDO_GID");
+    let user = dir.path().join("user.pcapng");
+    let mut runs = vec![(root_cmd, as_root)];
+    if let Some(cmd) = unprivileged(dir.path(), &[]) {
+        runs.push((cmd, user));
+    }
+    for (mut cmd, save) in runs {
+        let out = cmd
+            .args(["run", "multicast", "--color", "never", "--save"])
+            .arg(&save)
+            .output()
+            .expect("run sockscope");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("capture: lo and mc0 (a veth pair"), "{text}");
+        let run = load_saved(&save);
+        assert!(run.private_netns);
+        let group: std::net::IpAddr = "239.1.2.3".parse().unwrap();
+        let mc0: std::net::IpAddr = "10.99.0.1".parse().unwrap();
+        let headers: Vec<_> = run
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let frame = run.frame(i).expect("frame");
+                let p = sockscope::decode::decode(&frame);
+                let ip = p.ip.expect("IP");
+                let sockscope::decode::Transport::Udp(u) = p.transport else {
+                    panic!("frame {}: not UDP", i + 1)
+                };
+                (
+                    c.data[..6].to_vec(),
+                    ip.src,
+                    ip.dst,
+                    ip.ttl,
+                    u.payload.to_vec(),
+                )
+            })
+            .collect();
+        let mac = vec![0x01, 0x00, 0x5e, 0x01, 0x02, 0x03];
+        let want: Vec<_> = [(1, "before"), (3, "news"), (3, "loop off"), (3, "loop on")]
+            .iter()
+            .map(|&(ttl, d)| (mac.clone(), mc0, group, ttl, d.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(headers, want);
+        let recvs: Vec<_> = run.events.iter().filter(|e| e.call == "recvfrom").collect();
+        let got: Vec<_> = recvs
+            .iter()
+            .map(|e| (e.errno.clone(), e.data.clone()))
+            .collect();
+        let eagain = (Some("EAGAIN".to_owned()), None);
+        assert_eq!(
+            got,
+            [
+                eagain.clone(),
+                (None, Some(b"news".to_vec())),
+                eagain,
+                (None, Some(b"loop on".to_vec()))
+            ]
+        );
+        let join = run
+            .events
+            .iter()
+            .find(|e| e.args.contains("IP_ADD_MEMBERSHIP"))
+            .expect("the join");
+        assert!(recvs[0].end < join.start && join.ok());
+        // The datagram sent with the option at 0 was on mc0 before the receiver gave up.
+        assert!(run.packets[2].ts < recvs[2].end);
+    }
+    assert_eq!(links(), before, "an interface was left on the host");
+}
+
+/// Root that may not make a network namespace (no CAP_SYS_ADMIN, as in a container): `run all`
+/// still runs every other scenario on lo, and multicast's line says why it could not run.
+#[test]
+#[cfg_attr(
+    sockscope_unprivileged,
+    ignore = "needs root (built as an ordinary user)"
+)]
+fn run_all_without_a_namespace_runs_the_others() {
+    let _one_at_a_time = serial();
+    if !root::capture_allowed("sockscope run all without CAP_SYS_ADMIN") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    cmd.args(["run", "all", "--color", "never"])
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    // SAFETY: only a prctl between fork and exec; the bounding set keeps it from the program.
+    unsafe {
+        cmd.pre_exec(|| {
+            caps::drop(
+                None,
+                caps::CapSet::Bounding,
+                caps::Capability::CAP_SYS_ADMIN,
+            )
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+    }
+    let out = cmd.output().expect("run sockscope");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ok = text.lines().filter(|l| l.starts_with('✓')).count();
+    assert_eq!(ok, scenario::all().len() - 1, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("✗ multicast"))
+        .unwrap_or_else(|| panic!("no multicast line: {text}"));
+    assert!(
+        line.contains("needs its mc0 (a veth pair) in a private network namespace")
+            && line.contains("unshare(CLONE_NEWNET)"),
+        "{line}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! is a FIFO, so once every sentinel is read, every packet sent before it has been captured);
 //! the reader stops when it has seen them all. No fixed sleeps.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -60,13 +60,28 @@ pub struct CaptureStats {
     pub buffer_kib: u64,
 }
 
-/// An open capture on lo, not yet reading.
+/// An open capture on lo (or on a scenario's extra device), not yet reading.
 pub struct LiveCapture {
     cap: Capture<Active>,
     linktype: u16,
     /// The ring's size, in bytes.
     buffer: i32,
+    /// Where the stop sentinels go: lo, or out of the device with this address.
+    route: Route,
 }
+
+/// How a capture's stop sentinels reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// To 127.0.0.1, on lo (each is seen twice: going out and coming in).
+    Lo,
+    /// Out of the device with this address, to [`SENTINEL_GROUP`] (no ARP is needed, and a
+    /// multicast sent with IP_MULTICAST_LOOP 0 comes back to no socket): seen once, going out.
+    Device(Ipv4Addr),
+}
+
+/// The group the stop sentinels of a device capture are sent to (administratively scoped).
+const SENTINEL_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
 
 /// A capture being read by its thread.
 pub struct Running {
@@ -78,6 +93,8 @@ pub struct Running {
     sentinel_to: SocketAddr,
     before: pcap::Stat,
     filter: String,
+    /// How many times the capture sees each sentinel.
+    copies: u64,
 }
 
 /// Whether a libpcap error means "not allowed" (no root, no CAP_NET_RAW).
@@ -95,6 +112,19 @@ impl LiveCapture {
 
     /// Opens lo with a ring of `kib` KiB (`-B`), or the default.
     pub fn open_sized(kib: Option<u32>) -> Result<LiveCapture, LiveError> {
+        Self::open_on("lo", Route::Lo, kib)
+    }
+
+    /// Opens a scenario's extra device (see `veth`), with a ring of `kib` KiB or the default.
+    /// Its stop sentinels leave by that device.
+    pub fn open_device(
+        dev: &super::veth::Device,
+        kib: Option<u32>,
+    ) -> Result<LiveCapture, LiveError> {
+        Self::open_on(dev.name, Route::Device(dev.addr), kib)
+    }
+
+    fn open_on(device: &str, route: Route, kib: Option<u32>) -> Result<LiveCapture, LiveError> {
         let buffer = kib.map_or(BUFFER, |k| {
             i32::try_from(u64::from(k) * 1024).unwrap_or(i32::MAX)
         });
@@ -110,7 +140,7 @@ impl LiveCapture {
                 LiveError::Capture(msg)
             }
         };
-        let cap = Capture::from_device("lo")
+        let cap = Capture::from_device(device)
             .map_err(err)?
             .immediate_mode(true)
             .precision(Precision::Nano)
@@ -132,6 +162,7 @@ impl LiveCapture {
             cap,
             linktype,
             buffer,
+            route,
         })
     }
 
@@ -152,9 +183,22 @@ impl LiveCapture {
     }
 
     fn start_with(mut self, ports: Option<&[u16]>) -> Result<Running, LiveError> {
-        let rx = UdpSocket::bind("127.0.0.1:0")?;
-        let sentinel_to = rx.local_addr()?;
-        let sentinel = UdpSocket::bind("127.0.0.1:0")?;
+        let (rx, sentinel_to, sentinel) = match self.route {
+            Route::Lo => {
+                let rx = UdpSocket::bind("127.0.0.1:0")?;
+                let to = rx.local_addr()?;
+                (rx, to, UdpSocket::bind("127.0.0.1:0")?)
+            }
+            Route::Device(addr) => {
+                // `rx` only holds the port number, so that no other socket takes it.
+                let rx = UdpSocket::bind((addr, 0))?;
+                let to = SocketAddr::from((SENTINEL_GROUP, rx.local_addr()?.port()));
+                let s = UdpSocket::bind((addr, 0))?;
+                socket2::SockRef::from(&s).set_multicast_if_v4(&addr)?;
+                s.set_multicast_loop_v4(false)?;
+                (rx, to, s)
+            }
+        };
         let mut parts: Vec<String> = ports
             .unwrap_or_default()
             .iter()
@@ -185,6 +229,7 @@ impl LiveCapture {
         let (exp, ab) = (expected.clone(), abort.clone());
         let port = sentinel_to.port();
         let own: Option<Vec<u16>> = ports.map(<[u16]>::to_vec);
+        let copies = if self.route == Route::Lo { 2 } else { 1 };
         let thread = std::thread::Builder::new()
             .name("sockscope-capture".into())
             .spawn(move || {
@@ -202,6 +247,7 @@ impl LiveCapture {
             sentinel_to,
             before,
             filter: mine,
+            copies,
         })
     }
 
@@ -362,8 +408,9 @@ impl Running {
             .map_err(|e| LiveError::Capture(format!("reading the counters: {e}")))?;
         let d = |a: u32, b: u32| a.wrapping_sub(b) as u64;
         let stats = CaptureStats {
-            // The sentinels are counted too (twice each on lo).
-            received: d(after.received, self.before.received).saturating_sub(2 * sent_total as u64),
+            // The sentinels are counted too (twice each on lo, once on a device).
+            received: d(after.received, self.before.received)
+                .saturating_sub(self.copies * sent_total as u64),
             dropped: d(after.dropped, self.before.dropped),
             if_dropped: d(after.if_dropped, self.before.if_dropped),
             buffer_kib: cap.buffer as u64 / 1024,

@@ -27,6 +27,7 @@ mod spec;
 pub mod syscalls;
 pub mod tcpstate;
 pub mod tracer;
+pub mod veth;
 
 pub use capture::{CaptureStats, Captured, LiveCapture};
 pub use checks::Check;

@@ -51,6 +51,14 @@ const SETTINGS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// Set once this process has left the network namespace it started in.
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`enter_private`] has moved this process out of the namespace it started in.
+pub fn entered() -> bool {
+    ENTERED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Moves this (single-threaded) process into a new network namespace, with a new user
 /// namespace when it is not root, and brings its `lo` up.
 pub fn enter_private() -> Result<(), NetnsError> {
@@ -60,6 +68,7 @@ pub fn enter_private() -> Result<(), NetnsError> {
             step: "unshare(CLONE_NEWNET)",
             source: e.into(),
         })?;
+        ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
         return loopback_up().map_err(step("bringing lo up"));
     }
     let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
@@ -88,6 +97,7 @@ pub fn enter_private() -> Result<(), NetnsError> {
             why: refusal(io::Error::from(e), &readings),
         });
     }
+    ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
     std::fs::write("/proc/self/setgroups", "deny").map_err(step("/proc/self/setgroups"))?;
     std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))
         .map_err(step("/proc/self/uid_map"))?;

@@ -80,11 +80,16 @@ pub fn write(out: &mut impl Write, run: &RunData) -> io::Result<()> {
         comments: &section_comments,
     };
     let mut w = PcapngWriter::new(out, &section)?;
+    // A scenario with a device besides lo was captured on both, into one list of packets.
+    let name = match crate::scenario::find(&run.scenario).and_then(crate::scenario::device) {
+        Some(d) => format!("lo,{}", d.name),
+        None => "lo".to_owned(),
+    };
     let lo = w.add_interface(&InterfaceDescription {
         linktype: run.linktype,
         snaplen: SNAPLEN as u32,
         resolution: Resolution::Nanos,
-        name: Some("lo"),
+        name: Some(&name),
     })?;
 
     let placed = placed_comments(run);

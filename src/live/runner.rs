@@ -102,25 +102,106 @@ pub fn run_scenario(
     cap: LiveCapture,
     limit: Duration,
 ) -> (Option<LiveCapture>, Result<RunData, LiveError>) {
+    let (cap, _, run) = run_scenario_on(sc, cap, None, limit);
+    (cap, run)
+}
+
+/// Runs `sc` as [`run_scenario`] does, capturing on `extra` too (the device a scenario needs
+/// besides lo, see `veth`), with the same filter: the run holds the packets of both, in time
+/// order. Returns both captures for the next run.
+pub fn run_scenario_on(
+    sc: &Scenario,
+    cap: LiveCapture,
+    extra: Option<LiveCapture>,
+    limit: Duration,
+) -> (
+    Option<LiveCapture>,
+    Option<LiveCapture>,
+    Result<RunData, LiveError>,
+) {
     let linktype = cap.linktype();
+    if let Some(x) = extra.as_ref().filter(|x| x.linktype() != linktype) {
+        let why = format!(
+            "the extra device's link type ({}) is not lo's ({linktype})",
+            x.linktype()
+        );
+        return (Some(cap), extra, Err(LiveError::Capture(why)));
+    }
     let slot = Arc::new(Mutex::new(Slot::Idle(cap)));
-    let s2 = slot.clone();
+    let extra_slot = Arc::new(Mutex::new(match extra {
+        Some(x) => Slot::Idle(x),
+        None => Slot::Empty,
+    }));
+    let (s2, x2) = (slot.clone(), extra_slot.clone());
     let hook: ReadyHook = Box::new(move |ports: &[u16]| {
         let mut g = lock(&s2);
         match std::mem::replace(&mut *g, Slot::Empty) {
             Slot::Idle(cap) => {
                 *g = Slot::Running(cap.start(ports)?);
-                Ok(())
             }
             other => {
                 *g = other;
-                Err(LiveError::Scenario("ready() called twice".into()))
+                return Err(LiveError::Scenario("ready() called twice".into()));
             }
         }
+        let mut x = lock(&x2);
+        if let Slot::Idle(cap) = std::mem::replace(&mut *x, Slot::Empty) {
+            *x = Slot::Running(cap.start(ports)?);
+        }
+        Ok(())
     });
+    let run = run_inner(sc, hook, &slot, &extra_slot, limit);
+    (take(&slot), take(&extra_slot), run)
+}
+
+/// The capture a slot holds when it is idle again (after [`stop_all`]).
+fn take(slot: &Mutex<Slot>) -> Option<LiveCapture> {
+    match std::mem::replace(&mut *lock(slot), Slot::Empty) {
+        Slot::Idle(cap) => Some(cap),
+        _ => None,
+    }
+}
+
+/// Stops both captures (the extra one may be absent), leaves each handle that survived idle in
+/// its slot, and returns their packets and counters together.
+fn stop_all(slot: &Mutex<Slot>, extra: &Mutex<Slot>) -> Result<Stopped, LiveError> {
+    let (cap, main) = stop(slot);
+    if let Some(c) = cap {
+        *lock(slot) = Slot::Idle(c);
+    }
+    if matches!(*lock(extra), Slot::Empty) {
+        return main;
+    }
+    let (xcap, more) = stop(extra);
+    if let Some(c) = xcap {
+        *lock(extra) = Slot::Idle(c);
+    }
+    let (mut packets, mut stats, filter) = main?;
+    let (xpackets, xstats, _) = more?;
+    packets.extend(xpackets);
+    stats.received += xstats.received;
+    stats.dropped += xstats.dropped;
+    stats.if_dropped += xstats.if_dropped;
+    Ok((packets, stats, filter))
+}
+
+fn run_inner(
+    sc: &Scenario,
+    hook: ReadyHook,
+    slot: &Mutex<Slot>,
+    extra: &Mutex<Slot>,
+    limit: Duration,
+) -> Result<RunData, LiveError> {
+    let linktype = match &*lock(slot) {
+        Slot::Idle(cap) => cap.linktype(),
+        _ => return Err(LiveError::Capture("the capture was lost".into())),
+    };
     let (tracer, collector) = match collect::channel(Some(hook)) {
         Ok(x) => x,
-        Err(e) => return (stop(&slot).0, Err(e.into())),
+        Err(e) => {
+            let _ = stop_all(slot, extra);
+            return Err(e.into());
+        }
     };
     let (tx, rx) = mpsc::channel();
     let (ctx, crx) = mpsc::channel();
@@ -171,26 +252,25 @@ pub fn run_scenario(
             } else {
                 format!(" (failed: {})", failed.join("; "))
             };
-            return (stop(&slot).0, Err(LiveError::Timeout { secs, why }));
+            let _ = stop_all(slot, extra);
+            return Err(LiveError::Timeout { secs, why });
         }
-        Err(e) => return (stop(&slot).0, Err(e)),
+        Err(e) => {
+            let _ = stop_all(slot, extra);
+            return Err(e);
+        }
     };
     let settled = if interrupted { Ok(()) } else { settle(&events) };
-    let (cap, stopped) = stop(&slot);
-    if let Err(e) = settled {
-        return (cap, Err(e));
-    }
-    let (packets, stats, filter) = match stopped {
-        Ok(x) => x,
-        Err(e) => return (cap, Err(e)),
-    };
+    let stopped = stop_all(slot, extra);
+    settled?;
+    let (packets, stats, filter) = stopped?;
     if !errors.is_empty() || (!ended && !interrupted) {
         let why = if errors.is_empty() {
             "the end of the event log was not seen".to_owned()
         } else {
             errors.join("; ")
         };
-        return (cap, Err(LiveError::Events(why)));
+        return Err(LiveError::Events(why));
     }
     let mut run = RunData {
         scenario: sc.name.to_owned(),
@@ -205,7 +285,7 @@ pub fn run_scenario(
         private_netns: false,
     };
     run.sort();
-    (cap, Ok(run))
+    Ok(run)
 }
 
 /// Waits until every TCP connection the events name is closed or in TIME_WAIT: its last

@@ -110,6 +110,15 @@ pub fn compared(sc: &Scenario, v: &crate::live::View) -> Option<[(usize, &'stati
     }
 }
 
+/// The interface scenario `sc` needs besides lo, if any: the runner makes it in a private
+/// network namespace, before the capture opens, and captures on it too.
+pub fn device(sc: &Scenario) -> Option<&'static crate::live::veth::Device> {
+    match sc.name {
+        "multicast" => Some(&multicast::DEVICE),
+        _ => None,
+    }
+}
+
 /// The scenario name closest to a mistyped one (`handshak` → `handshake`), when one is close
 /// enough to be what was meant: as clap and cargo do, by Jaro-Winkler similarity.
 pub fn closest(name: &str) -> Option<&'static str> {

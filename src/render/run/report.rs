@@ -343,10 +343,26 @@ fn privilege_line(out: &mut String, run: &RunData) {
 
 fn capture_line(out: &mut String, run: &RunData) {
     let s = run.stats;
-    let lo = if run.private_netns {
-        "lo of a private network namespace (the run's own: no root needed, no other traffic)"
-    } else {
-        "lo"
+    // A scenario that needs a device besides lo always runs in a private namespace made for it.
+    let device = crate::scenario::find(&run.scenario).and_then(crate::scenario::device);
+    let lo = match device {
+        Some(d) if run.private_netns => format!(
+            "lo and {} (a veth pair with {}, {}/{}) of a private network namespace made for the \
+             run (no interface is added to the host)",
+            d.name, d.peer, d.addr, d.prefix
+        ),
+        _ if run.private_netns => {
+            "lo of a private network namespace (the run's own: no root needed, no other traffic)"
+                .to_owned()
+        }
+        _ => "lo".to_owned(),
+    };
+    let passes = match device {
+        Some(d) => format!(
+            "on lo each packet passes the capture twice, on {} once",
+            d.name
+        ),
+        None => "on lo each packet passes the capture twice".to_owned(),
     };
     let filter = if run.filter.is_empty() {
         "every packet".to_owned()
@@ -360,7 +376,7 @@ fn capture_line(out: &mut String, run: &RunData) {
     };
     let _ = writeln!(
         out,
-        "capture: {lo}, {filter}, {} packets, {} dropped{buffer} (libpcap received {}: on lo each packet passes the capture twice)",
+        "capture: {lo}, {filter}, {} packets, {} dropped{buffer} (libpcap received {}: {passes})",
         run.packets.len(),
         s.dropped,
         s.received
