@@ -436,7 +436,7 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 let right = (col(last) - col(lane)).saturating_sub(3);
                 let left_side = lane == last || (width(&text) > right && col(lane) > right + 3);
                 let room = if left_side { col(lane) - 3 } else { right };
-                for (i, t) in fit::wrap(&text, room, room).iter().enumerate() {
+                for (i, t) in ladder_text::call_lines(&text, room).iter().enumerate() {
                     let mut line = Grid::new(n, pitch, g.life);
                     if left_side {
                         line.put_before(col(lane) - 2, t, Some(Palette::GREEN));

@@ -65,7 +65,7 @@ pub(crate) const ASCII: Glyphs = Glyphs {
     left: "<",
 };
 
-/// Text made plain ASCII when the style asks for it (arrows, ellipses, µ).
+/// Text made plain ASCII when the style asks for it (arrows, ellipses, µ, `»`, signs).
 pub(crate) fn plain(s: &str, ascii: bool) -> String {
     if !ascii {
         return s.to_owned();
@@ -79,6 +79,13 @@ pub(crate) fn plain(s: &str, ascii: bool) -> String {
             'µ' => o.push('u'),
             '‹' => o.push('<'),
             '›' => o.push('>'),
+            '»' => o.push_str(">>"),
+            '⇄' | '↔' => o.push_str("<->"),
+            '×' => o.push('x'),
+            '−' | '–' | '—' | '·' => o.push('-'),
+            '≥' => o.push_str(">="),
+            '≤' => o.push_str("<="),
+            '≠' => o.push_str("!="),
             c if c.is_ascii() => o.push(c),
             _ => o.push('?'),
         }
@@ -153,6 +160,27 @@ pub(crate) fn pack(words: &[String], max: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// A call's text as lines of at most `room` columns, broken before its result when that takes
+/// no more lines (`socket(AF_INET, SOCK_STREAM)` then `= 11`, not a lone `11`), and a quoted
+/// string kept whole when it fits a line (`= 4 "d mo"`, not `"d` then `mo"`).
+pub(crate) fn call_lines(text: &str, room: usize) -> Vec<String> {
+    if width(text) <= room {
+        return vec![text.to_owned()];
+    }
+    let wrap = |t: &str| fit::wrap_tokens(&fit::words_quoted(t), room, room);
+    let plain_wrap = wrap(text);
+    if let Some((call, result)) = text.rsplit_once(" = ") {
+        if width(call) <= room {
+            let mut lines = vec![call.to_owned()];
+            lines.extend(wrap(&format!("= {result}")));
+            if lines.len() <= plain_wrap.len() {
+                return lines;
+            }
+        }
+    }
+    plain_wrap
 }
 
 /// The name of the wait before a packet, when the analyser names one (`delayed ACK`…).
@@ -383,11 +411,7 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
                 // On the caller's lane: the client's calls against the left lifeline, the
                 // server's against the right one (wrapped when longer than the lanes).
                 let text = plain(&e.call_text(part, 1), a);
-                let lines = if width(&text) <= span {
-                    vec![text]
-                } else {
-                    fit::wrap(&text, span, span)
-                };
+                let lines = call_lines(&text, span);
                 for (i, t) in lines.iter().enumerate() {
                     let pad = " ".repeat(span - width(t));
                     let mut inner = String::new();
@@ -522,6 +546,27 @@ mod tests {
     }
 
     #[test]
+    fn a_call_breaks_before_its_result() {
+        let t = "socket(AF_INET, SOCK_STREAM) = 11";
+        assert_eq!(call_lines(t, 40), vec![t]);
+        assert_eq!(
+            call_lines(t, 31),
+            vec!["socket(AF_INET, SOCK_STREAM)", "= 11"]
+        );
+        // Not when that takes more lines than wrapping at the width.
+        assert_eq!(
+            call_lines("[client E] read(14, 6) = 4 \"d mo\" and", 26),
+            vec!["[client E] read(14, 6)", "= 4 \"d mo\" and"]
+        );
+        assert_eq!(
+            call_lines("f(1) = 4 \"d mo\" ab", 12),
+            vec!["f(1) = 4", "\"d mo\" ab"]
+        );
+        let long = "f(aaaa) = 1 bbbbbbbbbb cccc";
+        assert_eq!(call_lines(long, 16), vec!["f(aaaa) = 1", "bbbbbbbbbb cccc"]);
+    }
+
+    #[test]
     fn ascii_text_has_no_wide_glyphs() {
         assert_eq!(
             plain("… 40.1 ms: delayed ACK …", true),
@@ -529,5 +574,10 @@ mod tests {
         );
         assert_eq!(plain("SYN_SENT→ESTABLISHED", true), "SYN_SENT->ESTABLISHED");
         assert_eq!(plain("812 µs", true), "812 us");
+        // A program's output and the signs in notes, not `?`.
+        assert_eq!(
+            plain("» echo: a ⇄ b, 2 × 3 − 1 ≥ 4", true),
+            ">> echo: a <-> b, 2 x 3 - 1 >= 4"
+        );
     }
 }
