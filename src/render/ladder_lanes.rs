@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 
 use crate::live::event::{Part, Role};
 use crate::live::model::{Dir, Proto, View};
-use crate::render::ladder_text::{pack, plain, wait_name, Style, ASCII, GAP_SHOWN, UNICODE};
+use crate::render::ladder_text::{
+    pack, pack_even, plain, wait_name, Style, ASCII, GAP_SHOWN, UNICODE,
+};
 use crate::render::run::ladder::transitions;
 use crate::render::run::ladder_rows::{self, duration, Lane, Row, RowKind};
 use crate::render::run::timeline::time_cell;
@@ -383,10 +385,10 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 let parts = if on == 0 {
                     pack(&words, span - 3)
                 } else {
-                    let mut more = pack(&words[on..], span - 3);
+                    let mut more = pack_even(&words[on..], span - 3);
                     if more.len() > 1 && outward > span - 3 {
                         flip = true;
-                        more = pack(&words[on..], outward);
+                        more = pack_even(&words[on..], outward);
                     }
                     let mut p = vec![words[..on].join(" ")];
                     p.extend(more);
@@ -470,7 +472,7 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 let text = plain(&e.text.clone().unwrap_or_else(|| e.args.clone()), a);
                 let room = st.width.map(|w| w.saturating_sub(tw + 2).max(MIN_GAP));
                 let lines = match room {
-                    Some(r) if width(&text) > r => fit::wrap(&text, r, r),
+                    Some(r) if width(&text) > r => ladder_text::balanced(&text, r),
                     _ => vec![text],
                 };
                 for t in lines {

@@ -169,18 +169,52 @@ pub(crate) fn call_lines(text: &str, room: usize) -> Vec<String> {
     if width(text) <= room {
         return vec![text.to_owned()];
     }
-    let wrap = |t: &str| fit::wrap_tokens(&fit::words_quoted(t), room, room);
+    let wrap = |t: &str| balanced(t, room);
     let plain_wrap = wrap(text);
     if let Some((call, result)) = text.rsplit_once(" = ") {
-        if width(call) <= room {
-            let mut lines = vec![call.to_owned()];
-            lines.extend(wrap(&format!("= {result}")));
-            if lines.len() <= plain_wrap.len() {
-                return lines;
-            }
+        let mut lines = wrap(call);
+        lines.extend(wrap(&format!("= {result}")));
+        if lines.len() <= plain_wrap.len() {
+            return lines;
         }
     }
     plain_wrap
+}
+
+/// `text` wrapped in lines of at most `room` columns, as many as the widest lines need but as
+/// even as they go (no last line of one word under a full one); a quoted string stays whole
+/// when it fits a line.
+pub(crate) fn balanced(text: &str, room: usize) -> Vec<String> {
+    let tokens = fit::words_quoted(text);
+    let wrap = |w: usize| fit::wrap_tokens(&tokens, w, w);
+    let full = wrap(room);
+    let n = full.len();
+    let longest = tokens.iter().map(|t| width(&t.text)).max().unwrap_or(0);
+    if n < 2 || longest > room {
+        return full;
+    }
+    let from = width(text).div_ceil(n).max(longest);
+    (from..room)
+        .map(wrap)
+        .find(|t| t.len() <= n)
+        .unwrap_or(full)
+}
+
+/// Words packed into as many lines of at most `max` columns as [`pack`] makes, but as even as
+/// they go (no last line of one word under a full one).
+pub(crate) fn pack_even(words: &[String], max: usize) -> Vec<String> {
+    let full = pack(words, max);
+    let n = full.len();
+    let longest = words.iter().map(|w| width(w)).max().unwrap_or(0);
+    if n < 2 || longest > max {
+        return full;
+    }
+    let total: usize = words.iter().map(|w| width(w) + 1).sum();
+    let from = (total / n).max(longest);
+    (from..max)
+        .map(|m| pack(words, m))
+        .find(|p| p.len() <= n)
+        .unwrap_or(full)
 }
 
 /// The name of the wait before a packet, when the analyser names one (`delayed ACK`…).
@@ -393,11 +427,9 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
                 let text = plain(&e.text.clone().unwrap_or_else(|| e.args.clone()), a);
                 // Wrapped under itself when wider than the lines.
                 let lines = match st.width {
-                    Some(w) if tw + 2 + width(&text) > w => fit::wrap(
-                        &text,
-                        w.saturating_sub(tw + 2).max(MIN_SPAN),
-                        w.saturating_sub(tw + 2).max(MIN_SPAN),
-                    ),
+                    Some(w) if tw + 2 + width(&text) > w => {
+                        balanced(&text, w.saturating_sub(tw + 2).max(MIN_SPAN))
+                    }
                     _ => vec![text],
                 };
                 for t in lines {
@@ -543,6 +575,26 @@ mod tests {
             .collect();
         assert_eq!(pack(&w, 80), vec!["[P.] seq=1:13 ack=1 len=12 win=502"]);
         assert_eq!(pack(&w, 20), vec!["[P.] seq=1:13 ack=1", "len=12 win=502"]);
+        let w: Vec<String> = ["ack=1", "len=1", "win=65536", "urg=1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pack(&w, 21), vec!["ack=1 len=1 win=65536", "urg=1"]);
+        assert_eq!(pack_even(&w, 21), vec!["ack=1 len=1", "win=65536 urg=1"]);
+        assert_eq!(pack_even(&w, 40), vec!["ack=1 len=1 win=65536 urg=1"]);
+    }
+
+    #[test]
+    fn wrapped_lines_are_even() {
+        let t = "the client closes first; the server's socket drops the client's last ACK";
+        assert_eq!(fit::wrap(t, 70, 70).last().map(String::as_str), Some("ACK"));
+        let b = balanced(t, 70);
+        assert_eq!(b.len(), 2);
+        assert!(b.iter().all(|l| width(l) <= 70 && width(l) >= 30), "{b:?}");
+        assert_eq!(b.join(" "), t);
+        // One line, or a word longer than the lines: as wrapping gives them.
+        assert_eq!(balanced("a b", 70), vec!["a b"]);
+        assert_eq!(balanced("abcdefgh ij", 5), fit::wrap("abcdefgh ij", 5, 5));
     }
 
     #[test]
