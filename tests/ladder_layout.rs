@@ -1,8 +1,8 @@
 //! The text ladder read as a person reads it, over every saved run in `captures/` at 60, 80
 //! and 120 columns (and without a width), in Unicode and ASCII: every line fits; a space always
 //! parts a lifeline from text (`│ SYN_SENT→ESTABLISHED│` is a fault); an arrow's head is one
-//! space from a lifeline (an arrow never runs past its lane); and the numbered legend's numbers
-//! stand over the lifelines.
+//! space from a lifeline (an arrow never runs past its lane); a wrapped line is not one short
+//! word under a full one; and the numbered legend's numbers stand over the lifelines.
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +127,25 @@ fn faults(block: &[&str], life: char, gap: char, heads: [char; 2]) -> Vec<String
             out.push(format!("beyond the last lifeline: {}", block[i]));
         }
     }
+    // A wrapped line (no time before it) is not one short word left under a full line (`ACK`,
+    // `10`, `…`); a result (`= 0`) may stand alone. (In Unicode: ASCII text has `|` and `:`.)
+    let x0 = lifelines[0];
+    for (i, r) in rows.iter().enumerate() {
+        if life == '|' || r.len() <= x0 || r[..x0].iter().any(|&c| c != ' ') {
+            continue;
+        }
+        let text: String = r[x0..].iter().filter(|&&c| c != '\0').collect();
+        let pieces: Vec<&str> = text
+            .split([life, gap])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        for p in pieces {
+            if !p.contains(' ') && p.chars().count() <= 3 {
+                out.push(format!("a lone word wrapped: {}", block[i]));
+            }
+        }
+    }
     // A numbered legend: its numbers over the lifelines, in order.
     if let Some(&first) = body.first() {
         if let Some(nums) = first.checked_sub(1).map(|k| block[k]) {
@@ -231,6 +250,9 @@ fn the_checker_sees_each_fault() {
     let legend = ["           1             2", good[1], good[2]];
     let f = check(&legend);
     assert!(f.iter().any(|f| f.contains("legend")), "{f:?}");
+    let lone = [good[1], good[2], "          │ ACK          │"];
+    let f = check(&lone);
+    assert!(f.iter().any(|f| f.contains("lone")), "{f:?}");
     let wide = [good[1], good[2], good[3]];
     let f = check(&wide);
     assert!(f.iter().any(|f| f.contains("beyond")), "{f:?}");
