@@ -2,7 +2,8 @@
 //! and 120 columns (and without a width), in Unicode and ASCII: every line fits; a space always
 //! parts a lifeline from text (`│ SYN_SENT→ESTABLISHED│` is a fault); an arrow's head is one
 //! space from a lifeline (an arrow never runs past its lane); a wrapped line is not one short
-//! word under a full one; and the numbered legend's numbers stand over the lifelines.
+//! word under a full one; each lane's label stands over its lifeline, two spaces from the next;
+//! and the numbered legend's numbers stand over the lifelines.
 
 use std::path::{Path, PathBuf};
 
@@ -146,6 +147,49 @@ fn faults(block: &[&str], life: char, gap: char, heads: [char; 2]) -> Vec<String
             }
         }
     }
+    // The lanes' labels (the lines above the lanes, up to the title or the legend): each over
+    // a lifeline, and two apart by two spaces at least (`127.0.0.1:36602 127.0.0.1:36616`
+    // reads as one label).
+    let top = body.first().copied().unwrap_or(0);
+    for i in (1..top).rev() {
+        let l = block[i];
+        let lead = l.len() - l.trim_start().len();
+        let t = l.trim_start();
+        // A legend's line (`1  client …`) or its numbers (`1    2    3`).
+        let legend = t
+            .split(' ')
+            .next()
+            .is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()));
+        if legend || lead == 2 {
+            break;
+        }
+        let r = &rows[i];
+        let mut c = 0;
+        while c < r.len() {
+            if r[c] == ' ' {
+                c += 1;
+                continue;
+            }
+            let start = c;
+            while c < r.len() && !(r[c] == ' ' && r.get(c + 1).is_none_or(|&n| n == ' ')) {
+                c += 1;
+            }
+            let label: String = r[start..c].iter().filter(|&&ch| ch != '\0').collect();
+            if !lifelines.iter().any(|&x| start <= x && x < c) {
+                out.push(format!("a label over no lifeline ({label}): {l}"));
+            }
+            let addrs = label
+                .split(' ')
+                .filter(|w| {
+                    w.rsplit_once(':')
+                        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                })
+                .count();
+            if addrs > 1 {
+                out.push(format!("two labels one space apart ({label}): {l}"));
+            }
+        }
+    }
     // A numbered legend: its numbers over the lifelines, in order.
     if let Some(&first) = body.first() {
         if let Some(nums) = first.checked_sub(1).map(|k| block[k]) {
@@ -253,6 +297,16 @@ fn the_checker_sees_each_fault() {
     let lone = [good[1], good[2], "          │ ACK          │"];
     let f = check(&lone);
     assert!(f.iter().any(|f| f.contains("lone")), "{f:?}");
+    let labels = [
+        "title",
+        "          client          server",
+        "          127.0.0.1:1 127.0.0.1:2",
+        good[1],
+        good[2],
+    ];
+    let f = check(&labels);
+    assert!(f.iter().any(|f| f.contains("one space apart")), "{f:?}");
+    assert!(f.iter().any(|f| f.contains("over no lifeline")), "{f:?}");
     let wide = [good[1], good[2], good[3]];
     let f = check(&wide);
     assert!(f.iter().any(|f| f.contains("beyond")), "{f:?}");

@@ -522,7 +522,9 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
         lanes.iter().map(|l| l.addr.to_string()).collect(),
         lanes.iter().map(pids).collect(),
     ];
-    // Where each label starts on the line, or None when two would touch.
+    // Where each label starts on the line, or None when two would come closer than two spaces
+    // (`127.0.0.1:36602 127.0.0.1:36616` reads as one): the first starting at its lifeline, the
+    // last ending at its own, the others centred on theirs.
     let place = |labels: &[String]| -> Option<Vec<usize>> {
         let mut at = Vec::with_capacity(labels.len());
         let mut free = 0usize;
@@ -540,11 +542,37 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
                 return None;
             }
             at.push(start);
-            free = start + w + 1;
+            free = start + w + 2;
         }
         Some(at)
     };
-    let placed: Option<Vec<Vec<usize>>> = rows.iter().map(|r| place(r)).collect();
+    // Else each over its lifeline, two spaces apart, moved left from the centre as little as
+    // the next one needs (the first may reach into the time column).
+    let packed = |labels: &[String]| -> Option<Vec<usize>> {
+        let mut at: Vec<usize> = Vec::with_capacity(labels.len());
+        let mut limit = total; // the column the label must end before
+        for (k, l) in labels.iter().enumerate().rev() {
+            let w = width(l);
+            let lifeline = x0 + k * pitch;
+            if w == 0 {
+                at.push(lifeline);
+                continue;
+            }
+            let start = lifeline.saturating_sub(w / 2).min(limit.checked_sub(w)?);
+            if start + w <= lifeline {
+                return None;
+            }
+            at.push(start);
+            limit = start.checked_sub(2)?;
+        }
+        at.reverse();
+        Some(at)
+    };
+    let placed: Option<Vec<Vec<usize>>> = rows
+        .iter()
+        .map(|r| place(r))
+        .collect::<Option<_>>()
+        .or_else(|| rows.iter().map(|r| packed(r)).collect());
     let line = |out: &mut String, labels: &[String], at: &[usize]| {
         let mut s = String::new();
         for (l, &c) in labels.iter().zip(at) {
