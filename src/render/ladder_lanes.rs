@@ -17,7 +17,9 @@
 
 use crate::live::event::Role;
 use crate::live::model::{Dir, Proto, View};
-use crate::render::ladder_text::{pack, plain, wait_name, Style, ASCII, GAP_SHOWN, UNICODE};
+use crate::render::ladder_text::{
+    pack, pack_even, plain, wait_name, Style, ASCII, GAP_SHOWN, UNICODE,
+};
 use crate::render::run::endpoint_lanes::diagram;
 pub use crate::render::run::endpoint_lanes::endpoints;
 use crate::render::run::ladder::transitions;
@@ -67,6 +69,7 @@ struct Cell {
 /// A line of the lanes: `cols` cells, lifelines at multiples of `pitch`.
 struct Grid {
     cells: Vec<Cell>,
+    pitch: usize,
 }
 
 impl Grid {
@@ -82,11 +85,17 @@ impl Grid {
         for k in 0..lanes {
             cells[k * pitch].s = life.to_owned();
         }
-        Grid { cells }
+        Grid { cells, pitch }
     }
 
-    /// Writes `text` from column `col` on (what falls outside the line is dropped).
+    /// Writes `text` from column `col` on (what falls outside the line is dropped). A text
+    /// hides the lifelines it crosses, and one it would end or start against: a space always
+    /// parts text from a lifeline (`│ CLOSED→SYN_SENT│` is never drawn).
     fn put(&mut self, col: usize, text: &str, style: Option<&'static str>) {
+        let end = (col + width(text)).min(self.cells.len());
+        for edge in [col.checked_sub(1), Some(end)].into_iter().flatten() {
+            self.hide(edge);
+        }
         let mut c = col;
         for ch in text.chars() {
             let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
@@ -110,10 +119,28 @@ impl Grid {
         }
     }
 
-    /// `text` ending at column `end` (inclusive).
+    /// Blanks the lifeline at column `col`, unless it is the first or the last one.
+    fn hide(&mut self, col: usize) {
+        if col.is_multiple_of(self.pitch) && col > 0 && col + 1 < self.cells.len() {
+            if let Some(cell) = self.cells.get_mut(col) {
+                if cell.style.is_none() {
+                    cell.s = " ".into();
+                }
+            }
+        }
+    }
+
+    /// `text` ending at column `end` (inclusive), hanging from the lifeline after it: one that
+    /// it would start one or two spaces after is hidden too, so it cannot be read as that
+    /// lane's text (which starts there).
     fn put_before(&mut self, end: usize, text: &str, style: Option<&'static str>) {
         let start = (end + 1).saturating_sub(width(text));
         self.put(start, text, style);
+        for back in [2, 3] {
+            if let Some(c) = start.checked_sub(back) {
+                self.hide(c);
+            }
+        }
     }
 
     fn emit(&self, out: &mut String, pal: Palette, time: &str, tw: usize) {
@@ -232,11 +259,25 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                     used += add;
                     on += 1;
                 }
+                // Beside the sender towards the receiver, in a gap; or, when they take more
+                // than a line there, on its other side when that has more room (the lane
+                // next to the server's has one gap towards it and the others' on its left).
+                let outward = match s.cmp(&to) {
+                    std::cmp::Ordering::Less => col(s).saturating_sub(3),
+                    _ if s < last => col(last) - col(s) - 3,
+                    _ => 0,
+                };
+                let mut flip = false;
                 let parts = if on == 0 {
                     pack(&words, span - 3)
                 } else {
+                    let mut more = pack_even(&words[on..], span - 3);
+                    if more.len() > 1 && outward > span - 3 {
+                        flip = true;
+                        more = pack_even(&words[on..], outward);
+                    }
                     let mut p = vec![words[..on].join(" ")];
-                    p.extend(pack(&words[on..], span - 3));
+                    p.extend(more);
                     p
                 };
                 let first = parts.first().map_or("", String::as_str);
@@ -252,7 +293,7 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 // The words that did not fit on the arrow, beside the sender.
                 for more in parts.iter().skip(1) {
                     let mut line = Grid::new(n, pitch, g.life);
-                    if s < to {
+                    if (s < to) != flip {
                         line.put(col(s) + 2, more, style);
                     } else {
                         line.put_before(col(s) - 2, more, style);
@@ -277,15 +318,15 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 };
                 // Over the lanes towards the far end when longer than a gap (the lifelines it
                 // crosses are left out of its rows).
+                // A client's call goes on the left of its lifeline when it takes more than a
+                // line on the right and the left has more room (the lane next to the server's).
                 let text = plain(&e.call_text(part, 1), a);
-                let room = if lane == last {
-                    col(last) - 3
-                } else {
-                    col(last) - col(lane) - 3
-                };
-                for (i, t) in fit::wrap(&text, room, room).iter().enumerate() {
+                let right = (col(last) - col(lane)).saturating_sub(3);
+                let left_side = lane == last || (width(&text) > right && col(lane) > right + 3);
+                let room = if left_side { col(lane) - 3 } else { right };
+                for (i, t) in ladder_text::call_lines(&text, room).iter().enumerate() {
                     let mut line = Grid::new(n, pitch, g.life);
-                    if lane == last {
+                    if left_side {
                         line.put_before(col(lane) - 2, t, Some(Palette::GREEN));
                     } else {
                         line.put(col(lane) + 2, t, Some(Palette::GREEN));
@@ -317,7 +358,7 @@ pub fn render(out: &mut String, v: &View, title: &str, st: &Style) -> Result<(),
                 let text = plain(&e.text.clone().unwrap_or_else(|| e.args.clone()), a);
                 let room = st.width.map(|w| w.saturating_sub(tw + 2).max(MIN_GAP));
                 let lines = match room {
-                    Some(r) if width(&text) > r => fit::wrap(&text, r, r),
+                    Some(r) if width(&text) > r => ladder_text::balanced(&text, r),
                     _ => vec![text],
                 };
                 for t in lines {
@@ -367,7 +408,9 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
         lanes.iter().map(|l| l.addr.to_string()).collect(),
         lanes.iter().map(pids).collect(),
     ];
-    // Where each label starts on the line, or None when two would touch.
+    // Where each label starts on the line, or None when two would come closer than two spaces
+    // (`127.0.0.1:36602 127.0.0.1:36616` reads as one): the first starting at its lifeline, the
+    // last ending at its own, the others centred on theirs.
     let place = |labels: &[String]| -> Option<Vec<usize>> {
         let mut at = Vec::with_capacity(labels.len());
         let mut free = 0usize;
@@ -385,11 +428,37 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
                 return None;
             }
             at.push(start);
-            free = start + w + 1;
+            free = start + w + 2;
         }
         Some(at)
     };
-    let placed: Option<Vec<Vec<usize>>> = rows.iter().map(|r| place(r)).collect();
+    // Else each over its lifeline, two spaces apart, moved left from the centre as little as
+    // the next one needs (the first may reach into the time column).
+    let packed = |labels: &[String]| -> Option<Vec<usize>> {
+        let mut at: Vec<usize> = Vec::with_capacity(labels.len());
+        let mut limit = total; // the column the label must end before
+        for (k, l) in labels.iter().enumerate().rev() {
+            let w = width(l);
+            let lifeline = x0 + k * pitch;
+            if w == 0 {
+                at.push(lifeline);
+                continue;
+            }
+            let start = lifeline.saturating_sub(w / 2).min(limit.checked_sub(w)?);
+            if start + w <= lifeline {
+                return None;
+            }
+            at.push(start);
+            limit = start.checked_sub(2)?;
+        }
+        at.reverse();
+        Some(at)
+    };
+    let placed: Option<Vec<Vec<usize>>> = rows
+        .iter()
+        .map(|r| place(r))
+        .collect::<Option<_>>()
+        .or_else(|| rows.iter().map(|r| packed(r)).collect());
     let line = |out: &mut String, labels: &[String], at: &[usize]| {
         let mut s = String::new();
         for (l, &c) in labels.iter().zip(at) {
@@ -409,12 +478,14 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
             }
         }
         None => {
+            // ` 9  client 127.0.0.1:52596 pid 8560`: the numbers right-aligned, a longer line
+            // wrapped under its text.
+            let nw = lanes.len().to_string().len();
             for (k, l) in lanes.iter().enumerate() {
                 let p = pids(l);
                 let text = plain(
                     &format!(
-                        "{}  {} {}{}",
-                        k + 1,
+                        "{} {}{}",
                         role(l),
                         l.addr,
                         if p.is_empty() {
@@ -425,13 +496,30 @@ fn header(out: &mut String, pal: Palette, lanes: &[Lane], tw: usize, pitch: usiz
                     ),
                     st.ascii,
                 );
-                for f in fitted(&text, st.width) {
+                let lead = format!("{:>nw$}  ", k + 1);
+                let lines = match st.width {
+                    Some(w) if width(&lead) + width(&text) > w => {
+                        fit::hanging(&lead, &text, width(&lead), w)
+                    }
+                    _ => vec![format!("{lead}{text}")],
+                };
+                for f in lines {
                     pal.paint(out, Palette::DIM, &f);
                     out.push('\n');
                 }
             }
+            // Each number over its lifeline (the last one's ending there, to stay in the lines).
             let nums: Vec<String> = (1..=lanes.len()).map(|k| k.to_string()).collect();
-            let at: Vec<usize> = (0..lanes.len()).map(|k| x0 + k * pitch).collect();
+            let at: Vec<usize> = (0..lanes.len())
+                .map(|k| {
+                    let c = x0 + k * pitch;
+                    if k + 1 == lanes.len() {
+                        (c + 1).saturating_sub(width(&nums[k]))
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             line(out, &nums, &at);
         }
     }
@@ -557,11 +645,37 @@ mod tests {
 
     #[test]
     fn a_grid_puts_text_over_the_lifelines_and_trims_the_end() {
-        let mut g = Grid::new(3, 5, "|");
-        g.put(2, "ab", None);
-        g.put_before(8, "xy", None);
-        let mut s = String::new();
-        g.emit(&mut s, Palette { on: false }, "1.0", 3);
-        assert_eq!(s, "1.0  | ab | xy |\n");
+        let line = |f: &dyn Fn(&mut Grid)| {
+            let mut g = Grid::new(3, 6, "|");
+            f(&mut g);
+            let mut s = String::new();
+            g.emit(&mut s, Palette { on: false }, "1.0", 3);
+            s
+        };
+        assert_eq!(
+            line(&|g| {
+                g.put(2, "ab", None);
+                g.put_before(10, "x", None);
+            }),
+            "1.0  | ab  |   x |\n"
+        );
+        // Text never ends against a lifeline (one it would touch is hidden), nor on one.
+        assert_eq!(line(&|g| g.put(2, "abcd", None)), "1.0  | abcd      |\n");
+        assert_eq!(line(&|g| g.put(2, "abcde", None)), "1.0  | abcde     |\n");
+        assert_eq!(line(&|g| g.put(2, "abc", None)), "1.0  | abc |     |\n");
+        // Nor does it start one or two spaces after one, where that lane's own text starts.
+        assert_eq!(
+            line(&|g| g.put_before(10, "xyz", None)),
+            "1.0  |       xyz |\n"
+        );
+        assert_eq!(
+            line(&|g| g.put_before(10, "wxyz", None)),
+            "1.0  |      wxyz |\n"
+        );
+        // The first and the last lifelines always stay.
+        assert_eq!(
+            line(&|g| g.put_before(10, "uvwxyzuv", None)),
+            "1.0  |  uvwxyzuv |\n"
+        );
     }
 }

@@ -65,7 +65,7 @@ pub(crate) const ASCII: Glyphs = Glyphs {
     left: "<",
 };
 
-/// Text made plain ASCII when the style asks for it (arrows, ellipses, µ).
+/// Text made plain ASCII when the style asks for it (arrows, ellipses, µ, `»`, signs).
 pub(crate) fn plain(s: &str, ascii: bool) -> String {
     if !ascii {
         return s.to_owned();
@@ -79,6 +79,13 @@ pub(crate) fn plain(s: &str, ascii: bool) -> String {
             'µ' => o.push('u'),
             '‹' => o.push('<'),
             '›' => o.push('>'),
+            '»' => o.push_str(">>"),
+            '⇄' | '↔' => o.push_str("<->"),
+            '×' => o.push('x'),
+            '−' | '–' | '—' | '·' => o.push('-'),
+            '≥' => o.push_str(">="),
+            '≤' => o.push_str("<="),
+            '≠' => o.push_str("!="),
             c if c.is_ascii() => o.push(c),
             _ => o.push('?'),
         }
@@ -153,6 +160,61 @@ pub(crate) fn pack(words: &[String], max: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// A call's text as lines of at most `room` columns, broken before its result when that takes
+/// no more lines (`socket(AF_INET, SOCK_STREAM)` then `= 11`, not a lone `11`), and a quoted
+/// string kept whole when it fits a line (`= 4 "d mo"`, not `"d` then `mo"`).
+pub(crate) fn call_lines(text: &str, room: usize) -> Vec<String> {
+    if width(text) <= room {
+        return vec![text.to_owned()];
+    }
+    let wrap = |t: &str| balanced(t, room);
+    let plain_wrap = wrap(text);
+    if let Some((call, result)) = text.rsplit_once(" = ") {
+        let mut lines = wrap(call);
+        lines.extend(wrap(&format!("= {result}")));
+        if lines.len() <= plain_wrap.len() {
+            return lines;
+        }
+    }
+    plain_wrap
+}
+
+/// `text` wrapped in lines of at most `room` columns, as many as the widest lines need but as
+/// even as they go (no last line of one word under a full one); a quoted string stays whole
+/// when it fits a line.
+pub(crate) fn balanced(text: &str, room: usize) -> Vec<String> {
+    let tokens = fit::words_quoted(text);
+    let wrap = |w: usize| fit::wrap_tokens(&tokens, w, w);
+    let full = wrap(room);
+    let n = full.len();
+    let longest = tokens.iter().map(|t| width(&t.text)).max().unwrap_or(0);
+    if n < 2 || longest > room {
+        return full;
+    }
+    let from = width(text).div_ceil(n).max(longest);
+    (from..room)
+        .map(wrap)
+        .find(|t| t.len() <= n)
+        .unwrap_or(full)
+}
+
+/// Words packed into as many lines of at most `max` columns as [`pack`] makes, but as even as
+/// they go (no last line of one word under a full one).
+pub(crate) fn pack_even(words: &[String], max: usize) -> Vec<String> {
+    let full = pack(words, max);
+    let n = full.len();
+    let longest = words.iter().map(|w| width(w)).max().unwrap_or(0);
+    if n < 2 || longest > max {
+        return full;
+    }
+    let total: usize = words.iter().map(|w| width(w) + 1).sum();
+    let from = (total / n).max(longest);
+    (from..max)
+        .map(|m| pack(words, m))
+        .find(|p| p.len() <= n)
+        .unwrap_or(full)
 }
 
 /// The name of the wait before a packet, when the analyser names one (`delayed ACK`…).
@@ -365,11 +427,9 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
                 let text = plain(&e.text.clone().unwrap_or_else(|| e.args.clone()), a);
                 // Wrapped under itself when wider than the lines.
                 let lines = match st.width {
-                    Some(w) if tw + 2 + width(&text) > w => fit::wrap(
-                        &text,
-                        w.saturating_sub(tw + 2).max(MIN_SPAN),
-                        w.saturating_sub(tw + 2).max(MIN_SPAN),
-                    ),
+                    Some(w) if tw + 2 + width(&text) > w => {
+                        balanced(&text, w.saturating_sub(tw + 2).max(MIN_SPAN))
+                    }
                     _ => vec![text],
                 };
                 for t in lines {
@@ -383,11 +443,7 @@ pub fn render(out: &mut String, v: &View, ci: usize, title: &str, st: &Style) {
                 // On the caller's lane: the client's calls against the left lifeline, the
                 // server's against the right one (wrapped when longer than the lanes).
                 let text = plain(&e.call_text(part, 1), a);
-                let lines = if width(&text) <= span {
-                    vec![text]
-                } else {
-                    fit::wrap(&text, span, span)
-                };
+                let lines = call_lines(&text, span);
                 for (i, t) in lines.iter().enumerate() {
                     let pad = " ".repeat(span - width(t));
                     let mut inner = String::new();
@@ -519,6 +575,47 @@ mod tests {
             .collect();
         assert_eq!(pack(&w, 80), vec!["[P.] seq=1:13 ack=1 len=12 win=502"]);
         assert_eq!(pack(&w, 20), vec!["[P.] seq=1:13 ack=1", "len=12 win=502"]);
+        let w: Vec<String> = ["ack=1", "len=1", "win=65536", "urg=1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pack(&w, 21), vec!["ack=1 len=1 win=65536", "urg=1"]);
+        assert_eq!(pack_even(&w, 21), vec!["ack=1 len=1", "win=65536 urg=1"]);
+        assert_eq!(pack_even(&w, 40), vec!["ack=1 len=1 win=65536 urg=1"]);
+    }
+
+    #[test]
+    fn wrapped_lines_are_even() {
+        let t = "the client closes first; the server's socket drops the client's last ACK";
+        assert_eq!(fit::wrap(t, 70, 70).last().map(String::as_str), Some("ACK"));
+        let b = balanced(t, 70);
+        assert_eq!(b.len(), 2);
+        assert!(b.iter().all(|l| width(l) <= 70 && width(l) >= 30), "{b:?}");
+        assert_eq!(b.join(" "), t);
+        // One line, or a word longer than the lines: as wrapping gives them.
+        assert_eq!(balanced("a b", 70), vec!["a b"]);
+        assert_eq!(balanced("abcdefgh ij", 5), fit::wrap("abcdefgh ij", 5, 5));
+    }
+
+    #[test]
+    fn a_call_breaks_before_its_result() {
+        let t = "socket(AF_INET, SOCK_STREAM) = 11";
+        assert_eq!(call_lines(t, 40), vec![t]);
+        assert_eq!(
+            call_lines(t, 31),
+            vec!["socket(AF_INET, SOCK_STREAM)", "= 11"]
+        );
+        // Not when that takes more lines than wrapping at the width.
+        assert_eq!(
+            call_lines("[client E] read(14, 6) = 4 \"d mo\" and", 26),
+            vec!["[client E] read(14, 6)", "= 4 \"d mo\" and"]
+        );
+        assert_eq!(
+            call_lines("f(1) = 4 \"d mo\" ab", 12),
+            vec!["f(1) = 4", "\"d mo\" ab"]
+        );
+        let long = "f(aaaa) = 1 bbbbbbbbbb cccc";
+        assert_eq!(call_lines(long, 16), vec!["f(aaaa) = 1", "bbbbbbbbbb cccc"]);
     }
 
     #[test]
@@ -529,5 +626,10 @@ mod tests {
         );
         assert_eq!(plain("SYN_SENT→ESTABLISHED", true), "SYN_SENT->ESTABLISHED");
         assert_eq!(plain("812 µs", true), "812 us");
+        // A program's output and the signs in notes, not `?`.
+        assert_eq!(
+            plain("» echo: a ⇄ b, 2 × 3 − 1 ≥ 4", true),
+            ">> echo: a <-> b, 2 x 3 - 1 >= 4"
+        );
     }
 }
