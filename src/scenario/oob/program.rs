@@ -45,6 +45,8 @@ pub(super) fn run(t: &Tracer) -> Result<(), LiveError> {
         wait_byte(&from_receiver, READY)?;
         t.write(&sock, b"123")?;
         // "4" arrives while the receiver waits in recv() with "123" read: SIGURG interrupts it.
+        // (Waiting only for recvfrom in /proc could catch the recv() still waiting for "123".)
+        wait_byte(&from_receiver, READ)?;
         wait_in_recv(receiver.pid())?;
         t.send_flags(&sock, b"4", MsgFlags::MSG_OOB)?;
         wait_byte(&from_receiver, sys::SIGNALLED)?;
@@ -87,11 +89,15 @@ fn wait_in_recv(pid: i32) -> Result<(), LiveError> {
 
 /// The receiver's byte on the pipe once it owns the connection (F_SETOWN done).
 const READY: u8 = b'r';
+/// The receiver's byte on the pipe once its first recv() of a connection has returned.
+const READ: u8 = b'd';
 
 /// What a byte from the receiver says.
 fn step(b: u8) -> &'static str {
     if b == READY {
         "its F_SETOWN"
+    } else if b == READ {
+        "its first read"
     } else {
         "its SIGURG handler's run"
     }
@@ -162,12 +168,18 @@ fn receiver_program(rt: &Tracer, listener: &Sock, tell: OwnedFd) -> Result<(), L
         rt.set_owner(&recv_sock, nix::unistd::getpid().as_raw())?;
         tell_byte(&tell, READY)?;
         let mut buf = [0u8; BUF_SIZE];
+        let mut first = true;
         loop {
             let r = rt.recv_flags(&recv_sock, &mut buf[..BUF_SIZE - 1], MsgFlags::empty());
             show(rt, &recv_sock, &mut shown);
             match r {
                 Ok(0) => break,
-                Ok(n) => rt.print(Role::Server, &String::from_utf8_lossy(&buf[..n])),
+                Ok(n) => {
+                    rt.print(Role::Server, &String::from_utf8_lossy(&buf[..n]));
+                    if std::mem::take(&mut first) {
+                        tell_byte(&tell, READ)?;
+                    }
+                }
                 // The book's `if (str_len == -1) continue;`: EINTR, a SIGURG came.
                 Err(LiveError::Call { source, .. })
                     if source.raw_os_error() == Some(nix::libc::EINTR) => {}
