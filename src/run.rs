@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{FormatArg, RunArgs};
 use crate::exit::{error_chain, Status};
-use crate::live::{netns, veth};
+use crate::live::{mountns, netns, veth};
 use crate::live::{privilege, runner, Check, LiveCapture, LiveError, Scenario};
 use crate::picture::{Pictures, Plans};
 use crate::render::run::{report, ReportOptions};
@@ -110,13 +110,17 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     // Capabilities belong to a thread, and a user namespace can only be entered by a process
     // with one thread: both happen before any other thread exists.
     let device = targets.iter().find_map(|s| scenario::device(s));
+    let mounts = targets.iter().find_map(|s| scenario::mounts(s));
+    let own = device.is_some() || mounts.is_some();
     let (cap, private, no_device) =
-        match open_capture(args.netns.as_deref(), args.buffer_size, device) {
+        match open_capture(args.netns.as_deref(), args.buffer_size, device, own) {
             // `run all` where no private namespace can be made (root without CAP_SYS_ADMIN in a
-            // container): the other scenarios still run on lo; the one needing a device says why not.
-            Err(e) if all && device.is_some() && !netns::entered() => {
+            // container): the other scenarios still run on lo; the ones needing a device or
+            // files of their own say why not.
+            Err(e) if all && own && !netns::entered() => {
                 let why = error_chain(&e);
-                let (cap, private) = open_capture(args.netns.as_deref(), args.buffer_size, None)?;
+                let (cap, private) =
+                    open_capture(args.netns.as_deref(), args.buffer_size, None, false)?;
                 (cap, private, Some(why))
             }
             r => {
@@ -124,6 +128,17 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
                 (cap, private, None)
             }
         };
+    // The files (the resolver's resolv.conf) in a private mount namespace, still single-threaded
+    // and privileged; under `run all` a refusal stops only the scenario that needs them.
+    let no_mounts = match mounts {
+        None => None,
+        Some(_) if no_device.is_some() => no_device.clone(),
+        Some(m) => match mountns::enter(m, private) {
+            Ok(()) => None,
+            Err(e) if all => Some(error_chain(&LiveError::from(e))),
+            Err(e) => return Err(e.into()),
+        },
+    };
     let (cap, extra) = cap;
     let how = How {
         private,
@@ -134,7 +149,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, LiveError> {
     let pictures = pictures.open()?;
     catch_signals()?;
     if all {
-        run_all(args, &targets, (cap, extra, no_device), how, out)
+        run_all(args, &targets, (cap, extra, no_device, no_mounts), how, out)
     } else {
         run_one(args, targets[0], (cap, extra), how, (target, pictures), out)
     }
@@ -166,10 +181,13 @@ fn meta() -> String {
 /// ring holds `kib` KiB (`-B`), else the default. When a scenario needs a `device` besides lo,
 /// the run is always in a private namespace (a named one, or a new one even for root: no
 /// interface is added to the host), the device is made there, and a second capture opens on it.
+/// When `own` (a scenario needs a device or files of its own), the run is in a private
+/// namespace too.
 fn open_capture(
     named: Option<&str>,
     kib: Option<u32>,
     device: Option<&veth::Device>,
+    own: bool,
 ) -> Result<((LiveCapture, Option<LiveCapture>), bool), LiveError> {
     let with_device = |cap: LiveCapture, joined: bool| -> Result<_, LiveError> {
         let Some(dev) = device else {
@@ -188,7 +206,7 @@ fn open_capture(
         let joined = netns::enter_named(name)?;
         return Ok((with_device(LiveCapture::open_sized(kib)?, joined)?, true));
     }
-    if device.is_some() {
+    if device.is_some() || own {
         netns::enter_private()?;
         return Ok((with_device(LiveCapture::open_sized(kib)?, false)?, true));
     }
@@ -291,7 +309,12 @@ fn run_one(
 fn run_all(
     args: &RunArgs,
     targets: &[&'static Scenario],
-    (cap, mut extra, no_device): (LiveCapture, Option<LiveCapture>, Option<String>),
+    (cap, mut extra, no_device, no_mounts): (
+        LiveCapture,
+        Option<LiveCapture>,
+        Option<String>,
+        Option<String>,
+    ),
     how: How,
     out: &mut dyn Write,
 ) -> Result<Status, LiveError> {
@@ -327,6 +350,22 @@ fn run_all(
                 "needs its {} (a veth pair) in a private network namespace, which could not be made{}",
                 d.name,
                 no_device.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+            if args.format == FormatArg::Jsonl {
+                eprintln!("sockscope: {}: {why}", sc.name);
+            } else {
+                let mut line = String::new();
+                pal.paint(&mut line, Palette::RED, "✗");
+                line.push_str(&format!(" {:<10} error: {why}\n", sc.name));
+                write_out(out, &line)?;
+            }
+            continue;
+        }
+        if let (Some(_), Some(w)) = (scenario::mounts(sc), &no_mounts) {
+            cap = Some(c);
+            errors = true;
+            let why = format!(
+                "needs files of its own (resolv.conf) in a private mount and network namespace, which could not be made: {w}"
             );
             if args.format == FormatArg::Jsonl {
                 eprintln!("sockscope: {}: {why}", sc.name);

@@ -497,7 +497,8 @@ fn multicast_group_ttl_membership_and_loop() {
 }
 
 /// Root that may not make a network namespace (no CAP_SYS_ADMIN, as in a container): `run all`
-/// still runs every other scenario on lo, and multicast's line says why it could not run.
+/// still runs every other scenario on lo, and multicast's and resolver's lines say why they
+/// could not run.
 #[test]
 #[cfg_attr(
     sockscope_unprivileged,
@@ -529,7 +530,7 @@ fn run_all_without_a_namespace_runs_the_others() {
     let out = cmd.output().expect("run sockscope");
     let text = String::from_utf8_lossy(&out.stdout);
     let ok = text.lines().filter(|l| l.starts_with('✓')).count();
-    assert_eq!(ok, scenario::all().len() - 1, "{text}");
+    assert_eq!(ok, scenario::all().len() - 2, "{text}");
     let line = text
         .lines()
         .find(|l| l.starts_with("✗ multicast"))
@@ -537,6 +538,16 @@ fn run_all_without_a_namespace_runs_the_others() {
     assert!(
         line.contains("needs its mc0 (a veth pair) in a private network namespace")
             && line.contains("unshare(CLONE_NEWNET)"),
+        "{line}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("✗ resolver"))
+        .unwrap_or_else(|| panic!("no resolver line: {text}"));
+    assert!(
+        line.contains(
+            "needs files of its own (resolv.conf) in a private mount and network namespace"
+        ) && line.contains("unshare(CLONE_NEWNET)"),
         "{line}"
     );
     assert_eq!(out.status.code(), Some(2), "{text}");
@@ -1680,8 +1691,47 @@ fn eintr_interrupted_accept_restarted_accept_and_alarm() {
 )]
 fn resolver_queries_are_on_the_wire() {
     let _one_at_a_time = serial();
-    let Some(run) = run("resolver") else { return };
-    let v = View::new(&run);
+    if !root::capture_allowed("live scenario 'resolver'") {
+        return;
+    }
+    // Its resolv.conf is mounted in the private namespaces `sockscope run` makes: as root, under
+    // sudo (dropped to nobody) and as nobody; the host's file is left as it was.
+    let host_conf = std::fs::read("/etc/resolv.conf").ok();
+    let dir = world_tempdir();
+    let mut root_cmd = Command::new(env!("CARGO_BIN_EXE_sockscope"));
+    root_cmd.env_remove("SUDO_UID").env_remove("SUDO_GID");
+    let mut runs = vec![(root_cmd, dir.path().join("root.pcapng"))];
+    if nix::unistd::geteuid().is_root() {
+        let mut sudo = Command::new(world_runnable_copy(dir.path()));
+        sudo.env("SUDO_UID", "65534").env("SUDO_GID", "65534");
+        runs.push((sudo, dir.path().join("sudo.pcapng")));
+    }
+    if let Some(cmd) = unprivileged(dir.path(), &[]) {
+        runs.push((cmd, dir.path().join("user.pcapng")));
+    }
+    for (mut cmd, save) in runs {
+        let out = cmd
+            .args(["run", "resolver", "--color", "never", "--save"])
+            .arg(&save)
+            .output()
+            .expect("run sockscope");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = load_saved(&save);
+        assert!(run.private_netns);
+        resolver_wire(&run);
+    }
+    assert_eq!(std::fs::read("/etc/resolv.conf").ok(), host_conf);
+}
+
+/// The queries and answers of a `resolver` run, read from the raw bytes.
+fn resolver_wire(run: &RunData) {
+    let v = View::new(run);
     assert!(v.pkts.iter().all(|p| p.proto == Proto::Udp));
     // From the raw bytes (RFC 1035): each query's name as labels and its type.
     fn question(payload: &[u8]) -> (String, u16) {
@@ -1696,6 +1746,10 @@ fn resolver_queries_are_on_the_wire() {
         (labels.join("."), qtype)
     }
     let queries: Vec<&Pkt> = v.pkts.iter().filter(|p| p.dir == Dir::ToServer).collect();
+    // resolv.conf said 127.0.0.1; DNS's port is 53.
+    assert!(queries
+        .iter()
+        .all(|q| q.dst == "127.0.0.1:53".parse().unwrap()));
     let asked: Vec<(String, u16)> = queries.iter().map(|p| question(&p.payload)).collect();
     let www = "www.sockscope.test".to_owned();
     assert_eq!(asked.len(), 4, "{asked:?}");

@@ -229,12 +229,10 @@ fn runs_in_process(rounds: usize) {
     let mut dropped = 0;
     let mut runs = 0;
     for _ in 0..rounds {
-        // A scenario with a device of its own (multicast's veth pair) needs the private
-        // namespace `sockscope run` makes for it: the `run all` processes above run it.
-        for sc in scenario::all()
-            .iter()
-            .filter(|s| scenario::device(s).is_none())
-        {
+        // A scenario with a device or files of its own (multicast's veth pair, resolver's
+        // resolv.conf) needs the private namespaces `sockscope run` makes for it: the `run all`
+        // processes above run it.
+        for sc in scenario::all().iter().filter(|s| !scenario::private(s)) {
             let (c, r) = runner::run_scenario(sc, cap, runner::LIMIT);
             cap = c.unwrap_or_else(|| panic!("{}: the capture handle was lost", sc.name));
             let run = r.unwrap_or_else(|e| panic!("{}: {e}", sc.name));

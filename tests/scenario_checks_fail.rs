@@ -291,6 +291,23 @@ mod resolver {
     }
 
     #[test]
+    fn the_systems_resolv_conf_fails() {
+        let mut run = load(NAME);
+        let e = run
+            .events
+            .iter_mut()
+            .find(|e| {
+                e.call == "print"
+                    && e.text
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("/etc/resolv.conf: "))
+            })
+            .expect("the resolv.conf line");
+        e.text = Some("/etc/resolv.conf: nameserver 10.0.0.53".into());
+        fails(NAME, &run, "the resolver read the run's own resolv.conf");
+    }
+
+    #[test]
     fn a_hostent_without_the_alias_fails() {
         let mut run = load(NAME);
         let e = run

@@ -18,6 +18,7 @@ pub mod event;
 pub mod json;
 pub mod log;
 pub mod model;
+pub mod mountns;
 pub mod netns;
 pub mod pcapng;
 pub mod privilege;

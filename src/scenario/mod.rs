@@ -119,6 +119,22 @@ pub fn device(sc: &Scenario) -> Option<&'static crate::live::veth::Device> {
     }
 }
 
+/// The files scenario `sc` needs over the system's (and the port setting), if any: the runner
+/// makes them in a private mount namespace, inside a private network namespace, before the
+/// capture opens.
+pub fn mounts(sc: &Scenario) -> Option<&'static crate::live::mountns::Mounts> {
+    match sc.name {
+        "resolver" => Some(&resolver::MOUNTS),
+        _ => None,
+    }
+}
+
+/// Whether scenario `sc` needs namespaces of its own that `sockscope run` makes (a device, or
+/// files), and so cannot run in a process that did not make them.
+pub fn private(sc: &Scenario) -> bool {
+    device(sc).is_some() || mounts(sc).is_some()
+}
+
 /// The scenario name closest to a mistyped one (`handshak` → `handshake`), when one is close
 /// enough to be what was meant: as clap and cargo do, by Jaro-Winkler similarity.
 pub fn closest(name: &str) -> Option<&'static str> {

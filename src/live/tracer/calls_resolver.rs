@@ -1,41 +1,17 @@
-//! The C library's resolver pointed at a DNS server of the program's choosing, and its
-//! classic calls, each recorded as an event: `res_init` (then `_res.nsaddr_list[0]` set, as
-//! programs did before resolv.conf could be replaced), `getaddrinfo`, `gethostbyname` and
-//! `gethostbyaddr` with the whole `struct hostent` (`h_name`, `h_aliases`, `h_addr_list`).
-//!
-//! The resolver state `_res` is per thread in glibc (each thread's own `struct __res_state`),
-//! so pointing it elsewhere changes nothing for the other threads. glibc keeps a changed `_res`
-//! (it reloads resolv.conf only into a state that still matches the file), and RES_NORELOAD
-//! says so explicitly.
+//! The C library's resolver calls, each recorded as an event: `getaddrinfo`, `gethostbyname`
+//! and `gethostbyaddr` with the whole `struct hostent` (`h_name`, `h_aliases`, `h_addr_list`).
+//! They ask the server that /etc/resolv.conf names, as any program's do.
 
 use std::ffi::{CStr, CString};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use nix::libc::{self, c_char, c_int, c_ulong, c_void, socklen_t};
+use nix::libc::{self, c_char, c_int, c_void, socklen_t};
 
 use super::{now, Tracer};
 use crate::live::event::{Event, Role};
 use crate::live::LiveError;
 
-/// The first fields of glibc's `struct __res_state` (resolv/bits/types/res_state.h), the only
-/// ones written.
-#[repr(C)]
-struct ResState {
-    retrans: c_int,
-    retry: c_int,
-    options: c_ulong,
-    nscount: c_int,
-    nsaddr_list: [libc::sockaddr_in; 3],
-}
-
-const RES_INIT: c_ulong = 0x0000_0001;
-const RES_DEFNAMES: c_ulong = 0x0000_0080;
-const RES_DNSRCH: c_ulong = 0x0000_0200;
-const RES_NORELOAD: c_ulong = 0x0200_0000;
-
 extern "C" {
-    fn __res_state() -> *mut ResState;
-    fn __res_init() -> c_int;
     fn gethostbyname(name: *const c_char) -> *mut libc::hostent;
     fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut libc::hostent;
     fn __h_errno_location() -> *mut c_int;
@@ -164,46 +140,6 @@ impl Tracer {
             }
         }
         self.emit(&mut e);
-    }
-
-    /// `res_init()`, then this thread's `_res` pointed at `server` alone (its port too), with
-    /// no search list, one try, two seconds a try.
-    pub fn res_nameserver(&self, role: Role, server: SocketAddrV4) -> Result<(), LiveError> {
-        let start = now();
-        // SAFETY: initialises this thread's resolver state.
-        let r = unsafe { __res_init() };
-        let res = if r == 0 {
-            // SAFETY: __res_state() points to this thread's initialised `struct __res_state`,
-            // whose first fields are laid out as `ResState`.
-            unsafe {
-                let st = __res_state();
-                if st.is_null() {
-                    Err("no resolver state".to_owned())
-                } else {
-                    let st = &mut *st;
-                    st.nsaddr_list[0] = libc::sockaddr_in {
-                        sin_family: libc::AF_INET as libc::sa_family_t,
-                        sin_port: server.port().to_be(),
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from(*server.ip()).to_be(),
-                        },
-                        sin_zero: [0; 8],
-                    };
-                    st.nscount = 1;
-                    st.retrans = 2;
-                    st.retry = 1;
-                    st.options =
-                        (st.options | RES_INIT | RES_NORELOAD) & !(RES_DNSRCH | RES_DEFNAMES);
-                    Ok(format!(
-                        "then _res.nsaddr_list[0] = {server}, _res.nscount = 1: this thread's DNS server"
-                    ))
-                }
-            }
-        } else {
-            Err(format!("res_init = {r}"))
-        };
-        self.resolver_event(role, "res_init", String::new(), start, &res);
-        res.map(|_| ()).map_err(LiveError::Scenario)
     }
 
     /// `gethostbyname(name)`: the whole hostent, or h_errno's name.

@@ -3,7 +3,7 @@
 
 use super::facts::datagrams;
 use super::responder::ptr_name;
-use super::{ALIAS, BYADDR, CNAME, GAI, V4, V6, WWW};
+use super::{ALIAS, BYADDR, CNAME, DNS_PORT, GAI, HOSTS, NAMESERVER, V4, V6, WWW};
 use crate::decode::app::dns::{Rdata, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_PTR};
 use crate::live::checks::Check;
 use crate::live::event::Event;
@@ -148,6 +148,30 @@ pub(super) fn checks(v: &View) -> Vec<Check> {
         } else {
             format!("unanswered: frames {unanswered:?}")
         },
+    ));
+    // resolv.conf names a server, not a port: the queries go to 53, where the server is.
+    let printed = |path: &str| {
+        v.run
+            .events
+            .iter()
+            .filter(|e| e.call == "print")
+            .find_map(|e| e.text.as_deref()?.strip_prefix(path)?.strip_prefix(": "))
+            .unwrap_or("not shown")
+    };
+    let (conf, nss) = (printed("/etc/resolv.conf"), printed("/etc/nsswitch.conf"));
+    let dsts: std::collections::BTreeSet<std::net::SocketAddr> =
+        d.iter().map(|x| x.query.dst).collect();
+    let dns: std::net::SocketAddr = (std::net::Ipv4Addr::LOCALHOST, DNS_PORT).into();
+    out.push(Check::new(
+        conf == NAMESERVER && nss == HOSTS && !d.is_empty() && dsts.iter().all(|a| *a == dns),
+        "the resolver read the run's own resolv.conf (nameserver 127.0.0.1, no port) and asked 127.0.0.1:53",
+        format!(
+            "resolv.conf: {conf}; nsswitch.conf: {nss}; queries to {}",
+            dsts.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ));
     let tcp = v.pkts.iter().filter(|p| p.proto == Proto::Tcp).count();
     out.push(Check::new(

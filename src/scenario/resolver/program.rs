@@ -1,45 +1,51 @@
-//! The `resolver` program: a DNS server on 127.0.0.1, and a client whose resolver asks it.
+//! The `resolver` program: a DNS server on 127.0.0.1:53, and a client whose resolver asks it
+//! because the resolv.conf it reads says so.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use nix::libc;
 use socket2::{Domain, Type};
 
 use super::responder::{answer, ptr_name};
-use super::{ALIAS, BYADDR, CNAME, GAI, V4, WWW};
+use super::{ALIAS, BYADDR, CNAME, DNS_PORT, GAI, HOSTS, NAMESERVER, V4, WWW};
 use crate::decode::app::dns::{Message, TYPE_A, TYPE_AAAA, TYPE_PTR};
 use crate::live::tracer::now;
 use crate::live::{LiveError, Role, Sock, Tracer};
-use crate::scenario::{any_port, bound, Peer};
+use crate::scenario::Peer;
 
 /// How long the server waits for a query before it gives up (a resolver that did not ask).
 const QUIET: Duration = Duration::from_secs(5);
 
 pub(super) fn run(t: &Tracer) -> Result<(), LiveError> {
-    let nss = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
-    let hosts = nss
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("hosts:"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "hosts: files dns (no hosts line)".into());
-    t.print(Role::Client, &format!("/etc/nsswitch.conf: {hosts}"));
-    if !hosts.split_whitespace().any(|w| w == "dns") {
+    // What the resolver will read: the files the runner mounted over the system's.
+    let mut lines = Vec::new();
+    for (path, key) in [
+        ("/etc/resolv.conf", "nameserver"),
+        ("/etc/nsswitch.conf", "hosts:"),
+    ] {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(key))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| format!("no {key} line"));
+        t.print(Role::Client, &format!("{path}: {line}"));
+        lines.push(line);
+    }
+    // Anywhere else the queries would go to the system's DNS server.
+    if lines != [NAMESERVER, HOSTS] {
         return Err(LiveError::Scenario(format!(
-            "/etc/nsswitch.conf does not ask DNS for host names ({hosts}): the resolver would send no query"
+            "/etc/resolv.conf and /etc/nsswitch.conf are the system's ({}; {}), not the ones `sockscope run resolver` mounts in a private namespace: run it that way",
+            lines[0], lines[1]
         )));
     }
     let s = t.socket(Role::Server, Domain::IPV4, Type::DGRAM)?;
-    t.bind(&s, any_port())?;
-    let server = bound(&s)?;
+    t.bind(&s, SocketAddr::from((Ipv4Addr::LOCALHOST, DNS_PORT)))?;
     rcvtimeo(t, &s, QUIET)?;
     t.ready()?;
-    let SocketAddr::V4(server4) = server else {
-        return Err(LiveError::Scenario("the server is not on IPv4".into()));
-    };
     let client = Peer::start(t, move |tc| {
-        tc.res_nameserver(Role::Client, server4)?;
         tc.mark(GAI, "getaddrinfo(AF_UNSPEC): an A and an AAAA query");
         tc.getaddrinfo(Role::Client, WWW)?;
         tc.mark(
