@@ -21,7 +21,13 @@ pub(super) fn parse_state(text: &str) -> Option<char> {
 pub(super) fn state_of(pid: i32) -> io::Result<Option<char>> {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(t) => Ok(parse_state(&t)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        // A process that is exiting may answer ESRCH before its entry goes (NotFound).
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(nix::libc::ESRCH) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
