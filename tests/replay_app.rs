@@ -79,9 +79,10 @@ fn dns_queries_and_responses_are_named() {
     let v6 = stdout(&common::fixture("LINKTYPE_IPV6.pcap"), &["--no-summary"]);
     assert_eq!(details(&v6, 1), "DNS query 0x1234 A example.com");
     // The dns scenario's saved run: its server listens on a port of its own, not 53; the
-    // datagrams are still read as DNS, being exactly one plain message each.
+    // datagrams are still read as DNS, being exactly one plain message each. (A filter shows a
+    // saved run's packets rather than the run.)
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let run = stdout(&dir.join("dns.pcapng"), &["--no-summary"]);
+    let run = stdout(&dir.join("dns.pcapng"), &["--no-summary", "udp"]);
     assert!(details(&run, 1).starts_with("DNS query 0x"), "{run}");
     assert!(
         details(&run, 1).ends_with(" A hello.sockscope.test"),
