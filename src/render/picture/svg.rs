@@ -294,21 +294,7 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
         .iter()
         .map(|r| tw(&rel_time(v, r.t)))
         .fold(tw("time"), f64::max);
-    let head_text = |lane: &ladder_rows::Lane| -> [String; 3] {
-        let pids = match lane.pids.as_slice() {
-            [] => String::new(),
-            [one] => format!("pid {one}"),
-            many => format!(
-                "pids {}",
-                many.iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        };
-        [lane.role.name().to_owned(), lane.addr.to_string(), pids]
-    };
-    let heads = [head_text(&l.lanes[0]), head_text(&l.lanes[1])];
+    let heads = [lane_head(&l.lanes[0]), lane_head(&l.lanes[1])];
     let head_w = |h: &[String; 3]| h.iter().map(|s| tw(s)).fold(0.0, f64::max);
     let label_w = l
         .rows
@@ -375,53 +361,7 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
     );
     // Lanes: heads and lifelines (dashed across a gap or a cut).
     for (i, (lane, x)) in l.lanes.iter().zip([cx, sx]).enumerate() {
-        let colour = if lane.role == Role::Client {
-            CLIENT
-        } else {
-            SERVER
-        };
-        let _ = write!(
-            out,
-            r#"<g class="lane" data-role="{}" data-addr=""#,
-            lane.role.name()
-        );
-        esc(out, &lane.addr.to_string());
-        out.push_str("\">");
-        for (k, t) in heads[i].iter().enumerate() {
-            if t.is_empty() {
-                continue;
-            }
-            let (weight, fill) = if k == 0 {
-                ("bold", colour)
-            } else {
-                ("normal", GREY)
-            };
-            let _ = write!(
-                out,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-weight="{weight}" fill="{fill}">"#,
-                38.0 + 16.0 * k as f64
-            );
-            esc(out, t);
-            out.push_str("</text>");
-        }
-        let mut seg_top = HEAD_H - 8.0;
-        for (r, (ry, rh)) in l.rows.iter().zip(&ys) {
-            if matches!(r.kind, RowKind::Gap { .. } | RowKind::Cut { .. }) {
-                line(out, x, seg_top, x, *ry, colour, "");
-                line(
-                    out,
-                    x,
-                    *ry,
-                    x,
-                    ry + rh,
-                    colour,
-                    r#" stroke-dasharray="3,4""#,
-                );
-                seg_top = ry + rh;
-            }
-        }
-        line(out, x, seg_top, x, bottom, colour, "");
-        out.push_str("</g>\n");
+        lane_and_lifeline(out, lane, x, &heads[i], &l.rows, &ys, bottom, false);
     }
 
     for (k, (r, (ry, rh))) in l.rows.iter().zip(&ys).enumerate() {
@@ -590,6 +530,84 @@ fn one(out: &mut String, v: &View, l: &Ladder, top: f64) -> (f64, f64) {
     }
     out.push_str("</g>\n");
     (width, bottom)
+}
+
+/// A lane's three head lines: role, address, pids.
+pub(super) fn lane_head(l: &ladder_rows::Lane) -> [String; 3] {
+    let pids = match l.pids.as_slice() {
+        [] => String::new(),
+        [one] => format!("pid {one}"),
+        many => format!(
+            "pids {}",
+            many.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    [l.role.name().to_owned(), l.addr.to_string(), pids]
+}
+
+/// A lane at `x`: its head (the role bold in the lane's colour, the rest grey) and its
+/// lifeline down to `bottom`, dashed across each gap or cut row (`rows` at heights `ys`);
+/// `data_x` also writes `x` as an attribute (the many-lane picture's tests read it).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn lane_and_lifeline(
+    out: &mut String,
+    lane: &ladder_rows::Lane,
+    x: f64,
+    head: &[String; 3],
+    rows: &[Row],
+    ys: &[(f64, f64)],
+    bottom: f64,
+    data_x: bool,
+) {
+    let colour = match lane.role {
+        Role::Client => CLIENT,
+        Role::Server => SERVER,
+    };
+    let _ = write!(out, r#"<g class="lane" data-role="{}""#, lane.role.name());
+    if data_x {
+        let _ = write!(out, r#" data-x="{x:.1}""#);
+    }
+    out.push_str(" data-addr=\"");
+    esc(out, &lane.addr.to_string());
+    out.push_str("\">");
+    for (k, t) in head.iter().enumerate() {
+        if t.is_empty() {
+            continue;
+        }
+        let (weight, fill) = if k == 0 {
+            ("bold", colour)
+        } else {
+            ("normal", GREY)
+        };
+        let _ = write!(
+            out,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-weight="{weight}" fill="{fill}">"#,
+            38.0 + 16.0 * k as f64
+        );
+        esc(out, t);
+        out.push_str("</text>");
+    }
+    let mut seg_top = HEAD_H - 8.0;
+    for (r, (ry, rh)) in rows.iter().zip(ys) {
+        if matches!(r.kind, RowKind::Gap { .. } | RowKind::Cut { .. }) {
+            line(out, x, seg_top, x, *ry, colour, "");
+            line(
+                out,
+                x,
+                *ry,
+                x,
+                ry + rh,
+                colour,
+                r#" stroke-dasharray="3,4""#,
+            );
+            seg_top = ry + rh;
+        }
+    }
+    line(out, x, seg_top, x, bottom, colour, "");
+    out.push_str("</g>\n");
 }
 
 pub(super) fn line(

@@ -12,15 +12,16 @@
 
 use std::fmt::Write;
 
-use crate::live::event::{Event, Part, Role};
+use crate::live::event::{Event, Part};
 use crate::live::model::{Pkt, View};
 use crate::render::ladder_lanes::title;
 use crate::render::run::endpoint_lanes::{diagram_cut, Diagram};
-use crate::render::run::ladder_rows::{Lane, RowKind};
+use crate::render::run::ladder_rows::RowKind;
 
 use super::svg::{
-    arrow_colour, arrow_label, call_colour, clip, gap_text, line, marks, state_change, time_label,
-    tw, CALL_MAX, CLIENT, CW, GREY, INK, LABEL_MAX, RED, SERVER, STATE_SCALE,
+    arrow_colour, arrow_label, call_colour, clip, gap_text, lane_and_lifeline, lane_head, marks,
+    state_change, time_label, tw, CALL_MAX, CLIENT, CW, GREY, INK, LABEL_MAX, RED, SERVER,
+    STATE_SCALE,
 };
 use super::xml::esc;
 use super::{call_detail, packet_detail, rel_time};
@@ -59,22 +60,6 @@ pub fn fits(v: &View) -> Result<(), usize> {
     } else {
         Err(n)
     }
-}
-
-/// The lane's three head lines: role, address, pids.
-fn head(l: &Lane) -> [String; 3] {
-    let pids = match l.pids.as_slice() {
-        [] => String::new(),
-        [one] => format!("pid {one}"),
-        many => format!(
-            "pids {}",
-            many.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
-    [l.role.name().to_owned(), l.addr.to_string(), pids]
 }
 
 /// A call as the diagram shows it: without the `[comm pid]` tag when its lane has one process.
@@ -139,7 +124,7 @@ pub fn draw(out: &mut String, v: &View, top: f64) -> Result<(f64, f64), usize> {
     let d = diagram_cut(v, HEAD, TAIL);
     let n = d.lanes.len();
     let last = n - 1;
-    let heads: Vec<[String; 3]> = d.lanes.iter().map(head).collect();
+    let heads: Vec<[String; 3]> = d.lanes.iter().map(lane_head).collect();
     let head_w = |h: &[String; 3]| h.iter().map(|s| tw(s)).fold(0.0, f64::max);
     let times_w = d
         .rows
@@ -225,53 +210,7 @@ pub fn draw(out: &mut String, v: &View, top: f64) -> Result<(f64, f64), usize> {
     );
     // Lanes: heads and lifelines (dashed across a gap or a cut).
     for (k, lane) in d.lanes.iter().enumerate() {
-        let x = xs[k];
-        let colour = match lane.role {
-            Role::Client => CLIENT,
-            Role::Server => SERVER,
-        };
-        let _ = write!(
-            out,
-            r#"<g class="lane" data-role="{}" data-x="{x:.1}" data-addr=""#,
-            lane.role.name()
-        );
-        esc(out, &lane.addr.to_string());
-        out.push_str("\">");
-        for (i, t) in heads[k].iter().enumerate() {
-            if t.is_empty() {
-                continue;
-            }
-            let (weight, fill) = if i == 0 {
-                ("bold", colour)
-            } else {
-                ("normal", GREY)
-            };
-            let _ = write!(
-                out,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-weight="{weight}" fill="{fill}">"#,
-                38.0 + 16.0 * i as f64
-            );
-            esc(out, t);
-            out.push_str("</text>");
-        }
-        let mut seg_top = HEAD_H - 8.0;
-        for (r, (ry, rh)) in d.rows.iter().zip(&ys) {
-            if matches!(r.kind, RowKind::Gap { .. } | RowKind::Cut { .. }) {
-                line(out, x, seg_top, x, *ry, colour, "");
-                line(
-                    out,
-                    x,
-                    *ry,
-                    x,
-                    ry + rh,
-                    colour,
-                    r#" stroke-dasharray="3,4""#,
-                );
-                seg_top = ry + rh;
-            }
-        }
-        line(out, x, seg_top, x, bottom, colour, "");
-        out.push_str("</g>\n");
+        lane_and_lifeline(out, lane, xs[k], &heads[k], &d.rows, &ys, bottom, true);
     }
 
     for (k, (r, (ry, rh))) in d.rows.iter().zip(&ys).enumerate() {
