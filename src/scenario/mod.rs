@@ -147,6 +147,28 @@ pub fn closest(name: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// The committed saved run of scenario `name` (`captures/NAME.pcapng`, its calls inside), for
+/// the scenarios' unit tests that alter it and see their checks fail.
+#[cfg(test)]
+pub(crate) fn saved_run(name: &str) -> crate::live::RunData {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(format!("{name}.pcapng"));
+    crate::live::pcapng::load_saved(&path)
+        .unwrap_or_else(|e| panic!("the saved {name} run: {e}"))
+        .unwrap_or_else(|| panic!("no run inside captures/{name}.pcapng"))
+}
+
+/// What the failed checks of a list say (their `what`), in order.
+#[cfg(test)]
+pub(crate) fn failing(checks: Vec<crate::live::checks::Check>) -> Vec<String> {
+    checks
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.what)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

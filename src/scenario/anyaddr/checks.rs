@@ -352,22 +352,12 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
-    /// The committed saved run: `captures/anyaddr.pcapng` and its event log.
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(
-            &dir.join("anyaddr.pcapng"),
-            &dir.join("anyaddr.events.jsonl"),
-        )
-        .expect("the saved run")
+        crate::scenario::saved_run("anyaddr")
     }
 
     fn failing(run: &RunData) -> Vec<String> {
-        checks(&View::new(run))
-            .into_iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.what)
-            .collect()
+        crate::scenario::failing(checks(&View::new(run)))
     }
 
     /// The saved run passes; with the second accepted socket's name, or the htonl() server's

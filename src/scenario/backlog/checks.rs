@@ -344,22 +344,12 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
-    /// The committed saved run: `captures/backlog.pcapng` and its event log.
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(
-            &dir.join("backlog.pcapng"),
-            &dir.join("backlog.events.jsonl"),
-        )
-        .expect("the saved run")
+        crate::scenario::saved_run("backlog")
     }
 
     fn failing(run: &RunData) -> Vec<String> {
-        checks(&View::new(run))
-            .into_iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.what)
-            .collect()
+        crate::scenario::failing(checks(&View::new(run)))
     }
 
     /// The saved run passes; moved or reordered, the same packets and calls fail the checks

@@ -295,9 +295,7 @@ mod tests {
     use crate::live::RunData;
 
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(&dir.join("epoll.pcapng"), &dir.join("epoll.events.jsonl"))
-            .expect("the saved epoll run")
+        crate::scenario::saved_run("epoll")
     }
 
     fn verdict(run: &RunData, what: &str) -> Vec<bool> {

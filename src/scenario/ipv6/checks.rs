@@ -429,19 +429,12 @@ mod tests {
     use super::*;
     use crate::live::RunData;
 
-    /// The committed saved run: `captures/ipv6.pcapng` and its event log.
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(&dir.join("ipv6.pcapng"), &dir.join("ipv6.events.jsonl"))
-            .expect("the saved run")
+        crate::scenario::saved_run("ipv6")
     }
 
     fn failing(run: &RunData) -> Vec<String> {
-        checks(&View::new(run))
-            .into_iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.what)
-            .collect()
+        crate::scenario::failing(checks(&View::new(run)))
     }
 
     /// The saved run passes; the same run with one header field changed fails the check about

@@ -312,10 +312,7 @@ mod tests {
     use crate::live::RunData;
 
     fn saved() -> RunData {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/linger.pcapng");
-        crate::live::pcapng::load_saved(&path)
-            .expect("the saved run loads")
-            .expect("a run inside the file")
+        crate::scenario::saved_run("linger")
     }
 
     /// The checks whose text starts with `label` and failed.

@@ -377,9 +377,7 @@ mod tests {
     use crate::live::RunData;
 
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(&dir.join("select.pcapng"), &dir.join("select.events.jsonl"))
-            .expect("the saved select run")
+        crate::scenario::saved_run("select")
     }
 
     /// The verdicts of the checks whose claim contains `what`.

@@ -280,12 +280,7 @@ mod tests {
     use crate::live::RunData;
 
     fn saved() -> RunData {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        crate::live::pcapng::load(
-            &dir.join("threads.pcapng"),
-            &dir.join("threads.events.jsonl"),
-        )
-        .expect("the saved threads run")
+        crate::scenario::saved_run("threads")
     }
 
     fn verdict(run: &RunData, what: &str) -> Vec<bool> {
