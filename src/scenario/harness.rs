@@ -125,3 +125,52 @@ impl Peer {
         join(self.handle)
     }
 }
+
+/// How long a client waits at a [`Meeting`] for the others.
+const MEETING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A rendezvous of a scenario's clients: each waits until all `n` have their echo, or one
+/// fails (`fail`), so their connections stay open at the same time.
+pub struct Meeting {
+    state: std::sync::Mutex<(usize, bool)>,
+    cv: std::sync::Condvar,
+    n: usize,
+}
+
+impl Meeting {
+    pub fn new(n: usize) -> Meeting {
+        Meeting {
+            state: std::sync::Mutex::new((0, false)),
+            cv: std::sync::Condvar::new(),
+            n,
+        }
+    }
+
+    pub fn arrive(&self) -> Result<(), LiveError> {
+        let gone = || LiveError::Scenario("another client failed".into());
+        let mut g = self.state.lock().map_err(|_| gone())?;
+        g.0 += 1;
+        self.cv.notify_all();
+        let deadline = std::time::Instant::now() + MEETING_WAIT;
+        while g.0 < self.n && !g.1 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(LiveError::Scenario(
+                    "the other clients did not get their echo in time".into(),
+                ));
+            }
+            g = self.cv.wait_timeout(g, left).map_err(|_| gone())?.0;
+        }
+        if g.1 {
+            return Err(gone());
+        }
+        Ok(())
+    }
+
+    pub fn fail(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            g.1 = true;
+            self.cv.notify_all();
+        }
+    }
+}

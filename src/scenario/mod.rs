@@ -50,7 +50,7 @@ mod writev;
 mod harness;
 
 pub use crate::live::Scenario;
-pub use harness::{any_port, bound, gate, no_facts, read_exactly, Gate, Peer, Waiter};
+pub use harness::{any_port, bound, gate, no_facts, read_exactly, Gate, Meeting, Peer, Waiter};
 
 /// Every scenario, in lesson order.
 pub fn all() -> &'static [Scenario] {

@@ -3,7 +3,6 @@
 
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::{AT_ONCE, CHILDREN, NONE_LEFT, PARENT, ZOMBIE};
 use crate::live::event::Event;
 use crate::live::tracer::{errno_name, now, Child};
 use crate::live::{LiveError, Role, Sock, Tracer};
-use crate::scenario::{any_port, bound, read_exactly, Peer};
+use crate::scenario::{any_port, bound, read_exactly, Meeting, Peer};
 
 /// Longest wait for another process or thread.
 const WAIT: Duration = Duration::from_secs(5);
@@ -377,50 +376,5 @@ fn wait_byte(fd: &OwnedFd, want: u8) -> Result<(), LiveError> {
             want as char
         ))),
         Err(e) => Err(io("read")(e)),
-    }
-}
-
-/// A rendezvous of the part-1 clients: each waits until all have their echo.
-struct Meeting {
-    state: Mutex<(usize, bool)>,
-    cv: Condvar,
-    n: usize,
-}
-
-impl Meeting {
-    fn new(n: usize) -> Meeting {
-        Meeting {
-            state: Mutex::new((0, false)),
-            cv: Condvar::new(),
-            n,
-        }
-    }
-
-    fn arrive(&self) -> Result<(), LiveError> {
-        let gone = || LiveError::Scenario("another client failed".into());
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        g.0 += 1;
-        self.cv.notify_all();
-        let deadline = Instant::now() + WAIT;
-        while g.0 < self.n && !g.1 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(LiveError::Scenario(
-                    "the other clients did not get their echo in time".into(),
-                ));
-            }
-            g = self.cv.wait_timeout(g, left).map_err(|_| gone())?.0;
-        }
-        if g.1 {
-            return Err(gone());
-        }
-        Ok(())
-    }
-
-    fn fail(&self) {
-        if let Ok(mut g) = self.state.lock() {
-            g.1 = true;
-            self.cv.notify_all();
-        }
     }
 }

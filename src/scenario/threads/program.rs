@@ -1,18 +1,14 @@
 //! The `threads` program: the accepting main thread, a thread per client, and the clients.
 
 use std::net::{Shutdown, SocketAddr};
-use std::sync::{Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use socket2::{Domain, Type};
 
 use super::{CLIENTS, CLIENT_NAMES, THREADS};
 use crate::live::{LiveError, Role, Sock, Tracer};
-use crate::scenario::{any_port, bound, read_exactly};
+use crate::scenario::{any_port, bound, read_exactly, Meeting};
 
-/// Longest wait for the other clients.
-const WAIT: Duration = Duration::from_secs(5);
 /// The texts' BUF_SIZE.
 const BUF_SIZE: usize = 100;
 
@@ -107,49 +103,4 @@ fn client(t: &Tracer, server: SocketAddr, meet: &Meeting) -> Result<(), LiveErro
         ));
     }
     t.close(s)
-}
-
-/// A rendezvous of the clients: each waits until all have their echo.
-struct Meeting {
-    state: Mutex<(usize, bool)>,
-    cv: Condvar,
-    n: usize,
-}
-
-impl Meeting {
-    fn new(n: usize) -> Meeting {
-        Meeting {
-            state: Mutex::new((0, false)),
-            cv: Condvar::new(),
-            n,
-        }
-    }
-
-    fn arrive(&self) -> Result<(), LiveError> {
-        let gone = || LiveError::Scenario("another client failed".into());
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        g.0 += 1;
-        self.cv.notify_all();
-        let deadline = Instant::now() + WAIT;
-        while g.0 < self.n && !g.1 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(LiveError::Scenario(
-                    "the other clients did not get their echo in time".into(),
-                ));
-            }
-            g = self.cv.wait_timeout(g, left).map_err(|_| gone())?.0;
-        }
-        if g.1 {
-            return Err(gone());
-        }
-        Ok(())
-    }
-
-    fn fail(&self) {
-        if let Ok(mut g) = self.state.lock() {
-            g.1 = true;
-            self.cv.notify_all();
-        }
-    }
 }
